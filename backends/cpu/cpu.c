@@ -1,0 +1,361 @@
+/* The CPU backend: runs the block schedule with an online softmax over dense blocks, GEMMs through
+ * CBLAS, threads over (query tile, row block) within each (batch, head). */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpu_kernels.h"
+#include "cpu_threads.h"
+#include "stile_internal.h"
+
+enum {
+    CPU_ROW_BLOCK = 128, /* query rows per work item: bounds the score block and feeds both threads */
+    CPU_KEY_CHUNK = 512, /* keys per score block: row block x chunk floats stay in L2 */
+    CPU_MAX_HEAD_DIM = 1024
+};
+
+typedef struct cpu_device {
+    int threads;
+} cpu_device;
+
+typedef struct cpu_item {
+    int64_t tile;  /* query tile, or -1 for a block of text queries */
+    int64_t first; /* first query row in tiled order (video) or token index (text) */
+    int64_t local; /* first row's index inside its tile */
+    int64_t rows;
+} cpu_item;
+
+typedef struct cpu_span {
+    int64_t start, end; /* key rows [start, end) of the packed (tiled-order) keys */
+} cpu_span;
+
+typedef struct cpu_plan {
+    int64_t nitems;
+    cpu_item *items;
+    int64_t nsched;
+    int64_t **span_row; /* per schedule: tiles + 1 offsets into spans */
+    cpu_span **spans;   /* per schedule: merged runs of consecutive key tiles */
+    int64_t max_tile;   /* tokens of the largest tile */
+} cpu_plan;
+
+/* ---- device ---- */
+
+static int cpu_device_count(char *reason, size_t size)
+{
+    (void)reason;
+    (void)size;
+    return 1;
+}
+
+static void cpu_model(char *out, size_t size)
+{
+    snprintf(out, size, "unknown processor");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c += 1 + (c[1] == ' ');
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, size, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static stile_status cpu_device_open(int index, const stile_device_params *params, void **impl, stile_device_info *info)
+{
+    (void)index;
+    cpu_device *d = calloc(1, sizeof *d);
+    if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening the CPU device");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    d->threads = params && params->threads > 0 ? params->threads : (int)(n > 0 ? n : 1);
+    /* Name the BLAS where it can tell (OpenBLAS can); CBLAS itself has no such call. */
+    char *(*get_config)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_config");
+    char model[80];
+    cpu_model(model, sizeof model);
+    snprintf(info->description, sizeof info->description, "%s, %d threads, BLAS: %.80s", model, d->threads,
+             get_config ? get_config() : "CBLAS");
+    *impl = d;
+    return STILE_OK;
+}
+
+static void cpu_device_close(void *impl) { free(impl); }
+
+/* ---- plan ---- */
+
+static stile_status cpu_supports(void *device, const stile_plan *plan)
+{
+    (void)device;
+    const stile_problem *p = &plan->r.p;
+    if (p->head_dim > CPU_MAX_HEAD_DIM)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "head_dim=%lld: the CPU backend supports 1..%d", (long long)p->head_dim,
+                          CPU_MAX_HEAD_DIM);
+    if (plan->r.tokens > INT32_MAX)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "%lld tokens: the CPU backend's BLAS calls index with int",
+                          (long long)plan->r.tokens);
+    return STILE_OK;
+}
+
+static void cpu_plan_destroy(void *impl)
+{
+    cpu_plan *cp = impl;
+    if (!cp) return;
+    for (int64_t i = 0; i < cp->nsched; i++) {
+        if (cp->span_row) free(cp->span_row[i]);
+        if (cp->spans) free(cp->spans[i]);
+    }
+    free(cp->span_row);
+    free(cp->spans);
+    free(cp->items);
+    free(cp);
+}
+
+static stile_status cpu_plan_create(void *device, const stile_plan *plan, void **impl)
+{
+    (void)device;
+    const stile_resolved *r = &plan->r;
+    const stile_layout *l = &plan->layout;
+    cpu_plan *cp = calloc(1, sizeof *cp);
+    if (!cp) goto oom;
+    int64_t nitems = (r->p.text + CPU_ROW_BLOCK - 1) / CPU_ROW_BLOCK;
+    for (int64_t t = 0; t < l->tiles; t++) {
+        int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
+        nitems += (sz + CPU_ROW_BLOCK - 1) / CPU_ROW_BLOCK;
+        if (sz > cp->max_tile) cp->max_tile = sz;
+    }
+    cp->items = malloc((size_t)nitems * sizeof *cp->items);
+    cp->span_row = calloc((size_t)plan->nschedules, sizeof *cp->span_row);
+    cp->spans = calloc((size_t)plan->nschedules, sizeof *cp->spans);
+    cp->nsched = plan->nschedules;
+    if (!cp->items || !cp->span_row || !cp->spans) goto oom;
+    for (int64_t t = 0; t < l->tiles; t++) {
+        int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
+        for (int64_t o = 0; o < sz; o += CPU_ROW_BLOCK)
+            cp->items[cp->nitems++] = (cpu_item){t, l->tile_start[t] + o, o, sz - o < CPU_ROW_BLOCK ? sz - o : CPU_ROW_BLOCK};
+    }
+    for (int64_t o = 0; o < r->p.text; o += CPU_ROW_BLOCK)
+        cp->items[cp->nitems++] =
+            (cpu_item){-1, r->video + o, 0, r->p.text - o < CPU_ROW_BLOCK ? r->p.text - o : CPU_ROW_BLOCK};
+
+    /* Consecutive key tiles are consecutive in tiled order: merge them into one span (a window's run
+     * along w becomes one GEMM operand). */
+    for (int64_t s = 0; s < plan->nschedules; s++) {
+        const stile_schedule *sc = &plan->schedules[s];
+        cp->span_row[s] = malloc((size_t)(l->tiles + 1) * sizeof **cp->span_row);
+        cp->spans[s] = malloc((size_t)(sc->row_start[l->tiles] > 0 ? sc->row_start[l->tiles] : 1) * sizeof **cp->spans);
+        if (!cp->span_row[s] || !cp->spans[s]) goto oom;
+        int64_t n = 0;
+        for (int64_t q = 0; q < l->tiles; q++) {
+            cp->span_row[s][q] = n;
+            for (int32_t k = sc->row_start[q]; k < sc->row_start[q + 1]; k++) {
+                int32_t kt = sc->key_tiles[k];
+                if (k > sc->row_start[q] && kt == sc->key_tiles[k - 1] + 1) cp->spans[s][n - 1].end = l->tile_start[kt + 1];
+                else cp->spans[s][n++] = (cpu_span){l->tile_start[kt], l->tile_start[kt + 1]};
+            }
+        }
+        cp->span_row[s][l->tiles] = n;
+    }
+    *impl = cp;
+    return STILE_OK;
+oom:
+    cpu_plan_destroy(cp);
+    return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning on the CPU");
+}
+
+/* ---- execute ---- */
+
+typedef struct cpu_exec {
+    const stile_plan *plan;
+    const cpu_plan *cp;
+    const stile_io *io;
+    int64_t b, h;
+    int64_t keys;      /* packed keys: video (tiled order) then valid text */
+    float *kp, *vp;    /* [keys x D] */
+    float *work;       /* per thread: see thread_buffers */
+    size_t work_floats;
+    int64_t *pos;      /* per thread: max_tile positions */
+    float qscale;      /* softmax scale * log2(e): scores come out in log2 units */
+} cpu_exec;
+
+/* Problem-order token index of each row of a tile (video) starting at local row `local`. */
+static void tile_positions(const stile_plan *plan, int64_t tile, int64_t local, int64_t rows, int64_t *pos)
+{
+    const stile_layout *l = &plan->layout;
+    if (plan->r.p.order == STILE_ORDER_TILED) {
+        for (int64_t i = 0; i < rows; i++) pos[i] = l->tile_start[tile] + local + i;
+        return;
+    }
+    int64_t ext[3], org[3];
+    stile_layout_tile_extent(l, tile, ext, org);
+    const int64_t H = l->canvas[1], W = l->canvas[2];
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t r = local + i;
+        int64_t t = org[0] + r / (ext[1] * ext[2]), hh = org[1] + (r / ext[2]) % ext[1], w = org[2] + r % ext[2];
+        pos[i] = (t * H + hh) * W + w;
+    }
+}
+
+/* Load token `pos` of tensor `which` for (b, h) as D floats times mul. */
+static void load_row(const cpu_exec *x, int which, int64_t pos, float *dst, float mul)
+{
+    const stile_resolved *r = &x->plan->r;
+    const stile_strides *s = &r->strides[which];
+    const stile_tensor *t = which == STILE_Q ? &x->io->q : which == STILE_K ? &x->io->k : &x->io->v;
+    const int64_t D = r->p.head_dim, base = x->b * s->batch + pos * s->token + x->h * s->head;
+    if (r->p.dtype == STILE_DTYPE_F32 && s->dim == 1) {
+        const float *src = (const float *)t->data + base;
+        for (int64_t d = 0; d < D; d++) dst[d] = src[d] * mul;
+        return;
+    }
+    for (int64_t d = 0; d < D; d++) dst[d] = stile_load_f32(t->data, r->p.dtype, base + d * s->dim) * mul;
+}
+
+static void store_row(const cpu_exec *x, int64_t pos, const float *src, float mul)
+{
+    const stile_resolved *r = &x->plan->r;
+    const stile_strides *s = &r->strides[STILE_O];
+    const int64_t D = r->p.head_dim, base = x->b * s->batch + pos * s->token + x->h * s->head;
+    void *o = x->io->o.data;
+    for (int64_t d = 0; d < D; d++) {
+        float v = src[d] * mul;
+        int64_t i = base + d * s->dim;
+        switch (r->p.dtype) {
+        case STILE_DTYPE_F32: ((float *)o)[i] = v; break;
+        case STILE_DTYPE_F16: ((uint16_t *)o)[i] = stile_float_to_half(v); break;
+        case STILE_DTYPE_BF16: ((uint16_t *)o)[i] = stile_float_to_bf16(v); break;
+        }
+    }
+}
+
+/* Phase 1: item t < tiles packs key tile t; item == tiles packs the valid text keys. */
+static void pack_item(void *ctx, int64_t item, int thread)
+{
+    cpu_exec *x = ctx;
+    const stile_plan *plan = x->plan;
+    const int64_t D = plan->r.p.head_dim;
+    if (item == plan->layout.tiles) {
+        for (int64_t j = 0; j < plan->r.text_valid; j++) {
+            int64_t row = plan->r.video + j;
+            load_row(x, STILE_K, row, x->kp + row * D, 1.0f);
+            load_row(x, STILE_V, row, x->vp + row * D, 1.0f);
+        }
+        return;
+    }
+    int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_tile;
+    int64_t first = plan->layout.tile_start[item], rows = plan->layout.tile_start[item + 1] - first;
+    tile_positions(plan, item, 0, rows, pos);
+    for (int64_t i = 0; i < rows; i++) {
+        load_row(x, STILE_K, pos[i], x->kp + (first + i) * D, 1.0f);
+        load_row(x, STILE_V, pos[i], x->vp + (first + i) * D, 1.0f);
+    }
+}
+
+/* One chunk of keys [k0, k0+n) against the row block: S = Q K^T, online softmax, acc += P V. */
+static void attend_span(const cpu_exec *x, int64_t m, int64_t start, int64_t end, float *q, float *s, float *acc, float *mx,
+                        float *l, float *alpha)
+{
+    const int64_t D = x->plan->r.p.head_dim;
+    for (int64_t k0 = start; k0 < end; k0 += CPU_KEY_CHUNK) {
+        int64_t n = end - k0 < CPU_KEY_CHUNK ? end - k0 : CPU_KEY_CHUNK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)D, 1.0f, q, (int)D, x->kp + k0 * D, (int)D,
+                    0.0f, s, (int)n);
+        stile_cpu_softmax_block(s, m, n, n, mx, l, alpha);
+        stile_cpu_scale_rows(acc, m, D, alpha);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)D, (int)n, 1.0f, s, (int)n, x->vp + k0 * D, (int)D,
+                    1.0f, acc, (int)D);
+    }
+}
+
+/* Phase 2: one row block of queries against every key it attends. */
+static void compute_item(void *ctx, int64_t item, int thread)
+{
+    cpu_exec *x = ctx;
+    const stile_plan *plan = x->plan;
+    const stile_resolved *r = &plan->r;
+    const cpu_item *it = &x->cp->items[item];
+    const int64_t D = r->p.head_dim, m = it->rows;
+    float *q = x->work + (size_t)thread * x->work_floats;
+    float *acc = q + CPU_ROW_BLOCK * D, *s = acc + CPU_ROW_BLOCK * D, *mx = s + (size_t)CPU_ROW_BLOCK * CPU_KEY_CHUNK;
+    float *l = mx + CPU_ROW_BLOCK, *alpha = l + CPU_ROW_BLOCK;
+    int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_tile;
+
+    if (it->tile >= 0) tile_positions(plan, it->tile, it->local, m, pos);
+    else for (int64_t i = 0; i < m; i++) pos[i] = it->first + i;
+    for (int64_t i = 0; i < m; i++) {
+        load_row(x, STILE_Q, pos[i], q + i * D, x->qscale);
+        mx[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    memset(acc, 0, (size_t)(m * D) * sizeof *acc);
+
+    if (it->tile >= 0) {
+        int64_t sched = plan->head_schedule[x->h];
+        const cpu_span *sp = x->cp->spans[sched];
+        for (int64_t k = x->cp->span_row[sched][it->tile]; k < x->cp->span_row[sched][it->tile + 1]; k++)
+            attend_span(x, m, sp[k].start, sp[k].end, q, s, acc, mx, l, alpha);
+        if (r->text_valid > 0) attend_span(x, m, r->video, x->keys, q, s, acc, mx, l, alpha);
+    } else {
+        attend_span(x, m, 0, x->keys, q, s, acc, mx, l, alpha);
+    }
+
+    float *lse = x->io->lse.data;
+    for (int64_t i = 0; i < m; i++) {
+        store_row(x, pos[i], acc + i * D, 1.0f / l[i]);
+        if (lse) lse[(x->b * r->p.heads + x->h) * r->tokens + pos[i]] = (float)((mx[i] + log2((double)l[i])) * M_LN2);
+    }
+}
+
+static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io)
+{
+    cpu_device *dev = device;
+    const stile_resolved *r = &plan->r;
+    const int64_t D = r->p.head_dim;
+    cpu_exec x = {.plan = plan, .cp = impl, .io = io};
+    x.keys = r->video + r->text_valid;
+    x.qscale = (float)(r->p.scale * M_LOG2E);
+    x.work_floats = (size_t)(2 * CPU_ROW_BLOCK * D + CPU_ROW_BLOCK * CPU_KEY_CHUNK + 3 * CPU_ROW_BLOCK);
+    x.work_floats = (x.work_floats + 15) & ~(size_t)15; /* keep each thread's block 64-byte aligned */
+    int threads = dev->threads;
+    x.kp = malloc((size_t)(x.keys * D) * sizeof(float));
+    x.vp = malloc((size_t)(x.keys * D) * sizeof(float));
+    x.work = aligned_alloc(64, (size_t)threads * x.work_floats * sizeof(float));
+    x.pos = malloc((size_t)threads * (size_t)x.cp->max_tile * sizeof *x.pos);
+    stile_status rc = STILE_OK;
+    if (!x.kp || !x.vp || !x.work || !x.pos) {
+        rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "CPU execute: out of memory for %lld packed keys x %lld", (long long)x.keys,
+                        (long long)D);
+        goto done;
+    }
+    for (x.b = 0; x.b < r->p.batch; x.b++)
+        for (x.h = 0; x.h < r->p.heads; x.h++) {
+            stile_cpu_parallel_for(threads, plan->layout.tiles + 1, pack_item, &x);
+            stile_cpu_parallel_for(threads, x.cp->nitems, compute_item, &x);
+        }
+done:
+    free(x.kp);
+    free(x.vp);
+    free(x.work);
+    free(x.pos);
+    return rc;
+}
+
+const stile_backend stile_backend_cpu = {
+    .name = "cpu",
+    .device_count = cpu_device_count,
+    .device_open = cpu_device_open,
+    .device_close = cpu_device_close,
+    .supports = cpu_supports,
+    .plan = cpu_plan_create,
+    .plan_destroy = cpu_plan_destroy,
+    .execute = cpu_execute,
+};

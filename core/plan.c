@@ -1,0 +1,252 @@
+/* Planning: the block schedule per distinct window (CSR of key tiles per query tile), exact
+ * accounting, introspection, and the checks made before every execution. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stile_internal.h"
+
+/* Build the schedule of one effective window. Key tiles of a query tile are the box
+ * [s_t, s_t+w_t) x [s_h, s_h+w_h) x [s_w, s_w+w_w), enumerated in raster (ascending) order. */
+static stile_status schedule_build(const stile_layout *l, const int64_t win[3], stile_schedule *s)
+{
+    const int64_t *n = l->grid;
+    memcpy(s->window, win, sizeof s->window);
+    s->per_query = win[0] * win[1] * win[2];
+    int64_t total;
+    if (!stile_mul_ok(s->per_query, l->tiles, &total) || total > INT32_MAX)
+        return stile_fail(STILE_ERR_OVERFLOW, "schedule of window %lldx%lldx%lld over %lld tiles exceeds 2^31 entries",
+                          (long long)win[0], (long long)win[1], (long long)win[2], (long long)l->tiles);
+    s->row_start = malloc((size_t)(l->tiles + 1) * sizeof *s->row_start);
+    s->key_tiles = malloc((size_t)(total ? total : 1) * sizeof *s->key_tiles);
+    if (!s->row_start || !s->key_tiles) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a schedule");
+
+    /* Token extents per axis position, so window sums are per-axis products. */
+    int64_t *ext[3];
+    int64_t *buf = malloc((size_t)(n[0] + n[1] + n[2]) * sizeof *buf);
+    if (!buf) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a schedule");
+    ext[0] = buf; ext[1] = buf + n[0]; ext[2] = buf + n[0] + n[1];
+    for (int i = 0; i < 3; i++)
+        for (int64_t g = 0; g < n[i]; g++) {
+            int64_t e = l->canvas[i] - g * l->tile[i];
+            ext[i][g] = e < l->tile[i] ? e : l->tile[i];
+        }
+
+    int32_t *out = s->key_tiles;
+    int64_t q = 0, pairs = 0;
+    for (int64_t a = 0; a < n[0]; a++) {
+        int64_t sa = stile_window_start(a, win[0], n[0]), ka = 0;
+        for (int64_t x = sa; x < sa + win[0]; x++) ka += ext[0][x];
+        for (int64_t b = 0; b < n[1]; b++) {
+            int64_t sb = stile_window_start(b, win[1], n[1]), kb = 0;
+            for (int64_t x = sb; x < sb + win[1]; x++) kb += ext[1][x];
+            for (int64_t c = 0; c < n[2]; c++, q++) {
+                int64_t sc = stile_window_start(c, win[2], n[2]), kc = 0;
+                for (int64_t x = sc; x < sc + win[2]; x++) kc += ext[2][x];
+                s->row_start[q] = (int32_t)(out - s->key_tiles);
+                for (int64_t x = sa; x < sa + win[0]; x++)
+                    for (int64_t y = sb; y < sb + win[1]; y++) {
+                        int32_t base = (int32_t)((x * n[1] + y) * n[2] + sc);
+                        for (int64_t z = 0; z < win[2]; z++) *out++ = base + (int32_t)z;
+                    }
+                pairs += ext[0][a] * ext[1][b] * ext[2][c] * ka * kb * kc;
+            }
+        }
+    }
+    s->row_start[q] = (int32_t)(out - s->key_tiles);
+    s->video_pairs = pairs;
+    free(buf);
+    return STILE_OK;
+}
+
+static void plan_free_core(stile_plan *p)
+{
+    for (int64_t i = 0; i < p->nschedules; i++) {
+        free(p->schedules[i].row_start);
+        free(p->schedules[i].key_tiles);
+    }
+    free(p->schedules);
+    free(p->head_schedule);
+    stile_layout_free(&p->layout);
+    stile_resolved_free(&p->r);
+    free(p);
+}
+
+static stile_status plan_core(const stile_problem *problem, stile_plan **out)
+{
+    stile_plan *p = calloc(1, sizeof *p);
+    if (!p) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a plan");
+    stile_status rc = stile_resolve(problem, &p->r);
+    if (rc != STILE_OK) goto fail;
+    rc = stile_layout_init(&p->layout, p->r.p.canvas, p->r.p.tile);
+    if (rc != STILE_OK) goto fail;
+
+    const int64_t heads = p->r.p.heads;
+    p->head_schedule = malloc((size_t)heads * sizeof *p->head_schedule);
+    p->schedules = calloc((size_t)heads, sizeof *p->schedules);
+    if (!p->head_schedule || !p->schedules) {
+        rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for %lld head schedules", (long long)heads);
+        goto fail;
+    }
+    for (int64_t h = 0; h < heads; h++) {
+        int64_t eff[3];
+        for (int i = 0; i < 3; i++) eff[i] = p->r.windows[h][i] < p->r.grid[i] ? p->r.windows[h][i] : p->r.grid[i];
+        int64_t found = -1;
+        for (int64_t j = 0; j < p->nschedules && found < 0; j++)
+            if (memcmp(p->schedules[j].window, eff, sizeof eff) == 0) found = j;
+        if (found < 0) {
+            rc = schedule_build(&p->layout, eff, &p->schedules[p->nschedules]);
+            found = p->nschedules++; /* counted even on failure so plan_free_core frees its parts */
+            if (rc != STILE_OK) goto fail;
+        }
+        p->head_schedule[h] = (int32_t)found;
+    }
+
+    /* accounting */
+    stile_plan_info *in = &p->info;
+    const stile_resolved *r = &p->r;
+    memcpy(in->grid, r->grid, sizeof in->grid);
+    in->tiles = r->tiles;
+    in->video_tokens = r->video;
+    in->tokens = r->tokens;
+    in->text_valid = r->text_valid;
+    in->distinct_windows = p->nschedules;
+    const int64_t B = r->p.batch, keys = r->video + r->text_valid;
+    int64_t video_pairs = 0;
+    for (int64_t h = 0; h < heads; h++) video_pairs += p->schedules[p->head_schedule[h]].video_pairs;
+    /* video q x text k, text q x (video + valid text) k */
+    const int64_t text_pairs = r->video * r->text_valid + r->p.text * keys;
+    in->attended_video_pairs = B * video_pairs;
+    in->attended_pairs = B * (video_pairs + heads * text_pairs);
+    in->full_pairs = B * heads * r->tokens * keys;
+    in->flops = 4.0 * (double)r->p.head_dim * (double)in->attended_pairs;
+    in->full_flops = 4.0 * (double)r->p.head_dim * (double)in->full_pairs;
+    in->sparsity = 1.0 - (double)video_pairs / ((double)heads * (double)r->video * (double)r->video);
+    *out = p;
+    return STILE_OK;
+fail:
+    plan_free_core(p);
+    return rc;
+}
+
+stile_status stile_plan_create(stile_device *device, const stile_problem *problem, stile_plan **out)
+{
+    if (out) *out = NULL;
+    if (!device) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_create: device is NULL");
+    if (!out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_create: out is NULL");
+    stile_plan *p = NULL;
+    stile_status rc = plan_core(problem, &p);
+    if (rc != STILE_OK) return rc;
+    p->device = device;
+    snprintf(p->info.device, sizeof p->info.device, "%s", device->info.name);
+    rc = device->backend->supports(device->impl, p);
+    if (rc == STILE_OK) rc = device->backend->plan(device->impl, p, &p->impl);
+    if (rc != STILE_OK) {
+        plan_free_core(p);
+        return rc;
+    }
+    *out = p;
+    return STILE_OK;
+}
+
+void stile_plan_destroy(stile_plan **plan)
+{
+    if (!plan || !*plan) return;
+    stile_plan *p = *plan;
+    if (p->impl) p->device->backend->plan_destroy(p->impl);
+    plan_free_core(p);
+    *plan = NULL;
+}
+
+stile_status stile_plan_get_info(const stile_plan *plan, stile_plan_info *out)
+{
+    if (!plan || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_get_info: %s is NULL", plan ? "out" : "plan");
+    *out = plan->info;
+    return STILE_OK;
+}
+
+stile_status stile_plan_get_problem(const stile_plan *plan, stile_problem *out)
+{
+    if (!plan || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_get_problem: %s is NULL", plan ? "out" : "plan");
+    *out = plan->r.p;
+    return STILE_OK;
+}
+
+stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_head_info *out)
+{
+    if (!plan || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_get_head: %s is NULL", plan ? "out" : "plan");
+    if (head < 0 || head >= plan->r.p.heads)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "head %lld: must be within 0..%lld", (long long)head,
+                          (long long)plan->r.p.heads - 1);
+    const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
+    memset(out, 0, sizeof *out);
+    memcpy(out->window, plan->r.windows[head], sizeof out->window);
+    memcpy(out->effective, s->window, sizeof out->effective);
+    out->key_tiles = s->per_query;
+    out->attended_video_pairs = s->video_pairs;
+    out->sparsity = 1.0 - (double)s->video_pairs / ((double)plan->r.video * (double)plan->r.video);
+    out->schedule = plan->head_schedule[head];
+    return STILE_OK;
+}
+
+stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t query_tile, const int32_t **tiles,
+                                  int64_t *count)
+{
+    if (!plan || !tiles || !count) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_key_tiles: an argument is NULL");
+    if (head < 0 || head >= plan->r.p.heads)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "head %lld: must be within 0..%lld", (long long)head,
+                          (long long)plan->r.p.heads - 1);
+    if (query_tile < 0 || query_tile >= plan->r.tiles)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "query tile %lld: must be within 0..%lld", (long long)query_tile,
+                          (long long)plan->r.tiles - 1);
+    const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
+    *tiles = s->key_tiles + s->row_start[query_tile];
+    *count = s->row_start[query_tile + 1] - s->row_start[query_tile];
+    return STILE_OK;
+}
+
+/* ---- execution: check every tensor before anything is written ---- */
+
+static int overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b, size_t bbytes)
+{
+    uintptr_t a0 = (uintptr_t)a->data, b0 = (uintptr_t)b->data;
+    return a0 < b0 + bbytes && b0 < a0 + abytes;
+}
+
+stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
+{
+    if (!plan || !io) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_execute: %s is NULL", plan ? "io" : "plan");
+    const stile_resolved *r = &plan->r;
+    const stile_tensor *t[4] = {&io->q, &io->k, &io->v, &io->o};
+    static const char *nm[4] = {"q", "k", "v", "o"};
+    size_t need[4];
+    const size_t esz = stile_dtype_size(r->p.dtype);
+    for (int i = 0; i < 4; i++) {
+        if (!t[i]->data) return stile_fail(STILE_ERR_NULL_ARGUMENT, "io->%s.data is NULL", nm[i]);
+        if (t[i]->dtype != r->p.dtype)
+            return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: the plan is for %s", nm[i],
+                              stile_dtype_name(t[i]->dtype) ? stile_dtype_name(t[i]->dtype) : "unknown",
+                              stile_dtype_name(r->p.dtype));
+        need[i] = (size_t)r->extent[i] * esz;
+        if (t[i]->bytes < need[i])
+            return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: strides reach %zu bytes, the buffer has %zu", nm[i], need[i],
+                              t[i]->bytes);
+    }
+    size_t lse_need = 0;
+    if (io->lse.data) {
+        if (io->lse.dtype != STILE_DTYPE_F32)
+            return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->lse.dtype=%s: lse is always f32",
+                              stile_dtype_name(io->lse.dtype) ? stile_dtype_name(io->lse.dtype) : "unknown");
+        lse_need = (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float);
+        if (io->lse.bytes < lse_need)
+            return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->lse: needs %zu bytes ([B, heads, tokens] f32), the buffer has %zu",
+                              lse_need, io->lse.bytes);
+        for (int i = 0; i < 4; i++)
+            if (overlaps(&io->lse, lse_need, t[i], need[i]))
+                return stile_fail(STILE_ERR_ALIASING, "io->lse overlaps io->%s", nm[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        if (overlaps(&io->o, need[3], t[i], need[i])) return stile_fail(STILE_ERR_ALIASING, "io->o overlaps io->%s", nm[i]);
+    return plan->device->backend->execute(plan->device->impl, plan, plan->impl, io);
+}

@@ -1,0 +1,87 @@
+/* The plan as JSON: problem, grid, exact accounting, per-head windows and (unless compact) schedules. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stile_internal.h"
+
+static json_t *triple(const int64_t v[3])
+{
+    return json_pack("[I,I,I]", (json_int_t)v[0], (json_int_t)v[1], (json_int_t)v[2]);
+}
+
+static json_t *plan_to_json(const stile_plan *plan, int compact)
+{
+    const stile_problem *p = &plan->r.p;
+    const stile_plan_info *in = &plan->info;
+    json_t *root = json_object();
+    json_object_set_new(root, "stile_version", json_string(stile_version_string()));
+    json_object_set_new(root, "device", json_string(in->device));
+    json_t *prob = json_object();
+    json_object_set_new(prob, "batch", json_integer(p->batch));
+    json_object_set_new(prob, "canvas", triple(p->canvas));
+    json_object_set_new(prob, "tile", triple(p->tile));
+    json_object_set_new(prob, "heads", json_integer(p->heads));
+    json_object_set_new(prob, "head_dim", json_integer(p->head_dim));
+    json_object_set_new(prob, "text", json_integer(p->text));
+    json_object_set_new(prob, "text_padding", json_integer(p->text_padding));
+    json_object_set_new(prob, "dtype", json_string(stile_dtype_name(p->dtype)));
+    json_object_set_new(prob, "order", json_string(p->order == STILE_ORDER_TILED ? "tiled" : "natural"));
+    json_object_set_new(prob, "scale", json_real(p->scale));
+    json_object_set_new(root, "problem", prob);
+    json_object_set_new(root, "grid", triple(in->grid));
+    json_object_set_new(root, "tiles", json_integer(in->tiles));
+    json_object_set_new(root, "video_tokens", json_integer(in->video_tokens));
+    json_object_set_new(root, "tokens", json_integer(in->tokens));
+    json_object_set_new(root, "text_valid", json_integer(in->text_valid));
+    json_object_set_new(root, "attended_pairs", json_integer(in->attended_pairs));
+    json_object_set_new(root, "attended_video_pairs", json_integer(in->attended_video_pairs));
+    json_object_set_new(root, "full_pairs", json_integer(in->full_pairs));
+    json_object_set_new(root, "flops", json_real(in->flops));
+    json_object_set_new(root, "full_flops", json_real(in->full_flops));
+    json_object_set_new(root, "sparsity", json_real(in->sparsity));
+    json_t *heads = json_array();
+    for (int64_t h = 0; h < p->heads; h++) {
+        stile_head_info hi;
+        stile_plan_get_head(plan, h, &hi);
+        json_array_append_new(heads, json_pack("{s:o,s:o,s:I,s:f,s:I}", "window", triple(hi.window), "effective",
+                                               triple(hi.effective), "key_tiles", (json_int_t)hi.key_tiles, "sparsity",
+                                               hi.sparsity, "schedule", (json_int_t)hi.schedule));
+    }
+    json_object_set_new(root, "heads", heads);
+    json_t *scheds = json_array();
+    for (int64_t i = 0; i < plan->nschedules; i++) {
+        const stile_schedule *s = &plan->schedules[i];
+        json_t *js = json_pack("{s:o,s:I,s:I}", "window", triple(s->window), "key_tiles_per_query", (json_int_t)s->per_query,
+                               "video_pairs", (json_int_t)s->video_pairs);
+        if (!compact) {
+            json_t *rows = json_array();
+            for (int64_t q = 0; q < plan->r.tiles; q++) {
+                json_t *row = json_array();
+                for (int32_t k = s->row_start[q]; k < s->row_start[q + 1]; k++) json_array_append_new(row, json_integer(s->key_tiles[k]));
+                json_array_append_new(rows, row);
+            }
+            json_object_set_new(js, "key_tiles", rows);
+        }
+        json_array_append_new(scheds, js);
+    }
+    json_object_set_new(root, "schedules", scheds);
+    return root;
+}
+
+stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, size_t size, size_t *length)
+{
+    if (!plan || !length) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_json: %s is NULL", plan ? "length" : "plan");
+    if (!buf && size) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_json: buf is NULL but size is %zu", size);
+    json_t *root = plan_to_json(plan, compact);
+    char *text = root ? json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_plan_json: out of memory");
+    size_t n = strlen(text);
+    *length = n;
+    stile_status rc = STILE_OK;
+    if (n + 1 > size) rc = STILE_ERR_BUFFER_TOO_SMALL; /* not an error worth a log line: the caller asks for the size */
+    else memcpy(buf, text, n + 1);
+    free(text);
+    return rc;
+}

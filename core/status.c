@@ -1,0 +1,79 @@
+/* Status strings, the log sink, and the version functions. */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "stile_commit.h"
+#include "stile_internal.h"
+
+int stile_version(void) { return STILE_VERSION; }
+const char *stile_version_string(void) { return STILE_VERSION_STRING; }
+const char *stile_build_commit(void) { return STILE_COMMIT; }
+
+const char *stile_status_string(stile_status status)
+{
+    switch (status) {
+    case STILE_OK: return "success";
+    case STILE_ERR_NULL_ARGUMENT: return "a required pointer is NULL";
+    case STILE_ERR_INVALID_SIZE: return "invalid size (zero or negative)";
+    case STILE_ERR_INVALID_WINDOW: return "invalid window (zero or negative)";
+    case STILE_ERR_INVALID_STRIDES: return "invalid strides (negative or overlapping)";
+    case STILE_ERR_OUT_OF_RANGE: return "out of range (a tensor reaches past its buffer, or a bad index)";
+    case STILE_ERR_DTYPE_MISMATCH: return "tensor dtype differs from the problem's";
+    case STILE_ERR_OVERFLOW: return "sizes overflow the index arithmetic";
+    case STILE_ERR_ALIASING: return "the output overlaps an input";
+    case STILE_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case STILE_ERR_UNSUPPORTED: return "unsupported by this backend or build";
+    case STILE_ERR_UNKNOWN_DEVICE: return "unknown device name";
+    case STILE_ERR_NO_DEVICE: return "no such device on this machine";
+    case STILE_ERR_OUT_OF_MEMORY: return "out of memory";
+    case STILE_ERR_BACKEND: return "the backend's runtime failed";
+    case STILE_ERR_IO: return "input/output error";
+    case STILE_ERR_FORMAT: return "malformed input";
+    case STILE_ERR_BUFFER_TOO_SMALL: return "buffer too small";
+    }
+    return "unknown status";
+}
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static stile_log_fn log_fn;
+static void *log_user;
+static stile_log_level log_max = STILE_LOG_ERROR;
+
+void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_level)
+{
+    pthread_mutex_lock(&log_lock);
+    log_fn = fn;
+    log_user = user;
+    log_max = max_level;
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void vlog(stile_log_level level, const char *fmt, va_list ap)
+{
+    pthread_mutex_lock(&log_lock);
+    stile_log_fn fn = log_fn;
+    void *user = log_user;
+    stile_log_level max = log_max;
+    pthread_mutex_unlock(&log_lock);
+    if (!fn || level > max) return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fn(user, level, line);
+}
+
+void stile_log(stile_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+stile_status stile_fail(stile_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(STILE_LOG_ERROR, fmt, ap);
+    va_end(ap);
+    return status;
+}

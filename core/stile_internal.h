@@ -1,0 +1,125 @@
+/* core's internal interface: the resolved problem, the tile layout, the block schedule and the
+ * backend vtable. Backends include this and include/stile/stile.h, nothing else of core. */
+#ifndef STILE_INTERNAL_H
+#define STILE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "stile/stile.h"
+
+/* ---- logging ---- */
+#if defined(__GNUC__)
+#define STILE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define STILE_PRINTF(a, b)
+#endif
+void stile_log(stile_log_level level, const char *fmt, ...) STILE_PRINTF(2, 3);
+/* Log an error and return its status: `return stile_fail(STILE_ERR_INVALID_WINDOW, "window[1]=%d: ...", w);` */
+stile_status stile_fail(stile_status status, const char *fmt, ...) STILE_PRINTF(2, 3);
+
+/* ---- checked arithmetic ---- */
+static inline bool stile_mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool stile_add_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+/* ---- the resolved problem ---- */
+typedef struct stile_resolved {
+    stile_problem p;           /* defaults filled in; head_windows points at `windows` */
+    int64_t (*windows)[3];     /* heads entries, owned */
+    int64_t grid[3];           /* tiles per axis */
+    int64_t tiles;             /* grid product */
+    int64_t video;             /* video tokens */
+    int64_t tokens;            /* video + text */
+    int64_t text_valid;        /* text - text_padding */
+    stile_strides strides[4];  /* q, k, v, o resolved */
+    int64_t extent[4];         /* elements spanned by q, k, v, o: max offset + 1 */
+} stile_resolved;
+
+enum { STILE_Q = 0, STILE_K = 1, STILE_V = 2, STILE_O = 3 };
+
+/* Validate p and fill r (r->windows allocated; free with stile_resolved_free). */
+stile_status stile_resolve(const stile_problem *p, stile_resolved *r);
+void stile_resolved_free(stile_resolved *r);
+
+/* ---- tile layout (natural <-> tiled order, partial tiles) ---- */
+typedef struct stile_layout {
+    int64_t canvas[3], tile[3], grid[3];
+    int64_t tiles;
+    int64_t *tile_start; /* tiles + 1 entries: first tiled-order token of each tile, prefix of tile sizes */
+} stile_layout;
+
+stile_status stile_layout_init(stile_layout *l, const int64_t canvas[3], const int64_t tile[3]);
+void stile_layout_free(stile_layout *l);
+/* Tokens of tile `tile` along each axis (partial at the far edges). */
+void stile_layout_tile_extent(const stile_layout *l, int64_t tile, int64_t ext[3], int64_t origin[3]);
+int64_t stile_layout_natural_to_tiled(const stile_layout *l, int64_t natural);
+int64_t stile_layout_tiled_to_natural(const stile_layout *l, int64_t tiled);
+
+/* ---- block schedule: per distinct window, the key tiles of each query tile (CSR) ---- */
+typedef struct stile_schedule {
+    int64_t window[3];    /* effective window (clamped to the grid) */
+    int64_t per_query;    /* key tiles per query tile */
+    int32_t *row_start;   /* tiles + 1 entries */
+    int32_t *key_tiles;   /* row_start[tiles] entries, ascending per row */
+    int64_t video_pairs;  /* attended video x video token pairs, one head */
+} stile_schedule;
+
+/* Start of the window on one axis: s = clamp(q - floor(w/2), 0, n - w); w >= n means the whole axis. */
+static inline int64_t stile_window_start(int64_t q, int64_t w, int64_t n)
+{
+    if (w >= n) return 0;
+    int64_t s = q - w / 2;
+    if (s < 0) s = 0;
+    if (s > n - w) s = n - w;
+    return s;
+}
+
+/* ---- the plan core shared by all backends ---- */
+typedef struct stile_backend stile_backend;
+
+struct stile_device {
+    const stile_backend *backend;
+    int index;
+    void *impl;
+    stile_device_info info;
+};
+
+struct stile_plan {
+    stile_device *device;
+    stile_resolved r;
+    stile_layout layout;
+    int64_t nschedules;
+    stile_schedule *schedules;
+    int32_t *head_schedule;   /* heads entries: index into schedules */
+    stile_plan_info info;
+    void *impl;               /* the backend's */
+};
+
+/* ---- the backend vtable ---- */
+struct stile_backend {
+    const char *name;
+    /* Devices present now; on 0, reason says why ("no driver: ..."). */
+    int (*device_count)(char *reason, size_t reason_size);
+    stile_status (*device_open)(int index, const stile_device_params *params, void **impl, stile_device_info *info);
+    void (*device_close)(void *impl);
+    /* STILE_OK or STILE_ERR_UNSUPPORTED with a reason logged. */
+    stile_status (*supports)(void *device, const stile_plan *plan);
+    stile_status (*plan)(void *device, const stile_plan *plan, void **impl);
+    void (*plan_destroy)(void *impl);
+    /* io already checked by core against the plan. */
+    stile_status (*execute)(void *device, const stile_plan *plan, void *impl, const stile_io *io);
+};
+
+/* Elementwise conversion helpers used by backends and the oracle. */
+float stile_half_to_float(uint16_t h);
+uint16_t stile_float_to_half(float f);
+float stile_bf16_to_float(uint16_t b);
+uint16_t stile_float_to_bf16(float f);
+/* Load element i of a tensor of dtype dt as double / float. */
+double stile_load_f64(const void *base, stile_dtype dt, int64_t i);
+float stile_load_f32(const void *base, stile_dtype dt, int64_t i);
+
+/* Maximum tokens a backend index may address in 32 bits. */
+#define STILE_MAX_TILES INT32_MAX
+
+#endif /* STILE_INTERNAL_H */

@@ -1,0 +1,294 @@
+/* stile — Sliding Tile Attention (STA): the public C API.
+ * Describe a problem, plan it on a device, execute the plan; every backend runs the same contract
+ * (docs/contract.md) and is checked against the fp64 oracle declared at the end of this header. */
+#ifndef STILE_STILE_H
+#define STILE_STILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stile_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(STILE_BUILDING) && defined(__GNUC__)
+#define STILE_API __attribute__((visibility("default")))
+#else
+#define STILE_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------------- */
+
+/** STILE_VERSION: the header's version as one number, major·10000 + minor·100 + patch. */
+#define STILE_VERSION (STILE_VERSION_MAJOR * 10000 + STILE_VERSION_MINOR * 100 + STILE_VERSION_PATCH)
+
+/** The library's version as one number (compare with STILE_VERSION to detect a header mismatch). */
+STILE_API int stile_version(void);
+/** The library's version as "MAJOR.MINOR.PATCH", and the commit it was built from ("unknown" if none). */
+STILE_API const char *stile_version_string(void);
+STILE_API const char *stile_build_commit(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes and logging
+ * ------------------------------------------------------------------------------------------- */
+
+/** What a call did. Every call that can fail returns one; the log callback says which argument and why. */
+typedef enum stile_status {
+    STILE_OK = 0,
+    STILE_ERR_NULL_ARGUMENT,   /**< a required pointer was NULL */
+    STILE_ERR_INVALID_SIZE,    /**< a size (canvas, tile, heads, head_dim, batch, text) was zero or negative */
+    STILE_ERR_INVALID_WINDOW,  /**< a window extent was zero or negative */
+    STILE_ERR_INVALID_STRIDES, /**< strides are negative or make distinct elements overlap */
+    STILE_ERR_OUT_OF_RANGE,    /**< a tensor's strides reach past the end of its buffer, or an index is out of range */
+    STILE_ERR_DTYPE_MISMATCH,  /**< a tensor's dtype differs from the problem's */
+    STILE_ERR_OVERFLOW,        /**< sizes whose products overflow 64-bit (or a backend's index) arithmetic */
+    STILE_ERR_ALIASING,        /**< the output overlaps an input */
+    STILE_ERR_INVALID_ARGUMENT,/**< any other invalid argument (unknown enum value, bad combination) */
+    STILE_ERR_UNSUPPORTED,     /**< valid, but this backend (or this build) cannot do it; the log says why */
+    STILE_ERR_UNKNOWN_DEVICE,  /**< a device name that names no backend stile knows */
+    STILE_ERR_NO_DEVICE,       /**< the backend is built but has no such device (driver or hardware missing) */
+    STILE_ERR_OUT_OF_MEMORY,   /**< an allocation failed */
+    STILE_ERR_BACKEND,         /**< the backend's runtime failed; the log carries its message */
+    STILE_ERR_IO,              /**< reading or writing a file failed */
+    STILE_ERR_FORMAT,          /**< a file or string is malformed */
+    STILE_ERR_BUFFER_TOO_SMALL /**< a caller-provided buffer is too small; the needed size is returned */
+} stile_status;
+
+/** A constant English sentence for a status ("invalid window"); never NULL, also for unknown values. */
+STILE_API const char *stile_status_string(stile_status status);
+
+typedef enum stile_log_level {
+    STILE_LOG_ERROR = 1,
+    STILE_LOG_WARN = 2,
+    STILE_LOG_INFO = 3,
+    STILE_LOG_DEBUG = 4
+} stile_log_level;
+
+/** A log sink: receives one complete line (no trailing newline) per message. */
+typedef void (*stile_log_fn)(void *user, stile_log_level level, const char *message);
+
+/** Route the library's messages of level <= max_level to fn (NULL: silence, the default).
+ * Thread-safety: may be called at any time; a message already being delivered goes to the old sink. */
+STILE_API void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_level);
+
+/* ---------------------------------------------------------------------------------------------
+ * Describing a problem
+ * ------------------------------------------------------------------------------------------- */
+
+/** Element types of q, k, v and o. Arithmetic always accumulates in f32 (or wider). */
+typedef enum stile_dtype {
+    STILE_DTYPE_F32 = 0,
+    STILE_DTYPE_F16 = 1,
+    STILE_DTYPE_BF16 = 2
+} stile_dtype;
+
+/** "f32", "f16", "bf16" (NULL for an unknown value) and the size of one element in bytes (0 if unknown). */
+STILE_API const char *stile_dtype_name(stile_dtype dtype);
+STILE_API size_t stile_dtype_size(stile_dtype dtype);
+
+/** Order of the video tokens along the token axis. Text tokens always follow the video tokens. */
+typedef enum stile_token_order {
+    STILE_ORDER_NATURAL = 0, /**< raster order over the canvas: t, then h, then w (what models hold) */
+    STILE_ORDER_TILED = 1    /**< tile by tile (tiles in raster order over the grid), raster order inside a tile */
+} stile_token_order;
+
+/** Element strides of a tensor indexed [batch, token, head, dim]. All zero means contiguous
+ * [B, S, H, D]; stile_strides_bhsd() gives contiguous [B, H, S, D]; a packed [B, S, 3, H, D] qkv
+ * tensor is {S*3*H*D, 3*H*D, D, 1} with the k and v pointers offset by H*D and 2*H*D elements. */
+typedef struct stile_strides {
+    int64_t batch, token, head, dim;
+} stile_strides;
+
+/** One STA problem. Zero-valued fields take their defaults, so write only what matters:
+ *   stile_problem p = { .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .window = {3, 3, 3},
+ *                       .heads = 24, .head_dim = 128, .dtype = STILE_DTYPE_BF16 };
+ * Thread-safety: plain data; the library only reads it, and copies what it keeps. */
+typedef struct stile_problem {
+    int64_t batch;                    /**< B; 0 means 1 */
+    int64_t canvas[3];                /**< video tokens T, H, W (required, >= 1) */
+    int64_t tile[3];                  /**< tile t, h, w in tokens (required, >= 1) */
+    int64_t window[3];                /**< window (wt, wh, ww) in tiles for every head (required unless head_windows) */
+    const int64_t (*head_windows)[3]; /**< optional: one window per head, `heads` entries; overrides window */
+    int64_t heads;                    /**< H (required, >= 1) */
+    int64_t head_dim;                 /**< D (required; 64 and 128 everywhere, others where a backend can) */
+    int64_t text;                     /**< text tokens after the video tokens (0: none) */
+    int64_t text_padding;             /**< how many of the last text tokens are padding, never attended as keys */
+    stile_dtype dtype;                /**< dtype of q, k, v, o (default f32) */
+    stile_token_order order;          /**< order of the video tokens in q, k, v, o and lse */
+    double scale;                     /**< softmax scale; 0 means 1/sqrt(head_dim) */
+    stile_strides q, k, v, o;         /**< element strides per tensor; all zero: contiguous [B, S, H, D] */
+} stile_problem;
+
+/** Strides of a contiguous [B, H, S, D] tensor for problem p (S = video + text tokens). */
+STILE_API stile_strides stile_strides_bhsd(const stile_problem *p);
+
+/** Check a problem without planning it: STILE_OK, or the status of its first fault (and a log line). */
+STILE_API stile_status stile_problem_check(const stile_problem *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Devices and backends
+ * ------------------------------------------------------------------------------------------- */
+
+/** An opened compute device ("cpu:0", later "vulkan:0", "cuda:0").
+ * Thread-safety: opening and closing must not race with other use of the same device; plans made
+ * on it may be created and executed from several threads at once. */
+typedef struct stile_device stile_device;
+
+/** Options for stile_device_open; NULL or zero fields mean defaults. */
+typedef struct stile_device_params {
+    int threads; /**< CPU worker threads; 0: one per online processor */
+} stile_device_params;
+
+/** What stile_device_info reports. */
+typedef struct stile_device_info {
+    char name[32];         /**< "cpu:0" */
+    char backend[16];      /**< "cpu" */
+    char description[192]; /**< processor or card, driver, BLAS, threads */
+} stile_device_info;
+
+/** Backends that stile knows, built or not, in a fixed order (cpu, vulkan, cuda, hip). */
+typedef struct stile_backend_info {
+    char name[16];        /**< "cpu" */
+    int built;            /**< 1 if this library was built with it */
+    int devices;          /**< devices it finds now (0 if not built or no driver/hardware) */
+    char status[160];     /**< "ready", "not built into this library", "no driver: ..." */
+} stile_backend_info;
+
+/** Number of known backends, and what one of them can do on this machine now. */
+STILE_API int stile_backend_count(void);
+STILE_API stile_status stile_backend_get_info(int index, stile_backend_info *out);
+
+/** Open a device by name: "auto" (the best device available), "cpu", "cpu:0", "vulkan:N", "cuda:N",
+ * "hip:N". Unknown names: STILE_ERR_UNKNOWN_DEVICE; a backend not built: STILE_ERR_UNSUPPORTED;
+ * a built backend with no such device: STILE_ERR_NO_DEVICE. *out is NULL on failure. */
+STILE_API stile_status stile_device_open(const char *name, const stile_device_params *params, stile_device **out);
+/** Close a device and set *device to NULL; NULL or an already closed device is harmless.
+ * Every plan made on the device must be destroyed first. */
+STILE_API void stile_device_close(stile_device **device);
+STILE_API stile_status stile_device_get_info(const stile_device *device, stile_device_info *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Plans
+ * ------------------------------------------------------------------------------------------- */
+
+/** A problem planned for one device: the tile schedule plus whatever the backend prepared.
+ * Thread-safety: immutable after creation; stile_plan_execute may run on one plan from several
+ * threads at once (each call brings its own tensors). Destroy only when no call uses it. */
+typedef struct stile_plan stile_plan;
+
+/** Exact accounting of a plan; pair counts add up over batch and heads. */
+typedef struct stile_plan_info {
+    int64_t grid[3];               /**< tiles per axis: ceil(canvas / tile) */
+    int64_t tiles;                 /**< grid[0]*grid[1]*grid[2] */
+    int64_t video_tokens;          /**< T*H*W */
+    int64_t tokens;                /**< video_tokens + text */
+    int64_t text_valid;            /**< text - text_padding */
+    int64_t distinct_windows;      /**< distinct effective windows among the heads (one schedule each) */
+    int64_t attended_pairs;        /**< (query, key) pairs attended, text included */
+    int64_t attended_video_pairs;  /**< of those, video query x video key */
+    int64_t full_pairs;            /**< pairs of dense attention over the same tokens (valid keys only) */
+    double flops;                  /**< FLOPs computed: 4 * head_dim * attended_pairs */
+    double full_flops;             /**< 4 * head_dim * full_pairs */
+    double sparsity;               /**< 1 - attended_video_pairs / (B * heads * video_tokens^2) */
+    char device[32];               /**< the device it was planned for, "cpu:0" */
+} stile_plan_info;
+
+/** One head's window and its per-query-tile cost. */
+typedef struct stile_head_info {
+    int64_t window[3];             /**< as requested */
+    int64_t effective[3];          /**< clamped to the grid: min(window, grid) per axis */
+    int64_t key_tiles;             /**< key tiles each query tile attends (the same for every query tile) */
+    int64_t attended_video_pairs;  /**< video x video pairs of this head, one batch entry */
+    double sparsity;               /**< 1 - attended_video_pairs / video_tokens^2 */
+    int64_t schedule;              /**< index of the distinct window schedule the head uses */
+} stile_head_info;
+
+/** Plan problem p on device. Validates p fully (see stile_problem_check) and asks the backend
+ * whether it supports it (STILE_ERR_UNSUPPORTED with a reason if not). *out is NULL on failure. */
+STILE_API stile_status stile_plan_create(stile_device *device, const stile_problem *p, stile_plan **out);
+/** Destroy a plan and set *plan to NULL; harmless on NULL. */
+STILE_API void stile_plan_destroy(stile_plan **plan);
+
+STILE_API stile_status stile_plan_get_info(const stile_plan *plan, stile_plan_info *out);
+STILE_API stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_head_info *out);
+/** The problem the plan was made for, defaults filled in (strides resolved, scale set, batch >= 1).
+ * head_windows points into the plan and lives as long as it. */
+STILE_API stile_status stile_plan_get_problem(const stile_plan *plan, stile_problem *out);
+
+/** The key tiles (tile indices in raster order over the grid, ascending) that query tile `query_tile`
+ * of `head` attends. *tiles points into the plan. */
+STILE_API stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t query_tile,
+                                            const int32_t **tiles, int64_t *count);
+
+/** The plan as one line of JSON (problem, grid, accounting, per-head windows, and unless compact the
+ * key tiles of every query tile per distinct window) written into buf
+ * (NUL-terminated). *length receives the length without the NUL; if size is too small nothing
+ * is written and STILE_ERR_BUFFER_TOO_SMALL is returned with *length set, snprintf style.
+ * buf may be NULL when size is 0. */
+STILE_API stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, size_t size, size_t *length);
+
+/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype. */
+typedef struct stile_tensor {
+    void *data;
+    size_t bytes;
+    stile_dtype dtype;
+} stile_tensor;
+
+/** The tensors of one execution. q, k, v are only read. o receives the output. lse is optional
+ * (data NULL: not wanted): f32, contiguous [B, heads, tokens], tokens in the problem's order,
+ * natural-log log-sum-exp of the scaled scores over the attended keys. */
+typedef struct stile_io {
+    stile_tensor q, k, v, o, lse;
+} stile_io;
+
+/** Run the plan. Checks every tensor (NULL, dtype, extent against bytes, o overlapping q/k/v or lse)
+ * before touching any memory; on failure nothing is written. */
+STILE_API stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io);
+
+/* ---------------------------------------------------------------------------------------------
+ * Elementwise helpers
+ * ------------------------------------------------------------------------------------------- */
+
+/** Convert n elements between dtypes (round to nearest even when narrowing). */
+STILE_API stile_status stile_convert(const void *src, stile_dtype src_dtype, void *dst, stile_dtype dst_dtype, size_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * The fp64 oracle and output checks
+ * ------------------------------------------------------------------------------------------- */
+
+/** Attention computed in double precision token by token, each (query, key) pair decided from the
+ * definition in docs/contract.md, independently of the planner. Reads io->q, io->k, io->v through
+ * p's strides and dtype. Computes the query tokens listed in rows (indices along the token axis in
+ * p's order; NULL: all tokens, nrows ignored). out_o: [B, nrows, heads, head_dim] doubles;
+ * out_lse (optional): [B, heads, nrows]. Cost grows as rows x tokens x heads x head_dim. */
+STILE_API stile_status stile_oracle(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows,
+                                    double *out_o, double *out_lse);
+
+/** Error figures of an output against the oracle. */
+typedef struct stile_check {
+    double nmse;          /**< sum (o - ref)^2 / sum ref^2 over the checked elements */
+    double max_abs_error; /**< max |o - ref| */
+    double lse_max_abs_error; /**< max |lse - ref| (0 if lse was not checked) */
+    int64_t nonfinite;    /**< NaN or Inf elements in o (and lse) */
+    int64_t elements;     /**< elements compared */
+    double threshold;     /**< the dtype's NMSE bound: f32 1e-10, f16 1e-5, bf16 1e-4 */
+    int passed;           /**< nmse <= threshold, no non-finite values, lse within 1e-3 (f32: 1e-5) */
+} stile_check;
+
+/** The NMSE bound of a dtype, as in stile_check.threshold. */
+STILE_API double stile_nmse_threshold(stile_dtype dtype);
+
+/** Compare io->o (and io->lse if its data is set and ref_lse is given) against the oracle's
+ * ref_o/ref_lse for the same rows (NULL rows: all tokens). */
+STILE_API stile_status stile_check_output(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows,
+                                          const double *ref_o, const double *ref_lse, stile_check *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STILE_STILE_H */
