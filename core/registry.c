@@ -53,8 +53,8 @@ static stile_status open_backend(int b, int index, const stile_device_params *pa
 {
     const stile_backend *ops = known[b].ops;
     if (!ops)
-        return stile_fail(STILE_ERR_UNSUPPORTED, "device '%s': the %s backend is not built into this library",
-                          known[b].name, known[b].name);
+        return stile_fail(STILE_ERR_UNSUPPORTED, "device '%s:%d': the %s backend is not built into this library",
+                          known[b].name, index, known[b].name);
     char reason[160] = "";
     int n = ops->device_count(reason, sizeof reason);
     if (index >= n) {

@@ -140,7 +140,12 @@ typedef struct stile_device stile_device;
 
 /** Options for stile_device_open; NULL or zero fields mean defaults. */
 typedef struct stile_device_params {
-    int threads; /**< CPU worker threads; 0: one per online processor */
+    int threads;           /**< CPU worker threads; 0: one per online processor */
+    int keep_blas_threads; /**< CPU: nonzero leaves OpenBLAS's thread count alone. By default the first
+                                open CPU device sets it to 1 (stile threads over tiles itself; a threaded
+                                BLAS inside its workers oversubscribes the cores) and the last close
+                                restores it. This is process-wide: it also applies to the caller's own
+                                OpenBLAS calls while a CPU device is open. */
 } stile_device_params;
 
 /** What stile_device_info reports. */

@@ -1,0 +1,306 @@
+/* Option parsing and helpers shared by the `stile` subcommands. Every option is spelled the same in
+ * every subcommand that takes it; a bad argument gives one line on stderr and exit status 2. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+enum {
+    O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
+    O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_HELP
+};
+
+typedef struct opt_def {
+    int id;
+    const char *name;
+    const char *arg; /* NULL: a flag */
+    unsigned cmds;
+    const char *help;
+} opt_def;
+
+#define PROB (CMD_PLAN | CMD_RUN | CMD_BENCH)
+static const opt_def opts[] = {
+    {O_DEVICE, "device", "D", CMD_PLAN | CMD_RUN | CMD_BENCH, "device: auto (default), cpu, cpu:0, vulkan:N, cuda:N, hip:N"},
+    {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
+    {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
+    {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
+    {O_HEADS, "heads", "N", PROB, "attention heads (default 1, or the number of windows given)"},
+    {O_HEAD_DIM, "head-dim", "D", PROB, "head dimension (default 128)"},
+    {O_BATCH, "batch", "B", PROB, "batch size (default 1)"},
+    {O_TEXT, "text", "N", PROB, "text tokens after the video tokens (default 0)"},
+    {O_TEXT_PADDING, "text-padding", "N", PROB, "how many of the text tokens are padding (default 0)"},
+    {O_DTYPE, "dtype", "T", PROB, "f32 (default), f16 or bf16"},
+    {O_ORDER, "order", "O", PROB, "token order of the tensors: natural (default) or tiled"},
+    {O_SCALE, "scale", "S", PROB, "softmax scale (default 1/sqrt(head-dim))"},
+    {O_THREADS, "threads", "N", CMD_RUN | CMD_BENCH, "CPU worker threads (default: all processors)"},
+    {O_SEED, "seed", "N", CMD_RUN | CMD_BENCH, "seed of the random inputs (default 1)"},
+    {O_JSON, "json", NULL, CMD_PLAN, "print the plan as JSON instead of text"},
+    {O_JSON, "json", "FILE", CMD_BENCH, "also write the result record (schema stile-bench/1) to FILE"},
+    {O_COMPACT, "compact", NULL, CMD_PLAN, "with --json: leave out the key tiles of every query tile"},
+    {O_CHECK, "check", NULL, CMD_RUN | CMD_BENCH, "compare the output with the fp64 oracle; exit 1 if it fails"},
+    {O_CHECK_ROWS, "check-rows", "N", CMD_RUN | CMD_BENCH, "query rows the oracle checks (default 256; up to 4096 tokens: all)"},
+    {O_Q, "q", "FILE", CMD_RUN, "q as .npy [B,S,H,D] (with --k and --v; default: seeded random)"},
+    {O_K, "k", "FILE", CMD_RUN, "k as .npy"},
+    {O_V, "v", "FILE", CMD_RUN, "v as .npy"},
+    {O_OUT, "out", "FILE", CMD_RUN, "write the output as .npy [B,S,H,D]"},
+    {O_LSE, "lse", "FILE", CMD_RUN, "write the log-sum-exp as .npy [B,H,S] f32"},
+    {O_REPEAT, "repeat", "N", CMD_BENCH, "timed runs per variant (default 3)"},
+    {O_WARMUP, "warmup", "N", CMD_BENCH, "untimed runs first (default 1)"},
+    {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
+    {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
+    {O_HELP, "help", NULL, CMD_INFO | PROB, "show this help"},
+};
+#define NOPTS ((int)(sizeof opts / sizeof opts[0]))
+
+void cli_usage_error(const cli_opts *o, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "stile %s: ", o->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+static void print_help(const cli_opts *o, const char *summary)
+{
+    printf("usage: stile %s [options]\n%s\n\noptions:\n", o->cmd, summary);
+    for (int i = 0; i < NOPTS; i++) {
+        if (!(opts[i].cmds & o->cmd_bit)) continue;
+        char left[40];
+        snprintf(left, sizeof left, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+        printf("  %-24s %s\n", left, opts[i].help);
+    }
+}
+
+static int64_t parse_int(const cli_opts *o, const char *name, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno) cli_usage_error(o, "--%s %s: not a whole number", name, s);
+    if (v < lo || v > hi) cli_usage_error(o, "--%s %s: must be within %lld..%lld", name, s, (long long)lo, (long long)hi);
+    return v;
+}
+
+/* "AxBxC" with whole numbers (checked further by the library, which names the bad field). */
+static void parse_triple(const cli_opts *o, const char *name, const char *s, int64_t out[3])
+{
+    const char *c = s;
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(c, &end, 10);
+        if (end == c || errno || (i < 2 && *end != 'x') || (i == 2 && *end && *end != ','))
+            cli_usage_error(o, "--%s %s: expected three whole numbers like 6x8x8", name, s);
+        out[i] = v;
+        c = end + 1;
+    }
+}
+
+static void parse_windows(cli_opts *o, const char *s)
+{
+    int n = 1;
+    for (const char *c = s; *c; c++) n += *c == ',';
+    free(o->windows);
+    o->windows = calloc((size_t)n, sizeof *o->windows);
+    if (!o->windows) cli_usage_error(o, "out of memory");
+    const char *c = s;
+    for (int i = 0; i < n; i++) {
+        char part[64];
+        size_t len = strcspn(c, ",");
+        if (len == 0 || len >= sizeof part) cli_usage_error(o, "--window %s: entry %d is empty or too long", s, i + 1);
+        memcpy(part, c, len);
+        part[len] = 0;
+        parse_triple(o, "window", part, o->windows[i]);
+        c += len + 1;
+    }
+    o->nwindows = n;
+}
+
+void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
+{
+    o->argc = argc;
+    o->argv = argv;
+    o->device = "auto";
+    o->seed = 1;
+    o->check_rows = 256;
+    o->repeat = 3;
+    o->warmup = 1;
+    o->gemm_ref = 1;
+    o->p.head_dim = 128;
+    const char *text_padding = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            cli_usage_error(o, "unexpected argument '%s' (options start with --; see stile %s --help)", a, o->cmd);
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        const opt_def *d = NULL;
+        for (int k = 0; k < NOPTS && !d; k++)
+            if ((opts[k].cmds & o->cmd_bit) && strlen(opts[k].name) == len && strncmp(opts[k].name, a + 2, len) == 0) d = &opts[k];
+        if (!d) cli_usage_error(o, "unknown option '%.*s' (see stile %s --help)", (int)len + 2, a, o->cmd);
+        const char *v = NULL;
+        if (d->arg) {
+            if (eq) v = eq + 1;
+            else if (i + 1 < argc) v = argv[++i];
+            else cli_usage_error(o, "--%s needs a value (%s)", d->name, d->arg);
+        } else if (eq) {
+            cli_usage_error(o, "--%s takes no value", d->name);
+        }
+        switch (d->id) {
+        case O_DEVICE: o->device = v; break;
+        case O_CANVAS: parse_triple(o, "canvas", v, o->p.canvas); o->have_canvas = 1; break;
+        case O_TILE: parse_triple(o, "tile", v, o->p.tile); o->have_tile = 1; break;
+        case O_WINDOW: parse_windows(o, v); break;
+        case O_HEADS: o->p.heads = parse_int(o, "heads", v, 1, 1 << 16); o->have_heads = 1; break;
+        case O_HEAD_DIM: o->p.head_dim = parse_int(o, "head-dim", v, 1, 1 << 16); break;
+        case O_BATCH: o->p.batch = parse_int(o, "batch", v, 1, 1 << 20); break;
+        case O_TEXT: o->p.text = parse_int(o, "text", v, 0, INT64_C(1) << 40); break;
+        case O_TEXT_PADDING: text_padding = v; break;
+        case O_DTYPE:
+            if (strcmp(v, "f32") == 0) o->p.dtype = STILE_DTYPE_F32;
+            else if (strcmp(v, "f16") == 0) o->p.dtype = STILE_DTYPE_F16;
+            else if (strcmp(v, "bf16") == 0) o->p.dtype = STILE_DTYPE_BF16;
+            else cli_usage_error(o, "--dtype %s: must be f32, f16 or bf16", v);
+            break;
+        case O_ORDER:
+            if (strcmp(v, "natural") == 0) o->p.order = STILE_ORDER_NATURAL;
+            else if (strcmp(v, "tiled") == 0) o->p.order = STILE_ORDER_TILED;
+            else cli_usage_error(o, "--order %s: must be natural or tiled", v);
+            break;
+        case O_SCALE: {
+            char *end;
+            o->p.scale = strtod(v, &end);
+            if (end == v || *end || !isfinite(o->p.scale) || o->p.scale <= 0) cli_usage_error(o, "--scale %s: must be a positive number", v);
+            break;
+        }
+        case O_THREADS: o->threads = (int)parse_int(o, "threads", v, 1, 1024); break;
+        case O_SEED: o->seed = (uint64_t)parse_int(o, "seed", v, 0, INT64_MAX); break;
+        case O_JSON: if (v) o->json_path = v; else o->json = 1; break;
+        case O_COMPACT: o->compact = 1; break;
+        case O_CHECK: o->check = 1; break;
+        case O_CHECK_ROWS: o->check_rows = parse_int(o, "check-rows", v, 1, INT64_C(1) << 30); break;
+        case O_Q: o->q_path = v; break;
+        case O_K: o->k_path = v; break;
+        case O_V: o->v_path = v; break;
+        case O_OUT: o->out_path = v; break;
+        case O_LSE: o->lse_path = v; break;
+        case O_REPEAT: o->repeat = (int)parse_int(o, "repeat", v, 1, 1000); break;
+        case O_WARMUP: o->warmup = (int)parse_int(o, "warmup", v, 0, 1000); break;
+        case O_PLAN_ONLY: o->plan_only = 1; break;
+        case O_NO_GEMM_REF: o->gemm_ref = 0; break;
+        case O_HELP: print_help(o, summary); exit(0);
+        }
+    }
+    if (text_padding) o->p.text_padding = parse_int(o, "text-padding", text_padding, 0, o->p.text);
+    if (!(o->cmd_bit & PROB)) return;
+    if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
+    if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");
+    if (!o->nwindows) cli_usage_error(o, "--window is required (e.g. --window 3x3x3)");
+    if (!o->have_heads) o->p.heads = o->nwindows;
+    if (o->nwindows == 1) {
+        memcpy(o->p.window, o->windows[0], sizeof o->p.window);
+    } else {
+        if (o->nwindows != o->p.heads)
+            cli_usage_error(o, "--window lists %d windows for %lld heads: give one, or one per head", o->nwindows,
+                            (long long)o->p.heads);
+        o->p.head_windows = (const int64_t(*)[3])o->windows;
+    }
+    if ((o->q_path || o->k_path || o->v_path) && !(o->q_path && o->k_path && o->v_path))
+        cli_usage_error(o, "--q, --k and --v go together");
+}
+
+static void log_sink(void *user, stile_log_level level, const char *msg)
+{
+    const cli_opts *o = user;
+    fprintf(stderr, "stile %s: %s%s\n", o->cmd, level == STILE_LOG_ERROR ? "" : "note: ", msg);
+}
+
+void cli_log_init(const cli_opts *o) { stile_log_set(log_sink, (void *)o, getenv("STILE_DEBUG") ? STILE_LOG_DEBUG : STILE_LOG_ERROR); }
+
+void cli_check_problem(const cli_opts *o)
+{
+    if (stile_problem_check(&o->p) != STILE_OK) exit(2); /* the log line said why */
+}
+
+stile_device *cli_open_device(const cli_opts *o)
+{
+    stile_device_params dp = {.threads = o->threads};
+    stile_device *dev = NULL;
+    stile_status st = stile_device_open(o->device, &dp, &dev);
+    if (st == STILE_ERR_UNKNOWN_DEVICE) exit(2);
+    if (st != STILE_OK) exit(1);
+    return dev;
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cli_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+void cli_fill_normal(void *dst, stile_dtype dtype, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    float chunk[256];
+    for (int64_t i = 0; i < n; i += 256) {
+        int64_t m = n - i < 256 ? n - i : 256;
+        for (int64_t j = 0; j < m; j += 2) {
+            double u1 = ((double)(splitmix(&s) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(splitmix(&s) >> 11) * 0x1.0p-53;
+            double r = sqrt(-2.0 * log(u1));
+            chunk[j] = (float)(r * cos(2 * M_PI * u2));
+            if (j + 1 < m) chunk[j + 1] = (float)(r * sin(2 * M_PI * u2));
+        }
+        stile_convert(chunk, STILE_DTYPE_F32, (char *)dst + (size_t)i * stile_dtype_size(dtype), dtype, (size_t)m);
+    }
+}
+
+void cli_triple(char *buf, size_t n, const int64_t v[3])
+{
+    snprintf(buf, n, "%lldx%lldx%lld", (long long)v[0], (long long)v[1], (long long)v[2]);
+}
+
+int64_t *cli_check_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows)
+{
+    if (want >= tokens || tokens <= 4096) {
+        *nrows = 0; /* all rows: the oracle takes NULL */
+        return NULL;
+    }
+    int64_t *rows = malloc((size_t)want * sizeof *rows);
+    if (!rows) return NULL;
+    /* Evenly spread with a seeded offset, so first, last, edge and text rows are all reachable. */
+    uint64_t s = seed ^ 0x5851f42d4c957f2du;
+    int64_t off = (int64_t)(splitmix(&s) % (uint64_t)(tokens / want));
+    for (int64_t i = 0; i < want; i++) rows[i] = (i * tokens) / want + (i == 0 ? 0 : off);
+    rows[want - 1] = tokens - 1;
+    *nrows = want;
+    return rows;
+}

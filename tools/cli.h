@@ -1,0 +1,58 @@
+/* The `stile` command line: shared option parsing and helpers for the subcommands. */
+#ifndef STILE_CLI_H
+#define STILE_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stile/stile.h"
+
+enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8 };
+
+typedef struct cli_opts {
+    const char *cmd;   /* "plan" */
+    unsigned cmd_bit;  /* CMD_PLAN */
+    stile_problem p;   /* head_windows points at windows when several were given */
+    int64_t (*windows)[3];
+    int nwindows;
+    int have_canvas, have_tile, have_heads;
+    const char *device;
+    int threads;
+    uint64_t seed;
+    int json;              /* plan: print JSON */
+    const char *json_path; /* bench: write the record here */
+    int compact;
+    int check;
+    int64_t check_rows;
+    const char *q_path, *k_path, *v_path, *out_path, *lse_path;
+    int repeat, warmup;
+    int plan_only;
+    int gemm_ref;
+    int argc;
+    char **argv;
+} cli_opts;
+
+/* Print "stile CMD: message" on stderr and exit 2 (bad usage). */
+void cli_usage_error(const cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+/* Parse argv (after the subcommand) for o->cmd; exits 2 on bad arguments, 0 after --help. */
+void cli_parse(cli_opts *o, int argc, char **argv, const char *summary);
+/* Check the problem (exit 2 with the library's reason), open the device (exit 1 on failure). */
+void cli_check_problem(const cli_opts *o);
+stile_device *cli_open_device(const cli_opts *o);
+/* Install the log sink that prints library errors as "stile CMD: ..." lines. */
+void cli_log_init(const cli_opts *o);
+
+double cli_now(void);
+double cli_median(double *v, int n);
+/* Fill n elements of dtype with seeded standard normal values (the same seed gives the same data). */
+void cli_fill_normal(void *dst, stile_dtype dtype, int64_t n, uint64_t seed);
+void cli_triple(char *buf, size_t n, const int64_t v[3]);
+/* Sampled query rows for the oracle: all tokens if few, else `want` spread over video and text. */
+int64_t *cli_check_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows);
+
+int cmd_info(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

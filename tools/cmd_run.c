@@ -1,0 +1,118 @@
+/* `stile run`: seeded random or .npy q/k/v through a backend, .npy out, optional check against the oracle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "npy.h"
+
+static void *load_input(const cli_opts *o, const char *path, const char *name, int64_t B, int64_t S, int64_t H, int64_t D)
+{
+    npy_array a;
+    char err[512];
+    if (npy_read(path, &a, err, sizeof err) != STILE_OK) {
+        fprintf(stderr, "stile run: --%s %s\n", name, err);
+        exit(2);
+    }
+    if (a.dtype != o->p.dtype)
+        cli_usage_error(o, "--%s %s holds %s but --dtype is %s", name, path, stile_dtype_name(a.dtype), stile_dtype_name(o->p.dtype));
+    int ok = (a.ndim == 4 && a.shape[0] == B && a.shape[1] == S && a.shape[2] == H && a.shape[3] == D) ||
+             (a.ndim == 3 && B == 1 && a.shape[0] == S && a.shape[1] == H && a.shape[2] == D);
+    if (!ok) {
+        char shp[128] = "";
+        for (int i = 0; i < a.ndim; i++) snprintf(shp + strlen(shp), sizeof shp - strlen(shp), "%s%lld", i ? "," : "", (long long)a.shape[i]);
+        npy_free(&a);
+        cli_usage_error(o, "--%s %s has shape (%s), expected [B,S,H,D] = (%lld,%lld,%lld,%lld)", name, path, shp, (long long)B,
+                        (long long)S, (long long)H, (long long)D);
+    }
+    return a.data; /* ownership passes to the caller */
+}
+
+int cmd_run(int argc, char **argv)
+{
+    cli_opts o = {.cmd = "run", .cmd_bit = CMD_RUN};
+    cli_parse(&o, argc, argv,
+              "Run one problem on a device with seeded random or .npy inputs; optionally write the output and\n"
+              "check it against the fp64 oracle (exit status 1 if the check fails).\n"
+              ".npy tensors are C-order [B,S,H,D] (S = video tokens in --order, then text); f32 is '<f4', f16 '<f2',\n"
+              "bf16 is '<u2' holding the bf16 bit pattern (e.g. torch: t.view(torch.int16).numpy().view('<u2')).");
+    cli_log_init(&o);
+    cli_check_problem(&o);
+    stile_problem *p = &o.p;
+    const int64_t B = p->batch ? p->batch : 1, S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text, H = p->heads,
+                  D = p->head_dim;
+    const size_t n = (size_t)(B * S * H * D), es = stile_dtype_size(p->dtype), bytes = n * es;
+    const size_t lse_bytes = (size_t)(B * H * S) * sizeof(float);
+    stile_device *dev = cli_open_device(&o); /* first: a bad device name costs no input generation */
+    void *q, *k, *v;
+    if (o.q_path) {
+        q = load_input(&o, o.q_path, "q", B, S, H, D);
+        k = load_input(&o, o.k_path, "k", B, S, H, D);
+        v = load_input(&o, o.v_path, "v", B, S, H, D);
+    } else {
+        q = malloc(bytes);
+        k = malloc(bytes);
+        v = malloc(bytes);
+        if (!q || !k || !v) cli_usage_error(&o, "out of memory for %zu-byte inputs", bytes);
+        cli_fill_normal(q, p->dtype, (int64_t)n, o.seed);
+        cli_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
+        cli_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
+        printf("inputs: standard normal, seeds q=%llu k=%llu v=%llu\n", (unsigned long long)o.seed,
+               (unsigned long long)o.seed + 1, (unsigned long long)o.seed + 2);
+    }
+    void *out = malloc(bytes);
+    float *lse = (o.lse_path || o.check) ? malloc(lse_bytes) : NULL;
+    if (!out || ((o.lse_path || o.check) && !lse)) cli_usage_error(&o, "out of memory for the output");
+    memset(out, 0xff, bytes); /* NaN in every dtype: an element the backend skips fails the check */
+    if (lse) memset(lse, 0xff, lse_bytes);
+
+    int rc = 1;
+    stile_plan *plan = NULL;
+    if (stile_plan_create(dev, p, &plan) != STILE_OK) goto done;
+    stile_io io = {.q = {q, bytes, p->dtype}, .k = {k, bytes, p->dtype}, .v = {v, bytes, p->dtype}, .o = {out, bytes, p->dtype},
+                   .lse = {lse, lse ? lse_bytes : 0, STILE_DTYPE_F32}};
+    double t0 = cli_now();
+    if (stile_plan_execute(plan, &io) != STILE_OK) goto done;
+    double ms = (cli_now() - t0) * 1e3;
+    stile_plan_info in;
+    stile_plan_get_info(plan, &in);
+    printf("ran on %s: %.3f ms, %.3f TFLOPS on %.4g computed FLOPs, sparsity %.2f%%\n", in.device, ms, in.flops / ms * 1e-9,
+           in.flops, 100 * in.sparsity);
+    char err[512];
+    const int64_t shape[4] = {B, S, H, D}, lshape[3] = {B, H, S};
+    if (o.out_path && npy_write(o.out_path, p->dtype, 4, shape, out, err, sizeof err) != STILE_OK) {
+        fprintf(stderr, "stile run: --out %s\n", err);
+        goto done;
+    }
+    if (o.lse_path && npy_write(o.lse_path, STILE_DTYPE_F32, 3, lshape, lse, err, sizeof err) != STILE_OK) {
+        fprintf(stderr, "stile run: --lse %s\n", err);
+        goto done;
+    }
+    rc = 0;
+    if (o.check) {
+        int64_t nrows = 0, *rows = cli_check_rows(S, o.check_rows, o.seed, &nrows);
+        int64_t nr = rows ? nrows : S;
+        double *ref = malloc((size_t)(B * nr * H * D) * sizeof *ref), *ref_lse = malloc((size_t)(B * H * nr) * sizeof *ref_lse);
+        stile_check c;
+        if (!ref || !ref_lse || stile_oracle(p, &io, rows, nrows, ref, ref_lse) != STILE_OK ||
+            stile_check_output(p, &io, rows, nrows, ref, ref_lse, &c) != STILE_OK) {
+            fprintf(stderr, "stile run: the oracle check could not run\n");
+            rc = 1;
+        } else {
+            printf("check against the fp64 oracle (%lld of %lld query rows): NMSE %.3e (bound %.0e), max abs error %.3e, "
+                   "LSE max abs error %.3e, %lld NaN/Inf: %s\n",
+                   (long long)nr, (long long)S, c.nmse, c.threshold, c.max_abs_error, c.lse_max_abs_error,
+                   (long long)c.nonfinite, c.passed ? "PASS" : "FAIL");
+            rc = c.passed ? 0 : 1;
+        }
+        free(ref);
+        free(ref_lse);
+        free(rows);
+    }
+done:
+    stile_plan_destroy(&plan);
+    stile_device_close(&dev);
+    free(q); free(k); free(v); free(out); free(lse);
+    free(o.windows);
+    return rc;
+}
