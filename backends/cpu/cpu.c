@@ -73,7 +73,7 @@ typedef struct cpu_plan {
     int64_t nsched;
     int64_t **span_row; /* per schedule: tiles + 1 offsets into spans */
     cpu_span **spans;   /* per schedule: merged runs of consecutive key tiles */
-    int64_t max_tile;   /* tokens of the largest tile */
+    int64_t max_rows;   /* rows of the largest tile or text block: the per-thread position buffer */
 } cpu_plan;
 
 /* ---- device ---- */
@@ -166,10 +166,11 @@ static stile_status cpu_plan_create(void *device, const stile_plan *plan, void *
     cpu_plan *cp = calloc(1, sizeof *cp);
     if (!cp) goto oom;
     int64_t nitems = (r->p.text + CPU_ROW_BLOCK - 1) / CPU_ROW_BLOCK;
+    cp->max_rows = r->p.text < CPU_ROW_BLOCK ? r->p.text : CPU_ROW_BLOCK;
     for (int64_t t = 0; t < l->tiles; t++) {
         int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
         nitems += (sz + CPU_ROW_BLOCK - 1) / CPU_ROW_BLOCK;
-        if (sz > cp->max_tile) cp->max_tile = sz;
+        if (sz > cp->max_rows) cp->max_rows = sz;
     }
     cp->items = malloc((size_t)nitems * sizeof *cp->items);
     cp->span_row = calloc((size_t)plan->nschedules, sizeof *cp->span_row);
@@ -221,7 +222,7 @@ typedef struct cpu_exec {
     float *kp, *vp;    /* [keys x D] */
     float *work;       /* per thread: see thread_buffers */
     size_t work_floats;
-    int64_t *pos;      /* per thread: max_tile positions */
+    int64_t *pos;      /* per thread: max_rows positions */
     float qscale;      /* softmax scale * log2(e): scores come out in log2 units */
 } cpu_exec;
 
@@ -289,7 +290,7 @@ static void pack_item(void *ctx, int64_t item, int thread)
         }
         return;
     }
-    int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_tile;
+    int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_rows;
     int64_t first = plan->layout.tile_start[item], rows = plan->layout.tile_start[item + 1] - first;
     tile_positions(plan, item, 0, rows, pos);
     for (int64_t i = 0; i < rows; i++) {
@@ -325,7 +326,7 @@ static void compute_item(void *ctx, int64_t item, int thread)
     float *q = x->work + (size_t)thread * x->work_floats;
     float *acc = q + CPU_ROW_BLOCK * D, *s = acc + CPU_ROW_BLOCK * D, *mx = s + (size_t)CPU_ROW_BLOCK * CPU_KEY_CHUNK;
     float *l = mx + CPU_ROW_BLOCK, *alpha = l + CPU_ROW_BLOCK;
-    int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_tile;
+    int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_rows;
 
     if (it->tile >= 0) tile_positions(plan, it->tile, it->local, m, pos);
     else for (int64_t i = 0; i < m; i++) pos[i] = it->first + i;
@@ -367,7 +368,7 @@ static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl
     x.kp = malloc((size_t)(x.keys * D) * sizeof(float));
     x.vp = malloc((size_t)(x.keys * D) * sizeof(float));
     x.work = aligned_alloc(64, (size_t)threads * x.work_floats * sizeof(float));
-    x.pos = malloc((size_t)threads * (size_t)x.cp->max_tile * sizeof *x.pos);
+    x.pos = malloc((size_t)threads * (size_t)x.cp->max_rows * sizeof *x.pos);
     stile_status rc = STILE_OK;
     if (!x.kp || !x.vp || !x.work || !x.pos) {
         rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "CPU execute: out of memory for %lld packed keys x %lld", (long long)x.keys,

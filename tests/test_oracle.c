@@ -1,0 +1,155 @@
+/* The fp64 oracle against brute-force dense attention with an explicit, hand-written boolean mask. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* Dense attention over explicit mask[i][j] (1 = attend), [S, D] f32 inputs, one head. */
+static void dense_masked(int S, int D, const float *q, const float *k, const float *v, const char *mask, double scale,
+                         double *o, double *lse)
+{
+    for (int i = 0; i < S; i++) {
+        double mx = -INFINITY, sum = 0, s[64];
+        for (int j = 0; j < S; j++) {
+            s[j] = -INFINITY;
+            if (!mask[i * S + j]) continue;
+            double d = 0;
+            for (int c = 0; c < D; c++) d += (double)q[i * D + c] * k[j * D + c];
+            s[j] = d * scale;
+            mx = fmax(mx, s[j]);
+        }
+        for (int c = 0; c < D; c++) o[i * D + c] = 0;
+        for (int j = 0; j < S; j++) {
+            if (!mask[i * S + j]) continue;
+            double e = exp(s[j] - mx);
+            sum += e;
+            for (int c = 0; c < D; c++) o[i * D + c] += e * v[j * D + c];
+        }
+        for (int c = 0; c < D; c++) o[i * D + c] /= sum;
+        lse[i] = mx + log(sum);
+    }
+}
+
+static void compare(const stile_problem *p, int S, const char *mask, uint64_t seed)
+{
+    const int D = (int)p->head_dim;
+    float *q = malloc(sizeof(float) * S * D), *k = malloc(sizeof(float) * S * D), *v = malloc(sizeof(float) * S * D);
+    harness_fill(q, STILE_DTYPE_F32, S * D, seed);
+    harness_fill(k, STILE_DTYPE_F32, S * D, seed + 1);
+    harness_fill(v, STILE_DTYPE_F32, S * D, seed + 2);
+    double *want = malloc(sizeof(double) * S * D), *want_lse = malloc(sizeof(double) * S);
+    double *got = malloc(sizeof(double) * S * D), *got_lse = malloc(sizeof(double) * S);
+    dense_masked(S, D, q, k, v, mask, 1.0 / sqrt(D), want, want_lse);
+    size_t bytes = sizeof(float) * S * D;
+    stile_io io = {.q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32}};
+    assert_int_equal(stile_oracle(p, &io, NULL, 0, got, got_lse), STILE_OK);
+    double err = 0;
+    for (int i = 0; i < S * D; i++) err = fmax(err, fabs(got[i] - want[i]));
+    for (int i = 0; i < S; i++) err = fmax(err, fabs(got_lse[i] - want_lse[i]));
+    printf("  seed %llu: max |oracle - dense masked| = %.3e\n", (unsigned long long)seed, err);
+    assert_true(err < 1e-12);
+    /* a subset of rows gives the same rows */
+    int64_t rows[3] = {S - 1, 0, S / 2};
+    double *part = malloc(sizeof(double) * 3 * D);
+    assert_int_equal(stile_oracle(p, &io, rows, 3, part, NULL), STILE_OK);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < D; c++) assert_true(part[r * D + c] == got[rows[r] * D + c]);
+    free(q); free(k); free(v); free(want); free(want_lse); free(got); free(got_lse); free(part);
+}
+
+static void test_oracle_equals_dense_attention_with_a_hand_written_1d_mask_and_text(void **state)
+{
+    (void)state;
+    /* 6 video tokens in tiles of 2 (tiles A A B B C C), window 2 tiles: tile A -> {A,B}, B -> {A,B}
+     * (start clamp(1-1, 0, 1) = 0), C -> {B,C}. Then 2 text tokens, the last one padding. */
+    stile_problem p = {.canvas = {1, 1, 6}, .tile = {1, 1, 2}, .window = {1, 1, 2}, .heads = 1, .head_dim = 8, .text = 2,
+                       .text_padding = 1};
+    static const char mask[8 * 8] = {
+        /*       A A B B C C t p */
+        /* A */ 1, 1, 1, 1, 0, 0, 1, 0,
+        /* A */ 1, 1, 1, 1, 0, 0, 1, 0,
+        /* B */ 1, 1, 1, 1, 0, 0, 1, 0,
+        /* B */ 1, 1, 1, 1, 0, 0, 1, 0,
+        /* C */ 0, 0, 1, 1, 1, 1, 1, 0,
+        /* C */ 0, 0, 1, 1, 1, 1, 1, 0,
+        /* t */ 1, 1, 1, 1, 1, 1, 1, 0,
+        /* p */ 1, 1, 1, 1, 1, 1, 1, 0,
+    };
+    compare(&p, 8, mask, 101);
+}
+
+static void test_oracle_equals_dense_attention_with_a_hand_written_2d_partial_tile_mask(void **state)
+{
+    (void)state;
+    /* canvas 1x3x3, tile 1x2x2: tiles P (0,0)-(1,1) 4 tokens, Q column w=2 rows 0-1, R row h=2 cols 0-1,
+     * S the corner (2,2). Window 1x1x1: each token attends its own tile only. Token raster order:
+     * 0:P 1:P 2:Q / 3:P 4:P 5:Q / 6:R 7:R 8:S. */
+    stile_problem p = {.canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    static const char tile_of[9] = {'P', 'P', 'Q', 'P', 'P', 'Q', 'R', 'R', 'S'};
+    char mask[81];
+    for (int i = 0; i < 9; i++)
+        for (int j = 0; j < 9; j++) mask[i * 9 + j] = tile_of[i] == tile_of[j];
+    compare(&p, 9, mask, 202);
+}
+
+static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **state)
+{
+    (void)state;
+    /* canvas 1x3x3, tile 1x2x2: tiled order lists P's tokens (0,1,3,4), then Q (2,5), R (6,7), S (8). */
+    static const int natural_of_tiled[9] = {0, 1, 3, 4, 2, 5, 6, 7, 8};
+    const int S = 9, D = 4;
+    stile_problem nat = {.canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 2, 1}, .heads = 1, .head_dim = D};
+    stile_problem til = nat;
+    til.order = STILE_ORDER_TILED;
+    float q[36], k[36], v[36], qt[36], kt[36], vt[36];
+    harness_fill(q, STILE_DTYPE_F32, 36, 303);
+    harness_fill(k, STILE_DTYPE_F32, 36, 304);
+    harness_fill(v, STILE_DTYPE_F32, 36, 305);
+    for (int t = 0; t < S; t++)
+        for (int c = 0; c < D; c++) {
+            qt[t * D + c] = q[natural_of_tiled[t] * D + c];
+            kt[t * D + c] = k[natural_of_tiled[t] * D + c];
+            vt[t * D + c] = v[natural_of_tiled[t] * D + c];
+        }
+    double on[36], ot[36];
+    stile_io a = {.q = {q, sizeof q, 0}, .k = {k, sizeof k, 0}, .v = {v, sizeof v, 0}};
+    stile_io b = {.q = {qt, sizeof qt, 0}, .k = {kt, sizeof kt, 0}, .v = {vt, sizeof vt, 0}};
+    assert_int_equal(stile_oracle(&nat, &a, NULL, 0, on, NULL), STILE_OK);
+    assert_int_equal(stile_oracle(&til, &b, NULL, 0, ot, NULL), STILE_OK);
+    for (int t = 0; t < S; t++)
+        for (int c = 0; c < D; c++) assert_true(fabs(ot[t * D + c] - on[natural_of_tiled[t] * D + c]) < 1e-14);
+}
+
+static void test_oracle_refuses_bad_rows_and_missing_inputs(void **state)
+{
+    (void)state;
+    stile_problem p = {.canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    float q[36] = {0};
+    double o[36];
+    stile_io io = {.q = {q, sizeof q, 0}, .k = {q, sizeof q, 0}, .v = {NULL, sizeof q, 0}};
+    assert_int_equal(stile_oracle(&p, &io, NULL, 0, o, NULL), STILE_ERR_NULL_ARGUMENT);
+    io.v.data = q;
+    int64_t bad = 9;
+    assert_int_equal(stile_oracle(&p, &io, &bad, 1, o, NULL), STILE_ERR_OUT_OF_RANGE);
+    io.v.bytes = 8;
+    assert_int_equal(stile_oracle(&p, &io, NULL, 0, o, NULL), STILE_ERR_OUT_OF_RANGE);
+}
+
+int main(void)
+{
+    harness_log_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oracle_equals_dense_attention_with_a_hand_written_1d_mask_and_text),
+        cmocka_unit_test(test_oracle_equals_dense_attention_with_a_hand_written_2d_partial_tile_mask),
+        cmocka_unit_test(test_oracle_in_tiled_order_matches_natural_order_permuted),
+        cmocka_unit_test(test_oracle_refuses_bad_rows_and_missing_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
