@@ -20,7 +20,10 @@ static stile_status schedule_build(const stile_layout *l, const int64_t win[3], 
                           (long long)win[0], (long long)win[1], (long long)win[2], (long long)l->tiles);
     s->row_start = malloc((size_t)(l->tiles + 1) * sizeof *s->row_start);
     s->key_tiles = malloc((size_t)(total ? total : 1) * sizeof *s->key_tiles);
-    if (!s->row_start || !s->key_tiles) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a schedule");
+    s->run_start = malloc((size_t)(l->tiles + 1) * sizeof *s->run_start);
+    s->runs = malloc((size_t)(l->tiles * win[0] * win[1]) * sizeof *s->runs); /* at most one run per (t, h) row */
+    if (!s->row_start || !s->key_tiles || !s->run_start || !s->runs)
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a schedule");
 
     /* Token extents per axis position, so window sums are per-axis products. */
     int64_t *ext[3];
@@ -34,6 +37,7 @@ static stile_status schedule_build(const stile_layout *l, const int64_t win[3], 
         }
 
     int32_t *out = s->key_tiles;
+    stile_tile_run *run = s->runs;
     int64_t q = 0, pairs = 0;
     for (int64_t a = 0; a < n[0]; a++) {
         int64_t sa = stile_window_start(a, win[0], n[0]), ka = 0;
@@ -45,16 +49,21 @@ static stile_status schedule_build(const stile_layout *l, const int64_t win[3], 
                 int64_t sc = stile_window_start(c, win[2], n[2]), kc = 0;
                 for (int64_t x = sc; x < sc + win[2]; x++) kc += ext[2][x];
                 s->row_start[q] = (int32_t)(out - s->key_tiles);
+                s->run_start[q] = (int32_t)(run - s->runs);
+                stile_tile_run *row_runs = run;
                 for (int64_t x = sa; x < sa + win[0]; x++)
                     for (int64_t y = sb; y < sb + win[1]; y++) {
                         int32_t base = (int32_t)((x * n[1] + y) * n[2] + sc);
                         for (int64_t z = 0; z < win[2]; z++) *out++ = base + (int32_t)z;
+                        if (run > row_runs && run[-1].end == base) run[-1].end = base + (int32_t)win[2];
+                        else *run++ = (stile_tile_run){base, base + (int32_t)win[2]};
                     }
                 pairs += ext[0][a] * ext[1][b] * ext[2][c] * ka * kb * kc;
             }
         }
     }
     s->row_start[q] = (int32_t)(out - s->key_tiles);
+    s->run_start[q] = (int32_t)(run - s->runs);
     s->video_pairs = pairs;
     free(buf);
     return STILE_OK;
@@ -65,6 +74,8 @@ static void plan_free_core(stile_plan *p)
     for (int64_t i = 0; i < p->nschedules; i++) {
         free(p->schedules[i].row_start);
         free(p->schedules[i].key_tiles);
+        free(p->schedules[i].run_start);
+        free(p->schedules[i].runs);
     }
     free(p->schedules);
     free(p->head_schedule);

@@ -56,11 +56,17 @@ int64_t stile_layout_natural_to_tiled(const stile_layout *l, int64_t natural);
 int64_t stile_layout_tiled_to_natural(const stile_layout *l, int64_t tiled);
 
 /* ---- block schedule: per distinct window, the key tiles of each query tile (CSR) ---- */
+typedef struct stile_tile_run {
+    int32_t first, end;   /* key tiles [first, end): consecutive in raster order, so contiguous in tiled order */
+} stile_tile_run;
+
 typedef struct stile_schedule {
     int64_t window[3];    /* effective window (clamped to the grid) */
     int64_t per_query;    /* key tiles per query tile */
     int32_t *row_start;   /* tiles + 1 entries */
     int32_t *key_tiles;   /* row_start[tiles] entries, ascending per row */
+    int32_t *run_start;   /* tiles + 1 entries */
+    stile_tile_run *runs; /* the same key tiles as maximal runs of consecutive tiles (one GEMM operand each) */
     int64_t video_pairs;  /* attended video x video token pairs, one head */
 } stile_schedule;
 

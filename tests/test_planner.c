@@ -113,6 +113,15 @@ static void check_schedule(const stile_problem *p)
                 self |= t[i] == q;
             }
             assert_true(self); /* a clamped window still holds its own tile */
+            /* the runs cover exactly these tiles, each run maximal (no two runs touch) */
+            const stile_schedule *sc = &plan->schedules[plan->head_schedule[h]];
+            int64_t covered = 0;
+            for (int32_t r = sc->run_start[q]; r < sc->run_start[q + 1]; r++) {
+                assert_true(sc->runs[r].end > sc->runs[r].first);
+                if (r > sc->run_start[q]) assert_true(sc->runs[r].first > sc->runs[r - 1].end);
+                for (int32_t k = sc->runs[r].first; k < sc->runs[r].end; k++) assert_int_equal(t[covered++], k);
+            }
+            assert_int_equal(covered, cnt);
         }
     }
     stile_plan_destroy(&plan);

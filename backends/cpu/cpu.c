@@ -15,8 +15,8 @@
 #include "stile_internal.h"
 
 enum {
-    CPU_ROW_BLOCK = 128, /* query rows per work item: bounds the score block and feeds both threads */
-    CPU_KEY_CHUNK = 512, /* keys per score block: row block x chunk floats stay in L2 */
+    CPU_ROW_BLOCK = 384, /* query rows per work item: bounds the score block and feeds both threads */
+    CPU_KEY_CHUNK = 384, /* keys per score block: row block x chunk floats stay in L2 */
     CPU_MAX_HEAD_DIM = 1024
 };
 
@@ -63,16 +63,9 @@ typedef struct cpu_item {
     int64_t rows;
 } cpu_item;
 
-typedef struct cpu_span {
-    int64_t start, end; /* key rows [start, end) of the packed (tiled-order) keys */
-} cpu_span;
-
 typedef struct cpu_plan {
     int64_t nitems;
     cpu_item *items;
-    int64_t nsched;
-    int64_t **span_row; /* per schedule: tiles + 1 offsets into spans */
-    cpu_span **spans;   /* per schedule: merged runs of consecutive key tiles */
     int64_t max_rows;   /* rows of the largest tile or text block: the per-thread position buffer */
 } cpu_plan;
 
@@ -148,12 +141,6 @@ static void cpu_plan_destroy(void *impl)
 {
     cpu_plan *cp = impl;
     if (!cp) return;
-    for (int64_t i = 0; i < cp->nsched; i++) {
-        if (cp->span_row) free(cp->span_row[i]);
-        if (cp->spans) free(cp->spans[i]);
-    }
-    free(cp->span_row);
-    free(cp->spans);
     free(cp->items);
     free(cp);
 }
@@ -173,10 +160,7 @@ static stile_status cpu_plan_create(void *device, const stile_plan *plan, void *
         if (sz > cp->max_rows) cp->max_rows = sz;
     }
     cp->items = malloc((size_t)nitems * sizeof *cp->items);
-    cp->span_row = calloc((size_t)plan->nschedules, sizeof *cp->span_row);
-    cp->spans = calloc((size_t)plan->nschedules, sizeof *cp->spans);
-    cp->nsched = plan->nschedules;
-    if (!cp->items || !cp->span_row || !cp->spans) goto oom;
+    if (!cp->items) goto oom;
     for (int64_t t = 0; t < l->tiles; t++) {
         int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
         for (int64_t o = 0; o < sz; o += CPU_ROW_BLOCK)
@@ -186,24 +170,6 @@ static stile_status cpu_plan_create(void *device, const stile_plan *plan, void *
         cp->items[cp->nitems++] =
             (cpu_item){-1, r->video + o, 0, r->p.text - o < CPU_ROW_BLOCK ? r->p.text - o : CPU_ROW_BLOCK};
 
-    /* Consecutive key tiles are consecutive in tiled order: merge them into one span (a window's run
-     * along w becomes one GEMM operand). */
-    for (int64_t s = 0; s < plan->nschedules; s++) {
-        const stile_schedule *sc = &plan->schedules[s];
-        cp->span_row[s] = malloc((size_t)(l->tiles + 1) * sizeof **cp->span_row);
-        cp->spans[s] = malloc((size_t)(sc->row_start[l->tiles] > 0 ? sc->row_start[l->tiles] : 1) * sizeof **cp->spans);
-        if (!cp->span_row[s] || !cp->spans[s]) goto oom;
-        int64_t n = 0;
-        for (int64_t q = 0; q < l->tiles; q++) {
-            cp->span_row[s][q] = n;
-            for (int32_t k = sc->row_start[q]; k < sc->row_start[q + 1]; k++) {
-                int32_t kt = sc->key_tiles[k];
-                if (k > sc->row_start[q] && kt == sc->key_tiles[k - 1] + 1) cp->spans[s][n - 1].end = l->tile_start[kt + 1];
-                else cp->spans[s][n++] = (cpu_span){l->tile_start[kt], l->tile_start[kt + 1]};
-            }
-        }
-        cp->span_row[s][l->tiles] = n;
-    }
     *impl = cp;
     return STILE_OK;
 oom:
@@ -338,10 +304,11 @@ static void compute_item(void *ctx, int64_t item, int thread)
     memset(acc, 0, (size_t)(m * D) * sizeof *acc);
 
     if (it->tile >= 0) {
-        int64_t sched = plan->head_schedule[x->h];
-        const cpu_span *sp = x->cp->spans[sched];
-        for (int64_t k = x->cp->span_row[sched][it->tile]; k < x->cp->span_row[sched][it->tile + 1]; k++)
-            attend_span(x, m, sp[k].start, sp[k].end, q, s, acc, mx, l, alpha);
+        /* Each run of consecutive key tiles is one contiguous range of the packed (tiled-order) keys. */
+        const stile_schedule *sc = &plan->schedules[plan->head_schedule[x->h]];
+        const int64_t *ts = plan->layout.tile_start;
+        for (int32_t k = sc->run_start[it->tile]; k < sc->run_start[it->tile + 1]; k++)
+            attend_span(x, m, ts[sc->runs[k].first], ts[sc->runs[k].end], q, s, acc, mx, l, alpha);
         if (r->text_valid > 0) attend_span(x, m, r->video, x->keys, q, s, acc, mx, l, alpha);
     } else {
         attend_span(x, m, 0, x->keys, q, s, acc, mx, l, alpha);
