@@ -36,7 +36,8 @@ STILE_API const char *stile_build_commit(void);
  * Status codes and logging
  * ------------------------------------------------------------------------------------------- */
 
-/** What a call did. Every call that can fail returns one; the log callback says which argument and why. */
+/** What a call did. Every call that can fail returns one; the log callback says which argument and why.
+ * Thread-safety: a value; stile_status_string returns constant strings, safe from any thread. */
 typedef enum stile_status {
     STILE_OK = 0,
     STILE_ERR_NULL_ARGUMENT,   /**< a required pointer was NULL */
@@ -61,6 +62,7 @@ typedef enum stile_status {
 /** A constant English sentence for a status ("invalid window"); never NULL, also for unknown values. */
 STILE_API const char *stile_status_string(stile_status status);
 
+/** Severity of a log message. Thread-safety: a value. */
 typedef enum stile_log_level {
     STILE_LOG_ERROR = 1,
     STILE_LOG_WARN = 2,
@@ -68,7 +70,8 @@ typedef enum stile_log_level {
     STILE_LOG_DEBUG = 4
 } stile_log_level;
 
-/** A log sink: receives one complete line (no trailing newline) per message. */
+/** A log sink: receives one complete line (no trailing newline) per message.
+ * Thread-safety: called from whichever thread logs, possibly several at once. */
 typedef void (*stile_log_fn)(void *user, stile_log_level level, const char *message);
 
 /** Route the library's messages of level <= max_level to fn (NULL: silence, the default).
@@ -79,7 +82,7 @@ STILE_API void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_le
  * Describing a problem
  * ------------------------------------------------------------------------------------------- */
 
-/** Element types of q, k, v and o. Arithmetic always accumulates in f32 (or wider). */
+/** Element types of q, k, v and o. Arithmetic always accumulates in f32 (or wider). Thread-safety: a value. */
 typedef enum stile_dtype {
     STILE_DTYPE_F32 = 0,
     STILE_DTYPE_F16 = 1,
@@ -90,13 +93,14 @@ typedef enum stile_dtype {
 STILE_API const char *stile_dtype_name(stile_dtype dtype);
 STILE_API size_t stile_dtype_size(stile_dtype dtype);
 
-/** Order of the video tokens along the token axis. Text tokens always follow the video tokens. */
+/** Order of the video tokens along the token axis. Text tokens always follow the video tokens.
+ * Thread-safety: a value. */
 typedef enum stile_token_order {
     STILE_ORDER_NATURAL = 0, /**< raster order over the canvas: t, then h, then w (what models hold) */
     STILE_ORDER_TILED = 1    /**< tile by tile (tiles in raster order over the grid), raster order inside a tile */
 } stile_token_order;
 
-/** Element strides of a tensor indexed [batch, token, head, dim]. All zero means contiguous
+/** Element strides of a tensor indexed [batch, token, head, dim] (Thread-safety: plain data). All zero means contiguous
  * [B, S, H, D]; stile_strides_bhsd() gives contiguous [B, H, S, D]; a packed [B, S, 3, H, D] qkv
  * tensor is {S*3*H*D, 3*H*D, D, 1} with the k and v pointers offset by H*D and 2*H*D elements. */
 typedef struct stile_strides {
@@ -138,7 +142,7 @@ STILE_API stile_status stile_problem_check(const stile_problem *p);
  * on it may be created and executed from several threads at once. */
 typedef struct stile_device stile_device;
 
-/** Options for stile_device_open; NULL or zero fields mean defaults. */
+/** Options for stile_device_open; NULL or zero fields mean defaults. Thread-safety: plain data, only read. */
 typedef struct stile_device_params {
     int threads;           /**< CPU worker threads; 0: one per online processor */
     int keep_blas_threads; /**< CPU: nonzero leaves OpenBLAS's thread count alone. By default the first
@@ -148,14 +152,15 @@ typedef struct stile_device_params {
                                 OpenBLAS calls while a CPU device is open. */
 } stile_device_params;
 
-/** What stile_device_info reports. */
+/** What stile_device_get_info reports. Thread-safety: plain data, filled by the call. */
 typedef struct stile_device_info {
     char name[32];         /**< "cpu:0" */
     char backend[16];      /**< "cpu" */
     char description[192]; /**< processor or card, driver, BLAS, threads */
 } stile_device_info;
 
-/** Backends that stile knows, built or not, in a fixed order (cpu, vulkan, cuda, hip). */
+/** Backends that stile knows, built or not, in a fixed order (cpu, vulkan, cuda, hip).
+ * Thread-safety: plain data; stile_backend_get_info may be called from any thread. */
 typedef struct stile_backend_info {
     char name[16];        /**< "cpu" */
     int built;            /**< 1 if this library was built with it */
@@ -185,7 +190,7 @@ STILE_API stile_status stile_device_get_info(const stile_device *device, stile_d
  * threads at once (each call brings its own tensors). Destroy only when no call uses it. */
 typedef struct stile_plan stile_plan;
 
-/** Exact accounting of a plan; pair counts add up over batch and heads. */
+/** Exact accounting of a plan; pair counts add up over batch and heads. Thread-safety: plain data. */
 typedef struct stile_plan_info {
     int64_t grid[3];               /**< tiles per axis: ceil(canvas / tile) */
     int64_t tiles;                 /**< grid[0]*grid[1]*grid[2] */
@@ -202,7 +207,7 @@ typedef struct stile_plan_info {
     char device[32];               /**< the device it was planned for, "cpu:0" */
 } stile_plan_info;
 
-/** One head's window and its per-query-tile cost. */
+/** One head's window and its per-query-tile cost. Thread-safety: plain data. */
 typedef struct stile_head_info {
     int64_t window[3];             /**< as requested */
     int64_t effective[3];          /**< clamped to the grid: min(window, grid) per axis */
@@ -236,7 +241,8 @@ STILE_API stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head
  * buf may be NULL when size is 0. */
 STILE_API stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, size_t size, size_t *length);
 
-/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype. */
+/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype.
+ * Thread-safety: plain data; the library reads the memory during the call only. */
 typedef struct stile_tensor {
     void *data;
     size_t bytes;
@@ -245,7 +251,8 @@ typedef struct stile_tensor {
 
 /** The tensors of one execution. q, k, v are only read. o receives the output. lse is optional
  * (data NULL: not wanted): f32, contiguous [B, heads, tokens], tokens in the problem's order,
- * natural-log log-sum-exp of the scaled scores over the attended keys. */
+ * natural-log log-sum-exp of the scaled scores over the attended keys. Thread-safety: plain data;
+ * concurrent executions must not share o or lse. */
 typedef struct stile_io {
     stile_tensor q, k, v, o, lse;
 } stile_io;
@@ -273,7 +280,7 @@ STILE_API stile_status stile_convert(const void *src, stile_dtype src_dtype, voi
 STILE_API stile_status stile_oracle(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows,
                                     double *out_o, double *out_lse);
 
-/** Error figures of an output against the oracle. */
+/** Error figures of an output against the oracle. Thread-safety: plain data. */
 typedef struct stile_check {
     double nmse;          /**< sum (o - ref)^2 / sum ref^2 over the checked elements */
     double max_abs_error; /**< max |o - ref| */
