@@ -40,6 +40,12 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
     json_object_set_new(root, "flops", json_real(in->flops));
     json_object_set_new(root, "full_flops", json_real(in->full_flops));
     json_object_set_new(root, "sparsity", json_real(in->sparsity));
+    /* Text blocks, in token positions: every video query tile also attends the valid text keys;
+     * text queries attend all video keys and the valid text keys. */
+    json_object_set_new(root, "text_blocks",
+                        json_pack("{s:[I,I],s:[I,I],s:s}", "query_tokens", (json_int_t)in->video_tokens, (json_int_t)in->tokens,
+                                  "key_tokens", (json_int_t)in->video_tokens, (json_int_t)(in->video_tokens + in->text_valid),
+                                  "rule", "video queries: window + text keys; text queries: all video + text keys"));
     json_t *heads = json_array();
     for (int64_t h = 0; h < p->heads; h++) {
         stile_head_info hi;

@@ -26,6 +26,7 @@ static inline float exp2_neg(float x)
     p = p * f + 2.4022650696e-1f;
     p = p * f + 6.9314718056e-1f;
     p = p * f + 1.0f;
+    if (k != k) k = 0.0f; /* NaN input: keep the cast defined; p is NaN already and carries it */
     int32_t bits = ((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
