@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "conformance.h"
 
 static stile_problem good(void)
 {
@@ -18,7 +18,7 @@ static stile_problem good(void)
 
 static void expect(stile_status got, stile_status want, const char *what)
 {
-    printf("  %-44s -> %s: %s\n", what, stile_status_string(got), harness_last_log());
+    printf("  %-44s -> %s: %s\n", what, stile_status_string(got), conf_last_log());
     assert_int_equal(got, want);
 }
 
@@ -153,7 +153,7 @@ static void test_status_strings_exist_for_every_status(void **state)
 
 int main(void)
 {
-    harness_log_init();
+    conf_log_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_problems_get_their_own_status),
         cmocka_unit_test(test_bad_device_names_get_their_own_status),

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "conformance.h"
 
 /* Dense attention over explicit mask[i][j] (1 = attend), [S, D] f32 inputs, one head. */
 static void dense_masked(int S, int D, const float *q, const float *k, const float *v, const char *mask, double scale,
@@ -41,9 +41,9 @@ static void compare(const stile_problem *p, int S, const char *mask, uint64_t se
 {
     const int D = (int)p->head_dim;
     float *q = malloc(sizeof(float) * S * D), *k = malloc(sizeof(float) * S * D), *v = malloc(sizeof(float) * S * D);
-    harness_fill(q, STILE_DTYPE_F32, S * D, seed);
-    harness_fill(k, STILE_DTYPE_F32, S * D, seed + 1);
-    harness_fill(v, STILE_DTYPE_F32, S * D, seed + 2);
+    conf_fill_normal(q, STILE_DTYPE_F32, S * D, seed);
+    conf_fill_normal(k, STILE_DTYPE_F32, S * D, seed + 1);
+    conf_fill_normal(v, STILE_DTYPE_F32, S * D, seed + 2);
     double *want = malloc(sizeof(double) * S * D), *want_lse = malloc(sizeof(double) * S);
     double *got = malloc(sizeof(double) * S * D), *got_lse = malloc(sizeof(double) * S);
     dense_masked(S, D, q, k, v, mask, 1.0 / sqrt(D), want, want_lse);
@@ -109,9 +109,9 @@ static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **sta
     stile_problem til = nat;
     til.order = STILE_ORDER_TILED;
     float q[36], k[36], v[36], qt[36], kt[36], vt[36];
-    harness_fill(q, STILE_DTYPE_F32, 36, 303);
-    harness_fill(k, STILE_DTYPE_F32, 36, 304);
-    harness_fill(v, STILE_DTYPE_F32, 36, 305);
+    conf_fill_normal(q, STILE_DTYPE_F32, 36, 303);
+    conf_fill_normal(k, STILE_DTYPE_F32, 36, 304);
+    conf_fill_normal(v, STILE_DTYPE_F32, 36, 305);
     for (int t = 0; t < S; t++)
         for (int c = 0; c < D; c++) {
             qt[t * D + c] = q[natural_of_tiled[t] * D + c];
@@ -144,7 +144,7 @@ static void test_oracle_refuses_bad_rows_and_missing_inputs(void **state)
 
 int main(void)
 {
-    harness_log_init();
+    conf_log_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oracle_equals_dense_attention_with_a_hand_written_1d_mask_and_text),
         cmocka_unit_test(test_oracle_equals_dense_attention_with_a_hand_written_2d_partial_tile_mask),

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "conformance.h"
 #include "stile_internal.h"
 
 static stile_device *dev;
@@ -18,7 +18,7 @@ static stile_device *dev;
 static int setup(void **state)
 {
     (void)state;
-    harness_log_init();
+    conf_log_init();
     return stile_device_open("cpu", NULL, &dev) == STILE_OK ? 0 : -1;
 }
 
@@ -33,7 +33,7 @@ static stile_plan *plan_of(const stile_problem *p)
 {
     stile_plan *plan = NULL;
     stile_status st = stile_plan_create(dev, p, &plan);
-    if (st != STILE_OK) print_error("plan_create: %s (%s)\n", stile_status_string(st), harness_last_log());
+    if (st != STILE_OK) print_error("plan_create: %s (%s)\n", stile_status_string(st), conf_last_log());
     assert_int_equal(st, STILE_OK);
     return plan;
 }

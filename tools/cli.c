@@ -259,48 +259,7 @@ double cli_median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-void cli_fill_normal(void *dst, stile_dtype dtype, int64_t n, uint64_t seed)
-{
-    uint64_t s = seed;
-    float chunk[256];
-    for (int64_t i = 0; i < n; i += 256) {
-        int64_t m = n - i < 256 ? n - i : 256;
-        for (int64_t j = 0; j < m; j += 2) {
-            double u1 = ((double)(splitmix(&s) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(splitmix(&s) >> 11) * 0x1.0p-53;
-            double r = sqrt(-2.0 * log(u1));
-            chunk[j] = (float)(r * cos(2 * M_PI * u2));
-            if (j + 1 < m) chunk[j + 1] = (float)(r * sin(2 * M_PI * u2));
-        }
-        stile_convert(chunk, STILE_DTYPE_F32, (char *)dst + (size_t)i * stile_dtype_size(dtype), dtype, (size_t)m);
-    }
-}
-
 void cli_triple(char *buf, size_t n, const int64_t v[3])
 {
     snprintf(buf, n, "%lldx%lldx%lld", (long long)v[0], (long long)v[1], (long long)v[2]);
-}
-
-int64_t *cli_check_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows)
-{
-    if (want >= tokens || tokens <= 4096) {
-        *nrows = 0; /* all rows: the oracle takes NULL */
-        return NULL;
-    }
-    int64_t *rows = malloc((size_t)want * sizeof *rows);
-    if (!rows) return NULL;
-    /* Evenly spread with a seeded offset, so first, last, edge and text rows are all reachable. */
-    uint64_t s = seed ^ 0x5851f42d4c957f2du;
-    int64_t off = (int64_t)(splitmix(&s) % (uint64_t)(tokens / want));
-    for (int64_t i = 0; i < want; i++) rows[i] = (i * tokens) / want + (i == 0 ? 0 : off);
-    rows[want - 1] = tokens - 1;
-    *nrows = want;
-    return rows;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conformance.h" /* seeded inputs and sampled rows, shared with the tests */
 #include "stile/stile.h"
 
 enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8 };
@@ -44,11 +45,7 @@ void cli_log_init(const cli_opts *o);
 
 double cli_now(void);
 double cli_median(double *v, int n);
-/* Fill n elements of dtype with seeded standard normal values (the same seed gives the same data). */
-void cli_fill_normal(void *dst, stile_dtype dtype, int64_t n, uint64_t seed);
 void cli_triple(char *buf, size_t n, const int64_t v[3]);
-/* Sampled query rows for the oracle: all tokens if few, else `want` spread over video and text. */
-int64_t *cli_check_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows);
 
 int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

@@ -45,8 +45,8 @@ static double gemm_reference(void)
     const int n = 2048;
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     if (!a || !b || !c) { free(a); free(b); free(c); return 0; }
-    cli_fill_normal(a, STILE_DTYPE_F32, (int64_t)n * n, 7);
-    cli_fill_normal(b, STILE_DTYPE_F32, (int64_t)n * n, 8);
+    conf_fill_normal(a, STILE_DTYPE_F32, (int64_t)n * n, 7);
+    conf_fill_normal(b, STILE_DTYPE_F32, (int64_t)n * n, 8);
     double best[5];
     for (int r = 0; r < 6; r++) {
         double t0 = cli_now();
@@ -159,9 +159,9 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "stile bench: out of memory for %zu-byte tensors\n", bytes);
             goto done;
         }
-        cli_fill_normal(q, p->dtype, (int64_t)n, o.seed);
-        cli_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
-        cli_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
+        conf_fill_normal(q, p->dtype, (int64_t)n, o.seed);
+        conf_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
+        conf_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
         stile_io io = {.q = {q, bytes, p->dtype}, .k = {k, bytes, p->dtype}, .v = {v, bytes, p->dtype}, .o = {out, bytes, p->dtype}};
         if (time_variant(&o, dev, &full, &io, &tf, &inf) != 0) goto done;
         memset(out, 0xff, bytes);
@@ -174,7 +174,7 @@ int cmd_bench(int argc, char **argv)
             printf("CBLAS sgemm 2048^3: %.1f GFLOPS; STA runs at %.3f of it\n", ref_gflops,
                    is.flops / ts.median * 1e-6 / ref_gflops);
         if (o.check) {
-            rows = cli_check_rows(S, o.check_rows, o.seed, &nrows);
+            rows = conf_sample_rows(S, o.check_rows, o.seed, &nrows);
             int64_t nr = rows ? nrows : S;
             double *ref = malloc((size_t)(B * nr * H * D) * sizeof *ref);
             if (!ref || stile_oracle(p, &io, rows, nrows, ref, NULL) != STILE_OK ||

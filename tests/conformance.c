@@ -1,0 +1,276 @@
+/* The conformance runner (see conformance.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conformance.h"
+
+static char last_log[512];
+
+static void sink(void *user, stile_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    snprintf(last_log, sizeof last_log, "%s", msg);
+    if (getenv("STILE_TEST_VERBOSE")) fprintf(stderr, "  log: %s\n", msg);
+}
+
+void conf_log_init(void) { stile_log_set(sink, NULL, STILE_LOG_ERROR); }
+const char *conf_last_log(void) { return last_log; }
+
+const char *conf_status_name(conf_status s)
+{
+    switch (s) {
+    case CONF_PASS: return "pass";
+    case CONF_FAIL: return "fail";
+    case CONF_UNSUPPORTED: return "unsupported";
+    case CONF_MISTRUSTED: return "mistrusted";
+    }
+    return "?";
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    float chunk[256];
+    const size_t es = stile_dtype_size(dt);
+    for (int64_t i = 0; i < n; i += 256) {
+        int64_t m = n - i < 256 ? n - i : 256;
+        for (int64_t j = 0; j < m; j += 2) {
+            double u1 = ((double)(splitmix(&s) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(splitmix(&s) >> 11) * 0x1.0p-53;
+            double r = sqrt(-2.0 * log(u1));
+            chunk[j] = (float)(r * cos(2 * M_PI * u2));
+            if (j + 1 < m) chunk[j + 1] = (float)(r * sin(2 * M_PI * u2));
+        }
+        stile_convert(chunk, STILE_DTYPE_F32, (char *)dst + (size_t)i * es, dt, (size_t)m);
+    }
+}
+
+int64_t *conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows)
+{
+    *nrows = 0;
+    if (want <= 0 || want >= tokens || tokens <= 4096) return NULL;
+    int64_t *rows = malloc((size_t)want * sizeof *rows);
+    if (!rows) return NULL;
+    uint64_t s = seed ^ 0x5851f42d4c957f2du;
+    int64_t off = (int64_t)(splitmix(&s) % (uint64_t)(tokens / want));
+    for (int64_t i = 0; i < want; i++) rows[i] = (i * tokens) / want + (i == 0 ? 0 : off);
+    rows[want - 1] = tokens - 1;
+    *nrows = want;
+    return rows;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static int64_t span_of(const stile_strides *s, const int64_t ext[4])
+{
+    return s->batch * (ext[0] - 1) + s->token * (ext[1] - 1) + s->head * (ext[2] - 1) + s->dim * (ext[3] - 1) + 1;
+}
+
+static int guard_intact(const unsigned char *buf, size_t bytes)
+{
+    for (size_t i = 0; i < GUARD_BYTES; i++)
+        if (buf[bytes + i] != GUARD_BYTE) return 0;
+    return 1;
+}
+
+static unsigned char *alloc_guarded(size_t bytes)
+{
+    unsigned char *b = malloc(bytes + GUARD_BYTES);
+    if (b) memset(b + bytes, GUARD_BYTE, GUARD_BYTES);
+    return b;
+}
+
+/* Output mostly exact zeros, or (nearly) constant while the reference varies: the check cannot be trusted. */
+static int degenerate(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows, const double *ref,
+                      char *why, size_t why_size)
+{
+    const stile_strides *so = &p->o;
+    int64_t zeros = 0, n = 0;
+    double omin = INFINITY, omax = -INFINITY, rmin = INFINITY, rmax = -INFINITY;
+    for (int64_t b = 0; b < p->batch; b++)
+        for (int64_t ri = 0; ri < nrows; ri++) {
+            int64_t t = rows ? rows[ri] : ri;
+            for (int64_t h = 0; h < p->heads; h++)
+                for (int64_t d = 0; d < p->head_dim; d++) {
+                    float o;
+                    stile_convert((const char *)io->o.data + (size_t)(b * so->batch + t * so->token + h * so->head + d * so->dim) *
+                                                                stile_dtype_size(p->dtype),
+                                  p->dtype, &o, STILE_DTYPE_F32, 1);
+                    double r = ref[((b * nrows + ri) * p->heads + h) * p->head_dim + d];
+                    zeros += o == 0.0f;
+                    n++;
+                    omin = fmin(omin, o); omax = fmax(omax, o);
+                    rmin = fmin(rmin, r); rmax = fmax(rmax, r);
+                }
+        }
+    if (2 * zeros > n) {
+        snprintf(why, why_size, "%lld of %lld output elements are exactly 0", (long long)zeros, (long long)n);
+        return 1;
+    }
+    if (omax - omin < 1e-3 * (rmax - rmin)) {
+        snprintf(why, why_size, "output is constant (range %.3g) where the oracle's ranges %.3g", omax - omin, rmax - rmin);
+        return 1;
+    }
+    return 0;
+}
+
+conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout layout, uint64_t seed, int64_t sample_rows)
+{
+    conf_result res = {.status = CONF_FAIL, .seed = seed};
+    stile_plan *plan = NULL;
+    last_log[0] = 0;
+    res.api = stile_plan_create(dev, p_in, &plan);
+    if (res.api == STILE_ERR_UNSUPPORTED) {
+        res.status = CONF_UNSUPPORTED;
+        snprintf(res.reason, sizeof res.reason, "%s", last_log[0] ? last_log : "unsupported");
+        return res;
+    }
+    if (res.api != STILE_OK) {
+        snprintf(res.reason, sizeof res.reason, "plan: %s (%s)", stile_status_string(res.api), last_log);
+        return res;
+    }
+    stile_problem p;
+    stile_plan_get_problem(plan, &p); /* strides resolved, batch >= 1 */
+    stile_plan_info info;
+    stile_plan_get_info(plan, &info);
+    const int64_t S = info.tokens, ext[4] = {p.batch, S, p.heads, p.head_dim};
+    const size_t es = stile_dtype_size(p.dtype);
+    const stile_strides *st[4] = {&p.q, &p.k, &p.v, &p.o};
+    size_t bytes[4];
+    unsigned char *buf[4] = {0}, *copy[3] = {0}, *o2 = NULL, *lse = NULL, *lse2 = NULL;
+    double *ref = NULL, *ref_lse = NULL;
+    int64_t nrows = 0, *rows = conf_sample_rows(S, sample_rows, seed, &nrows);
+    const int64_t nr = rows ? nrows : S;
+    const size_t lse_bytes = (size_t)(p.batch * p.heads * S) * sizeof(float);
+    int ok = 1;
+    for (int i = 0; i < 4; i++) bytes[i] = (size_t)span_of(st[i], ext) * es;
+    if (layout == CONF_PACKED_QKV) {
+        /* q, k, v: one buffer, k and v start H*D and 2*H*D elements in */
+        size_t all = bytes[0] + (size_t)(2 * p.heads * p.head_dim) * es;
+        buf[0] = alloc_guarded(all);
+        ok = buf[0] != NULL;
+        if (ok) conf_fill_normal(buf[0], p.dtype, (int64_t)(all / es), seed);
+        buf[1] = buf[0] ? buf[0] + (size_t)(p.heads * p.head_dim) * es : NULL;
+        buf[2] = buf[0] ? buf[0] + (size_t)(2 * p.heads * p.head_dim) * es : NULL;
+        bytes[0] = all; /* guard and unchanged-check the whole shared buffer once */
+        copy[0] = ok ? malloc(all) : NULL;
+        ok = ok && copy[0];
+        if (ok) memcpy(copy[0], buf[0], all);
+    } else {
+        for (int i = 0; i < 3 && ok; i++) {
+            buf[i] = alloc_guarded(bytes[i]);
+            copy[i] = malloc(bytes[i]);
+            ok = buf[i] && copy[i];
+            if (ok) {
+                conf_fill_normal(buf[i], p.dtype, (int64_t)(bytes[i] / es), seed + (uint64_t)i);
+                memcpy(copy[i], buf[i], bytes[i]);
+            }
+        }
+    }
+    buf[3] = alloc_guarded(bytes[3]);
+    o2 = malloc(bytes[3]);
+    lse = alloc_guarded(lse_bytes);
+    lse2 = malloc(lse_bytes);
+    ref = malloc((size_t)(p.batch * nr * p.heads * p.head_dim) * sizeof *ref);
+    ref_lse = malloc((size_t)(p.batch * p.heads * nr) * sizeof *ref_lse);
+    if (!ok || !buf[3] || !o2 || !lse || !lse2 || !ref || !ref_lse || (sample_rows > 0 && S > 4096 && !rows)) {
+        snprintf(res.reason, sizeof res.reason, "the harness ran out of memory");
+        goto done;
+    }
+    size_t vbytes = layout == CONF_PACKED_QKV ? bytes[0] - (size_t)(2 * p.heads * p.head_dim) * es : 0;
+    stile_io io = {.q = {buf[0], layout == CONF_PACKED_QKV ? vbytes : bytes[0], p.dtype},
+                   .k = {buf[1], layout == CONF_PACKED_QKV ? vbytes : bytes[1], p.dtype},
+                   .v = {buf[2], layout == CONF_PACKED_QKV ? vbytes : bytes[2], p.dtype},
+                   .o = {buf[3], bytes[3], p.dtype},
+                   .lse = {lse, lse_bytes, STILE_DTYPE_F32}};
+    /* run 1: poisoned output (NaN in every dtype), timed */
+    memset(buf[3], 0xff, bytes[3]);
+    memset(lse, 0xff, lse_bytes);
+    double t0 = now_ms();
+    res.api = stile_plan_execute(plan, &io);
+    res.ms = now_ms() - t0;
+    if (res.api != STILE_OK) {
+        snprintf(res.reason, sizeof res.reason, "execute: %s (%s)", stile_status_string(res.api), last_log);
+        goto done;
+    }
+    memcpy(o2, buf[3], bytes[3]);
+    memcpy(lse2, lse, lse_bytes);
+    /* run 2: poisoned again; must give bitwise the same result */
+    memset(buf[3], 0xff, bytes[3]);
+    memset(lse, 0xff, lse_bytes);
+    res.api = stile_plan_execute(plan, &io);
+    if (res.api != STILE_OK) {
+        snprintf(res.reason, sizeof res.reason, "second execute: %s (%s)", stile_status_string(res.api), last_log);
+        goto done;
+    }
+    res.deterministic = memcmp(o2, buf[3], bytes[3]) == 0 && memcmp(lse2, lse, lse_bytes) == 0;
+
+    res.guard_ok = guard_intact(lse, lse_bytes) && guard_intact(buf[3], bytes[3]);
+    for (int i = 0; i < (layout == CONF_PACKED_QKV ? 1 : 3); i++)
+        res.guard_ok &= guard_intact(buf[i], bytes[i]) && memcmp(copy[i], buf[i], bytes[i]) == 0;
+    /* every element of o's buffer that no index reaches must still be poison */
+    unsigned char *reached = calloc(bytes[3] / es, 1);
+    res.gaps_ok = reached != NULL;
+    if (reached) {
+        for (int64_t b = 0; b < ext[0]; b++)
+            for (int64_t t = 0; t < ext[1]; t++)
+                for (int64_t h = 0; h < ext[2]; h++)
+                    for (int64_t d = 0; d < ext[3]; d++) reached[b * p.o.batch + t * p.o.token + h * p.o.head + d * p.o.dim] = 1;
+        for (size_t e = 0; e < bytes[3] / es; e++)
+            for (size_t c = 0; !reached[e] && c < es; c++) res.gaps_ok &= buf[3][e * es + c] == 0xff;
+        free(reached);
+    }
+    res.rows_checked = nr;
+    if (stile_oracle(p_in, &io, rows, nrows, ref, ref_lse) != STILE_OK ||
+        stile_check_output(p_in, &io, rows, nrows, ref, ref_lse, &res.check) != STILE_OK) {
+        snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", last_log);
+        goto done;
+    }
+    char why[200];
+    if (degenerate(&p, &io, rows, nrows, ref, why, sizeof why)) {
+        res.status = CONF_MISTRUSTED;
+        snprintf(res.reason, sizeof res.reason, "%s", why);
+    } else if (!res.check.passed || !res.guard_ok || !res.gaps_ok || !res.deterministic) {
+        snprintf(res.reason, sizeof res.reason, "%s%s%s%s%s", res.check.nonfinite ? "NaN/Inf in the output; " : "",
+                 res.check.nmse > res.check.threshold ? "NMSE over the bound; " : "",
+                 res.check.passed || res.check.nmse > res.check.threshold || res.check.nonfinite ? "" : "LSE off; ",
+                 !res.guard_ok ? "a guard band or an input changed; " : !res.gaps_ok ? "o written outside the tensor; " : "",
+                 !res.deterministic ? "two runs differ bitwise" : "");
+    } else {
+        res.status = CONF_PASS;
+    }
+done:
+    if (layout == CONF_PACKED_QKV) buf[1] = buf[2] = NULL;
+    for (int i = 0; i < 4; i++) free(buf[i]);
+    for (int i = 0; i < 3; i++) free(copy[i]);
+    free(o2); free(lse); free(lse2); free(ref); free(ref_lse); free(rows);
+    stile_plan_destroy(&plan);
+    return res;
+}
+
+int conf_report(const conf_result *r, const char *label)
+{
+    printf("  [%s] seed %llu: %s; NMSE %.3e (bound %.0e) max|err| %.3e lse %.3e nonfinite %lld rows %lld guards %s gaps %s "
+           "deterministic %s%s%s\n",
+           label, (unsigned long long)r->seed, conf_status_name(r->status), r->check.nmse, r->check.threshold,
+           r->check.max_abs_error, r->check.lse_max_abs_error, (long long)r->check.nonfinite, (long long)r->rows_checked,
+           r->guard_ok ? "ok" : "BROKEN", r->gaps_ok ? "ok" : "WRITTEN", r->deterministic ? "yes" : "NO",
+           r->reason[0] ? ": " : "", r->reason);
+    return r->status == CONF_PASS;
+}

@@ -1,0 +1,78 @@
+/* The conformance runner and its declarative case table, shared by the meson tests and
+ * `stile conformance`: seeded inputs, guard bands, poisoned outputs, run-to-run determinism, and
+ * the check of a backend's run against the fp64 oracle (all rows, or sampled rows on big shapes). */
+#ifndef STILE_CONFORMANCE_H
+#define STILE_CONFORMANCE_H
+
+#include <stdint.h>
+
+#include "stile/stile.h"
+
+/* Guard band after every buffer: must hold GUARD_BYTE after the run. */
+#define GUARD_BYTES 256
+#define GUARD_BYTE 0xA5
+
+typedef enum conf_status { CONF_PASS, CONF_FAIL, CONF_UNSUPPORTED, CONF_MISTRUSTED } conf_status;
+const char *conf_status_name(conf_status s);
+
+typedef enum conf_layout { CONF_BSHD = 0, CONF_BHSD, CONF_PADDED, CONF_PACKED_QKV } conf_layout;
+
+/* One row of the case table; it expands over its dtypes and head dims. */
+typedef struct conf_case {
+    const char *name;
+    int64_t batch, canvas[3], tile[3], window[3];
+    const int64_t (*head_windows)[3];
+    int64_t heads;
+    int64_t text, text_padding;
+    stile_token_order order;
+    conf_layout layout;
+    unsigned dtypes;     /* bit (1 << dtype); 0: f32, f16 and bf16 */
+    unsigned dims;       /* bit 1: d 64, bit 2: d 128; 0: both */
+    int64_t sample_rows; /* 0: check every query row; else this many spread rows */
+} conf_case;
+
+extern const conf_case conf_cases[];
+extern const int conf_ncases;
+
+/* A case expanded to one concrete problem. */
+typedef struct conf_variant {
+    const conf_case *c;
+    stile_problem p;
+    char label[160];
+} conf_variant;
+
+/* All variants of the table (malloc'd, *n of them); NULL on out of memory. */
+conf_variant *conf_expand(int *n);
+
+typedef struct conf_result {
+    conf_status status;
+    char reason[256];      /* why it failed, was unsupported or mistrusted */
+    stile_status api;      /* of plan_create / execute */
+    stile_check check;     /* against the oracle */
+    int guard_ok;          /* every guard band intact, inputs unchanged */
+    int gaps_ok;           /* elements of o that no index reaches (stride gaps) still poisoned */
+    int deterministic;     /* two runs gave bitwise the same o and lse */
+    int64_t rows_checked;
+    double ms;             /* the first execution */
+    uint64_t seed;
+} conf_result;
+
+/* Plan p on dev, run it twice with seeded inputs (seed, seed+1, seed+2 for q, k, v) and lse, and
+ * check everything; sample_rows 0 checks every query row. With CONF_PACKED_QKV, q, k and v are
+ * views of one [B, S, 3, H, D] buffer (p's q/k/v strides must say so, as conf_expand sets them). */
+conf_result conf_run(stile_device *dev, const stile_problem *p, conf_layout layout, uint64_t seed, int64_t sample_rows);
+
+/* Fill n elements with seeded standard normal values. */
+void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed);
+/* Query rows to check: NULL (all) when tokens <= 4096 or want >= tokens, else `want` rows spread
+ * evenly with a seeded offset, the first and last token included. */
+int64_t *conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows);
+
+/* Capture library log lines (printing them too if STILE_TEST_VERBOSE is set). */
+void conf_log_init(void);
+const char *conf_last_log(void);
+
+/* Convenience for unit tests: print the result line, return 1 if it passed. */
+int conf_report(const conf_result *r, const char *label);
+
+#endif

@@ -1,0 +1,60 @@
+/* The conformance suite on every device this build finds: each backend joins by being built, with
+ * no test code of its own. A device that fails or mistrusts any case fails its test; with no device
+ * at all the binary exits 77 (skipped) and says why. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conformance.h"
+
+static void test_device_passes_the_conformance_cases(void **state)
+{
+    const char *name = *state;
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open(name, NULL, &dev), STILE_OK);
+    int n = 0, count[4] = {0};
+    conf_variant *v = conf_expand(&n);
+    assert_non_null(v);
+    for (int i = 0; i < n; i++) {
+        conf_result r = conf_run(dev, &v[i].p, v[i].c->layout, 1000 + 10 * (uint64_t)i, v[i].c->sample_rows);
+        conf_report(&r, v[i].label);
+        count[r.status]++;
+    }
+    printf("  %s: %d cases: %d pass, %d fail, %d unsupported, %d mistrusted\n", name, n, count[CONF_PASS], count[CONF_FAIL],
+           count[CONF_UNSUPPORTED], count[CONF_MISTRUSTED]);
+    free(v);
+    stile_device_close(&dev);
+    assert_int_equal(count[CONF_FAIL], 0);
+    assert_int_equal(count[CONF_MISTRUSTED], 0);
+    assert_true(count[CONF_PASS] > 0);
+}
+
+int main(void)
+{
+    conf_log_init();
+    struct CMUnitTest tests[64];
+    char names[64][40];
+    size_t n = 0;
+    for (int b = 0; b < stile_backend_count(); b++) {
+        stile_backend_info bi;
+        if (stile_backend_get_info(b, &bi) != STILE_OK) return 1;
+        if (!bi.built || bi.devices == 0) {
+            printf("# %s: %s\n", bi.name, bi.built ? bi.status : "not built");
+            continue;
+        }
+        for (int d = 0; d < bi.devices && n < 64; d++, n++) {
+            snprintf(names[n], sizeof names[n], "%s:%d", bi.name, d);
+            tests[n] = (struct CMUnitTest){names[n], test_device_passes_the_conformance_cases, NULL, NULL, names[n]};
+        }
+    }
+    if (n == 0) {
+        printf("skipped: no backend of this build has a device here\n");
+        return 77;
+    }
+    return _cmocka_run_group_tests("conformance", tests, n, NULL, NULL);
+}
