@@ -32,8 +32,8 @@ def main():
             for w in range(NW):
                 fill = "#d62728" if (h, w) == (qh, qw) else "#9ecae1" if (h, w) in win else "#f0f0f0"
                 out.append(f'<rect x="{ox + w * CELL}" y="{oy + h * CELL}" width="{CELL - 2}" height="{CELL - 2}" fill="{fill}"/>')
-        out.append(f'<text x="{ox}" y="{oy + NH * CELL + 18}">grid {NH}x{NW} tiles (h x w), window {WH}x{WW} tiles; '
-                   f'red: query tile, blue: its key tiles</text>')
+    out.append(f'<text x="{PAD}" y="{PAD + 20 + NH * CELL + 22}">one t-slice of a grid of {NH}x{NW} tiles (h x w), '
+               f'window {WH}x{WW} tiles; red: the query tile, blue: the key tiles it attends</text>')
     out.append('</svg>')
     print("\n".join(out))
 

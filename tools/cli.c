@@ -6,13 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_HELP
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_TITLE,
+    O_HELP
 };
 
 typedef struct opt_def {
@@ -26,6 +28,11 @@ typedef struct opt_def {
 #define PROB (CMD_PLAN | CMD_RUN | CMD_BENCH)
 static const opt_def opts[] = {
     {O_DEVICE, "device", "D", CMD_PLAN | CMD_RUN | CMD_BENCH, "device: auto (default), cpu, cpu:0, vulkan:N, cuda:N, hip:N"},
+    {O_DEVICE, "device", "D[,D...]", CMD_CONFORMANCE, "devices to test (default: every device found)"},
+    {O_WORKLOAD, "workload", "NAME[,NAME...]", CMD_BENCH, "named workloads instead of --canvas/--tile/...; 'all' for every one"},
+    {O_LIST_WORKLOADS, "list-workloads", NULL, CMD_BENCH, "print the named workloads as JSON (with their FLOPs) and exit"},
+    {O_COMPARE, "compare", "FILE", CMD_BENCH, "print time ratios against the results in FILE (schema stile-bench/2)"},
+    {O_NO_FULL, "no-full", NULL, CMD_BENCH, "skip timing full attention"},
     {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
     {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
     {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
@@ -38,9 +45,15 @@ static const opt_def opts[] = {
     {O_ORDER, "order", "O", PROB, "token order of the tensors: natural (default) or tiled"},
     {O_SCALE, "scale", "S", PROB, "softmax scale (default 1/sqrt(head-dim))"},
     {O_THREADS, "threads", "N", CMD_RUN | CMD_BENCH, "CPU worker threads (default: all processors)"},
-    {O_SEED, "seed", "N", CMD_RUN | CMD_BENCH, "seed of the random inputs (default 1)"},
+    {O_SEED, "seed", "N", CMD_RUN | CMD_BENCH | CMD_CONFORMANCE, "seed of the random inputs (default 1)"},
     {O_JSON, "json", NULL, CMD_PLAN, "print the plan as JSON instead of text"},
-    {O_JSON, "json", "FILE", CMD_BENCH, "also write the result record (schema stile-bench/1) to FILE"},
+    {O_JSON, "json", "FILE", CMD_BENCH, "also write the results (schema stile-bench/2, docs/bench-schema.md) to FILE"},
+    {O_JSON, "json", "FILE", CMD_CONFORMANCE, "write the report (schema stile-conformance/1) to FILE"},
+    {O_MARKDOWN, "markdown", "FILE", CMD_CONFORMANCE, "write the report as a Markdown table to FILE"},
+    {O_CASE, "case", "TEXT", CMD_CONFORMANCE, "only the cases whose label contains TEXT"},
+    {O_OUT, "out", "FILE", CMD_CHART, "the SVG chart to write (required)"},
+    {O_MARKDOWN, "markdown", "FILE", CMD_CHART, "also write a Markdown table of the numbers"},
+    {O_TITLE, "title", "TEXT", CMD_CHART, "chart title (default: the cards in the files)"},
     {O_COMPACT, "compact", NULL, CMD_PLAN, "with --json: leave out the key tiles of every query tile"},
     {O_CHECK, "check", NULL, CMD_RUN | CMD_BENCH, "compare the output with the fp64 oracle; exit 1 if it fails"},
     {O_CHECK_ROWS, "check-rows", "N", CMD_RUN | CMD_BENCH, "query rows the oracle checks (default 256; up to 4096 tokens: all)"},
@@ -53,7 +66,7 @@ static const opt_def opts[] = {
     {O_WARMUP, "warmup", "N", CMD_BENCH, "untimed runs first (default 1)"},
     {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
     {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
-    {O_HELP, "help", NULL, CMD_INFO | PROB, "show this help"},
+    {O_HELP, "help", NULL, CMD_INFO | PROB | CMD_CONFORMANCE | CMD_CHART, "show this help"},
 };
 #define NOPTS ((int)(sizeof opts / sizeof opts[0]))
 
@@ -138,8 +151,14 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     const char *text_padding = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0)
+        if (strncmp(a, "--", 2) != 0) {
+            if (o->cmd_bit == CMD_CHART) {
+                if (!o->pos) o->pos = argv + i; /* positional files are collected in place below */
+                argv[o->pos - argv + o->npos++] = argv[i];
+                continue;
+            }
             cli_usage_error(o, "unexpected argument '%s' (options start with --; see stile %s --help)", a, o->cmd);
+        }
         const char *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
         const opt_def *d = NULL;
@@ -196,11 +215,18 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_WARMUP: o->warmup = (int)parse_int(o, "warmup", v, 0, 1000); break;
         case O_PLAN_ONLY: o->plan_only = 1; break;
         case O_NO_GEMM_REF: o->gemm_ref = 0; break;
+        case O_NO_FULL: o->no_full = 1; break;
+        case O_WORKLOAD: o->workloads = v; break;
+        case O_LIST_WORKLOADS: o->list_workloads = 1; break;
+        case O_COMPARE: o->compare_path = v; break;
+        case O_MARKDOWN: o->markdown_path = v; break;
+        case O_CASE: o->case_filter = v; break;
+        case O_TITLE: o->title = v; break;
         case O_HELP: print_help(o, summary); exit(0);
         }
     }
     if (text_padding) o->p.text_padding = parse_int(o, "text-padding", text_padding, 0, o->p.text);
-    if (!(o->cmd_bit & PROB)) return;
+    if (!(o->cmd_bit & PROB) || o->workloads || o->list_workloads) return;
     if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
     if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");
     if (!o->nwindows) cli_usage_error(o, "--window is required (e.g. --window 3x3x3)");
@@ -262,4 +288,35 @@ double cli_median(double *v, int n)
 void cli_triple(char *buf, size_t n, const int64_t v[3])
 {
     snprintf(buf, n, "%lldx%lldx%lld", (long long)v[0], (long long)v[1], (long long)v[2]);
+}
+
+int cli_write_file(const cli_opts *o, const char *what, const char *path, const char *text)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    size_t n = strlen(text);
+    int ok = f && fwrite(text, 1, n, f) == n;
+    if (f) ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        fprintf(stderr, "stile %s: %s %s: %s\n", o->cmd, what, path, strerror(e ? e : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+void cli_date(char *buf, size_t n)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cli_command(const cli_opts *o, char *buf, size_t n)
+{
+    snprintf(buf, n, "stile %s", o->cmd);
+    for (int i = 0; i < o->argc; i++) snprintf(buf + strlen(buf), n - strlen(buf), " %s", o->argv[i]);
 }

@@ -8,7 +8,7 @@
 #include "conformance.h" /* seeded inputs and sampled rows, shared with the tests */
 #include "stile/stile.h"
 
-enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8 };
+enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8, CMD_CONFORMANCE = 16, CMD_CHART = 32 };
 
 typedef struct cli_opts {
     const char *cmd;   /* "plan" */
@@ -29,6 +29,15 @@ typedef struct cli_opts {
     int repeat, warmup;
     int plan_only;
     int gemm_ref;
+    int no_full;
+    int list_workloads;
+    const char *workloads;     /* bench: comma-separated names, or "all" */
+    const char *compare_path;  /* bench: a stile-bench/2 file to print ratios against */
+    const char *markdown_path; /* conformance, chart: write a Markdown report/table */
+    const char *case_filter;   /* conformance: only cases whose label contains this */
+    const char *title;         /* chart */
+    int npos;                  /* chart: input files */
+    char **pos;
     int argc;
     char **argv;
 } cli_opts;
@@ -51,5 +60,13 @@ int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_conformance(int argc, char **argv);
+int cmd_chart(int argc, char **argv);
+
+/* Write text to path atomically (a temporary file, then rename); 0 or -1 with a line on stderr. */
+int cli_write_file(const cli_opts *o, const char *what, const char *path, const char *text);
+/* Today's UTC date-time (ISO 8601) and the command line as one string. */
+void cli_date(char *buf, size_t n);
+void cli_command(const cli_opts *o, char *buf, size_t n);
 
 #endif

@@ -1,15 +1,15 @@
-/* `stile bench`: times STA and full attention on the same backend (ms, effective TFLOPS over computed
- * FLOPs, speedup), the planning time, and on CPU devices a CBLAS sgemm 2048^3 reference. */
-#include <errno.h>
+/* `stile bench`: times STA and full attention on one backend (ms, effective TFLOPS over computed
+ * FLOPs, speedup), for one problem or named workloads, with the planning time and, on CPU devices,
+ * a CBLAS sgemm 2048^3 reference; writes schema stile-bench/2 (docs/bench-schema.md). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench_json.h"
 #include "cli.h"
 #include "stile_config.h"
+#include "workloads.h"
 #if STILE_HAVE_CPU
 #include <cblas.h>
 #endif
@@ -31,13 +31,6 @@ static void timing_finish(timing *t)
     free(sorted);
 }
 
-static json_t *timing_json(const timing *t)
-{
-    json_t *runs = json_array();
-    for (int i = 0; i < t->n; i++) json_array_append_new(runs, json_real(t->ms[i]));
-    return json_pack("{s:f,s:f,s:f,s:o}", "ms_median", t->median, "ms_min", t->min, "ms_max", t->max, "runs_ms", runs);
-}
-
 /* GFLOPS of cblas_sgemm on 2048^3 with the BLAS's own threading: the CPU's attainable f32 GEMM rate. */
 static double gemm_reference(void)
 {
@@ -47,14 +40,14 @@ static double gemm_reference(void)
     if (!a || !b || !c) { free(a); free(b); free(c); return 0; }
     conf_fill_normal(a, STILE_DTYPE_F32, (int64_t)n * n, 7);
     conf_fill_normal(b, STILE_DTYPE_F32, (int64_t)n * n, 8);
-    double best[5];
+    double runs[5];
     for (int r = 0; r < 6; r++) {
         double t0 = cli_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        if (r) best[r - 1] = cli_now() - t0; /* the first run is warm-up */
+        if (r) runs[r - 1] = cli_now() - t0; /* the first run is warm-up */
     }
     free(a); free(b); free(c);
-    return 2.0 * n * n * n / cli_median(best, 5) * 1e-9;
+    return 2.0 * n * n * n / cli_median(runs, 5) * 1e-9;
 #else
     return 0;
 #endif
@@ -101,18 +94,70 @@ static int time_planning(stile_device *dev, const stile_problem *p, int runs, ti
     return 0;
 }
 
-static json_t *triple_json(const int64_t v[3]) { return json_pack("[I,I,I]", (json_int_t)v[0], (json_int_t)v[1], (json_int_t)v[2]); }
-
-static int write_record(const char *path, json_t *rec)
+static json_t *result_json(const char *workload, const char *impl, const char *kind, const stile_problem *p, const cli_opts *o,
+                           const timing *t, const stile_plan_info *in)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    if (json_dump_file(rec, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        fprintf(stderr, "stile bench: --json %s: %s\n", path, strerror(e ? e : EIO));
-        return -1;
+    json_t *runs = json_array();
+    for (int i = 0; i < t->n; i++) json_array_append_new(runs, json_real(t->ms[i]));
+    json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:o,s:i,s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "workload", workload, "implementation", impl,
+                          "kind", kind, "dtype", stile_dtype_name(p->dtype), "shape", bench_shape_json(p), "warmup", o->warmup,
+                          "runs_ms", runs, "ms_median", t->median, "ms_min", t->min, "ms_max", t->max, "spread",
+                          t->median > 0 ? (t->max - t->min) / t->median : 0.0, "flops", in->flops, "tflops",
+                          in->flops / t->median * 1e-9, "sparsity", in->sparsity);
+    return r;
+}
+
+/* The problems to run: named workloads or the one described by the options. */
+static int select_problems(const cli_opts *o, const workload ***sel)
+{
+    static const workload *list[64];
+    int n = 0;
+    if (!o->workloads) return 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", o->workloads);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "all") == 0) {
+            for (int i = 0; i < nworkloads && n < 64; i++) list[n++] = &workloads[i];
+            continue;
+        }
+        const workload *w = workload_find(tok);
+        if (!w) {
+            char known[512] = "";
+            for (int i = 0; i < nworkloads; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", workloads[i].name);
+            cli_usage_error(o, "--workload %s: unknown workload (known: %s, all)", tok, known);
+        }
+        if (n < 64) list[n++] = w;
     }
+    *sel = list;
+    return n;
+}
+
+static int list_workloads(const cli_opts *o)
+{
+    stile_device *dev = cli_open_device(o);
+    json_t *arr = json_array();
+    for (int i = 0; i < nworkloads; i++) {
+        stile_problem p = workload_problem(&workloads[i]);
+        stile_plan *plan = NULL;
+        if (stile_plan_create(dev, &p, &plan) != STILE_OK) {
+            json_decref(arr);
+            stile_device_close(&dev);
+            return 1;
+        }
+        stile_plan_info in;
+        stile_plan_get_info(plan, &in);
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:I}", "name", workloads[i].name, "about", workloads[i].about,
+                                             "dtype", stile_dtype_name(p.dtype), "shape", bench_shape_json(&p), "sta_flops",
+                                             in.flops, "dense_flops", in.full_flops, "sparsity", in.sparsity, "tokens",
+                                             (json_int_t)in.tokens));
+        stile_plan_destroy(&plan);
+    }
+    char *text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(arr);
+    stile_device_close(&dev);
+    if (!text) return 1;
+    printf("%s\n", text);
+    free(text);
     return 0;
 }
 
@@ -122,120 +167,135 @@ int cmd_bench(int argc, char **argv)
     cli_parse(&o, argc, argv,
               "Time STA and full attention (the same problem with every window covering the grid) on one\n"
               "backend: median ms over --repeat runs after --warmup, effective TFLOPS over the FLOPs each\n"
-              "computes, the speedup, and the planning time. On CPU devices also CBLAS sgemm 2048^3.");
+              "computes, the speedup, and the planning time. On CPU devices also CBLAS sgemm 2048^3.\n"
+              "Either describe one problem (--canvas, --tile, --window, ...) or name --workload(s).");
     cli_log_init(&o);
-    cli_check_problem(&o);
-    const stile_problem *p = &o.p;
-    const int64_t B = p->batch ? p->batch : 1, S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text, H = p->heads,
-                  D = p->head_dim;
-    const size_t n = (size_t)(B * S * H * D), bytes = n * stile_dtype_size(p->dtype);
+    if (o.list_workloads) return list_workloads(&o);
+
+    json_t *base = NULL;
+    char err[512];
+    if (o.compare_path && !(base = bench_load(o.compare_path, err, sizeof err))) cli_usage_error(&o, "--compare %s", err);
+
+    const workload **sel = NULL;
+    int nsel = select_problems(&o, &sel);
+    int nprob = nsel ? nsel : 1;
+    if (!nsel) cli_check_problem(&o);
 
     double ref_gflops = 0;
-    int want_ref = o.gemm_ref && STILE_HAVE_CPU && !o.plan_only &&
-                   (strncmp(o.device, "cpu", 3) == 0 || strcmp(o.device, "auto") == 0);
+    int want_ref = o.gemm_ref && STILE_HAVE_CPU && !o.plan_only && (strncmp(o.device, "cpu", 3) == 0 || strcmp(o.device, "auto") == 0);
     if (want_ref) ref_gflops = gemm_reference(); /* before the device opens: OpenBLAS keeps its own threads */
 
     stile_device *dev = cli_open_device(&o);
     stile_device_info di;
     stile_device_get_info(dev, &di);
     if (strcmp(di.backend, "cpu") != 0) ref_gflops = 0;
-
-    int rc = 1;
-    void *q = NULL, *k = NULL, *v = NULL, *out = NULL;
-    timing tp = {0}, ts = {0}, tf = {0};
-    stile_plan_info is = {0}, inf = {0};
-    stile_check chk = {0};
-    int64_t nrows = 0, *rows = NULL;
-    if (time_planning(dev, p, o.plan_only ? 200 : 20, &tp) != 0) goto done;
     printf("device %s: %s\n", di.name, di.description);
-    printf("planning: median %.4f ms (min %.4f, max %.4f) over %d plans\n", tp.median, tp.min, tp.max, tp.n);
+    if (ref_gflops > 0) printf("CBLAS sgemm 2048^3: %.1f GFLOPS\n", ref_gflops);
 
-    stile_problem full = *p;
-    full.head_windows = NULL;
-    memcpy(full.window, p->canvas, sizeof full.window); /* >= the grid on every axis: dense */
-    if (!o.plan_only) {
+    char impl[48];
+    snprintf(impl, sizeof impl, "stile/%s", di.backend);
+    json_t *results = json_array();
+    int rc = 0;
+    for (int w = 0; w < nprob && rc == 0; w++) {
+        const char *name = nsel ? sel[w]->name : "custom";
+        stile_problem p = nsel ? workload_problem(sel[w]) : o.p;
+        if (nsel && o.p.dtype != STILE_DTYPE_F32) p.dtype = o.p.dtype; /* --dtype overrides a workload's */
+        const int64_t B = p.batch ? p.batch : 1, S = p.canvas[0] * p.canvas[1] * p.canvas[2] + p.text, H = p.heads, D = p.head_dim;
+        const size_t n = (size_t)(B * S * H * D), bytes = n * stile_dtype_size(p.dtype);
+        timing tp = {0}, ts = {0}, tf = {0};
+        stile_plan_info is = {0}, inf = {0};
+        void *q = NULL, *k = NULL, *v = NULL, *out = NULL;
+        int64_t nrows = 0, *rows = NULL;
+        rc = 1;
+        if (time_planning(dev, &p, o.plan_only ? 200 : 20, &tp) != 0) goto next;
+        printf("[%s] planning: median %.4f ms (min %.4f, max %.4f) over %d plans\n", name, tp.median, tp.min, tp.max, tp.n);
+        if (o.plan_only) {
+            json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:i}", "workload", name, "implementation", impl, "kind", "plan",
+                                  "dtype", stile_dtype_name(p.dtype), "shape", bench_shape_json(&p), "ms_median", tp.median, "ms_min",
+                                  tp.min, "ms_max", tp.max, "plans", tp.n);
+            json_array_append_new(results, r);
+            rc = 0;
+            goto next;
+        }
         q = malloc(bytes); k = malloc(bytes); v = malloc(bytes); out = malloc(bytes);
         if (!q || !k || !v || !out) {
-            fprintf(stderr, "stile bench: out of memory for %zu-byte tensors\n", bytes);
-            goto done;
+            fprintf(stderr, "stile bench: [%s] out of memory for %zu-byte tensors\n", name, bytes);
+            goto next;
         }
-        conf_fill_normal(q, p->dtype, (int64_t)n, o.seed);
-        conf_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
-        conf_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
-        stile_io io = {.q = {q, bytes, p->dtype}, .k = {k, bytes, p->dtype}, .v = {v, bytes, p->dtype}, .o = {out, bytes, p->dtype}};
-        if (time_variant(&o, dev, &full, &io, &tf, &inf) != 0) goto done;
+        conf_fill_normal(q, p.dtype, (int64_t)n, o.seed);
+        conf_fill_normal(k, p.dtype, (int64_t)n, o.seed + 1);
+        conf_fill_normal(v, p.dtype, (int64_t)n, o.seed + 2);
+        stile_io io = {.q = {q, bytes, p.dtype}, .k = {k, bytes, p.dtype}, .v = {v, bytes, p.dtype}, .o = {out, bytes, p.dtype}};
+        if (!o.no_full) {
+            stile_problem full = p;
+            full.head_windows = NULL;
+            memcpy(full.window, p.canvas, sizeof full.window); /* >= the grid on every axis: dense */
+            if (time_variant(&o, dev, &full, &io, &tf, &inf) != 0) goto next;
+            printf("[%s] full: median %10.3f ms  %7.3f TFLOPS\n", name, tf.median, inf.flops / tf.median * 1e-9);
+            json_array_append_new(results, result_json(name, impl, "dense", &full, &o, &tf, &inf));
+        }
         memset(out, 0xff, bytes);
-        if (time_variant(&o, dev, p, &io, &ts, &is) != 0) goto done;
-        printf("STA : median %10.3f ms  %7.3f TFLOPS  sparsity %.2f%%\n", ts.median, is.flops / ts.median * 1e-9, 100 * is.sparsity);
-        printf("full: median %10.3f ms  %7.3f TFLOPS\n", tf.median, inf.flops / tf.median * 1e-9);
-        printf("STA speedup over full attention: %.3fx (FLOP ratio %.3fx; speedup / FLOP ratio %.3f)\n", tf.median / ts.median,
-               inf.flops / is.flops, (tf.median / ts.median) / (inf.flops / is.flops));
-        if (ref_gflops > 0)
-            printf("CBLAS sgemm 2048^3: %.1f GFLOPS; STA runs at %.3f of it\n", ref_gflops,
-                   is.flops / ts.median * 1e-6 / ref_gflops);
+        if (time_variant(&o, dev, &p, &io, &ts, &is) != 0) goto next;
+        printf("[%s] STA : median %10.3f ms  %7.3f TFLOPS  sparsity %.2f%%\n", name, ts.median, is.flops / ts.median * 1e-9,
+               100 * is.sparsity);
+        json_t *r = result_json(name, impl, "sta", &p, &o, &ts, &is);
+        json_object_set_new(r, "plan_ms_median", json_real(tp.median));
+        if (!o.no_full) {
+            printf("[%s] STA speedup over full attention: %.3fx (FLOP ratio %.3fx; speedup / FLOP ratio %.3f)\n", name,
+                   tf.median / ts.median, inf.flops / is.flops, (tf.median / ts.median) / (inf.flops / is.flops));
+            json_object_set_new(r, "speedup_over_dense", json_real(tf.median / ts.median));
+            json_object_set_new(r, "flop_ratio", json_real(inf.flops / is.flops));
+        }
+        if (ref_gflops > 0) {
+            printf("[%s] STA runs at %.3f of CBLAS sgemm 2048^3\n", name, is.flops / ts.median * 1e-6 / ref_gflops);
+            json_object_set_new(r, "ratio_to_reference", json_real(is.flops / ts.median * 1e-6 / ref_gflops));
+        }
+        rc = 0;
         if (o.check) {
             rows = conf_sample_rows(S, o.check_rows, o.seed, &nrows);
             int64_t nr = rows ? nrows : S;
             double *ref = malloc((size_t)(B * nr * H * D) * sizeof *ref);
-            if (!ref || stile_oracle(p, &io, rows, nrows, ref, NULL) != STILE_OK ||
-                stile_check_output(p, &io, rows, nrows, ref, NULL, &chk) != STILE_OK) {
-                free(ref);
-                fprintf(stderr, "stile bench: the oracle check could not run\n");
-                goto done;
+            stile_check chk = {0};
+            if (!ref || stile_oracle(&p, &io, rows, nrows, ref, NULL) != STILE_OK ||
+                stile_check_output(&p, &io, rows, nrows, ref, NULL, &chk) != STILE_OK) {
+                fprintf(stderr, "stile bench: [%s] the oracle check could not run\n", name);
+                rc = 1;
+            } else {
+                printf("[%s] check against the fp64 oracle (%lld of %lld query rows): NMSE %.3e (bound %.0e), max abs error %.3e: %s\n",
+                       name, (long long)nr, (long long)S, chk.nmse, chk.threshold, chk.max_abs_error, chk.passed ? "PASS" : "FAIL");
+                json_object_set_new(r, "check", json_pack("{s:I,s:f,s:f,s:b}", "rows", (json_int_t)nr, "nmse", chk.nmse,
+                                                          "max_abs_error", chk.max_abs_error, "passed", chk.passed));
+                rc = chk.passed ? 0 : 1;
             }
             free(ref);
-            printf("check against the fp64 oracle (%lld of %lld query rows): NMSE %.3e (bound %.0e), max abs error %.3e: %s\n",
-                   (long long)nr, (long long)S, chk.nmse, chk.threshold, chk.max_abs_error, chk.passed ? "PASS" : "FAIL");
-            nrows = nr;
         }
+        json_array_append_new(results, r);
+    next:
+        free(tp.ms); free(ts.ms); free(tf.ms); free(rows);
+        free(q); free(k); free(v); free(out);
     }
 
-    if (o.json_path) {
-        char date[32], command[2048] = "stile bench";
-        time_t now = time(NULL);
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        for (int i = 0; i < o.argc; i++)
-            snprintf(command + strlen(command), sizeof command - strlen(command), " %s", o.argv[i]);
-        json_t *wins = json_array();
-        for (int64_t h = 0; h < (p->head_windows ? H : 1); h++)
-            json_array_append_new(wins, triple_json(p->head_windows ? p->head_windows[h] : p->window));
-        json_t *wl = json_pack("{s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:s,s:s}", "canvas", triple_json(p->canvas), "tile",
-                               triple_json(p->tile), "windows", wins, "heads", (json_int_t)H, "head_dim", (json_int_t)D, "batch",
-                               (json_int_t)B, "text", (json_int_t)p->text, "text_padding", (json_int_t)p->text_padding, "dtype",
-                               stile_dtype_name(p->dtype), "order", p->order == STILE_ORDER_TILED ? "tiled" : "natural");
-        json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o}", "schema", "stile-bench/1", "stile_version",
-                                stile_version_string(), "commit", stile_build_commit(), "date", date, "command", command,
-                                "backend", di.backend, "device", di.name, "device_description", di.description, "workload", wl,
-                                "plan", timing_json(&tp));
-        if (!o.plan_only) {
-            json_t *sta = timing_json(&ts), *fl = timing_json(&tf);
-            json_object_set_new(sta, "flops", json_real(is.flops));
-            json_object_set_new(sta, "tflops", json_real(is.flops / ts.median * 1e-9));
-            json_object_set_new(sta, "sparsity", json_real(is.sparsity));
-            json_object_set_new(fl, "flops", json_real(inf.flops));
-            json_object_set_new(fl, "tflops", json_real(inf.flops / tf.median * 1e-9));
-            json_object_set_new(rec, "sta", sta);
-            json_object_set_new(rec, "full", fl);
-            json_object_set_new(rec, "speedup", json_real(tf.median / ts.median));
-            json_object_set_new(rec, "flop_ratio", json_real(inf.flops / is.flops));
-            if (ref_gflops > 0)
-                json_object_set_new(rec, "reference",
-                                    json_pack("{s:s,s:f,s:f}", "name", "cblas_sgemm f32 2048^3, BLAS threading", "gflops",
-                                              ref_gflops, "sta_ratio", is.flops / ts.median * 1e-6 / ref_gflops));
-            if (o.check)
-                json_object_set_new(rec, "check",
-                                    json_pack("{s:I,s:f,s:f,s:b}", "rows", (json_int_t)nrows, "nmse", chk.nmse, "max_abs_error",
-                                              chk.max_abs_error, "passed", chk.passed));
-        }
-        int w = write_record(o.json_path, rec);
+    if (rc == 0 && base) bench_compare(results, base);
+    if (rc == 0 && o.json_path) {
+        char date[32], command[2048];
+        cli_date(date, sizeof date);
+        cli_command(&o, command, sizeof command);
+        json_t *who = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "implementation", "stile", "version", stile_version_string(),
+                                "backend", di.backend, "device", di.name, "card", di.card, "driver", di.driver, "description",
+                                di.description);
+        json_t *rec = json_pack("{s:s,s:o,s:s,s:s,s:s,s:O}", "schema", "stile-bench/2", "who", who, "when", date, "commit",
+                                stile_build_commit(), "command", command, "results", results);
+        if (ref_gflops > 0)
+            json_object_set_new(rec, "reference",
+                                json_pack("{s:s,s:f}", "name", "cblas_sgemm f32 2048^3, BLAS threading", "gflops", ref_gflops));
+        char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(rec);
-        if (w != 0) goto done;
-        printf("wrote %s\n", o.json_path);
+        if (!text || cli_write_file(&o, "--json", o.json_path, text) != 0) rc = 1;
+        else printf("wrote %s\n", o.json_path);
+        free(text);
     }
-    rc = (o.check && !o.plan_only && !chk.passed) ? 1 : 0;
-done:
-    free(tp.ms); free(ts.ms); free(tf.ms); free(rows);
-    free(q); free(k); free(v); free(out);
+    json_decref(results);
+    json_decref(base);
     stile_device_close(&dev);
     free(o.windows);
     return rc;

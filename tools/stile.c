@@ -12,13 +12,15 @@ static const struct {
     {"info", cmd_info, "version, backends built, devices found"},
     {"plan", cmd_plan, "grid, sparsity, FLOPs and key tiles per head of a problem (--json)"},
     {"run", cmd_run, "run a problem on a device (random or .npy inputs), --check against the oracle"},
-    {"bench", cmd_bench, "time STA and full attention on one device (--json writes a record)"},
+    {"bench", cmd_bench, "time STA and full attention on one device or named workloads (--json, --compare)"},
+    {"conformance", cmd_conformance, "run the conformance cases on every device against the fp64 oracle"},
+    {"chart", cmd_chart, "SVG chart and Markdown table from benchmark result files"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: stile <command> [options]   (stile <command> --help for its options)\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-6s %s\n", cmds[i].name, cmds[i].help);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].help);
     fprintf(f, "\nexample: stile plan --canvas 30x48x80 --tile 6x8x8 --window 3x3x3 --heads 24 --text 256\n");
 }
 
@@ -38,6 +40,6 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 2, argv + 2);
-    fprintf(stderr, "stile: unknown command '%s' (commands: info, plan, run, bench; see stile --help)\n", argv[1]);
+    fprintf(stderr, "stile: unknown command '%s' (commands: info, plan, run, bench, conformance, chart; see stile --help)\n", argv[1]);
     return 2;
 }

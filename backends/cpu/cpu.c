@@ -111,6 +111,8 @@ static stile_status cpu_device_open(int index, const stile_device_params *params
     cpu_model(model, sizeof model);
     snprintf(info->description, sizeof info->description, "%s, %d threads, BLAS: %.80s", model, d->threads,
              get_config ? get_config() : "CBLAS");
+    snprintf(info->card, sizeof info->card, "%s", model);
+    snprintf(info->driver, sizeof info->driver, "%.95s", get_config ? get_config() : "CBLAS");
     if (!(params && params->keep_blas_threads)) blas_hold(d);
     *impl = d;
     return STILE_OK;

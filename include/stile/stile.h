@@ -157,6 +157,8 @@ typedef struct stile_device_info {
     char name[32];         /**< "cpu:0" */
     char backend[16];      /**< "cpu" */
     char description[192]; /**< processor or card, driver, BLAS, threads */
+    char card[96];         /**< the processor or card alone ("AMD EPYC", "NVIDIA H100 80GB HBM3") */
+    char driver[96];       /**< the driver or runtime ("OpenBLAS 0.3.21 ...", "NVIDIA 570.86") */
 } stile_device_info;
 
 /** Backends that stile knows, built or not, in a fixed order (cpu, vulkan, cuda, hip).

@@ -1,0 +1,163 @@
+/* `stile conformance`: every case of the conformance table on every device found (or named), with a
+ * report per case (pass, fail, unsupported with the reason, mistrusted) and counts per status. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct dev_report {
+    char name[32];
+    stile_device_info info;
+    int count[4];
+    json_t *cases;
+} dev_report;
+
+static int collect_devices(const cli_opts *o, char names[][32], int max)
+{
+    int n = 0;
+    if (o->device && strcmp(o->device, "auto") != 0) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", o->device);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+            snprintf(names[n++], 32, "%s", t);
+        return n;
+    }
+    for (int b = 0; b < stile_backend_count(); b++) {
+        stile_backend_info bi;
+        if (stile_backend_get_info(b, &bi) != STILE_OK || !bi.built) continue;
+        for (int d = 0; d < bi.devices && n < max; d++) snprintf(names[n++], 32, "%s:%d", bi.name, d);
+    }
+    return n;
+}
+
+static char *markdown(const dev_report *r, int nd, const char *date, const char *command)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+#define OUT(...)                                                                     \
+    do {                                                                             \
+        int need = snprintf(NULL, 0, __VA_ARGS__);                                   \
+        if (len + (size_t)need + 1 > cap) {                                          \
+            while (len + (size_t)need + 1 > cap) cap *= 2;                           \
+            char *t = realloc(s, cap);                                               \
+            if (!t) { free(s); return NULL; }                                        \
+            s = t;                                                                   \
+        }                                                                            \
+        len += (size_t)snprintf(s + len, cap - len, __VA_ARGS__);                    \
+    } while (0)
+    OUT("# stile conformance report\n\n%s, stile %s (commit %s)\n\n`%s`\n\n", date, stile_version_string(), stile_build_commit(),
+        command);
+    for (int d = 0; d < nd; d++) {
+        OUT("## %s: %s\n\n%d pass, %d fail, %d unsupported, %d mistrusted\n\n", r[d].name, r[d].info.description,
+            r[d].count[CONF_PASS], r[d].count[CONF_FAIL], r[d].count[CONF_UNSUPPORTED], r[d].count[CONF_MISTRUSTED]);
+        OUT("| case | status | NMSE | bound | max abs err | rows | deterministic | ms | note |\n|---|---|---|---|---|---|---|---|---|\n");
+        size_t i;
+        json_t *c;
+        json_array_foreach(r[d].cases, i, c) {
+            OUT("| %s | %s | %.2e | %.0e | %.2e | %lld | %s | %.2f | %s |\n", json_string_value(json_object_get(c, "case")),
+                json_string_value(json_object_get(c, "status")), json_real_value(json_object_get(c, "nmse")),
+                json_real_value(json_object_get(c, "threshold")), json_real_value(json_object_get(c, "max_abs_error")),
+                (long long)json_integer_value(json_object_get(c, "rows_checked")),
+                json_is_true(json_object_get(c, "deterministic")) ? "yes" : "no", json_real_value(json_object_get(c, "ms")),
+                json_string_value(json_object_get(c, "reason")));
+        }
+        OUT("\n");
+    }
+#undef OUT
+    return s;
+}
+
+int cmd_conformance(int argc, char **argv)
+{
+    cli_opts o = {.cmd = "conformance", .cmd_bit = CMD_CONFORMANCE};
+    cli_parse(&o, argc, argv,
+              "Run the conformance cases (tests/cases.c) on every device found, or the ones named, against the fp64\n"
+              "oracle: NMSE per dtype, max error, NaN/Inf, guard bands, poisoned outputs, run-to-run determinism.\n"
+              "Exit status 1 if any case fails or is mistrusted (output mostly zeros or constant).");
+    conf_log_init();
+    char names[32][32];
+    int nd = collect_devices(&o, names, 32);
+    if (nd == 0) {
+        fprintf(stderr, "stile conformance: no device found (see stile info)\n");
+        return 1;
+    }
+    int nv = 0;
+    conf_variant *v = conf_expand(&nv);
+    if (!v) return 1;
+    int sel = 0;
+    for (int i = 0; i < nv; i++) sel += !o.case_filter || strstr(v[i].label, o.case_filter) != NULL;
+    if (sel == 0) cli_usage_error(&o, "--case %s: no case label contains it", o.case_filter);
+
+    dev_report *rep = calloc((size_t)nd, sizeof *rep);
+    if (!rep) return 1;
+    const int tty = isatty(STDERR_FILENO);
+    int rc = 0;
+    for (int d = 0; d < nd; d++) {
+        stile_device *dev = NULL;
+        stile_status st = stile_device_open(names[d], NULL, &dev);
+        if (st != STILE_OK) {
+            fprintf(stderr, "stile conformance: %s: %s (%s)\n", names[d], stile_status_string(st), conf_last_log());
+            rc = st == STILE_ERR_UNKNOWN_DEVICE ? 2 : 1;
+            break;
+        }
+        snprintf(rep[d].name, sizeof rep[d].name, "%s", names[d]);
+        stile_device_get_info(dev, &rep[d].info);
+        rep[d].cases = json_array();
+        printf("%s: %s\n", names[d], rep[d].info.description);
+        int done = 0;
+        for (int i = 0; i < nv; i++) {
+            if (o.case_filter && !strstr(v[i].label, o.case_filter)) continue;
+            if (tty) fprintf(stderr, "\r\033[K[%d/%d] %s: %s", ++done, sel, names[d], v[i].label);
+            conf_result r = conf_run(dev, &v[i].p, v[i].c->layout, o.seed * 1000 + 10 * (uint64_t)i, v[i].c->sample_rows);
+            rep[d].count[r.status]++;
+            if (tty) fprintf(stderr, "\r\033[K");
+            printf("  %-11s %-60s NMSE %.2e (bound %.0e)%s%s\n", conf_status_name(r.status), v[i].label, r.check.nmse,
+                   r.check.threshold, r.reason[0] ? "  " : "", r.reason);
+            json_array_append_new(
+                rep[d].cases,
+                json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:f,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:f,s:I}", "case", v[i].label, "name",
+                          v[i].c->name, "dtype", stile_dtype_name(v[i].p.dtype), "head_dim", (int)v[i].p.head_dim, "status",
+                          conf_status_name(r.status), "reason", r.reason, "nmse", r.check.nmse, "threshold", r.check.threshold,
+                          "max_abs_error", r.check.max_abs_error, "lse_max_abs_error", r.check.lse_max_abs_error, "nonfinite",
+                          (json_int_t)r.check.nonfinite, "rows_checked", (json_int_t)r.rows_checked, "deterministic",
+                          r.deterministic, "guard_ok", r.guard_ok, "gaps_ok", r.gaps_ok, "ms", r.ms, "seed", (json_int_t)r.seed));
+        }
+        stile_device_close(&dev);
+        printf("%s: %d cases: %d pass, %d fail, %d unsupported, %d mistrusted\n", names[d], sel, rep[d].count[CONF_PASS],
+               rep[d].count[CONF_FAIL], rep[d].count[CONF_UNSUPPORTED], rep[d].count[CONF_MISTRUSTED]);
+        if (rep[d].count[CONF_FAIL] || rep[d].count[CONF_MISTRUSTED]) rc = 1;
+    }
+    int ran = 0;
+    while (ran < nd && rep[ran].cases) ran++;
+    char date[32], command[2048];
+    cli_date(date, sizeof date);
+    cli_command(&o, command, sizeof command);
+    if (o.json_path && ran) {
+        json_t *devs = json_array();
+        for (int d = 0; d < ran; d++)
+            json_array_append_new(devs, json_pack("{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:O}", "device", rep[d].name, "description",
+                                              rep[d].info.description, "card", rep[d].info.card, "driver", rep[d].info.driver,
+                                              "counts", "pass", rep[d].count[CONF_PASS], "fail", rep[d].count[CONF_FAIL],
+                                              "unsupported", rep[d].count[CONF_UNSUPPORTED], "mistrusted",
+                                              rep[d].count[CONF_MISTRUSTED], "cases", rep[d].cases));
+        json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "schema", "stile-conformance/1", "stile_version", stile_version_string(),
+                                 "commit", stile_build_commit(), "date", date, "command", command, "devices", devs);
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(root);
+        if (!text || cli_write_file(&o, "--json", o.json_path, text) != 0) rc = rc ? rc : 1;
+        free(text);
+    }
+    if (o.markdown_path && ran) {
+        char *md = markdown(rep, ran, date, command);
+        if (!md || cli_write_file(&o, "--markdown", o.markdown_path, md) != 0) rc = rc ? rc : 1;
+        free(md);
+    }
+    for (int d = 0; d < nd; d++) json_decref(rep[d].cases);
+    free(rep);
+    free(v);
+    return rc;
+}
