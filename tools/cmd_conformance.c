@@ -104,7 +104,7 @@ int cmd_conformance(int argc, char **argv)
             rc = st == STILE_ERR_UNKNOWN_DEVICE ? 2 : 1;
             break;
         }
-        snprintf(rep[d].name, sizeof rep[d].name, "%s", names[d]);
+        snprintf(rep[d].name, sizeof rep[d].name, "%.31s", names[d]);
         stile_device_get_info(dev, &rep[d].info);
         rep[d].cases = json_array();
         printf("%s: %s\n", names[d], rep[d].info.description);
