@@ -11,7 +11,13 @@ log=$out/run.log
 exec > >(tee -a "$log") 2>&1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 nproc
-meson setup build-gpu -Dcommit="${STILE_COMMIT:-}" >/dev/null && ninja -C build-gpu | grep -E "warning|error" ;  [ -x build-gpu/tools/stile ] || { echo "build failed"; exit 1; }
+if [ -f build-gpu/build.ninja ]; then
+    meson configure build-gpu -Dwerror=false -Dcommit="${STILE_COMMIT:-}" >/dev/null
+else
+    meson setup build-gpu -Dcommit="${STILE_COMMIT:-}" >/dev/null
+fi
+ninja -C build-gpu | grep -E "warning|error|FAILED"
+[ -x build-gpu/tools/stile ] || { echo "build failed"; exit 1; }
 S=build-gpu/tools/stile
 $S --version
 $S info
