@@ -153,7 +153,7 @@ int cmd_chart(int argc, char **argv)
                 len > 1 ? len : 1, row_h - 5, palette[c % 8], strcmp(e[i].kind, "dense") == 0 ? "0.45" : "1");
             put(&svg, "<text x=\"%.1f\" y=\"%d\">%.3g ms</text>\n", label_w + (len > 1 ? len : 1) + 4, y + 13, e[i].ms);
             if (dense > 0)
-                put(&svg, "<text x=\"%d\" y=\"%d\">%.2fx</text>\n", label_w + bar_w + 90, y + 13, dense / e[i].ms);
+                put(&svg, "<text x=\"%d\" y=\"%d\">%.3gx</text>\n", label_w + bar_w + 90, y + 13, dense / e[i].ms);
             y += row_h;
         }
         y += 6;
@@ -170,7 +170,7 @@ int cmd_chart(int argc, char **argv)
                 if (strcmp(e[i].workload, wl[w]) == 0) {
                     put(&md, "| %s | %s | %s | %s | %s | %.3f | %.1f%% | %.3f | ", e[i].workload, e[i].impl, e[i].kind, e[i].dtype,
                         e[i].card, e[i].ms, 100 * e[i].spread, e[i].tflops);
-                    if (dense > 0) put(&md, "%.2fx |\n", dense / e[i].ms);
+                    if (dense > 0) put(&md, "%.3gx |\n", dense / e[i].ms);
                     else put(&md, "- |\n");
                 }
         }
