@@ -3,9 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/results"
 stile=../../build/tools/stile
-timed=$(grep -l '"kind": "\(sta\|dense\)"' -- *.json | sort)
-plans=$(grep -l '"kind": "plan"' -- *.json | sort)
-$stile chart $timed --out latest-chart.svg --markdown /tmp/stile-table.$$.md >/dev/null
+$stile chart $(grep -l "\"schema\": \"stile-bench/2\"" *.json) --out latest-chart.svg --markdown /tmp/stile-table.$$.md >/dev/null
 {
     echo "# Recorded results"
     echo
@@ -15,18 +13,6 @@ $stile chart $timed --out latest-chart.svg --markdown /tmp/stile-table.$$.md >/d
     echo "![chart](latest-chart.svg)"
     echo
     cat /tmp/stile-table.$$.md
-    echo
-    echo "Planning time (median over the plans timed):"
-    echo
-    echo "| file | workload | heads | windows | median ms |"
-    echo "|---|---|---|---|---|"
-    for f in $plans; do
-        python3 -c 'import json,sys
-d=json.load(open(sys.argv[1]))
-for r in d["results"]:
-    if r["kind"]=="plan":
-        s=r["shape"]; print(f"| {sys.argv[1]} | {r[\"workload\"]} {\"x\".join(map(str,s[\"canvas\"]))}+{s[\"text\"]} text | {s[\"heads\"]} | {len(s[\"windows\"])} distinct | {r[\"ms_median\"]:.4f} |")' "$f"
-    done
     echo
     echo "Source files:"
     echo

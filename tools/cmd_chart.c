@@ -74,6 +74,7 @@ int cmd_chart(int argc, char **argv)
     if (o.npos == 0) cli_usage_error(&o, "no result files given (stile chart FILE.json... --out chart.svg)");
     if (!o.out_path) cli_usage_error(&o, "--out FILE is required");
     json_t **files = calloc((size_t)o.npos, sizeof *files);
+    sbuf plans = {0}; /* kind "plan" results: a table of their own */
     entry *e = NULL;
     int ne = 0, cap = 0, rc = 2;
     char cards[512] = "";
@@ -90,7 +91,17 @@ int cmd_chart(int argc, char **argv)
         json_t *r;
         json_array_foreach(json_object_get(files[f], "results"), i, r) {
             const char *kind = json_string_value(json_object_get(r, "kind"));
-            if (strcmp(kind, "plan") == 0) continue;
+            if (strcmp(kind, "plan") == 0) {
+                json_t *shape = json_object_get(r, "shape");
+                json_t *cv = json_object_get(shape, "canvas");
+                put(&plans, "| %s | %s | %lldx%lldx%lld + %lld text | %lld | %zu | %s | %.4f |\n", json_string_value(json_object_get(r, "workload")),
+                    json_string_value(json_object_get(r, "implementation")), (long long)json_integer_value(json_array_get(cv, 0)),
+                    (long long)json_integer_value(json_array_get(cv, 1)), (long long)json_integer_value(json_array_get(cv, 2)),
+                    (long long)json_integer_value(json_object_get(shape, "text")),
+                    (long long)json_integer_value(json_object_get(shape, "heads")), json_array_size(json_object_get(shape, "windows")),
+                    card, json_number_value(json_object_get(r, "ms_median")));
+                continue;
+            }
             if (ne == cap) {
                 cap = cap ? 2 * cap : 32;
                 entry *t = realloc(e, (size_t)cap * sizeof *e);
@@ -104,7 +115,7 @@ int cmd_chart(int argc, char **argv)
         }
     }
     if (ne == 0) {
-        fprintf(stderr, "stile chart: the files hold no timed results\n");
+        fprintf(stderr, "stile chart: the files hold no timed results (only planning times)\n");
         goto done;
     }
     /* workloads in first-seen order */
@@ -174,9 +185,13 @@ int cmd_chart(int argc, char **argv)
                     else put(&md, "- |\n");
                 }
         }
+        if (plans.len) {
+            put(&md, "\nPlanning time:\n\n| workload | implementation | canvas | heads | distinct windows | card | median ms |\n");
+            put(&md, "|---|---|---|---|---|---|---|\n%s", plans.s);
+        }
     }
     rc = 1;
-    if (svg.oom || md.oom) fprintf(stderr, "stile chart: out of memory\n");
+    if (svg.oom || md.oom || plans.oom) fprintf(stderr, "stile chart: out of memory\n");
     else if (cli_write_file(&o, "--out", o.out_path, svg.s) == 0 &&
              (!o.markdown_path || cli_write_file(&o, "--markdown", o.markdown_path, md.s) == 0)) {
         printf("wrote %s%s%s\n", o.out_path, o.markdown_path ? " and " : "", o.markdown_path ? o.markdown_path : "");
@@ -185,6 +200,7 @@ int cmd_chart(int argc, char **argv)
     free(svg.s);
     free(md.s);
 done:
+    free(plans.s);
     for (int f = 0; f < o.npos; f++) json_decref(files[f]);
     free(files);
     free(e);
