@@ -114,6 +114,16 @@ struct stile_backend {
     void (*plan_destroy)(void *impl);
     /* io already checked by core against the plan. */
     stile_status (*execute)(void *device, const stile_plan *plan, void *impl, const stile_io *io);
+    /* Device memory: allocate (*ptr is the device address), free, and copy to or from the host. */
+    stile_status (*buffer_alloc)(void *device, size_t bytes, void **ptr);
+    void (*buffer_free)(void *device, void *ptr);
+    stile_status (*buffer_copy)(void *device, void *dst, const void *src, size_t bytes, int to_device);
+};
+
+struct stile_buffer {
+    stile_device *device;
+    void *ptr;
+    size_t bytes;
 };
 
 /* Elementwise conversion helpers used by backends and the oracle. */

@@ -30,9 +30,19 @@ int main(void)
         k[i] = (float)rand() / RAND_MAX - 0.5f;
         v[i] = (float)rand() / RAND_MAX - 0.5f;
     }
+    /* Buffers hold the tensors where the device computes (host memory on the CPU, GPU memory on a GPU). */
+    stile_buffer *bq = NULL, *bk = NULL, *bv = NULL, *bo = NULL;
+    stile_status st = STILE_OK;
+    if (stile_buffer_create(dev, bytes, &bq) || stile_buffer_create(dev, bytes, &bk) || stile_buffer_create(dev, bytes, &bv) ||
+        stile_buffer_create(dev, bytes, &bo) || stile_buffer_upload(bq, 0, q, bytes) || stile_buffer_upload(bk, 0, k, bytes) ||
+        stile_buffer_upload(bv, 0, v, bytes))
+        st = STILE_ERR_OUT_OF_MEMORY;
+    stile_io dio = {.q = {stile_buffer_data(bq), bytes, STILE_DTYPE_F32}, .k = {stile_buffer_data(bk), bytes, STILE_DTYPE_F32},
+                    .v = {stile_buffer_data(bv), bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bo), bytes, STILE_DTYPE_F32}};
+    if (st == STILE_OK) st = stile_plan_execute(plan, &dio);
+    if (st == STILE_OK) st = stile_buffer_download(bo, 0, o, bytes);
     stile_io io = {.q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
-                   .o = {o, bytes, STILE_DTYPE_F32}};
-    stile_status st = stile_plan_execute(plan, &io);
+                   .o = {o, bytes, STILE_DTYPE_F32}}; /* host copies, for the oracle */
 
     int64_t rows[3] = {0, info.video_tokens / 2, info.tokens - 1}; /* a video corner, the middle, the last text token */
     double ref[3 * 2 * 64];
@@ -43,6 +53,7 @@ int main(void)
            100 * info.sparsity, check.nmse, st == STILE_OK && check.passed ? "ok" : "FAILED");
 
     free(q); free(k); free(v); free(o);
+    stile_buffer_destroy(&bq); stile_buffer_destroy(&bk); stile_buffer_destroy(&bv); stile_buffer_destroy(&bo);
     stile_plan_destroy(&plan);
     stile_device_close(&dev);
     return st == STILE_OK && check.passed ? 0 : 1;

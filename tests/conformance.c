@@ -89,13 +89,6 @@ static int guard_intact(const unsigned char *buf, size_t bytes)
     return 1;
 }
 
-static unsigned char *alloc_guarded(size_t bytes)
-{
-    unsigned char *b = malloc(bytes + GUARD_BYTES);
-    if (b) memset(b + bytes, GUARD_BYTE, GUARD_BYTES);
-    return b;
-}
-
 /* Output mostly exact zeros, or (nearly) constant while the reference varies: the check cannot be trusted. */
 static int degenerate(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows, const double *ref,
                       char *why, size_t why_size)
@@ -130,6 +123,31 @@ static int degenerate(const stile_problem *p, const stile_io *io, const int64_t 
     return 0;
 }
 
+/* Host arrays with guard bands, mirrored in device buffers of the same size (guards included). */
+typedef struct mirror {
+    unsigned char *host;   /* bytes + GUARD_BYTES */
+    stile_buffer *dev;
+    size_t bytes;          /* without the guard */
+} mirror;
+
+static int mirror_init(stile_device *dev, mirror *m, size_t bytes)
+{
+    m->bytes = bytes;
+    m->host = malloc(bytes + GUARD_BYTES);
+    if (!m->host) return 0;
+    memset(m->host + bytes, GUARD_BYTE, GUARD_BYTES);
+    return stile_buffer_create(dev, bytes + GUARD_BYTES, &m->dev) == STILE_OK;
+}
+
+static void mirror_free(mirror *m)
+{
+    free(m->host);
+    stile_buffer_destroy(&m->dev);
+}
+
+static int up(mirror *m) { return stile_buffer_upload(m->dev, 0, m->host, m->bytes + GUARD_BYTES) == STILE_OK; }
+static int down(mirror *m, unsigned char *dst) { return stile_buffer_download(m->dev, 0, dst, m->bytes + GUARD_BYTES) == STILE_OK; }
+
 conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout layout, uint64_t seed, int64_t sample_rows)
 {
     conf_result res = {.status = CONF_FAIL, .seed = seed};
@@ -152,98 +170,97 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
     const int64_t S = info.tokens, ext[4] = {p.batch, S, p.heads, p.head_dim};
     const size_t es = stile_dtype_size(p.dtype);
     const stile_strides *st[4] = {&p.q, &p.k, &p.v, &p.o};
-    size_t bytes[4];
-    unsigned char *buf[4] = {0}, *copy[3] = {0}, *o2 = NULL, *lse = NULL, *lse2 = NULL;
+    const int packed = layout == CONF_PACKED_QKV;
+    const int nin = packed ? 1 : 3;
+    size_t span[4];
+    mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
+    unsigned char *back = NULL, *o1 = NULL, *l1 = NULL;
     double *ref = NULL, *ref_lse = NULL;
     int64_t nrows = 0, *rows = conf_sample_rows(S, sample_rows, seed, &nrows);
     const int64_t nr = rows ? nrows : S;
     const size_t lse_bytes = (size_t)(p.batch * p.heads * S) * sizeof(float);
+    const size_t hd = (size_t)(p.heads * p.head_dim) * es;
+    for (int i = 0; i < 4; i++) span[i] = (size_t)span_of(st[i], ext) * es;
     int ok = 1;
-    for (int i = 0; i < 4; i++) bytes[i] = (size_t)span_of(st[i], ext) * es;
-    if (layout == CONF_PACKED_QKV) {
-        /* q, k, v: one buffer, k and v start H*D and 2*H*D elements in */
-        size_t all = bytes[0] + (size_t)(2 * p.heads * p.head_dim) * es;
-        buf[0] = alloc_guarded(all);
-        ok = buf[0] != NULL;
-        if (ok) conf_fill_normal(buf[0], p.dtype, (int64_t)(all / es), seed);
-        buf[1] = buf[0] ? buf[0] + (size_t)(p.heads * p.head_dim) * es : NULL;
-        buf[2] = buf[0] ? buf[0] + (size_t)(2 * p.heads * p.head_dim) * es : NULL;
-        bytes[0] = all; /* guard and unchanged-check the whole shared buffer once */
-        copy[0] = ok ? malloc(all) : NULL;
-        ok = ok && copy[0];
-        if (ok) memcpy(copy[0], buf[0], all);
-    } else {
-        for (int i = 0; i < 3 && ok; i++) {
-            buf[i] = alloc_guarded(bytes[i]);
-            copy[i] = malloc(bytes[i]);
-            ok = buf[i] && copy[i];
-            if (ok) {
-                conf_fill_normal(buf[i], p.dtype, (int64_t)(bytes[i] / es), seed + (uint64_t)i);
-                memcpy(copy[i], buf[i], bytes[i]);
-            }
-        }
+    for (int i = 0; i < nin && ok; i++) {
+        ok = mirror_init(dev, &m[i], packed ? span[0] + 2 * hd : span[i]);
+        if (ok) conf_fill_normal(m[i].host, p.dtype, (int64_t)(m[i].bytes / es), seed + (uint64_t)i);
+        ok = ok && up(&m[i]);
     }
-    buf[3] = alloc_guarded(bytes[3]);
-    o2 = malloc(bytes[3]);
-    lse = alloc_guarded(lse_bytes);
-    lse2 = malloc(lse_bytes);
+    ok = ok && mirror_init(dev, &m[3], span[3]) && mirror_init(dev, &m[4], lse_bytes);
+    size_t most = 0;
+    for (int i = 0; i < 5; i++) most = m[i].bytes > most ? m[i].bytes : most;
+    back = malloc(most + GUARD_BYTES);
+    o1 = malloc(span[3]);
+    l1 = malloc(lse_bytes);
     ref = malloc((size_t)(p.batch * nr * p.heads * p.head_dim) * sizeof *ref);
     ref_lse = malloc((size_t)(p.batch * p.heads * nr) * sizeof *ref_lse);
-    if (!ok || !buf[3] || !o2 || !lse || !lse2 || !ref || !ref_lse || (sample_rows > 0 && S > 4096 && !rows)) {
-        snprintf(res.reason, sizeof res.reason, "the harness ran out of memory");
+    if (!ok || !back || !o1 || !l1 || !ref || !ref_lse || (sample_rows > 0 && S > 4096 && !rows)) {
+        snprintf(res.reason, sizeof res.reason, "the harness ran out of memory (%s)", last_log);
         goto done;
     }
-    size_t vbytes = layout == CONF_PACKED_QKV ? bytes[0] - (size_t)(2 * p.heads * p.head_dim) * es : 0;
-    stile_io io = {.q = {buf[0], layout == CONF_PACKED_QKV ? vbytes : bytes[0], p.dtype},
-                   .k = {buf[1], layout == CONF_PACKED_QKV ? vbytes : bytes[1], p.dtype},
-                   .v = {buf[2], layout == CONF_PACKED_QKV ? vbytes : bytes[2], p.dtype},
-                   .o = {buf[3], bytes[3], p.dtype},
-                   .lse = {lse, lse_bytes, STILE_DTYPE_F32}};
-    /* run 1: poisoned output (NaN in every dtype), timed */
-    memset(buf[3], 0xff, bytes[3]);
-    memset(lse, 0xff, lse_bytes);
-    double t0 = now_ms();
-    res.api = stile_plan_execute(plan, &io);
-    res.ms = now_ms() - t0;
-    if (res.api != STILE_OK) {
-        snprintf(res.reason, sizeof res.reason, "execute: %s (%s)", stile_status_string(res.api), last_log);
-        goto done;
+    char *q0 = stile_buffer_data(m[0].dev);
+    stile_io io = {.q = {q0, span[0], p.dtype},
+                   .k = {packed ? q0 + hd : stile_buffer_data(m[1].dev), span[1], p.dtype},
+                   .v = {packed ? q0 + 2 * hd : stile_buffer_data(m[2].dev), span[2], p.dtype},
+                   .o = {stile_buffer_data(m[3].dev), span[3], p.dtype},
+                   .lse = {stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32}};
+    for (int run = 0; run < 2; run++) {
+        /* poisoned output (NaN in every dtype) before each run; the first run is timed */
+        memset(m[3].host, 0xff, span[3]);
+        memset(m[4].host, 0xff, lse_bytes);
+        if (!up(&m[3]) || !up(&m[4])) {
+            snprintf(res.reason, sizeof res.reason, "upload failed (%s)", last_log);
+            goto done;
+        }
+        double t0 = now_ms();
+        res.api = stile_plan_execute(plan, &io);
+        if (run == 0) res.ms = now_ms() - t0;
+        if (res.api != STILE_OK) {
+            snprintf(res.reason, sizeof res.reason, "execute: %s (%s)", stile_status_string(res.api), last_log);
+            goto done;
+        }
+        if (!down(&m[3], m[3].host) || !down(&m[4], m[4].host)) {
+            snprintf(res.reason, sizeof res.reason, "download failed (%s)", last_log);
+            goto done;
+        }
+        if (run == 0) {
+            memcpy(o1, m[3].host, span[3]);
+            memcpy(l1, m[4].host, lse_bytes);
+        }
     }
-    memcpy(o2, buf[3], bytes[3]);
-    memcpy(lse2, lse, lse_bytes);
-    /* run 2: poisoned again; must give bitwise the same result */
-    memset(buf[3], 0xff, bytes[3]);
-    memset(lse, 0xff, lse_bytes);
-    res.api = stile_plan_execute(plan, &io);
-    if (res.api != STILE_OK) {
-        snprintf(res.reason, sizeof res.reason, "second execute: %s (%s)", stile_status_string(res.api), last_log);
-        goto done;
+    res.deterministic = memcmp(o1, m[3].host, span[3]) == 0 && memcmp(l1, m[4].host, lse_bytes) == 0;
+    res.guard_ok = guard_intact(m[3].host, span[3]) && guard_intact(m[4].host, lse_bytes);
+    for (int i = 0; i < nin; i++) { /* inputs unchanged, their guards too */
+        res.guard_ok &= down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + GUARD_BYTES) == 0;
     }
-    res.deterministic = memcmp(o2, buf[3], bytes[3]) == 0 && memcmp(lse2, lse, lse_bytes) == 0;
-
-    res.guard_ok = guard_intact(lse, lse_bytes) && guard_intact(buf[3], bytes[3]);
-    for (int i = 0; i < (layout == CONF_PACKED_QKV ? 1 : 3); i++)
-        res.guard_ok &= guard_intact(buf[i], bytes[i]) && memcmp(copy[i], buf[i], bytes[i]) == 0;
     /* every element of o's buffer that no index reaches must still be poison */
-    unsigned char *reached = calloc(bytes[3] / es, 1);
+    unsigned char *reached = calloc(span[3] / es, 1);
     res.gaps_ok = reached != NULL;
     if (reached) {
         for (int64_t b = 0; b < ext[0]; b++)
             for (int64_t t = 0; t < ext[1]; t++)
                 for (int64_t h = 0; h < ext[2]; h++)
                     for (int64_t d = 0; d < ext[3]; d++) reached[b * p.o.batch + t * p.o.token + h * p.o.head + d * p.o.dim] = 1;
-        for (size_t e = 0; e < bytes[3] / es; e++)
-            for (size_t c = 0; !reached[e] && c < es; c++) res.gaps_ok &= buf[3][e * es + c] == 0xff;
+        for (size_t e = 0; e < span[3] / es; e++)
+            for (size_t c = 0; !reached[e] && c < es; c++) res.gaps_ok &= m[3].host[e * es + c] == 0xff;
         free(reached);
     }
+    /* the oracle reads the host copies */
+    unsigned char *hq = m[0].host;
+    stile_io host = {.q = {hq, span[0], p.dtype},
+                     .k = {packed ? hq + hd : m[1].host, span[1], p.dtype},
+                     .v = {packed ? hq + 2 * hd : m[2].host, span[2], p.dtype},
+                     .o = {m[3].host, span[3], p.dtype},
+                     .lse = {m[4].host, lse_bytes, STILE_DTYPE_F32}};
     res.rows_checked = nr;
-    if (stile_oracle(p_in, &io, rows, nrows, ref, ref_lse) != STILE_OK ||
-        stile_check_output(p_in, &io, rows, nrows, ref, ref_lse, &res.check) != STILE_OK) {
+    if (stile_oracle(p_in, &host, rows, nrows, ref, ref_lse) != STILE_OK ||
+        stile_check_output(p_in, &host, rows, nrows, ref, ref_lse, &res.check) != STILE_OK) {
         snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", last_log);
         goto done;
     }
     char why[200];
-    if (degenerate(&p, &io, rows, nrows, ref, why, sizeof why)) {
+    if (degenerate(&p, &host, rows, nrows, ref, why, sizeof why)) {
         res.status = CONF_MISTRUSTED;
         snprintf(res.reason, sizeof res.reason, "%s", why);
     } else if (!res.check.passed || !res.guard_ok || !res.gaps_ok || !res.deterministic) {
@@ -256,10 +273,8 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
         res.status = CONF_PASS;
     }
 done:
-    if (layout == CONF_PACKED_QKV) buf[1] = buf[2] = NULL;
-    for (int i = 0; i < 4; i++) free(buf[i]);
-    for (int i = 0; i < 3; i++) free(copy[i]);
-    free(o2); free(lse); free(lse2); free(ref); free(ref_lse); free(rows);
+    for (int i = 0; i < 5; i++) mirror_free(&m[i]);
+    free(back); free(o1); free(l1); free(ref); free(ref_lse); free(rows);
     stile_plan_destroy(&plan);
     return res;
 }

@@ -138,6 +138,31 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     stile_device_close(&dev);
 }
 
+static void test_bad_buffer_calls_get_their_own_status(void **state)
+{
+    (void)state;
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open("cpu", NULL, &dev), STILE_OK);
+    stile_buffer *b = (stile_buffer *)&b;
+    expect(stile_buffer_create(dev, 0, &b), STILE_ERR_INVALID_SIZE, "buffer of 0 bytes");
+    assert_null(b);
+    expect(stile_buffer_create(NULL, 16, &b), STILE_ERR_NULL_ARGUMENT, "buffer on NULL device");
+    assert_int_equal(stile_buffer_create(dev, 16, &b), STILE_OK);
+    unsigned char src[32] = {1, 2, 3}, dst[32] = {0};
+    expect(stile_buffer_upload(b, 8, src, 9), STILE_ERR_OUT_OF_RANGE, "upload past the end");
+    expect(stile_buffer_download(b, 17, dst, 0), STILE_ERR_OUT_OF_RANGE, "download from past the end");
+    expect(stile_buffer_upload(b, 0, NULL, 4), STILE_ERR_NULL_ARGUMENT, "upload from NULL");
+    assert_int_equal(stile_buffer_upload(b, 4, src, 12), STILE_OK);
+    assert_int_equal(stile_buffer_download(b, 4, dst, 12), STILE_OK);
+    assert_memory_equal(src, dst, 12);
+    assert_int_equal(stile_buffer_size(b), 16);
+    assert_non_null(stile_buffer_data(b));
+    stile_buffer_destroy(&b);
+    assert_null(b);
+    stile_buffer_destroy(&b); /* harmless twice */
+    stile_device_close(&dev);
+}
+
 static void test_status_strings_exist_for_every_status(void **state)
 {
     (void)state;
@@ -158,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_bad_problems_get_their_own_status),
         cmocka_unit_test(test_bad_device_names_get_their_own_status),
         cmocka_unit_test(test_bad_plans_and_executions_get_their_own_status_and_write_nothing),
+        cmocka_unit_test(test_bad_buffer_calls_get_their_own_status),
         cmocka_unit_test(test_status_strings_exist_for_every_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -205,6 +205,7 @@ int cmd_bench(int argc, char **argv)
         timing tp = {0}, ts = {0}, tf = {0};
         stile_plan_info is = {0}, inf = {0};
         void *q = NULL, *k = NULL, *v = NULL, *out = NULL;
+        stile_buffer *buf[4] = {0}; /* q, k, v, o where the device computes */
         int64_t nrows = 0, *rows = NULL;
         rc = 1;
         if (time_planning(dev, &p, o.plan_only ? 200 : 20, &tp) != 0) goto next;
@@ -225,17 +226,25 @@ int cmd_bench(int argc, char **argv)
         conf_fill_normal(q, p.dtype, (int64_t)n, o.seed);
         conf_fill_normal(k, p.dtype, (int64_t)n, o.seed + 1);
         conf_fill_normal(v, p.dtype, (int64_t)n, o.seed + 2);
+        void *host[4] = {q, k, v, out};
+        memset(out, 0xff, bytes);
+        for (int i = 0; i < 4; i++)
+            if (stile_buffer_create(dev, bytes, &buf[i]) != STILE_OK || stile_buffer_upload(buf[i], 0, host[i], bytes) != STILE_OK)
+                goto next;
+        stile_io dio = {.q = {stile_buffer_data(buf[0]), bytes, p.dtype}, .k = {stile_buffer_data(buf[1]), bytes, p.dtype},
+                        .v = {stile_buffer_data(buf[2]), bytes, p.dtype}, .o = {stile_buffer_data(buf[3]), bytes, p.dtype}};
         stile_io io = {.q = {q, bytes, p.dtype}, .k = {k, bytes, p.dtype}, .v = {v, bytes, p.dtype}, .o = {out, bytes, p.dtype}};
         if (!o.no_full) {
             stile_problem full = p;
             full.head_windows = NULL;
             memcpy(full.window, p.canvas, sizeof full.window); /* >= the grid on every axis: dense */
-            if (time_variant(&o, dev, &full, &io, &tf, &inf) != 0) goto next;
+            if (time_variant(&o, dev, &full, &dio, &tf, &inf) != 0) goto next;
             printf("[%s] full: median %10.3f ms  %7.3f TFLOPS\n", name, tf.median, inf.flops / tf.median * 1e-9);
             json_array_append_new(results, result_json(name, impl, "dense", &full, &o, &tf, &inf));
         }
-        memset(out, 0xff, bytes);
-        if (time_variant(&o, dev, &p, &io, &ts, &is) != 0) goto next;
+        if (stile_buffer_upload(buf[3], 0, out, bytes) != STILE_OK) goto next; /* poisoned again */
+        if (time_variant(&o, dev, &p, &dio, &ts, &is) != 0) goto next;
+        if (stile_buffer_download(buf[3], 0, out, bytes) != STILE_OK) goto next;
         printf("[%s] STA : median %10.3f ms  %7.3f TFLOPS  sparsity %.2f%%\n", name, ts.median, is.flops / ts.median * 1e-9,
                100 * is.sparsity);
         json_t *r = result_json(name, impl, "sta", &p, &o, &ts, &is);
@@ -271,6 +280,7 @@ int cmd_bench(int argc, char **argv)
         }
         json_array_append_new(results, r);
     next:
+        for (int i = 0; i < 4; i++) stile_buffer_destroy(&buf[i]);
         free(tp.ms); free(ts.ms); free(tf.ms); free(rows);
         free(q); free(k); free(v); free(out);
     }

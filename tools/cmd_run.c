@@ -68,12 +68,24 @@ int cmd_run(int argc, char **argv)
 
     int rc = 1;
     stile_plan *plan = NULL;
+    stile_buffer *buf[5] = {0}; /* q, k, v, o, lse where the device computes */
+    void *host[5] = {q, k, v, out, lse};
+    const size_t size[5] = {bytes, bytes, bytes, bytes, lse_bytes};
     if (stile_plan_create(dev, p, &plan) != STILE_OK) goto done;
+    for (int i = 0; i < 5; i++)
+        if (host[i] && (stile_buffer_create(dev, size[i], &buf[i]) != STILE_OK ||
+                        stile_buffer_upload(buf[i], 0, host[i], size[i]) != STILE_OK))
+            goto done;
+    stile_io dio = {.q = {stile_buffer_data(buf[0]), bytes, p->dtype}, .k = {stile_buffer_data(buf[1]), bytes, p->dtype},
+                    .v = {stile_buffer_data(buf[2]), bytes, p->dtype}, .o = {stile_buffer_data(buf[3]), bytes, p->dtype},
+                    .lse = {stile_buffer_data(buf[4]), lse ? lse_bytes : 0, STILE_DTYPE_F32}};
+    double t0 = cli_now();
+    if (stile_plan_execute(plan, &dio) != STILE_OK) goto done;
+    double ms = (cli_now() - t0) * 1e3;
+    if (stile_buffer_download(buf[3], 0, out, bytes) != STILE_OK || (lse && stile_buffer_download(buf[4], 0, lse, lse_bytes) != STILE_OK))
+        goto done;
     stile_io io = {.q = {q, bytes, p->dtype}, .k = {k, bytes, p->dtype}, .v = {v, bytes, p->dtype}, .o = {out, bytes, p->dtype},
                    .lse = {lse, lse ? lse_bytes : 0, STILE_DTYPE_F32}};
-    double t0 = cli_now();
-    if (stile_plan_execute(plan, &io) != STILE_OK) goto done;
-    double ms = (cli_now() - t0) * 1e3;
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
     printf("ran on %s: %.3f ms, %.3f TFLOPS on %.4g computed FLOPs, sparsity %.2f%%\n", in.device, ms, in.flops / ms * 1e-9,
@@ -110,6 +122,7 @@ int cmd_run(int argc, char **argv)
         free(rows);
     }
 done:
+    for (int i = 0; i < 5; i++) stile_buffer_destroy(&buf[i]);
     stile_plan_destroy(&plan);
     stile_device_close(&dev);
     free(q); free(k); free(v); free(out); free(lse);

@@ -357,6 +357,29 @@ done:
     return rc;
 }
 
+/* ---- buffers: host memory ---- */
+
+static stile_status cpu_buffer_alloc(void *device, size_t bytes, void **ptr)
+{
+    (void)device;
+    *ptr = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    return *ptr ? STILE_OK : stile_fail(STILE_ERR_OUT_OF_MEMORY, "cpu: out of memory for a %zu-byte buffer", bytes);
+}
+
+static void cpu_buffer_free(void *device, void *ptr)
+{
+    (void)device;
+    free(ptr);
+}
+
+static stile_status cpu_buffer_copy(void *device, void *dst, const void *src, size_t bytes, int to_device)
+{
+    (void)device;
+    (void)to_device;
+    memcpy(dst, src, bytes);
+    return STILE_OK;
+}
+
 const stile_backend stile_backend_cpu = {
     .name = "cpu",
     .device_count = cpu_device_count,
@@ -366,4 +389,7 @@ const stile_backend stile_backend_cpu = {
     .plan = cpu_plan_create,
     .plan_destroy = cpu_plan_destroy,
     .execute = cpu_execute,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .buffer_copy = cpu_buffer_copy,
 };

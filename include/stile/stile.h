@@ -254,14 +254,40 @@ typedef struct stile_tensor {
 /** The tensors of one execution. q, k, v are only read. o receives the output. lse is optional
  * (data NULL: not wanted): f32, contiguous [B, heads, tokens], tokens in the problem's order,
  * natural-log log-sum-exp of the scaled scores over the attended keys. Thread-safety: plain data;
- * concurrent executions must not share o or lse. */
+ * concurrent executions must not share o or lse.
+ * Tensor data lives where the device computes: host memory for the CPU, device memory (e.g. a
+ * cudaMalloc'd pointer or a torch tensor's data_ptr) for a GPU, or stile_buffer_data() of a buffer. */
 typedef struct stile_io {
     stile_tensor q, k, v, o, lse;
+    void *stream; /**< GPU backends: the caller's stream (a cudaStream_t / hipStream_t) to enqueue on, and
+                       the call returns at once; NULL: the default stream, and the call returns when the
+                       work is done. The CPU ignores it and always returns when done. */
 } stile_io;
 
 /** Run the plan. Checks every tensor (NULL, dtype, extent against bytes, o overlapping q/k/v or lse)
  * before touching any memory; on failure nothing is written. */
 STILE_API stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io);
+
+/* ---------------------------------------------------------------------------------------------
+ * Buffers: memory where a device computes, for callers without their own GPU allocator
+ * ------------------------------------------------------------------------------------------- */
+
+/** Device memory owned by the library (host memory on the CPU).
+ * Thread-safety: a buffer may be used by one call at a time; distinct buffers are independent. */
+typedef struct stile_buffer stile_buffer;
+
+/** Allocate `bytes` (> 0) on device. *out is NULL on failure (STILE_ERR_OUT_OF_MEMORY and the
+ * backend's message in the log). The contents are undefined until written. */
+STILE_API stile_status stile_buffer_create(stile_device *device, size_t bytes, stile_buffer **out);
+/** Free a buffer and set *buffer to NULL; harmless on NULL. Destroy buffers before their device. */
+STILE_API void stile_buffer_destroy(stile_buffer **buffer);
+/** Copy bytes from host memory into the buffer at offset, or out of it; returns when done.
+ * A range past the end is STILE_ERR_OUT_OF_RANGE and copies nothing. */
+STILE_API stile_status stile_buffer_upload(stile_buffer *buffer, size_t offset, const void *src, size_t bytes);
+STILE_API stile_status stile_buffer_download(const stile_buffer *buffer, size_t offset, void *dst, size_t bytes);
+/** The buffer's address as the device sees it, for stile_tensor.data, and its size. */
+STILE_API void *stile_buffer_data(const stile_buffer *buffer);
+STILE_API size_t stile_buffer_size(const stile_buffer *buffer);
 
 /* ---------------------------------------------------------------------------------------------
  * Elementwise helpers
