@@ -10,6 +10,12 @@
 #if STILE_HAVE_CPU
 extern const stile_backend stile_backend_cpu;
 #endif
+#if STILE_HAVE_CUDA
+extern const stile_backend stile_backend_cuda;
+#endif
+#if STILE_HAVE_HIP
+extern const stile_backend stile_backend_hip;
+#endif
 
 typedef struct known_backend {
     const char *name;
@@ -24,8 +30,16 @@ static const known_backend known[] = {
     {"cpu", NULL},
 #endif
     {"vulkan", NULL},
+#if STILE_HAVE_CUDA
+    {"cuda", &stile_backend_cuda},
+#else
     {"cuda", NULL},
+#endif
+#if STILE_HAVE_HIP
+    {"hip", &stile_backend_hip},
+#else
     {"hip", NULL},
+#endif
 };
 #define NKNOWN ((int)(sizeof known / sizeof known[0]))
 

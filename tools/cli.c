@@ -13,7 +13,7 @@
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_TITLE,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_TITLE,
     O_HELP
 };
 
@@ -51,6 +51,7 @@ static const opt_def opts[] = {
     {O_JSON, "json", "FILE", CMD_CONFORMANCE, "write the report (schema stile-conformance/1) to FILE"},
     {O_MARKDOWN, "markdown", "FILE", CMD_CONFORMANCE, "write the report as a Markdown table to FILE"},
     {O_CASE, "case", "TEXT", CMD_CONFORMANCE, "only the cases whose label contains TEXT"},
+    {O_SKIP, "skip", "TEXT", CMD_CONFORMANCE, "leave out the cases whose label contains TEXT (e.g. 'sampled')"},
     {O_OUT, "out", "FILE", CMD_CHART, "the SVG chart to write (required)"},
     {O_MARKDOWN, "markdown", "FILE", CMD_CHART, "also write a Markdown table of the numbers"},
     {O_TITLE, "title", "TEXT", CMD_CHART, "chart title (default: the cards in the files)"},
@@ -221,6 +222,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_COMPARE: o->compare_path = v; break;
         case O_MARKDOWN: o->markdown_path = v; break;
         case O_CASE: o->case_filter = v; break;
+        case O_SKIP: o->case_skip = v; break;
         case O_TITLE: o->title = v; break;
         case O_HELP: print_help(o, summary); exit(0);
         }

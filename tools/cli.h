@@ -35,6 +35,7 @@ typedef struct cli_opts {
     const char *compare_path;  /* bench: a stile-bench/2 file to print ratios against */
     const char *markdown_path; /* conformance, chart: write a Markdown report/table */
     const char *case_filter;   /* conformance: only cases whose label contains this */
+    const char *case_skip;     /* conformance: leave out cases whose label contains this */
     const char *title;         /* chart */
     int npos;                  /* chart: input files */
     char **pos;

@@ -71,6 +71,11 @@ static char *markdown(const dev_report *r, int nd, const char *date, const char 
     return s;
 }
 
+static int selected(const cli_opts *o, const char *label)
+{
+    return (!o->case_filter || strstr(label, o->case_filter)) && (!o->case_skip || !strstr(label, o->case_skip));
+}
+
 int cmd_conformance(int argc, char **argv)
 {
     cli_opts o = {.cmd = "conformance", .cmd_bit = CMD_CONFORMANCE};
@@ -89,8 +94,8 @@ int cmd_conformance(int argc, char **argv)
     conf_variant *v = conf_expand(&nv);
     if (!v) return 1;
     int sel = 0;
-    for (int i = 0; i < nv; i++) sel += !o.case_filter || strstr(v[i].label, o.case_filter) != NULL;
-    if (sel == 0) cli_usage_error(&o, "--case %s: no case label contains it", o.case_filter);
+    for (int i = 0; i < nv; i++) sel += selected(&o, v[i].label);
+    if (sel == 0) cli_usage_error(&o, "no case is left by --case/--skip");
 
     dev_report *rep = calloc((size_t)nd, sizeof *rep);
     if (!rep) return 1;
@@ -110,7 +115,7 @@ int cmd_conformance(int argc, char **argv)
         printf("%s: %s\n", names[d], rep[d].info.description);
         int done = 0;
         for (int i = 0; i < nv; i++) {
-            if (o.case_filter && !strstr(v[i].label, o.case_filter)) continue;
+            if (!selected(&o, v[i].label)) continue;
             if (tty) fprintf(stderr, "\r\033[K[%d/%d] %s: %s", ++done, sel, names[d], v[i].label);
             conf_result r = conf_run(dev, &v[i].p, v[i].c->layout, o.seed * 1000 + 10 * (uint64_t)i, v[i].c->sample_rows);
             rep[d].count[r.status]++;

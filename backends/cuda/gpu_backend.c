@@ -1,0 +1,255 @@
+/* The CUDA backend's host side (and HIP's, built from this file with -DSTILE_HIP): devices, device
+ * memory, the plan's schedule tables on the device, and launches on the caller's stream. Every
+ * runtime error becomes a stile status with the runtime's message in the log; nothing aborts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_vendor.h"
+#include "sta_kernel.h"
+#include "stile_internal.h"
+
+#ifdef STILE_HIP
+#define BACKEND_SYMBOL stile_backend_hip
+#else
+#define BACKEND_SYMBOL stile_backend_cuda
+#endif
+
+typedef struct gpu_device {
+    int index;
+    int cc; /* compute capability major*10 + minor (CUDA) */
+} gpu_device;
+
+typedef struct gpu_plan {
+    void *table;   /* one device allocation: tile_start, row_start, head_row, key_tiles, blocks */
+    sta_params base;
+} gpu_plan;
+
+static stile_status gpu_fail(gpuError_t e, const char *what)
+{
+    return stile_fail(e == gpuErrorMemoryAllocation ? STILE_ERR_OUT_OF_MEMORY : STILE_ERR_BACKEND, "%s: %s: %s", STILE_GPU_NAME,
+                      what, gpuGetErrorString(e));
+}
+
+static int gpu_device_count(char *reason, size_t size)
+{
+    int n = 0;
+    gpuError_t e = gpuGetDeviceCount(&n);
+    if (e != gpuSuccess) {
+        snprintf(reason, size, "no usable driver or device: %s", gpuGetErrorString(e));
+        gpuGetLastError(); /* clear the sticky error */
+        return 0;
+    }
+    if (n == 0) snprintf(reason, size, "the driver reports no device");
+    return n;
+}
+
+static stile_status gpu_device_open(int index, const stile_device_params *params, void **impl, stile_device_info *info)
+{
+    (void)params;
+    gpuDeviceProp prop;
+    gpuError_t e = gpuSetDevice(index);
+    if (e == gpuSuccess) e = gpuGetDeviceProperties(&prop, index);
+    if (e != gpuSuccess) return gpu_fail(e, "opening the device");
+    gpu_device *d = calloc(1, sizeof *d);
+    if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening a GPU device");
+    d->index = index;
+    d->cc = prop.major * 10 + prop.minor;
+    int drv = 0, rt = 0;
+    gpuDriverGetVersion(&drv);
+    gpuRuntimeGetVersion(&rt);
+    snprintf(info->card, sizeof info->card, "%.95s", prop.name);
+    snprintf(info->driver, sizeof info->driver, "driver API %d.%d, runtime %d.%d", drv / 1000, (drv % 1000) / 10, rt / 1000,
+             (rt % 1000) / 10);
+    snprintf(info->description, sizeof info->description, "%.80s, compute capability %d.%d, %d SMs, %.0f GiB, %.60s", prop.name,
+             prop.major, prop.minor, prop.multiProcessorCount, (double)prop.totalGlobalMem / (1u << 30), info->driver);
+    *impl = d;
+    return STILE_OK;
+}
+
+static void gpu_device_close(void *impl) { free(impl); }
+
+static stile_status gpu_supports(void *device, const stile_plan *plan)
+{
+    (void)device;
+    const stile_problem *p = &plan->r.p;
+    if (p->head_dim > 256)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "head_dim=%lld: the %s backend supports 1..256", (long long)p->head_dim,
+                          STILE_GPU_NAME);
+    if (plan->r.tokens > INT32_MAX / 2 || plan->r.p.batch > 65535 || plan->r.p.heads > 65535)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "%s: more than 2^30 tokens, 65535 heads or 65535 batch entries",
+                          STILE_GPU_NAME);
+    return STILE_OK;
+}
+
+static void gpu_plan_destroy(void *impl)
+{
+    gpu_plan *gp = impl;
+    if (!gp) return;
+    if (gp->table) gpuFree(gp->table);
+    free(gp);
+}
+
+static stile_status gpu_plan_create(void *device, const stile_plan *plan, void **impl)
+{
+    gpu_device *dev = device;
+    const stile_resolved *r = &plan->r;
+    const stile_layout *l = &plan->layout;
+    const int64_t tiles = l->tiles, heads = r->p.heads;
+    /* query blocks: each tile in blocks of STA_BLOCK_ROWS rows, then the text queries */
+    int64_t nblocks = (r->p.text + STA_BLOCK_ROWS - 1) / STA_BLOCK_ROWS;
+    for (int64_t t = 0; t < tiles; t++) nblocks += (l->tile_start[t + 1] - l->tile_start[t] + STA_BLOCK_ROWS - 1) / STA_BLOCK_ROWS;
+    int64_t nrows = 0, nkeys = 0;
+    for (int64_t s = 0; s < plan->nschedules; s++) {
+        nrows += tiles + 1;
+        nkeys += plan->schedules[s].row_start[tiles];
+    }
+    const size_t b_tile_start = (size_t)(tiles + 1) * sizeof(long long), b_rows = (size_t)nrows * sizeof(int),
+                 b_head = (size_t)heads * sizeof(int), b_keys = (size_t)(nkeys ? nkeys : 1) * sizeof(int),
+                 b_blocks = (size_t)(4 * nblocks) * sizeof(int);
+    const size_t total = b_tile_start + b_rows + b_head + b_keys + b_blocks;
+    char *host = malloc(total);
+    gpu_plan *gp = calloc(1, sizeof *gp);
+    if (!host || !gp) {
+        free(host);
+        free(gp);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);
+    }
+    long long *ts = (long long *)host;
+    int *rows = (int *)(host + b_tile_start), *head_row = (int *)((char *)rows + b_rows), *keys = (int *)((char *)head_row + b_head),
+        *blocks = (int *)((char *)keys + b_keys);
+    for (int64_t t = 0; t <= tiles; t++) ts[t] = l->tile_start[t];
+    int64_t ro = 0, ko = 0;
+    int *sched_row = malloc((size_t)plan->nschedules * sizeof *sched_row);
+    if (!sched_row) {
+        free(host);
+        free(gp);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);
+    }
+    for (int64_t s = 0; s < plan->nschedules; s++) {
+        const stile_schedule *sc = &plan->schedules[s];
+        sched_row[s] = (int)ro;
+        for (int64_t q = 0; q <= tiles; q++) rows[ro++] = (int)(ko + sc->row_start[q]);
+        memcpy(keys + ko, sc->key_tiles, (size_t)sc->row_start[tiles] * sizeof(int));
+        ko += sc->row_start[tiles];
+    }
+    for (int64_t h = 0; h < heads; h++) head_row[h] = sched_row[plan->head_schedule[h]];
+    free(sched_row);
+    int64_t nb = 0;
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
+        for (int64_t o = 0; o < sz; o += STA_BLOCK_ROWS, nb++) {
+            blocks[4 * nb] = (int)t;
+            blocks[4 * nb + 1] = (int)o;
+            blocks[4 * nb + 2] = (int)(sz - o < STA_BLOCK_ROWS ? sz - o : STA_BLOCK_ROWS);
+            blocks[4 * nb + 3] = (int)(l->tile_start[t] + o);
+        }
+    }
+    for (int64_t o = 0; o < r->p.text; o += STA_BLOCK_ROWS, nb++) {
+        blocks[4 * nb] = -1;
+        blocks[4 * nb + 1] = 0;
+        blocks[4 * nb + 2] = (int)(r->p.text - o < STA_BLOCK_ROWS ? r->p.text - o : STA_BLOCK_ROWS);
+        blocks[4 * nb + 3] = (int)(r->video + o);
+    }
+    gpuError_t e = gpuSetDevice(dev->index);
+    if (e == gpuSuccess) e = gpuMalloc(&gp->table, total);
+    if (e == gpuSuccess) e = gpuMemcpy(gp->table, host, total, gpuMemcpyHostToDevice);
+    free(host);
+    if (e != gpuSuccess) {
+        gpu_plan_destroy(gp);
+        return gpu_fail(e, "uploading the schedule");
+    }
+    char *dt = gp->table;
+    sta_params *bp = &gp->base;
+    bp->tile_start = (const long long *)dt;
+    bp->row_start = (const int *)(dt + b_tile_start);
+    bp->head_row = (const int *)(dt + b_tile_start + b_rows);
+    bp->key_tiles = (const int *)(dt + b_tile_start + b_rows + b_head);
+    bp->blocks = (const int *)(dt + b_tile_start + b_rows + b_head + b_keys);
+    bp->nblocks = (int)nblocks;
+    bp->batch = (int)r->p.batch;
+    bp->heads = (int)heads;
+    bp->head_dim = (int)r->p.head_dim;
+    bp->dtype = (int)r->p.dtype;
+    for (int a = 0; a < 3; a++) {
+        bp->canvas[a] = (int)r->p.canvas[a];
+        bp->tile[a] = (int)r->p.tile[a];
+        bp->grid[a] = (int)r->grid[a];
+    }
+    bp->tiles = (int)tiles;
+    bp->video = (int)r->video;
+    bp->tokens = (int)r->tokens;
+    bp->text_valid = (int)r->text_valid;
+    bp->tiled_order = r->p.order == STILE_ORDER_TILED;
+    bp->scale_log2 = (float)(r->p.scale * 1.4426950408889634);
+    const stile_strides *st[4] = {&r->strides[STILE_Q], &r->strides[STILE_K], &r->strides[STILE_V], &r->strides[STILE_O]};
+    long long *dst[4] = {bp->sq, bp->sk, bp->sv, bp->so};
+    for (int i = 0; i < 4; i++) {
+        dst[i][0] = st[i]->batch;
+        dst[i][1] = st[i]->token;
+        dst[i][2] = st[i]->head;
+        dst[i][3] = st[i]->dim;
+    }
+    *impl = gp;
+    return STILE_OK;
+}
+
+static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io)
+{
+    gpu_device *dev = device;
+    gpu_plan *gp = impl;
+    (void)plan;
+    sta_params p = gp->base;
+    p.q = io->q.data;
+    p.k = io->k.data;
+    p.v = io->v.data;
+    p.o = io->o.data;
+    p.lse = io->lse.data;
+    gpuError_t e = gpuSetDevice(dev->index);
+    if (e != gpuSuccess) return gpu_fail(e, "selecting the device");
+    const int path = stile_gpu_mma_eligible(&p, dev->cc) ? STA_PATH_MMA : STA_PATH_SCALAR;
+    char err[256];
+    int rc = stile_gpu_sta_launch(&p, path, io->stream, err, sizeof err);
+    if (rc != 0) return stile_fail(STILE_ERR_BACKEND, "%s: launching the STA kernel: %s", STILE_GPU_NAME, err);
+    if (!io->stream) {
+        e = gpuStreamSynchronize(0);
+        if (e != gpuSuccess) return gpu_fail(e, "running the STA kernel");
+    }
+    return STILE_OK;
+}
+
+static stile_status gpu_buffer_alloc(void *device, size_t bytes, void **ptr)
+{
+    gpu_device *dev = device;
+    gpuError_t e = gpuSetDevice(dev->index);
+    if (e == gpuSuccess) e = gpuMalloc(ptr, bytes);
+    return e == gpuSuccess ? STILE_OK : gpu_fail(e, "allocating a buffer");
+}
+
+static void gpu_buffer_free(void *device, void *ptr)
+{
+    gpu_device *dev = device;
+    if (gpuSetDevice(dev->index) == gpuSuccess) gpuFree(ptr);
+}
+
+static stile_status gpu_buffer_copy(void *device, void *dst, const void *src, size_t bytes, int to_device)
+{
+    gpu_device *dev = device;
+    gpuError_t e = gpuSetDevice(dev->index);
+    if (e == gpuSuccess) e = gpuMemcpy(dst, src, bytes, to_device ? gpuMemcpyHostToDevice : gpuMemcpyDeviceToHost);
+    return e == gpuSuccess ? STILE_OK : gpu_fail(e, to_device ? "uploading" : "downloading");
+}
+
+const stile_backend BACKEND_SYMBOL = {
+    .name = STILE_GPU_NAME,
+    .device_count = gpu_device_count,
+    .device_open = gpu_device_open,
+    .device_close = gpu_device_close,
+    .supports = gpu_supports,
+    .plan = gpu_plan_create,
+    .plan_destroy = gpu_plan_destroy,
+    .execute = gpu_execute,
+    .buffer_alloc = gpu_buffer_alloc,
+    .buffer_free = gpu_buffer_free,
+    .buffer_copy = gpu_buffer_copy,
+};

@@ -1,0 +1,46 @@
+/* The STA forward kernels' parameter block and launcher: plain C, shared by the host code (C11) and
+ * the kernel source (CUDA or HIP), across an extern "C" boundary. */
+#ifndef STILE_STA_KERNEL_H
+#define STILE_STA_KERNEL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { STA_BLOCK_ROWS = 64 }; /* query rows per thread block (one tile is split into such blocks) */
+
+typedef struct sta_params {
+    const void *q, *k, *v;
+    void *o;
+    float *lse;                       /* NULL: not wanted */
+    long long sq[4], sk[4], so[4], sv[4]; /* element strides: batch, token, head, dim */
+    int batch, heads, head_dim, dtype; /* dtype: stile_dtype */
+    int canvas[3], tile[3], grid[3];
+    int tiles, video, tokens, text_valid;
+    int tiled_order;                  /* tokens of q/k/v/o/lse in tiled order */
+    float scale_log2;                 /* softmax scale * log2(e) */
+    const long long *tile_start;      /* tiles + 1: first tiled-order token of each tile */
+    const int *row_start;             /* all schedules' CSR rows, offsets into key_tiles */
+    const int *head_row;              /* per head: index of its schedule's first row in row_start */
+    const int *key_tiles;
+    const int *blocks;                /* 4 ints per query block: tile (-1: text), first local row, rows, first token */
+    int nblocks;
+} sta_params;
+
+/* Which kernel a launch takes. */
+enum { STA_PATH_MMA = 1, STA_PATH_SCALAR = 2 };
+
+/* Whether the tensor-core path can run p (f16/bf16, head_dim 64 or 128, contiguous head dim, 16-byte
+ * aligned rows) on a device of compute capability cc (major*10+minor); 0 means the portable path. */
+int stile_gpu_mma_eligible(const sta_params *p, int cc);
+
+/* Enqueue the forward on stream; 0 on success, else the runtime's error code with err filled. */
+int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
