@@ -20,7 +20,7 @@
 #include "sta_kernel.h"
 
 enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 }; /* stile_dtype */
-enum { BM = STA_BLOCK_ROWS, BN = 64 };
+enum { BM = STA_BLOCK_ROWS, BN = 64 }; /* query rows per block (= threads of the scalar kernel), keys per chunk */
 
 /* ---- schedule walking, shared by both paths ---- */
 
@@ -265,8 +265,10 @@ __device__ __forceinline__ float fast_exp2(float x)
  * reads of 8 rows at one column hit 8 different bank groups. */
 template <int D> __device__ __forceinline__ int sw(int r, int c) { return r * D + ((((c >> 3) ^ (r & 7))) << 3) + (c & 7); }
 
+/* 4 warps, each owning 32 query rows (two m16 tiles): every K and V fragment read from shared memory
+ * feeds two MMAs, which halves shared-memory traffic per FLOP against 16-row warps. */
 template <int D, bool BF>
-__global__ void __launch_bounds__(128) sta_fwd_mma(const sta_params p)
+__global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     raw16 *Qs = reinterpret_cast<raw16 *>(smem);
@@ -306,79 +308,96 @@ __global__ void __launch_bounds__(128) sta_fwd_mma(const sta_params p)
     issue(cur, 0);
     cp_commit();
 
-    float o_acc[D / 8][4];
+    float o_acc[2][D / 8][4];
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) o_acc[i][0] = o_acc[i][1] = o_acc[i][2] = o_acc[i][3] = 0.f;
-    float m_r[2] = {neg_inf(), neg_inf()}, l_r[2] = {0.f, 0.f};
-    unsigned qf[D / 16][4];
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) o_acc[mt][i][0] = o_acc[mt][i][1] = o_acc[mt][i][2] = o_acc[mt][i][3] = 0.f;
+    float m_r[2][2] = {{neg_inf(), neg_inf()}, {neg_inf(), neg_inf()}}, l_r[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
     int stage = 0;
-    bool first = true;
     for (;;) {
         const bool has_next = chunk_valid(p, nxt);
         if (has_next) issue(nxt, stage ^ 1);
         cp_commit();
         cp_wait<1>(); /* Q and the current chunk have landed */
         __syncthreads();
-        if (first) {
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++)
-                ldsm_x4(qf[kk], smem_u32(&Qs[sw<D>(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8)]));
-            first = false;
-        }
         const raw16 *ks = Ks + stage * BN * D, *vs = Vs + stage * BN * D;
-        float s[BN / 8][4];
+        float s[2][BN / 8][4];
 #pragma unroll
-        for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+        for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
+            for (int i = 0; i < BN / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            unsigned qa[2][4];
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+                ldsm_x4(qa[mt], smem_u32(&Qs[sw<D>(warp * 32 + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8)]));
 #pragma unroll
             for (int np = 0; np < BN / 16; np++) {
                 unsigned bf[4];
                 ldsm_x4(bf, smem_u32(&ks[sw<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8)]));
-                mma16816<BF>(s[2 * np], qf[kk], bf[0], bf[1]);
-                mma16816<BF>(s[2 * np + 1], qf[kk], bf[2], bf[3]);
-            }
-        const int n = chunk_rows(cur);
 #pragma unroll
-        for (int nt = 0; nt < BN / 8; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nt * 8 + 2 * (lane & 3) + (e & 1);
-                s[nt][e] = col < n ? s[nt][e] * p.scale_log2 : neg_inf();
-            }
-#pragma unroll
-        for (int i = 0; i < 2; i++) { /* rows lane/4 and lane/4 + 8 of the warp's 16 */
-            float mx = m_r[i];
-#pragma unroll
-            for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            const float alpha = fast_exp2(m_r[i] - mx);
-            m_r[i] = mx;
-            float sum = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < BN / 8; nt++) {
-                s[nt][2 * i] = fast_exp2(s[nt][2 * i] - mx);
-                s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - mx);
-                sum += s[nt][2 * i] + s[nt][2 * i + 1];
-            }
-            l_r[i] = l_r[i] * alpha + sum;
-#pragma unroll
-            for (int dt = 0; dt < D / 8; dt++) {
-                o_acc[dt][2 * i] *= alpha;
-                o_acc[dt][2 * i + 1] *= alpha;
+                for (int mt = 0; mt < 2; mt++) {
+                    mma16816<BF>(s[mt][2 * np], qa[mt], bf[0], bf[1]);
+                    mma16816<BF>(s[mt][2 * np + 1], qa[mt], bf[2], bf[3]);
+                }
             }
         }
+        const int n = chunk_rows(cur);
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = nt * 8 + 2 * (lane & 3) + (e & 1);
+                    s[mt][nt][e] = col < n ? s[mt][nt][e] * p.scale_log2 : neg_inf();
+                }
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int i = 0; i < 2; i++) { /* rows lane/4 and lane/4 + 8 of the m tile */
+                float mx = m_r[mt][i];
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * i], s[mt][nt][2 * i + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float alpha = fast_exp2(m_r[mt][i] - mx);
+                m_r[mt][i] = mx;
+                float sum = 0.f;
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; nt++) {
+                    s[mt][nt][2 * i] = fast_exp2(s[mt][nt][2 * i] - mx);
+                    s[mt][nt][2 * i + 1] = fast_exp2(s[mt][nt][2 * i + 1] - mx);
+                    sum += s[mt][nt][2 * i] + s[mt][nt][2 * i + 1];
+                }
+                l_r[mt][i] = l_r[mt][i] * alpha + sum;
+#pragma unroll
+                for (int dt = 0; dt < D / 8; dt++) {
+                    o_acc[mt][dt][2 * i] *= alpha;
+                    o_acc[mt][dt][2 * i + 1] *= alpha;
+                }
+            }
 #pragma unroll
         for (int kq = 0; kq < BN / 16; kq++) {
-            const unsigned a[4] = {pack2<BF>(s[2 * kq][0], s[2 * kq][1]), pack2<BF>(s[2 * kq][2], s[2 * kq][3]),
-                                   pack2<BF>(s[2 * kq + 1][0], s[2 * kq + 1][1]), pack2<BF>(s[2 * kq + 1][2], s[2 * kq + 1][3])};
+            unsigned a[2][4];
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                a[mt][0] = pack2<BF>(s[mt][2 * kq][0], s[mt][2 * kq][1]);
+                a[mt][1] = pack2<BF>(s[mt][2 * kq][2], s[mt][2 * kq][3]);
+                a[mt][2] = pack2<BF>(s[mt][2 * kq + 1][0], s[mt][2 * kq + 1][1]);
+                a[mt][3] = pack2<BF>(s[mt][2 * kq + 1][2], s[mt][2 * kq + 1][3]);
+            }
 #pragma unroll
             for (int dp = 0; dp < D / 16; dp++) {
                 unsigned bf[4];
                 ldsm_x4_t(bf, smem_u32(&vs[sw<D>(kq * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8)]));
-                mma16816<BF>(o_acc[2 * dp], a, bf[0], bf[1]);
-                mma16816<BF>(o_acc[2 * dp + 1], a, bf[2], bf[3]);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    mma16816<BF>(o_acc[mt][2 * dp], a[mt], bf[0], bf[1]);
+                    mma16816<BF>(o_acc[mt][2 * dp + 1], a[mt], bf[2], bf[3]);
+                }
             }
         }
         __syncthreads(); /* this stage is consumed before the next issue overwrites it */
@@ -390,19 +409,22 @@ __global__ void __launch_bounds__(128) sta_fwd_mma(const sta_params p)
 
     /* normalise, stage the rows in shared memory, and store them 16 bytes at a time */
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
-        float l = l_r[i];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        const float inv = 1.f / l;
-        const int row = warp * 16 + (lane >> 2) + 8 * i;
+    for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-        for (int dt = 0; dt < D / 8; dt++)
-            *reinterpret_cast<unsigned *>(&Qs[sw<D>(row, dt * 8 + 2 * (lane & 3))]) =
-                pack2<BF>(o_acc[dt][2 * i] * inv, o_acc[dt][2 * i + 1] * inv);
-        if (p.lse && (lane & 3) == 0 && row < qrows)
-            p.lse[((long long)b * p.heads + h) * p.tokens + query_token(p, blk, qg, row)] = (m_r[i] + log2f(l)) * 0.69314718055994531f;
-    }
+        for (int i = 0; i < 2; i++) {
+            float l = l_r[mt][i];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            const float inv = 1.f / l;
+            const int row = warp * 32 + mt * 16 + (lane >> 2) + 8 * i;
+#pragma unroll
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<unsigned *>(&Qs[sw<D>(row, dt * 8 + 2 * (lane & 3))]) =
+                    pack2<BF>(o_acc[mt][dt][2 * i] * inv, o_acc[mt][dt][2 * i + 1] * inv);
+            if (p.lse && (lane & 3) == 0 && row < qrows)
+                p.lse[((long long)b * p.heads + h) * p.tokens + query_token(p, blk, qg, row)] =
+                    (m_r[mt][i] + log2f(l)) * 0.69314718055994531f;
+        }
     __syncthreads();
     raw16 *ob = (raw16 *)p.o + b * p.so[0] + h * p.so[2];
     for (int r = r0; r < qrows; r += RPP)

@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-enum { STA_BLOCK_ROWS = 64 }; /* query rows per thread block (one tile is split into such blocks) */
+enum { STA_BLOCK_ROWS = 128 }; /* query rows per thread block (one tile is split into such blocks) */
 
 typedef struct sta_params {
     const void *q, *k, *v;
