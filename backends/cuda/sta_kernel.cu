@@ -295,12 +295,36 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
 
     chunk_iter cur = chunk_begin(p, blk[0], h), nxt = cur;
     chunk_next(p, nxt);
+    /* A thread loads rows r0, r0 + RPP, ... of each chunk: the first row's tile coordinates take two
+     * divisions, the next ones are stepped (row-major inside the tile), keeping index math off the
+     * issue slots the MMAs need. */
     auto issue = [&](const chunk_iter &c, int stage) {
         const int n = chunk_rows(c);
         raw16 *ks = Ks + stage * BN * D, *vs = Vs + stage * BN * D;
+        if (c.tile >= 0 && !p.tiled_order) {
+            const int e1 = c.g.ext[1], e2 = c.g.ext[2], L = c.off + r0;
+            int lt = L / (e1 * e2), rem = L - lt * e1 * e2, lh = rem / e2, lw = rem - lh * e2;
+            for (int r = r0; r < BN; r += RPP) {
+                const bool ok = r < n;
+                const long long tok =
+                    ok ? ((long long)(c.g.org[0] + lt) * p.canvas[1] + c.g.org[1] + lh) * p.canvas[2] + c.g.org[2] + lw : 0;
+                cp_async16(&ks[sw<D>(r, cc * 8)], kb + tok * p.sk[1] + cc * 8, ok);
+                cp_async16(&vs[sw<D>(r, cc * 8)], vb + tok * p.sv[1] + cc * 8, ok);
+                lw += RPP;
+                while (lw >= e2) {
+                    lw -= e2;
+                    if (++lh == e1) {
+                        lh = 0;
+                        ++lt;
+                    }
+                }
+            }
+            return;
+        }
+        const long long first = c.tile >= 0 ? p.tile_start[c.tile] + c.off : (long long)p.video + c.off;
         for (int r = r0; r < BN; r += RPP) {
             const bool ok = r < n;
-            const long long tok = ok ? chunk_token(p, c, r) : 0;
+            const long long tok = ok ? first + r : 0;
             cp_async16(&ks[sw<D>(r, cc * 8)], kb + tok * p.sk[1] + cc * 8, ok);
             cp_async16(&vs[sw<D>(r, cc * 8)], vb + tok * p.sv[1] + cc * 8, ok);
         }
@@ -345,15 +369,16 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
             }
         }
         const int n = chunk_rows(cur);
+        if (n < BN) /* only a partial chunk (edge tile, text) has keys to mask */
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++)
+            for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-            for (int nt = 0; nt < BN / 8; nt++)
+                for (int nt = 0; nt < BN / 8; nt++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int col = nt * 8 + 2 * (lane & 3) + (e & 1);
-                    s[mt][nt][e] = col < n ? s[mt][nt][e] * p.scale_log2 : neg_inf();
-                }
+                    for (int e = 0; e < 4; e++)
+                        if (nt * 8 + 2 * (lane & 3) + (e & 1) >= n) s[mt][nt][e] = neg_inf();
+        /* Row maxima stay in raw score units (m_r); exponents are scale*s - scale*max, one FFMA each. */
+        const float sc = p.scale_log2;
 #pragma unroll
         for (int mt = 0; mt < 2; mt++)
 #pragma unroll
@@ -363,13 +388,14 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                 for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * i], s[mt][nt][2 * i + 1]));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                const float alpha = fast_exp2(m_r[mt][i] - mx);
+                const float alpha = fast_exp2((m_r[mt][i] - mx) * sc);
                 m_r[mt][i] = mx;
+                const float msc = mx * sc;
                 float sum = 0.f;
 #pragma unroll
                 for (int nt = 0; nt < BN / 8; nt++) {
-                    s[mt][nt][2 * i] = fast_exp2(s[mt][nt][2 * i] - mx);
-                    s[mt][nt][2 * i + 1] = fast_exp2(s[mt][nt][2 * i + 1] - mx);
+                    s[mt][nt][2 * i] = fast_exp2(fmaf(s[mt][nt][2 * i], sc, -msc));
+                    s[mt][nt][2 * i + 1] = fast_exp2(fmaf(s[mt][nt][2 * i + 1], sc, -msc));
                     sum += s[mt][nt][2 * i] + s[mt][nt][2 * i + 1];
                 }
                 l_r[mt][i] = l_r[mt][i] * alpha + sum;
@@ -423,7 +449,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                     pack2<BF>(o_acc[mt][dt][2 * i] * inv, o_acc[mt][dt][2 * i + 1] * inv);
             if (p.lse && (lane & 3) == 0 && row < qrows)
                 p.lse[((long long)b * p.heads + h) * p.tokens + query_token(p, blk, qg, row)] =
-                    (m_r[mt][i] + log2f(l)) * 0.69314718055994531f;
+                    (m_r[mt][i] * p.scale_log2 + log2f(l)) * 0.69314718055994531f;
         }
     __syncthreads();
     raw16 *ob = (raw16 *)p.o + b * p.so[0] + h * p.so[2];
