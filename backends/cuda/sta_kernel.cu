@@ -7,6 +7,7 @@
  * Both walk the same block schedule: a query block of a video tile attends the key tiles of its head's
  * schedule row, then the valid text keys; a text query block attends every tile and the text keys. */
 #ifdef STILE_HIP
+#include <hip/hip_fp16.h>
 #include <hip/hip_runtime.h>
 #else
 #include <cuda_bf16.h>
@@ -18,6 +19,10 @@
 
 #include "gpu_vendor.h"
 #include "sta_kernel.h"
+
+/* Everything but the extern "C" entry points has internal linkage: the CUDA and HIP builds of this
+ * file can sit in one library. */
+namespace {
 
 enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 }; /* stile_dtype */
 enum { BM = STA_BLOCK_ROWS, BN = 64 }; /* query rows per block (= threads of the scalar kernel), keys per chunk */
@@ -458,7 +463,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
             *reinterpret_cast<const uint4 *>(&Qs[sw<D>(r, cc * 8)]);
 }
 
-template <int D, bool BF> static gpuError_t launch_mma(const sta_params *p, dim3 grid, gpuStream_t stream)
+template <int D, bool BF> gpuError_t launch_mma(const sta_params *p, dim3 grid, gpuStream_t stream)
 {
     const size_t smem = (size_t)(BM + 4 * BN) * D * sizeof(raw16);
     gpuError_t e = gpuFuncSetAttribute(sta_fwd_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -467,6 +472,8 @@ template <int D, bool BF> static gpuError_t launch_mma(const sta_params *p, dim3
     return gpuGetLastError();
 }
 #endif /* !STILE_HIP */
+
+} /* namespace */
 
 extern "C" int stile_gpu_mma_eligible(const sta_params *p, int cc)
 {

@@ -29,6 +29,12 @@ typedef struct sta_params {
     int nblocks;
 } sta_params;
 
+/* The CUDA and HIP builds of the kernels live in one library under their own names. */
+#ifdef STILE_HIP
+#define stile_gpu_mma_eligible stile_hip_mma_eligible
+#define stile_gpu_sta_launch stile_hip_sta_launch
+#endif
+
 /* Which kernel a launch takes. */
 enum { STA_PATH_MMA = 1, STA_PATH_SCALAR = 2 };
 
