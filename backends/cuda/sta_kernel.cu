@@ -384,6 +384,8 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                         if (nt * 8 + 2 * (lane & 3) + (e & 1) >= n) s[mt][nt][e] = neg_inf();
         /* Row maxima stay in raw score units (m_r); exponents are scale*s - scale*max, one FFMA each. */
         const float sc = p.scale_log2;
+        float alpha[2][2];
+        bool moved = false;
 #pragma unroll
         for (int mt = 0; mt < 2; mt++)
 #pragma unroll
@@ -393,7 +395,8 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                 for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * i], s[mt][nt][2 * i + 1]));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                const float alpha = fast_exp2((m_r[mt][i] - mx) * sc);
+                moved |= mx != m_r[mt][i];
+                alpha[mt][i] = fast_exp2((m_r[mt][i] - mx) * sc);
                 m_r[mt][i] = mx;
                 const float msc = mx * sc;
                 float sum = 0.f;
@@ -403,13 +406,19 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                     s[mt][nt][2 * i + 1] = fast_exp2(fmaf(s[mt][nt][2 * i + 1], sc, -msc));
                     sum += s[mt][nt][2 * i] + s[mt][nt][2 * i + 1];
                 }
-                l_r[mt][i] = l_r[mt][i] * alpha + sum;
-#pragma unroll
-                for (int dt = 0; dt < D / 8; dt++) {
-                    o_acc[mt][dt][2 * i] *= alpha;
-                    o_acc[mt][dt][2 * i + 1] *= alpha;
-                }
+                l_r[mt][i] = l_r[mt][i] * alpha[mt][i] + sum;
             }
+        /* Once the running maxima settle, most chunks move none of the warp's rows: skip the rescale. */
+        if (__any_sync(0xffffffffu, moved))
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int i = 0; i < 2; i++)
+#pragma unroll
+                    for (int dt = 0; dt < D / 8; dt++) {
+                        o_acc[mt][dt][2 * i] *= alpha[mt][i];
+                        o_acc[mt][dt][2 * i + 1] *= alpha[mt][i];
+                    }
 #pragma unroll
         for (int kq = 0; kq < BN / 16; kq++) {
             unsigned a[2][4];
