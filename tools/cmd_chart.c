@@ -12,9 +12,25 @@
 #include "cli.h"
 
 typedef struct entry {
-    const char *workload, *impl, *kind, *dtype, *card;
+    const char *workload, *impl, *kind, *dtype, *card, *when;
     double ms, spread, tflops;
+    char label[96]; /* the workload's name, or for "custom" its canvas, window and head dim */
 } entry;
+
+static void workload_label(entry *e, const json_t *shape)
+{
+    if (strcmp(e->workload, "custom") != 0) {
+        snprintf(e->label, sizeof e->label, "%s", e->workload);
+    } else {
+        const json_t *cv = json_object_get(shape, "canvas"), *w = json_array_get(json_object_get(shape, "windows"), 0);
+        size_t nw = json_array_size(json_object_get(shape, "windows"));
+        snprintf(e->label, sizeof e->label, "custom %lldx%lldx%lld w%lldx%lldx%lld%s d%lld",
+                 (long long)json_integer_value(json_array_get(cv, 0)), (long long)json_integer_value(json_array_get(cv, 1)),
+                 (long long)json_integer_value(json_array_get(cv, 2)), (long long)json_integer_value(json_array_get(w, 0)),
+                 (long long)json_integer_value(json_array_get(w, 1)), (long long)json_integer_value(json_array_get(w, 2)),
+                 nw > 1 ? ",..." : "", (long long)json_integer_value(json_object_get(shape, "head_dim")));
+    }
+}
 
 typedef struct sbuf {
     char *s;
@@ -108,12 +124,15 @@ int cmd_chart(int argc, char **argv)
                 if (!t) { rc = 1; goto done; }
                 e = t;
             }
+            const char *when = json_string_value(json_object_get(files[f], "when"));
             e[ne++] = (entry){json_string_value(json_object_get(r, "workload")), json_string_value(json_object_get(r, "implementation")),
-                              kind, json_string_value(json_object_get(r, "dtype")), card,
+                              kind, json_string_value(json_object_get(r, "dtype")), card, when ? when : "?",
                               json_number_value(json_object_get(r, "ms_median")), json_number_value(json_object_get(r, "spread")),
-                              json_number_value(json_object_get(r, "tflops"))};
+                              json_number_value(json_object_get(r, "tflops")), ""};
+            workload_label(&e[ne - 1], json_object_get(r, "shape"));
         }
     }
+    for (int i = 0; i < ne; i++) e[i].workload = e[i].label; /* once e stops moving */
     if (ne == 0) {
         fprintf(stderr, "stile chart: the files hold no timed results (only planning times)\n");
         goto done;
@@ -173,14 +192,14 @@ int cmd_chart(int argc, char **argv)
 
     sbuf md = {0};
     if (o.markdown_path) {
-        put(&md, "| workload | implementation | kind | dtype | card | median ms | spread | TFLOPS | speedup over fastest dense |\n");
-        put(&md, "|---|---|---|---|---|---|---|---|---|\n");
+        put(&md, "| workload | implementation | kind | dtype | card | run (UTC) | median ms | spread | TFLOPS | speedup over fastest dense |\n");
+        put(&md, "|---|---|---|---|---|---|---|---|---|---|\n");
         for (int w = 0; w < nw; w++) {
             double dense = dense_ref(e, ne, wl[w]);
             for (int i = 0; i < ne; i++)
                 if (strcmp(e[i].workload, wl[w]) == 0) {
-                    put(&md, "| %s | %s | %s | %s | %s | %.3f | %.1f%% | %.3f | ", e[i].workload, e[i].impl, e[i].kind, e[i].dtype,
-                        e[i].card, e[i].ms, 100 * e[i].spread, e[i].tflops);
+                    put(&md, "| %s | %s | %s | %s | %s | %s | %.3f | %.1f%% | %.3f | ", e[i].workload, e[i].impl, e[i].kind, e[i].dtype,
+                        e[i].card, e[i].when, e[i].ms, 100 * e[i].spread, e[i].tflops);
                     if (dense > 0) put(&md, "%.3gx |\n", dense / e[i].ms);
                     else put(&md, "- |\n");
                 }
