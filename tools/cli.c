@@ -322,3 +322,24 @@ void cli_command(const cli_opts *o, char *buf, size_t n)
     snprintf(buf, n, "stile %s", o->cmd);
     for (int i = 0; i < o->argc; i++) snprintf(buf + strlen(buf), n - strlen(buf), " %s", o->argv[i]);
 }
+
+void cli_bufprintf(cli_buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (!b->oom && b->len + (size_t)need + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + (size_t)need + 1 > cap) cap *= 2;
+        char *t = realloc(b->s, cap);
+        if (!t) b->oom = 1;
+        else {
+            b->s = t;
+            b->cap = cap;
+        }
+    }
+    if (!b->oom) b->len += (size_t)vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap2);
+    va_end(ap2);
+}

@@ -64,6 +64,14 @@ int cmd_bench(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_chart(int argc, char **argv);
 
+/* A growing string; oom is set (and the text left as it was) when memory runs out. */
+typedef struct cli_buf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} cli_buf;
+void cli_bufprintf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Write text to path atomically (a temporary file, then rename); 0 or -1 with a line on stderr. */
 int cli_write_file(const cli_opts *o, const char *what, const char *path, const char *text);
 /* Today's UTC date-time (ISO 8601) and the command line as one string. */

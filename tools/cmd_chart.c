@@ -3,7 +3,6 @@
  * workload, with the cards in the title. */
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,30 +29,6 @@ static void workload_label(entry *e, const json_t *shape)
                  (long long)json_integer_value(json_array_get(w, 1)), (long long)json_integer_value(json_array_get(w, 2)),
                  nw > 1 ? ",..." : "", (long long)json_integer_value(json_object_get(shape, "head_dim")));
     }
-}
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (!b->oom && b->len + (size_t)need + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->len + (size_t)need + 1 > cap) cap *= 2;
-        char *t = realloc(b->s, cap);
-        if (!t) b->oom = 1;
-        else { b->s = t; b->cap = cap; }
-    }
-    if (!b->oom) b->len += (size_t)vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap2);
-    va_end(ap2);
 }
 
 /* XML-escape into a static buffer (labels come from files). */
@@ -90,7 +65,7 @@ int cmd_chart(int argc, char **argv)
     if (o.npos == 0) cli_usage_error(&o, "no result files given (stile chart FILE.json... --out chart.svg)");
     if (!o.out_path) cli_usage_error(&o, "--out FILE is required");
     json_t **files = calloc((size_t)o.npos, sizeof *files);
-    sbuf plans = {0}; /* kind "plan" results: a table of their own */
+    cli_buf plans = {0}; /* kind "plan" results: a table of their own */
     entry *e = NULL;
     int ne = 0, cap = 0, rc = 2;
     char cards[512] = "";
@@ -110,7 +85,7 @@ int cmd_chart(int argc, char **argv)
             if (strcmp(kind, "plan") == 0) {
                 json_t *shape = json_object_get(r, "shape");
                 json_t *cv = json_object_get(shape, "canvas");
-                put(&plans, "| %s | %s | %lldx%lldx%lld + %lld text | %lld | %zu | %s | %.4f |\n", json_string_value(json_object_get(r, "workload")),
+                cli_bufprintf(&plans, "| %s | %s | %lldx%lldx%lld + %lld text | %lld | %zu | %s | %.4f |\n", json_string_value(json_object_get(r, "workload")),
                     json_string_value(json_object_get(r, "implementation")), (long long)json_integer_value(json_array_get(cv, 0)),
                     (long long)json_integer_value(json_array_get(cv, 1)), (long long)json_integer_value(json_array_get(cv, 2)),
                     (long long)json_integer_value(json_object_get(shape, "text")),
@@ -155,20 +130,20 @@ int cmd_chart(int argc, char **argv)
     static const char *palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
     const char *impls[8];
     int ni = 0;
-    sbuf svg = {0};
-    put(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", width, height);
-    put(&svg, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    put(&svg, "<text x=\"20\" y=\"28\" font-size=\"16\" font-weight=\"bold\">%s</text>\n",
+    cli_buf svg = {0};
+    cli_bufprintf(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", width, height);
+    cli_bufprintf(&svg, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    cli_bufprintf(&svg, "<text x=\"20\" y=\"28\" font-size=\"16\" font-weight=\"bold\">%s</text>\n",
         esc(o.title ? o.title : "Sliding Tile Attention: time per workload"));
-    put(&svg, "<text x=\"20\" y=\"48\">on %s; bars: median ms (log scale); right: speedup over the fastest dense attention</text>\n", esc(cards));
+    cli_bufprintf(&svg, "<text x=\"20\" y=\"48\">on %s; bars: median ms (log scale); right: speedup over the fastest dense attention</text>\n", esc(cards));
     int y = 80;
     for (double d = l0; d <= l1; d += 1) { /* decade grid */
         double x = label_w + (d - l0) / (l1 - l0) * bar_w;
-        put(&svg, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, y - 10, x, height - 30);
-        put(&svg, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">%g ms</text>\n", x, height - 14, pow(10, d));
+        cli_bufprintf(&svg, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, y - 10, x, height - 30);
+        cli_bufprintf(&svg, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">%g ms</text>\n", x, height - 14, pow(10, d));
     }
     for (int w = 0; w < nw; w++) {
-        put(&svg, "<text x=\"20\" y=\"%d\" font-weight=\"bold\">%s</text>\n", y + 14, esc(wl[w]));
+        cli_bufprintf(&svg, "<text x=\"20\" y=\"%d\" font-weight=\"bold\">%s</text>\n", y + 14, esc(wl[w]));
         y += 24;
         double dense = dense_ref(e, ne, wl[w]);
         for (int i = 0; i < ne; i++) {
@@ -177,36 +152,36 @@ int cmd_chart(int argc, char **argv)
             while (c < ni && strcmp(impls[c], e[i].impl) != 0) c++;
             if (c == ni && ni < 8) impls[ni++] = e[i].impl;
             double len = (log10(e[i].ms) - l0) / (l1 - l0) * bar_w;
-            put(&svg, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s %s (%s)</text>\n", label_w - 8, y + 13, esc(e[i].impl),
+            cli_bufprintf(&svg, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s %s (%s)</text>\n", label_w - 8, y + 13, esc(e[i].impl),
                 esc(e[i].kind), esc(e[i].dtype));
-            put(&svg, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" opacity=\"%s\"/>\n", label_w, y + 2,
+            cli_bufprintf(&svg, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" opacity=\"%s\"/>\n", label_w, y + 2,
                 len > 1 ? len : 1, row_h - 5, palette[c % 8], strcmp(e[i].kind, "dense") == 0 ? "0.45" : "1");
-            put(&svg, "<text x=\"%.1f\" y=\"%d\">%.3g ms</text>\n", label_w + (len > 1 ? len : 1) + 4, y + 13, e[i].ms);
+            cli_bufprintf(&svg, "<text x=\"%.1f\" y=\"%d\">%.3g ms</text>\n", label_w + (len > 1 ? len : 1) + 4, y + 13, e[i].ms);
             if (dense > 0)
-                put(&svg, "<text x=\"%d\" y=\"%d\">%.3gx</text>\n", label_w + bar_w + 90, y + 13, dense / e[i].ms);
+                cli_bufprintf(&svg, "<text x=\"%d\" y=\"%d\">%.3gx</text>\n", label_w + bar_w + 90, y + 13, dense / e[i].ms);
             y += row_h;
         }
         y += 6;
     }
-    put(&svg, "</svg>\n");
+    cli_bufprintf(&svg, "</svg>\n");
 
-    sbuf md = {0};
+    cli_buf md = {0};
     if (o.markdown_path) {
-        put(&md, "| workload | implementation | kind | dtype | card | run (UTC) | median ms | spread | TFLOPS | speedup over fastest dense |\n");
-        put(&md, "|---|---|---|---|---|---|---|---|---|---|\n");
+        cli_bufprintf(&md, "| workload | implementation | kind | dtype | card | run (UTC) | median ms | spread | TFLOPS | speedup over fastest dense |\n");
+        cli_bufprintf(&md, "|---|---|---|---|---|---|---|---|---|---|\n");
         for (int w = 0; w < nw; w++) {
             double dense = dense_ref(e, ne, wl[w]);
             for (int i = 0; i < ne; i++)
                 if (strcmp(e[i].workload, wl[w]) == 0) {
-                    put(&md, "| %s | %s | %s | %s | %s | %s | %.3f | %.1f%% | %.3f | ", e[i].workload, e[i].impl, e[i].kind, e[i].dtype,
+                    cli_bufprintf(&md, "| %s | %s | %s | %s | %s | %s | %.3f | %.1f%% | %.3f | ", e[i].workload, e[i].impl, e[i].kind, e[i].dtype,
                         e[i].card, e[i].when, e[i].ms, 100 * e[i].spread, e[i].tflops);
-                    if (dense > 0) put(&md, "%.3gx |\n", dense / e[i].ms);
-                    else put(&md, "- |\n");
+                    if (dense > 0) cli_bufprintf(&md, "%.3gx |\n", dense / e[i].ms);
+                    else cli_bufprintf(&md, "- |\n");
                 }
         }
         if (plans.len) {
-            put(&md, "\nPlanning time:\n\n| workload | implementation | canvas | heads | distinct windows | card | median ms |\n");
-            put(&md, "|---|---|---|---|---|---|---|\n%s", plans.s);
+            cli_bufprintf(&md, "\nPlanning time:\n\n| workload | implementation | canvas | heads | distinct windows | card | median ms |\n");
+            cli_bufprintf(&md, "|---|---|---|---|---|---|---|\n%s", plans.s);
         }
     }
     rc = 1;

@@ -35,40 +35,31 @@ static int collect_devices(const cli_opts *o, char names[][32], int max)
 
 static char *markdown(const dev_report *r, int nd, const char *date, const char *command)
 {
-    size_t cap = 1 << 16, len = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-#define OUT(...)                                                                     \
-    do {                                                                             \
-        int need = snprintf(NULL, 0, __VA_ARGS__);                                   \
-        if (len + (size_t)need + 1 > cap) {                                          \
-            while (len + (size_t)need + 1 > cap) cap *= 2;                           \
-            char *t = realloc(s, cap);                                               \
-            if (!t) { free(s); return NULL; }                                        \
-            s = t;                                                                   \
-        }                                                                            \
-        len += (size_t)snprintf(s + len, cap - len, __VA_ARGS__);                    \
-    } while (0)
-    OUT("# stile conformance report\n\n%s, stile %s (commit %s)\n\n`%s`\n\n", date, stile_version_string(), stile_build_commit(),
-        command);
+    cli_buf b = {0};
+    cli_bufprintf(&b, "# stile conformance report\n\n%s, stile %s (commit %s)\n\n`%s`\n\n", date, stile_version_string(),
+                  stile_build_commit(), command);
     for (int d = 0; d < nd; d++) {
-        OUT("## %s: %s\n\n%d pass, %d fail, %d unsupported, %d mistrusted\n\n", r[d].name, r[d].info.description,
-            r[d].count[CONF_PASS], r[d].count[CONF_FAIL], r[d].count[CONF_UNSUPPORTED], r[d].count[CONF_MISTRUSTED]);
-        OUT("| case | status | NMSE | bound | max abs err | rows | deterministic | ms | note |\n|---|---|---|---|---|---|---|---|---|\n");
+        cli_bufprintf(&b, "## %s: %s\n\n%d pass, %d fail, %d unsupported, %d mistrusted\n\n", r[d].name, r[d].info.description,
+                      r[d].count[CONF_PASS], r[d].count[CONF_FAIL], r[d].count[CONF_UNSUPPORTED], r[d].count[CONF_MISTRUSTED]);
+        cli_bufprintf(&b, "| case | status | NMSE | bound | max abs err | rows | deterministic | ms | note |\n"
+                          "|---|---|---|---|---|---|---|---|---|\n");
         size_t i;
         json_t *c;
         json_array_foreach(r[d].cases, i, c) {
-            OUT("| %s | %s | %.2e | %.0e | %.2e | %lld | %s | %.2f | %s |\n", json_string_value(json_object_get(c, "case")),
-                json_string_value(json_object_get(c, "status")), json_real_value(json_object_get(c, "nmse")),
-                json_real_value(json_object_get(c, "threshold")), json_real_value(json_object_get(c, "max_abs_error")),
-                (long long)json_integer_value(json_object_get(c, "rows_checked")),
-                json_is_true(json_object_get(c, "deterministic")) ? "yes" : "no", json_real_value(json_object_get(c, "ms")),
-                json_string_value(json_object_get(c, "reason")));
+            cli_bufprintf(&b, "| %s | %s | %.2e | %.0e | %.2e | %lld | %s | %.2f | %s |\n", json_string_value(json_object_get(c, "case")),
+                          json_string_value(json_object_get(c, "status")), json_real_value(json_object_get(c, "nmse")),
+                          json_real_value(json_object_get(c, "threshold")), json_real_value(json_object_get(c, "max_abs_error")),
+                          (long long)json_integer_value(json_object_get(c, "rows_checked")),
+                          json_is_true(json_object_get(c, "deterministic")) ? "yes" : "no",
+                          json_real_value(json_object_get(c, "ms")), json_string_value(json_object_get(c, "reason")));
         }
-        OUT("\n");
+        cli_bufprintf(&b, "\n");
     }
-#undef OUT
-    return s;
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
 }
 
 static int selected(const cli_opts *o, const char *label)
