@@ -10,6 +10,9 @@
 #if STILE_HAVE_CPU
 extern const stile_backend stile_backend_cpu;
 #endif
+#if STILE_HAVE_VULKAN
+extern const stile_backend stile_backend_vulkan;
+#endif
 #if STILE_HAVE_CUDA
 extern const stile_backend stile_backend_cuda;
 #endif
@@ -29,7 +32,11 @@ static const known_backend known[] = {
 #else
     {"cpu", NULL},
 #endif
+#if STILE_HAVE_VULKAN
+    {"vulkan", &stile_backend_vulkan},
+#else
     {"vulkan", NULL},
+#endif
 #if STILE_HAVE_CUDA
     {"cuda", &stile_backend_cuda},
 #else
@@ -102,8 +109,9 @@ stile_status stile_device_open(const char *name, const stile_device_params *para
     if (strcmp(name, "auto") == 0) {
         for (int b = NKNOWN - 1; b >= 0; b--) {
             char reason[160];
-            if (known[b].ops && known[b].ops->device_count(reason, sizeof reason) > 0)
-                return open_backend(b, 0, params, out);
+            const int n = known[b].ops ? known[b].ops->device_count(reason, sizeof reason) : 0;
+            for (int i = 0; i < n; i++)
+                if (!known[b].ops->auto_ok || known[b].ops->auto_ok(i)) return open_backend(b, i, params, out);
         }
         return stile_fail(STILE_ERR_NO_DEVICE, "auto: no backend of this build has a device here");
     }

@@ -118,6 +118,8 @@ struct stile_backend {
     stile_status (*buffer_alloc)(void *device, size_t bytes, void **ptr);
     void (*buffer_free)(void *device, void *ptr);
     stile_status (*buffer_copy)(void *device, void *dst, const void *src, size_t bytes, int to_device);
+    /* Optional: whether "auto" may pick device index (NULL: always); Vulkan leaves CPU renderers out. */
+    int (*auto_ok)(int index);
 };
 
 struct stile_buffer {
