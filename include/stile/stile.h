@@ -290,6 +290,35 @@ STILE_API void *stile_buffer_data(const stile_buffer *buffer);
 STILE_API size_t stile_buffer_size(const stile_buffer *buffer);
 
 /* ---------------------------------------------------------------------------------------------
+ * Window strategies: a window per (denoising step, layer, head), FastVideo's JSON format
+ * ------------------------------------------------------------------------------------------- */
+
+/** Windows per (step, layer, head), and the plans made from them, cached per (step, layer).
+ * Files are FastVideo's format: {"STEP_LAYER_HEAD": [wt, wh, ww], ...}, windows in tiles.
+ * Thread-safety: stile_strategy_plan may be called from several threads; the other calls must not
+ * race with any call on the same strategy. */
+typedef struct stile_strategy stile_strategy;
+
+STILE_API stile_status stile_strategy_create(stile_strategy **out);
+/** Read a FastVideo strategy file; STILE_ERR_IO / STILE_ERR_FORMAT name the file and the fault. */
+STILE_API stile_status stile_strategy_load(const char *path, stile_strategy **out);
+/** Write the strategy (keys sorted by step, layer, head) atomically: a temporary file, then rename. */
+STILE_API stile_status stile_strategy_save(const stile_strategy *s, const char *path);
+/** Destroy the strategy and every plan it made; harmless on NULL. Its devices must outlive it. */
+STILE_API void stile_strategy_destroy(stile_strategy **s);
+STILE_API stile_status stile_strategy_set(stile_strategy *s, int64_t step, int64_t layer, int64_t head, const int64_t window[3]);
+/** The window of (step, layer, head), or STILE_ERR_OUT_OF_RANGE if the strategy has none. */
+STILE_API stile_status stile_strategy_get(const stile_strategy *s, int64_t step, int64_t layer, int64_t head, int64_t window[3]);
+/** Number of (step, layer, head) entries. */
+STILE_API int64_t stile_strategy_size(const stile_strategy *s);
+
+/** The plan of (step, layer) on device: base with its per-head windows from the strategy (a head
+ * without an entry attends fully, as FastVideo's skipped steps do). The first call per
+ * (device, step, layer) plans; later calls return the same plan. It stays owned by the strategy. */
+STILE_API stile_status stile_strategy_plan(stile_strategy *s, stile_device *device, const stile_problem *base, int64_t step,
+                                           int64_t layer, const stile_plan **out);
+
+/* ---------------------------------------------------------------------------------------------
  * Elementwise helpers
  * ------------------------------------------------------------------------------------------- */
 
