@@ -13,7 +13,7 @@
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_TITLE,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
     O_HELP
 };
 
@@ -29,6 +29,12 @@ typedef struct opt_def {
 static const opt_def opts[] = {
     {O_DEVICE, "device", "D", CMD_PLAN | CMD_RUN | CMD_BENCH, "device: auto (default), cpu, cpu:0, vulkan:N, cuda:N, hip:N"},
     {O_DEVICE, "device", "D[,D...]", CMD_CONFORMANCE, "devices to test (default: every device found)"},
+    {O_DEVICE, "device", "D", CMD_CALIBRATE, "device to calibrate on (default: auto)"},
+    {O_CANDIDATES, "candidates", "\"W,W,W;...\"", CMD_CALIBRATE, "candidate windows in tiles (required)"},
+    {O_SKIP_STEPS, "skip-steps", "N", CMD_CALIBRATE, "steps before N stay full attention (default 0)"},
+    {O_MAX_REL_L2, "max-rel-l2", "E", CMD_CALIBRATE, "pick the sparsest candidate within this distance to full"},
+    {O_OUT, "out", "FILE", CMD_CALIBRATE, "the strategy to write, FastVideo format (required)"},
+    {O_MARKDOWN, "markdown", "FILE", CMD_CALIBRATE, "also write the report as Markdown"},
     {O_WORKLOAD, "workload", "NAME[,NAME...]", CMD_BENCH, "named workloads instead of --canvas/--tile/...; 'all' for every one"},
     {O_LIST_WORKLOADS, "list-workloads", NULL, CMD_BENCH, "print the named workloads as JSON (with their FLOPs) and exit"},
     {O_COMPARE, "compare", "FILE", CMD_BENCH, "print time ratios against the results in FILE (schema stile-bench/2)"},
@@ -67,7 +73,7 @@ static const opt_def opts[] = {
     {O_WARMUP, "warmup", "N", CMD_BENCH, "untimed runs first (default 1)"},
     {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
     {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
-    {O_HELP, "help", NULL, CMD_INFO | PROB | CMD_CONFORMANCE | CMD_CHART, "show this help"},
+    {O_HELP, "help", NULL, CMD_INFO | PROB | CMD_CONFORMANCE | CMD_CHART | CMD_CALIBRATE, "show this help"},
 };
 #define NOPTS ((int)(sizeof opts / sizeof opts[0]))
 
@@ -153,7 +159,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
-            if (o->cmd_bit == CMD_CHART) {
+            if (o->cmd_bit == CMD_CHART || o->cmd_bit == CMD_CALIBRATE) {
                 if (!o->pos) o->pos = argv + i; /* positional files are collected in place below */
                 argv[o->pos - argv + o->npos++] = argv[i];
                 continue;
@@ -224,6 +230,15 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_CASE: o->case_filter = v; break;
         case O_SKIP: o->case_skip = v; break;
         case O_TITLE: o->title = v; break;
+        case O_CANDIDATES: o->candidates = v; break;
+        case O_SKIP_STEPS: o->skip_steps = parse_int(o, "skip-steps", v, 0, INT32_MAX); break;
+        case O_MAX_REL_L2: {
+            char *end;
+            o->max_rel_l2 = strtod(v, &end);
+            if (end == v || *end || !(o->max_rel_l2 > 0) || !isfinite(o->max_rel_l2))
+                cli_usage_error(o, "--max-rel-l2 %s: must be a positive number", v);
+            break;
+        }
         case O_HELP: print_help(o, summary); exit(0);
         }
     }

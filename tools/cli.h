@@ -8,7 +8,7 @@
 #include "conformance.h" /* seeded inputs and sampled rows, shared with the tests */
 #include "stile/stile.h"
 
-enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8, CMD_CONFORMANCE = 16, CMD_CHART = 32 };
+enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8, CMD_CONFORMANCE = 16, CMD_CHART = 32, CMD_CALIBRATE = 64 };
 
 typedef struct cli_opts {
     const char *cmd;   /* "plan" */
@@ -37,7 +37,10 @@ typedef struct cli_opts {
     const char *case_filter;   /* conformance: only cases whose label contains this */
     const char *case_skip;     /* conformance: leave out cases whose label contains this */
     const char *title;         /* chart */
-    int npos;                  /* chart: input files */
+    const char *candidates;    /* calibrate: "wt,wh,ww;..." */
+    int64_t skip_steps;        /* calibrate: steps before this stay full */
+    double max_rel_l2;         /* calibrate: budget (0: lowest-distance rule) */
+    int npos;                  /* chart: input files; calibrate: the capture directory */
     char **pos;
     int argc;
     char **argv;
@@ -63,6 +66,7 @@ int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_chart(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* A growing string; oom is set (and the text left as it was) when memory runs out. */
 typedef struct cli_buf {

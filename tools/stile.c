@@ -15,6 +15,7 @@ static const struct {
     {"bench", cmd_bench, "time STA and full attention on one device or named workloads (--json, --compare)"},
     {"conformance", cmd_conformance, "run the conformance cases on every device against the fp64 oracle"},
     {"chart", cmd_chart, "SVG chart and Markdown table from benchmark result files"},
+    {"calibrate", cmd_calibrate, "pick a window per (step, layer, head) from captured q/k/v (FastVideo format)"},
 };
 
 static void usage(FILE *f)
@@ -40,6 +41,6 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 2, argv + 2);
-    fprintf(stderr, "stile: unknown command '%s' (commands: info, plan, run, bench, conformance, chart; see stile --help)\n", argv[1]);
+    fprintf(stderr, "stile: unknown command '%s' (commands: info, plan, run, bench, conformance, chart, calibrate; see stile --help)\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,352 @@
+/* `stile calibrate DIR`: pick a window per (step, layer, head) from captured q/k/v by the relative L2
+ * distance of each candidate's output to full attention, and write a FastVideo strategy file and a
+ * report. The capture format is in docs/calibration.md. Measurements are kept beside the output as
+ * they are made (OUT.measurements.json), so an interrupted run resumes where it stopped. */
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "npy.h"
+
+typedef struct sample {
+    int64_t step, layer;
+    char q[512], k[512], v[512];
+} sample;
+
+typedef struct capture {
+    stile_problem p;
+    int nsamples;
+    sample *s;
+} capture;
+
+__attribute__((format(printf, 2, 3), noreturn)) static void bad(const cli_opts *o, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "stile %s: ", o->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+static int64_t triple(const json_t *a, int64_t out[3])
+{
+    if (!json_is_array(a) || json_array_size(a) != 3) return 0;
+    for (int i = 0; i < 3; i++) {
+        if (!json_is_integer(json_array_get(a, (size_t)i))) return 0;
+        out[i] = json_integer_value(json_array_get(a, (size_t)i));
+    }
+    return 1;
+}
+
+static void load_manifest(const cli_opts *o, const char *dir, capture *c)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    if (!m) {
+        if (access(path, R_OK) != 0) bad(o, "%s: no such file (a capture directory holds manifest.json and .npy files)", path);
+        bad(o, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
+    }
+    memset(c, 0, sizeof *c);
+    if (!triple(json_object_get(m, "canvas"), c->p.canvas)) bad(o, "%s: \"canvas\" must be [T, H, W]", path);
+    if (!triple(json_object_get(m, "tile"), c->p.tile)) bad(o, "%s: \"tile\" must be [t, h, w]", path);
+    json_t *x;
+    if (!json_is_integer(x = json_object_get(m, "heads"))) bad(o, "%s: \"heads\" must be a whole number", path);
+    c->p.heads = json_integer_value(x);
+    if (!json_is_integer(x = json_object_get(m, "head_dim"))) bad(o, "%s: \"head_dim\" must be a whole number", path);
+    c->p.head_dim = json_integer_value(x);
+    c->p.text = json_integer_value(json_object_get(m, "text"));
+    c->p.text_padding = json_integer_value(json_object_get(m, "text_padding"));
+    memcpy(c->p.window, c->p.canvas, sizeof c->p.window);
+    if (stile_problem_check(&c->p) != STILE_OK) bad(o, "%s: the problem it describes is invalid (see above)", path);
+    json_t *ss = json_object_get(m, "samples");
+    if (!json_is_array(ss) || json_array_size(ss) == 0) bad(o, "%s: \"samples\" must be a non-empty array", path);
+    c->nsamples = (int)json_array_size(ss);
+    c->s = calloc((size_t)c->nsamples, sizeof *c->s);
+    if (!c->s) bad(o, "out of memory");
+    for (int i = 0; i < c->nsamples; i++) {
+        json_t *e = json_array_get(ss, (size_t)i);
+        json_t *st = json_object_get(e, "step"), *ly = json_object_get(e, "layer");
+        const char *q = json_string_value(json_object_get(e, "q")), *k = json_string_value(json_object_get(e, "k")),
+                   *v = json_string_value(json_object_get(e, "v"));
+        if (!json_is_integer(st) || !json_is_integer(ly) || json_integer_value(st) < 0 || json_integer_value(ly) < 0 || !q || !k || !v)
+            bad(o, "%s: samples[%d] needs \"step\", \"layer\" (>= 0) and \"q\", \"k\", \"v\" file names", path, i);
+        c->s[i].step = json_integer_value(st);
+        c->s[i].layer = json_integer_value(ly);
+        snprintf(c->s[i].q, sizeof c->s[i].q, "%s/%s", dir, q);
+        snprintf(c->s[i].k, sizeof c->s[i].k, "%s/%s", dir, k);
+        snprintf(c->s[i].v, sizeof c->s[i].v, "%s/%s", dir, v);
+    }
+    json_decref(m);
+}
+
+static int64_t (*parse_candidates(const cli_opts *o, const char *text, const int64_t grid[3], int *n))[3]
+{
+    int cap = 1;
+    for (const char *c = text; *c; c++) cap += *c == ';';
+    int64_t (*w)[3] = calloc((size_t)cap, sizeof *w);
+    if (!w) bad(o, "out of memory");
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", text);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+        char *end;
+        for (int i = 0; i < 3; i++) {
+            w[*n][i] = strtoll(t, &end, 10);
+            if (end == t || (i < 2 && *end != ',') || (i == 2 && *end)) bad(o, "--candidates: \"%s\" is not wt,wh,ww", t);
+            t = end + 1;
+        }
+        for (int i = 0; i < 3; i++)
+            if (w[*n][i] < 1 || w[*n][i] > grid[i])
+                bad(o, "--candidates: %lld,%lld,%lld: window[%d]=%lld is outside the grid's 1..%lld tiles", (long long)w[*n][0],
+                    (long long)w[*n][1], (long long)w[*n][2], i, (long long)w[*n][i], (long long)grid[i]);
+        (*n)++;
+    }
+    if (*n == 0) bad(o, "--candidates: no window given (e.g. \"3,3,3;5,3,3;1,6,10\")");
+    return w;
+}
+
+/* q, k, v of one sample, checked against the manifest: dtype shared, shape [B, S, H, D] or [S, H, D]. */
+static void *load_tensor(const cli_opts *o, const char *path, const stile_problem *p, int64_t tokens, stile_dtype *dt, int64_t *batch)
+{
+    npy_array a;
+    char err[600];
+    if (npy_read(path, &a, err, sizeof err) != STILE_OK) bad(o, "%s", err);
+    int64_t b = a.ndim == 4 ? a.shape[0] : 1;
+    const int64_t *sh = a.ndim == 4 ? a.shape + 1 : a.shape;
+    if ((a.ndim != 3 && a.ndim != 4) || sh[0] != tokens || sh[1] != p->heads || sh[2] != p->head_dim)
+        bad(o, "%s: shape disagrees with the manifest: expected [B, %lld, %lld, %lld]", path, (long long)tokens, (long long)p->heads,
+            (long long)p->head_dim);
+    if (*batch && b != *batch) bad(o, "%s: batch %lld differs from the sample's other tensors", path, (long long)b);
+    if (*batch && a.dtype != *dt) bad(o, "%s: dtype %s differs from the sample's other tensors", path, stile_dtype_name(a.dtype));
+    *batch = b;
+    *dt = a.dtype;
+    return a.data;
+}
+
+/* Per head: ||x - ref|| / ||ref|| over batch, tokens and dims; x and ref as f32 [B, S, H, D]. */
+static void rel_l2(const float *x, const float *ref, const stile_problem *p, int64_t tokens, double *out)
+{
+    for (int64_t h = 0; h < p->heads; h++) {
+        double num = 0, den = 0;
+        for (int64_t b = 0; b < p->batch; b++)
+            for (int64_t t = 0; t < tokens; t++) {
+                const int64_t base = ((b * tokens + t) * p->heads + h) * p->head_dim;
+                for (int64_t d = 0; d < p->head_dim; d++) {
+                    double e = (double)x[base + d] - ref[base + d];
+                    num += e * e;
+                    den += (double)ref[base + d] * ref[base + d];
+                }
+            }
+        out[h] = den > 0 ? sqrt(num / den) : sqrt(num);
+    }
+}
+
+/* Run problem p (with windows) on dev; output as f32. */
+static int run(stile_device *dev, const stile_problem *p, stile_buffer *const in[3], stile_buffer *ob, size_t bytes, float *out)
+{
+    stile_plan *plan = NULL;
+    if (stile_plan_create(dev, p, &plan) != STILE_OK) return -1;
+    stile_io io = {.q = {stile_buffer_data(in[0]), bytes, p->dtype}, .k = {stile_buffer_data(in[1]), bytes, p->dtype},
+                   .v = {stile_buffer_data(in[2]), bytes, p->dtype}, .o = {stile_buffer_data(ob), bytes, p->dtype}};
+    int rc = stile_plan_execute(plan, &io) == STILE_OK ? 0 : -1;
+    stile_plan_destroy(&plan);
+    if (rc) return rc;
+    void *raw = malloc(bytes);
+    if (!raw || stile_buffer_download(ob, 0, raw, bytes) != STILE_OK) {
+        free(raw);
+        return -1;
+    }
+    const size_t n = bytes / stile_dtype_size(p->dtype);
+    stile_convert(raw, p->dtype, out, STILE_DTYPE_F32, n);
+    free(raw);
+    return 0;
+}
+
+static int64_t key_tiles(const int64_t w[3], const int64_t grid[3])
+{
+    return (w[0] < grid[0] ? w[0] : grid[0]) * (w[1] < grid[1] ? w[1] : grid[1]) * (w[2] < grid[2] ? w[2] : grid[2]);
+}
+
+int cmd_calibrate(int argc, char **argv)
+{
+    cli_opts o = {.cmd = "calibrate", .cmd_bit = CMD_CALIBRATE};
+    cli_parse(&o, argc, argv,
+              "usage: stile calibrate DIR --candidates \"3,3,3;5,3,3;1,6,10\" --out strategy.json [--skip-steps N]\n"
+              "       [--max-rel-l2 E] [--device D] [--markdown report.md]\n"
+              "Pick a window per (step, layer, head) from the q/k/v captured in DIR (docs/calibration.md): for each\n"
+              "sample and head, the relative L2 distance of each candidate's output to full attention, averaged over\n"
+              "the samples of a (step, layer). Default: the candidate with the lowest distance (FastVideo's rule;\n"
+              "distances within the output dtype's rounding noise - f32 1e-6, f16 1e-3, bf16 8e-3 - are ties, which\n"
+              "the sparser wins); with --max-rel-l2, the sparsest within that budget (none: full). Steps\n"
+              "before --skip-steps stay full. Writes FastVideo's format; resumes from OUT.measurements.json.");
+    if (o.npos != 1) bad(&o, "give exactly one capture directory (stile calibrate DIR ...)");
+    if (!o.out_path) bad(&o, "--out FILE is required (the strategy to write)");
+    if (!o.candidates) bad(&o, "--candidates is required, e.g. \"3,3,3;5,3,3;1,6,10\"");
+    cli_log_init(&o);
+    capture cap;
+    load_manifest(&o, o.pos[0], &cap);
+    stile_problem p = cap.p;
+    int64_t grid[3];
+    for (int i = 0; i < 3; i++) grid[i] = (p.canvas[i] + p.tile[i] - 1) / p.tile[i];
+    int nc = 0;
+    int64_t (*cand)[3] = parse_candidates(&o, o.candidates, grid, &nc);
+    const int64_t tokens = p.canvas[0] * p.canvas[1] * p.canvas[2] + p.text, H = p.heads;
+
+    /* resume: measurements of samples already done, if made with the same candidates */
+    char mpath[4200];
+    snprintf(mpath, sizeof mpath, "%s.measurements.json", o.out_path);
+    json_t *meas = json_load_file(mpath, 0, NULL);
+    if (meas && (!json_is_string(json_object_get(meas, "candidates")) ||
+                 strcmp(json_string_value(json_object_get(meas, "candidates")), o.candidates) != 0 ||
+                 !json_is_object(json_object_get(meas, "samples")))) {
+        json_decref(meas);
+        meas = NULL;
+    }
+    if (!meas) meas = json_pack("{s:s,s:{}}", "candidates", o.candidates, "samples");
+    else printf("resuming: %zu sample(s) already measured in %s\n", json_object_size(json_object_get(meas, "samples")), mpath);
+
+    stile_device *dev = cli_open_device(&o);
+    const int tty = isatty(STDERR_FILENO);
+    double cand_seconds = 0;
+    int64_t cand_runs = 0;
+    for (int i = 0; i < cap.nsamples; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%d", i);
+        if (json_object_get(json_object_get(meas, "samples"), key)) continue;
+        if (tty) fprintf(stderr, "\r\033[K[%d/%d] step %lld layer %lld", i + 1, cap.nsamples, (long long)cap.s[i].step,
+                         (long long)cap.s[i].layer);
+        stile_dtype dt = STILE_DTYPE_F32;
+        int64_t batch = 0;
+        void *host[3] = {load_tensor(&o, cap.s[i].q, &p, tokens, &dt, &batch), load_tensor(&o, cap.s[i].k, &p, tokens, &dt, &batch),
+                         load_tensor(&o, cap.s[i].v, &p, tokens, &dt, &batch)};
+        p.dtype = dt;
+        p.batch = batch;
+        const size_t n = (size_t)(batch * tokens * H * p.head_dim), bytes = n * stile_dtype_size(dt);
+        stile_buffer *in[3] = {0}, *ob = NULL;
+        float *full = malloc(n * sizeof *full), *out = malloc(n * sizeof *out);
+        double *dist = malloc((size_t)H * sizeof *dist);
+        int ok = full && out && dist && stile_buffer_create(dev, bytes, &ob) == STILE_OK;
+        for (int t = 0; t < 3 && ok; t++)
+            ok = stile_buffer_create(dev, bytes, &in[t]) == STILE_OK && stile_buffer_upload(in[t], 0, host[t], bytes) == STILE_OK;
+        stile_problem fp = p;
+        memcpy(fp.window, grid, sizeof fp.window);
+        ok = ok && run(dev, &fp, in, ob, bytes, full) == 0;
+        json_t *rows = json_array();
+        for (int c = 0; c < nc && ok; c++) {
+            stile_problem cp = p;
+            memcpy(cp.window, cand[c], sizeof cp.window);
+            double t0 = cli_now();
+            ok = run(dev, &cp, in, ob, bytes, out) == 0;
+            cand_seconds += cli_now() - t0;
+            cand_runs++;
+            if (!ok) break;
+            rel_l2(out, full, &p, tokens, dist);
+            json_t *row = json_array();
+            for (int64_t h = 0; h < H; h++) json_array_append_new(row, json_real(dist[h]));
+            json_array_append_new(rows, row);
+        }
+        for (int t = 0; t < 3; t++) {
+            stile_buffer_destroy(&in[t]);
+            free(host[t]);
+        }
+        stile_buffer_destroy(&ob);
+        free(full); free(out); free(dist);
+        if (!ok) {
+            json_decref(rows);
+            fprintf(stderr, "%sstile calibrate: sample %d (step %lld, layer %lld) failed to run\n", tty ? "\n" : "", i,
+                    (long long)cap.s[i].step, (long long)cap.s[i].layer);
+            return 1;
+        }
+        json_object_set_new(json_object_get(meas, "samples"), key, rows);
+        json_object_set_new(meas, "dtype", json_string(stile_dtype_name(dt)));
+        char *text = json_dumps(meas, JSON_COMPACT);
+        if (!text || cli_write_file(&o, "measurements", mpath, text) != 0) return 1;
+        free(text);
+    }
+    if (tty) fprintf(stderr, "\r\033[K");
+    stile_device_close(&dev);
+
+    /* mean distance per (step, layer, candidate, head), then the choice */
+    stile_strategy *strat = NULL;
+    if (stile_strategy_create(&strat) != STILE_OK) return 1;
+    cli_buf rep = {0};
+    int64_t *hist = calloc((size_t)nc + 1, sizeof *hist); /* last: full */
+    double flops_full = 0, flops_chosen = 0;
+    cli_bufprintf(&rep, "# stile calibration report\n\ncapture `%s`, %d sample(s), candidates `%s`, rule: %s\n\n", o.pos[0],
+                  cap.nsamples, o.candidates, o.max_rel_l2 > 0 ? "sparsest within --max-rel-l2" : "lowest distance");
+    cli_bufprintf(&rep, "| step | layer | head | window | mean rel L2 | key tiles |\n|---|---|---|---|---|---|\n");
+    double *mean = calloc((size_t)nc * (size_t)H, sizeof *mean);
+    char *done = calloc((size_t)cap.nsamples, 1);
+    const int64_t all_tiles = grid[0] * grid[1] * grid[2];
+    /* Distances closer than the output dtype's rounding noise are ties, which the sparser wins: two
+     * windows that both hold all the attention mass differ only by summation order. */
+    const char *mdt = json_string_value(json_object_get(meas, "dtype"));
+    const double tie = !mdt || strcmp(mdt, "f32") == 0 ? 1e-6 : strcmp(mdt, "f16") == 0 ? 1e-3 : 8e-3;
+    for (int i = 0; i < cap.nsamples; i++) {
+        if (done[i]) continue;
+        memset(mean, 0, (size_t)nc * (size_t)H * sizeof *mean);
+        int cnt = 0;
+        for (int j = i; j < cap.nsamples; j++) {
+            if (cap.s[j].step != cap.s[i].step || cap.s[j].layer != cap.s[i].layer) continue;
+            char key[32];
+            snprintf(key, sizeof key, "%d", j);
+            json_t *rows = json_object_get(json_object_get(meas, "samples"), key);
+            for (int c = 0; c < nc; c++)
+                for (int64_t h = 0; h < H; h++) mean[c * H + h] += json_number_value(json_array_get(json_array_get(rows, (size_t)c), (size_t)h));
+            done[j] = 1;
+            cnt++;
+        }
+        for (int64_t h = 0; h < H; h++) {
+            int best = -1; /* -1: full attention */
+            for (int c = 0; c < nc; c++) {
+                const double d = mean[c * H + h] / cnt;
+                if (o.max_rel_l2 > 0 && d > o.max_rel_l2) continue;
+                if (best < 0) { best = c; continue; }
+                const double bd = mean[best * H + h] / cnt;
+                const int64_t kt = key_tiles(cand[c], grid), bt = key_tiles(cand[best], grid);
+                if (o.max_rel_l2 > 0 ? (kt < bt || (kt == bt && d < bd)) : (d < bd - tie || (fabs(d - bd) <= tie && kt < bt)))
+                    best = c;
+            }
+            if (cap.s[i].step < o.skip_steps) best = -1;
+            const int64_t *w = best >= 0 ? cand[best] : grid;
+            stile_strategy_set(strat, cap.s[i].step, cap.s[i].layer, h, w);
+            hist[best >= 0 ? best : nc]++;
+            flops_full += (double)all_tiles;
+            flops_chosen += (double)key_tiles(w, grid);
+            cli_bufprintf(&rep, "| %lld | %lld | %lld | %lldx%lldx%lld%s | %.3e | %lld |\n", (long long)cap.s[i].step,
+                          (long long)cap.s[i].layer, (long long)h, (long long)w[0], (long long)w[1], (long long)w[2],
+                          best < 0 ? " (full)" : "", best >= 0 ? mean[best * H + h] / cnt : 0.0, (long long)key_tiles(w, grid));
+        }
+    }
+    cli_bufprintf(&rep, "\nChosen windows:\n\n| window | heads |\n|---|---|\n");
+    for (int c = 0; c <= nc; c++) {
+        if (c < nc) cli_bufprintf(&rep, "| %lldx%lldx%lld | %lld |\n", (long long)cand[c][0], (long long)cand[c][1], (long long)cand[c][2], (long long)hist[c]);
+        else cli_bufprintf(&rep, "| full | %lld |\n", (long long)hist[c]);
+    }
+    cli_bufprintf(&rep, "\nVideo key tiles attended: %.1f%% of full attention (expected video-attention FLOP saving %.2fx).\n",
+                  100 * flops_chosen / flops_full, flops_full / flops_chosen);
+    cli_bufprintf(&rep, "Time per (sample, candidate) run on the device, all heads: %.3f s (%lld runs); per (layer, head, candidate): %.4f s.\n",
+                  cand_runs ? cand_seconds / (double)cand_runs : 0.0, (long long)cand_runs,
+                  cand_runs ? cand_seconds / (double)cand_runs / (double)H : 0.0);
+    int rc = 0;
+    if (rep.oom || stile_strategy_save(strat, o.out_path) != STILE_OK) rc = 1;
+    else if (o.markdown_path && cli_write_file(&o, "--markdown", o.markdown_path, rep.s) != 0) rc = 1;
+    if (rc == 0) {
+        printf("%s", rep.s + strlen("# stile calibration report\n\n"));
+        printf("wrote %s (%lld entries)%s%s\n", o.out_path, (long long)stile_strategy_size(strat), o.markdown_path ? " and " : "",
+               o.markdown_path ? o.markdown_path : "");
+    }
+    stile_strategy_destroy(&strat);
+    free(rep.s); free(hist); free(mean); free(done); free(cand); free(cap.s);
+    json_decref(meas);
+    return rc;
+}
