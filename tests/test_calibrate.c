@@ -155,6 +155,32 @@ static void test_bad_captures_and_candidates_fail_with_one_line(void **state)
         {"--out X", "--candidates is required"},
         {"--candidates '1,1,1'", "--out FILE is required"},
     };
+    /* a malformed manifest and a capture whose tensors disagree with it name the file */
+    char bad_dir[300], path[400], line2[512] = "";
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && printf '{\"canvas\": [2, 4' > %s/manifest.json", bad_dir, bad_dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s calibrate %s --candidates '1,1,1' -o %s/never.json 2>&1 >/dev/null; echo \"exit=$?\"", stile_exe,
+             bad_dir, dir);
+    FILE *pp = popen(cmd, "r");
+    line2[fread(line2, 1, sizeof line2 - 1, pp)] = 0;
+    pclose(pp);
+    printf("  malformed manifest -> %s", line2);
+    assert_non_null(strstr(line2, "manifest.json:1"));
+    assert_non_null(strstr(line2, "exit=2"));
+    snprintf(path, sizeof path, "%s/manifest.json", bad_dir);
+    FILE *mf = fopen(path, "w");
+    fprintf(mf, "{\"canvas\": [2, 4, 4], \"tile\": [1, 2, 2], \"heads\": %d, \"head_dim\": %d, \"samples\": "
+                "[{\"step\": 0, \"layer\": 0, \"q\": \"../q.npy\", \"k\": \"../k.npy\", \"v\": \"../v.npy\"}]}", HEADS, D);
+    fclose(mf);
+    snprintf(cmd, sizeof cmd, "%s calibrate %s --candidates '1,1,1' -o %s/never.json 2>&1 >/dev/null; echo \"exit=$?\"", stile_exe,
+             bad_dir, dir);
+    pp = popen(cmd, "r");
+    line2[fread(line2, 1, sizeof line2 - 1, pp)] = 0;
+    pclose(pp);
+    printf("  shape mismatch -> %s", line2);
+    assert_non_null(strstr(line2, "q.npy: shape disagrees with the manifest"));
+    assert_non_null(strstr(line2, "exit=2"));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[256], line[512] = "";
         snprintf(out, sizeof out, "%s/never.json", dir);

@@ -158,6 +158,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     const char *text_padding = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "-o") == 0) a = "--out"; /* the one short option: -o FILE, wherever --out is taken */
         if (strncmp(a, "--", 2) != 0) {
             if (o->cmd_bit == CMD_CHART || o->cmd_bit == CMD_CALIBRATE) {
                 if (!o->pos) o->pos = argv + i; /* positional files are collected in place below */

@@ -327,6 +327,18 @@ int cmd_calibrate(int argc, char **argv)
                           best < 0 ? " (full)" : "", best >= 0 ? mean[best * H + h] / cnt : 0.0, (long long)key_tiles(w, grid));
         }
     }
+    cli_bufprintf(&rep, "\nSparsity per (step, layer), video keys skipped:\n\n| step | layer | sparsity |\n|---|---|---|\n");
+    memset(done, 0, (size_t)cap.nsamples);
+    for (int i = 0; i < cap.nsamples; i++) {
+        int64_t w[3], kt = 0;
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= cap.s[j].step == cap.s[i].step && cap.s[j].layer == cap.s[i].layer;
+        if (seen) continue;
+        for (int64_t h = 0; h < H; h++)
+            if (stile_strategy_get(strat, cap.s[i].step, cap.s[i].layer, h, w) == STILE_OK) kt += key_tiles(w, grid);
+        cli_bufprintf(&rep, "| %lld | %lld | %.2f%% |\n", (long long)cap.s[i].step, (long long)cap.s[i].layer,
+                      100.0 * (1.0 - (double)kt / ((double)H * (double)all_tiles)));
+    }
     cli_bufprintf(&rep, "\nChosen windows:\n\n| window | heads |\n|---|---|\n");
     for (int c = 0; c <= nc; c++) {
         if (c < nc) cli_bufprintf(&rep, "| %lldx%lldx%lld | %lld |\n", (long long)cand[c][0], (long long)cand[c][1], (long long)cand[c][2], (long long)hist[c]);
