@@ -261,3 +261,65 @@ stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
         if (overlaps(&io->o, need[3], t[i], need[i])) return stile_fail(STILE_ERR_ALIASING, "io->o overlaps io->%s", nm[i]);
     return plan->device->backend->execute(plan->device->impl, plan, plan->impl, io);
 }
+
+/* ---- the flattened schedule (for kernels that walk it on a device) ---- */
+
+void stile_flat_schedule_free(stile_flat_schedule *f)
+{
+    if (!f) return;
+    free(f->row_start);
+    free(f->head_row);
+    free(f->key_tiles);
+    free(f->blocks);
+    memset(f, 0, sizeof *f);
+}
+
+stile_status stile_flat_schedule_build(const stile_plan *plan, int64_t block_rows, stile_flat_schedule *f)
+{
+    memset(f, 0, sizeof *f);
+    const stile_layout *l = &plan->layout;
+    const stile_resolved *r = &plan->r;
+    const int64_t tiles = l->tiles;
+    f->nblocks = (r->p.text + block_rows - 1) / block_rows;
+    for (int64_t t = 0; t < tiles; t++) f->nblocks += (l->tile_start[t + 1] - l->tile_start[t] + block_rows - 1) / block_rows;
+    for (int64_t s = 0; s < plan->nschedules; s++) {
+        f->nrows += tiles + 1;
+        f->nkeys += plan->schedules[s].row_start[tiles];
+    }
+    if (f->nrows + f->nkeys + 4 * f->nblocks > INT32_MAX)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "the schedule tables exceed 2^31 entries");
+    f->row_start = malloc((size_t)f->nrows * sizeof *f->row_start);
+    f->head_row = malloc((size_t)r->p.heads * sizeof *f->head_row);
+    f->key_tiles = malloc((size_t)(f->nkeys ? f->nkeys : 1) * sizeof *f->key_tiles);
+    f->blocks = malloc((size_t)(4 * f->nblocks) * sizeof *f->blocks);
+    if (!f->row_start || !f->head_row || !f->key_tiles || !f->blocks) {
+        stile_flat_schedule_free(f);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory flattening the schedule");
+    }
+    int64_t ro = 0, ko = 0;
+    for (int64_t s = 0; s < plan->nschedules; s++) {
+        const stile_schedule *sc = &plan->schedules[s];
+        for (int64_t h = 0; h < r->p.heads; h++)
+            if (plan->head_schedule[h] == s) f->head_row[h] = (int32_t)ro;
+        for (int64_t q = 0; q <= tiles; q++) f->row_start[ro++] = (int32_t)(ko + sc->row_start[q]);
+        memcpy(f->key_tiles + ko, sc->key_tiles, (size_t)sc->row_start[tiles] * sizeof *f->key_tiles);
+        ko += sc->row_start[tiles];
+    }
+    int32_t *b = f->blocks;
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
+        for (int64_t o = 0; o < sz; o += block_rows, b += 4) {
+            b[0] = (int32_t)t;
+            b[1] = (int32_t)o;
+            b[2] = (int32_t)(sz - o < block_rows ? sz - o : block_rows);
+            b[3] = (int32_t)(l->tile_start[t] + o);
+        }
+    }
+    for (int64_t o = 0; o < r->p.text; o += block_rows, b += 4) {
+        b[0] = -1;
+        b[1] = 0;
+        b[2] = (int32_t)(r->p.text - o < block_rows ? r->p.text - o : block_rows);
+        b[3] = (int32_t)(r->video + o);
+    }
+    return STILE_OK;
+}

@@ -101,6 +101,19 @@ struct stile_plan {
     void *impl;               /* the backend's */
 };
 
+/* ---- the schedule flattened for kernels: every distinct window's CSR in one array ---- */
+typedef struct stile_flat_schedule {
+    int64_t nrows, nkeys, nblocks;
+    int32_t *row_start; /* nrows = schedules x (tiles + 1); values index key_tiles */
+    int32_t *head_row;  /* per head: index in row_start of its schedule's first row */
+    int32_t *key_tiles; /* nkeys */
+    int32_t *blocks;    /* 4 per query block: tile (-1: text), first local row, rows, first token */
+} stile_flat_schedule;
+
+/* Query blocks of at most block_rows rows: each tile's rows in order, then the text tokens. */
+stile_status stile_flat_schedule_build(const stile_plan *plan, int64_t block_rows, stile_flat_schedule *out);
+void stile_flat_schedule_free(stile_flat_schedule *f);
+
 /* ---- the backend vtable ---- */
 struct stile_backend {
     const char *name;

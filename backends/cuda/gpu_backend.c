@@ -96,16 +96,13 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     const stile_resolved *r = &plan->r;
     const stile_layout *l = &plan->layout;
     const int64_t tiles = l->tiles, heads = r->p.heads;
-    /* query blocks: each tile in blocks of STA_BLOCK_ROWS rows, then the text queries */
-    int64_t nblocks = (r->p.text + STA_BLOCK_ROWS - 1) / STA_BLOCK_ROWS;
-    for (int64_t t = 0; t < tiles; t++) nblocks += (l->tile_start[t + 1] - l->tile_start[t] + STA_BLOCK_ROWS - 1) / STA_BLOCK_ROWS;
-    int64_t nrows = 0, nkeys = 0;
-    for (int64_t s = 0; s < plan->nschedules; s++) {
-        nrows += tiles + 1;
-        nkeys += plan->schedules[s].row_start[tiles];
-    }
-    const size_t b_tile_start = (size_t)(tiles + 1) * sizeof(long long), b_rows = (size_t)nrows * sizeof(int),
-                 b_head = (size_t)heads * sizeof(int), b_keys = (size_t)(nkeys ? nkeys : 1) * sizeof(int),
+    stile_flat_schedule f;
+    stile_status fst = stile_flat_schedule_build(plan, STA_BLOCK_ROWS, &f);
+    if (fst != STILE_OK) return fst;
+    const int64_t nblocks = f.nblocks;
+    /* one device allocation: tile_start (long long), row_start, head_row, key_tiles, blocks */
+    const size_t b_tile_start = (size_t)(tiles + 1) * sizeof(long long), b_rows = (size_t)f.nrows * sizeof(int),
+                 b_head = (size_t)heads * sizeof(int), b_keys = (size_t)(f.nkeys ? f.nkeys : 1) * sizeof(int),
                  b_blocks = (size_t)(4 * nblocks) * sizeof(int);
     const size_t total = b_tile_start + b_rows + b_head + b_keys + b_blocks;
     char *host = malloc(total);
@@ -113,44 +110,16 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     if (!host || !gp) {
         free(host);
         free(gp);
+        stile_flat_schedule_free(&f);
         return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);
     }
     long long *ts = (long long *)host;
-    int *rows = (int *)(host + b_tile_start), *head_row = (int *)((char *)rows + b_rows), *keys = (int *)((char *)head_row + b_head),
-        *blocks = (int *)((char *)keys + b_keys);
     for (int64_t t = 0; t <= tiles; t++) ts[t] = l->tile_start[t];
-    int64_t ro = 0, ko = 0;
-    int *sched_row = malloc((size_t)plan->nschedules * sizeof *sched_row);
-    if (!sched_row) {
-        free(host);
-        free(gp);
-        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);
-    }
-    for (int64_t s = 0; s < plan->nschedules; s++) {
-        const stile_schedule *sc = &plan->schedules[s];
-        sched_row[s] = (int)ro;
-        for (int64_t q = 0; q <= tiles; q++) rows[ro++] = (int)(ko + sc->row_start[q]);
-        memcpy(keys + ko, sc->key_tiles, (size_t)sc->row_start[tiles] * sizeof(int));
-        ko += sc->row_start[tiles];
-    }
-    for (int64_t h = 0; h < heads; h++) head_row[h] = sched_row[plan->head_schedule[h]];
-    free(sched_row);
-    int64_t nb = 0;
-    for (int64_t t = 0; t < tiles; t++) {
-        const int64_t sz = l->tile_start[t + 1] - l->tile_start[t];
-        for (int64_t o = 0; o < sz; o += STA_BLOCK_ROWS, nb++) {
-            blocks[4 * nb] = (int)t;
-            blocks[4 * nb + 1] = (int)o;
-            blocks[4 * nb + 2] = (int)(sz - o < STA_BLOCK_ROWS ? sz - o : STA_BLOCK_ROWS);
-            blocks[4 * nb + 3] = (int)(l->tile_start[t] + o);
-        }
-    }
-    for (int64_t o = 0; o < r->p.text; o += STA_BLOCK_ROWS, nb++) {
-        blocks[4 * nb] = -1;
-        blocks[4 * nb + 1] = 0;
-        blocks[4 * nb + 2] = (int)(r->p.text - o < STA_BLOCK_ROWS ? r->p.text - o : STA_BLOCK_ROWS);
-        blocks[4 * nb + 3] = (int)(r->video + o);
-    }
+    memcpy(host + b_tile_start, f.row_start, b_rows);
+    memcpy(host + b_tile_start + b_rows, f.head_row, b_head);
+    memcpy(host + b_tile_start + b_rows + b_head, f.key_tiles, (size_t)f.nkeys * sizeof(int));
+    memcpy(host + b_tile_start + b_rows + b_head + b_keys, f.blocks, b_blocks);
+    stile_flat_schedule_free(&f);
     gpuError_t e = gpuSetDevice(dev->index);
     if (e == gpuSuccess) e = gpuMalloc(&gp->table, total);
     if (e == gpuSuccess) e = gpuMemcpy(gp->table, host, total, gpuMemcpyHostToDevice);

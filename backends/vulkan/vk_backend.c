@@ -396,23 +396,25 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     const stile_resolved *r = &plan->r;
     const stile_layout *l = &plan->layout;
     const int64_t tiles = l->tiles, heads = r->p.heads;
-    int64_t nblocks = (r->p.text + VK_BLOCK_ROWS - 1) / VK_BLOCK_ROWS, nrows = 0, nkeys = 0;
-    for (int64_t t = 0; t < tiles; t++) nblocks += (l->tile_start[t + 1] - l->tile_start[t] + VK_BLOCK_ROWS - 1) / VK_BLOCK_ROWS;
-    for (int64_t s = 0; s < plan->nschedules; s++) {
-        nrows += tiles + 1;
-        nkeys += plan->schedules[s].row_start[tiles];
-    }
+    stile_flat_schedule f;
+    stile_status fst = stile_flat_schedule_build(plan, VK_BLOCK_ROWS, &f);
+    if (fst != STILE_OK) return fst;
+    const int64_t nrows = f.nrows, nkeys = f.nkeys, nblocks = f.nblocks;
     enum { HEADER = 40 };
     const int64_t o_ts = HEADER, o_rows = o_ts + tiles + 1, o_head = o_rows + nrows, o_keys = o_head + heads,
                   o_blocks = o_keys + nkeys, total = o_blocks + 4 * nblocks;
-    if (total > INT32_MAX / 4) return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the schedule tables exceed 2^29 entries");
-    vk_plan_full *vp = calloc(1, sizeof *vp);
-    if (!vp) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for Vulkan");
+    vk_plan_full *vp = total > INT32_MAX / 4 ? NULL : calloc(1, sizeof *vp);
+    if (!vp) {
+        stile_flat_schedule_free(&f);
+        return total > INT32_MAX / 4 ? stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the schedule tables exceed 2^29 entries")
+                                     : stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for Vulkan");
+    }
     vp->dev = d;
     stile_status st = get_pipeline(d, (uint32_t)r->p.head_dim, (uint32_t)r->p.dtype, &vp->base.pipe);
     if (st == STILE_OK) st = vk_make_buffer(d, (size_t)total * sizeof(int32_t), &vp->base.table);
     if (st != STILE_OK) {
         free(vp);
+        stile_flat_schedule_free(&f);
         return st;
     }
     int32_t *t = (int32_t *)vp->base.table->map;
@@ -446,32 +448,11 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     t[38] = (int32_t)o_keys;
     t[39] = (int32_t)o_blocks;
     for (int64_t i = 0; i <= tiles; i++) t[o_ts + i] = (int32_t)l->tile_start[i];
-    int64_t ro = o_rows, ko = 0;
-    for (int64_t s = 0; s < plan->nschedules; s++) {
-        const stile_schedule *sc = &plan->schedules[s];
-        for (int64_t h = 0; h < heads; h++)
-            if (plan->head_schedule[h] == s) t[o_head + h] = (int32_t)ro;
-        for (int64_t q = 0; q <= tiles; q++) t[ro++] = (int32_t)(ko + sc->row_start[q]);
-        memcpy(t + o_keys + ko, sc->key_tiles, (size_t)sc->row_start[tiles] * sizeof(int32_t));
-        ko += sc->row_start[tiles];
-    }
-    int32_t *blk = t + o_blocks;
-    int64_t nb = 0;
-    for (int64_t q = 0; q < tiles; q++) {
-        const int64_t sz = l->tile_start[q + 1] - l->tile_start[q];
-        for (int64_t o = 0; o < sz; o += VK_BLOCK_ROWS, nb++) {
-            blk[4 * nb] = (int32_t)q;
-            blk[4 * nb + 1] = (int32_t)o;
-            blk[4 * nb + 2] = (int32_t)(sz - o < VK_BLOCK_ROWS ? sz - o : VK_BLOCK_ROWS);
-            blk[4 * nb + 3] = (int32_t)(l->tile_start[q] + o);
-        }
-    }
-    for (int64_t o = 0; o < r->p.text; o += VK_BLOCK_ROWS, nb++) {
-        blk[4 * nb] = -1;
-        blk[4 * nb + 1] = 0;
-        blk[4 * nb + 2] = (int32_t)(r->p.text - o < VK_BLOCK_ROWS ? r->p.text - o : VK_BLOCK_ROWS);
-        blk[4 * nb + 3] = (int32_t)(r->video + o);
-    }
+    memcpy(t + o_rows, f.row_start, (size_t)nrows * sizeof(int32_t));
+    for (int64_t h = 0; h < heads; h++) t[o_head + h] = (int32_t)(o_rows + f.head_row[h]); /* the shader wants tab indices */
+    memcpy(t + o_keys, f.key_tiles, (size_t)nkeys * sizeof(int32_t));
+    memcpy(t + o_blocks, f.blocks, (size_t)(4 * nblocks) * sizeof(int32_t));
+    stile_flat_schedule_free(&f);
     vp->base.nblocks = (int)nblocks;
     if (d->validation_errors) {
         vk_plan_destroy_full(vp);
