@@ -4,7 +4,6 @@
  * they are made (OUT.measurements.json), so an interrupted run resumes where it stopped. */
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +23,6 @@ typedef struct capture {
     sample *s;
 } capture;
 
-__attribute__((format(printf, 2, 3), noreturn)) static void bad(const cli_opts *o, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "stile %s: ", o->cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    exit(2);
-}
-
 static int64_t triple(const json_t *a, int64_t out[3])
 {
     if (!json_is_array(a) || json_array_size(a) != 3) return 0;
@@ -52,33 +40,33 @@ static void load_manifest(const cli_opts *o, const char *dir, capture *c)
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
     if (!m) {
-        if (access(path, R_OK) != 0) bad(o, "%s: no such file (a capture directory holds manifest.json and .npy files)", path);
-        bad(o, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
+        if (access(path, R_OK) != 0) cli_usage_error(o, "%s: no such file (a capture directory holds manifest.json and .npy files)", path);
+        cli_usage_error(o, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
     }
     memset(c, 0, sizeof *c);
-    if (!triple(json_object_get(m, "canvas"), c->p.canvas)) bad(o, "%s: \"canvas\" must be [T, H, W]", path);
-    if (!triple(json_object_get(m, "tile"), c->p.tile)) bad(o, "%s: \"tile\" must be [t, h, w]", path);
+    if (!triple(json_object_get(m, "canvas"), c->p.canvas)) cli_usage_error(o, "%s: \"canvas\" must be [T, H, W]", path);
+    if (!triple(json_object_get(m, "tile"), c->p.tile)) cli_usage_error(o, "%s: \"tile\" must be [t, h, w]", path);
     json_t *x;
-    if (!json_is_integer(x = json_object_get(m, "heads"))) bad(o, "%s: \"heads\" must be a whole number", path);
+    if (!json_is_integer(x = json_object_get(m, "heads"))) cli_usage_error(o, "%s: \"heads\" must be a whole number", path);
     c->p.heads = json_integer_value(x);
-    if (!json_is_integer(x = json_object_get(m, "head_dim"))) bad(o, "%s: \"head_dim\" must be a whole number", path);
+    if (!json_is_integer(x = json_object_get(m, "head_dim"))) cli_usage_error(o, "%s: \"head_dim\" must be a whole number", path);
     c->p.head_dim = json_integer_value(x);
     c->p.text = json_integer_value(json_object_get(m, "text"));
     c->p.text_padding = json_integer_value(json_object_get(m, "text_padding"));
     memcpy(c->p.window, c->p.canvas, sizeof c->p.window);
-    if (stile_problem_check(&c->p) != STILE_OK) bad(o, "%s: the problem it describes is invalid (see above)", path);
+    if (stile_problem_check(&c->p) != STILE_OK) cli_usage_error(o, "%s: the problem it describes is invalid (see above)", path);
     json_t *ss = json_object_get(m, "samples");
-    if (!json_is_array(ss) || json_array_size(ss) == 0) bad(o, "%s: \"samples\" must be a non-empty array", path);
+    if (!json_is_array(ss) || json_array_size(ss) == 0) cli_usage_error(o, "%s: \"samples\" must be a non-empty array", path);
     c->nsamples = (int)json_array_size(ss);
     c->s = calloc((size_t)c->nsamples, sizeof *c->s);
-    if (!c->s) bad(o, "out of memory");
+    if (!c->s) cli_usage_error(o, "out of memory");
     for (int i = 0; i < c->nsamples; i++) {
         json_t *e = json_array_get(ss, (size_t)i);
         json_t *st = json_object_get(e, "step"), *ly = json_object_get(e, "layer");
         const char *q = json_string_value(json_object_get(e, "q")), *k = json_string_value(json_object_get(e, "k")),
                    *v = json_string_value(json_object_get(e, "v"));
         if (!json_is_integer(st) || !json_is_integer(ly) || json_integer_value(st) < 0 || json_integer_value(ly) < 0 || !q || !k || !v)
-            bad(o, "%s: samples[%d] needs \"step\", \"layer\" (>= 0) and \"q\", \"k\", \"v\" file names", path, i);
+            cli_usage_error(o, "%s: samples[%d] needs \"step\", \"layer\" (>= 0) and \"q\", \"k\", \"v\" file names", path, i);
         c->s[i].step = json_integer_value(st);
         c->s[i].layer = json_integer_value(ly);
         snprintf(c->s[i].q, sizeof c->s[i].q, "%s/%s", dir, q);
@@ -93,7 +81,7 @@ static int64_t (*parse_candidates(const cli_opts *o, const char *text, const int
     int cap = 1;
     for (const char *c = text; *c; c++) cap += *c == ';';
     int64_t (*w)[3] = calloc((size_t)cap, sizeof *w);
-    if (!w) bad(o, "out of memory");
+    if (!w) cli_usage_error(o, "out of memory");
     char buf[2048];
     snprintf(buf, sizeof buf, "%s", text);
     *n = 0;
@@ -101,16 +89,16 @@ static int64_t (*parse_candidates(const cli_opts *o, const char *text, const int
         char *end;
         for (int i = 0; i < 3; i++) {
             w[*n][i] = strtoll(t, &end, 10);
-            if (end == t || (i < 2 && *end != ',') || (i == 2 && *end)) bad(o, "--candidates: \"%s\" is not wt,wh,ww", t);
+            if (end == t || (i < 2 && *end != ',') || (i == 2 && *end)) cli_usage_error(o, "--candidates: \"%s\" is not wt,wh,ww", t);
             t = end + 1;
         }
         for (int i = 0; i < 3; i++)
             if (w[*n][i] < 1 || w[*n][i] > grid[i])
-                bad(o, "--candidates: %lld,%lld,%lld: window[%d]=%lld is outside the grid's 1..%lld tiles", (long long)w[*n][0],
+                cli_usage_error(o, "--candidates: %lld,%lld,%lld: window[%d]=%lld is outside the grid's 1..%lld tiles", (long long)w[*n][0],
                     (long long)w[*n][1], (long long)w[*n][2], i, (long long)w[*n][i], (long long)grid[i]);
         (*n)++;
     }
-    if (*n == 0) bad(o, "--candidates: no window given (e.g. \"3,3,3;5,3,3;1,6,10\")");
+    if (*n == 0) cli_usage_error(o, "--candidates: no window given (e.g. \"3,3,3;5,3,3;1,6,10\")");
     return w;
 }
 
@@ -119,14 +107,14 @@ static void *load_tensor(const cli_opts *o, const char *path, const stile_proble
 {
     npy_array a;
     char err[600];
-    if (npy_read(path, &a, err, sizeof err) != STILE_OK) bad(o, "%s", err);
+    if (npy_read(path, &a, err, sizeof err) != STILE_OK) cli_usage_error(o, "%s", err);
     int64_t b = a.ndim == 4 ? a.shape[0] : 1;
     const int64_t *sh = a.ndim == 4 ? a.shape + 1 : a.shape;
     if ((a.ndim != 3 && a.ndim != 4) || sh[0] != tokens || sh[1] != p->heads || sh[2] != p->head_dim)
-        bad(o, "%s: shape disagrees with the manifest: expected [B, %lld, %lld, %lld]", path, (long long)tokens, (long long)p->heads,
+        cli_usage_error(o, "%s: shape disagrees with the manifest: expected [B, %lld, %lld, %lld]", path, (long long)tokens, (long long)p->heads,
             (long long)p->head_dim);
-    if (*batch && b != *batch) bad(o, "%s: batch %lld differs from the sample's other tensors", path, (long long)b);
-    if (*batch && a.dtype != *dt) bad(o, "%s: dtype %s differs from the sample's other tensors", path, stile_dtype_name(a.dtype));
+    if (*batch && b != *batch) cli_usage_error(o, "%s: batch %lld differs from the sample's other tensors", path, (long long)b);
+    if (*batch && a.dtype != *dt) cli_usage_error(o, "%s: dtype %s differs from the sample's other tensors", path, stile_dtype_name(a.dtype));
     *batch = b;
     *dt = a.dtype;
     return a.data;
@@ -188,9 +176,9 @@ int cmd_calibrate(int argc, char **argv)
               "distances within the output dtype's rounding noise - f32 1e-6, f16 1e-3, bf16 8e-3 - are ties, which\n"
               "the sparser wins); with --max-rel-l2, the sparsest within that budget (none: full). Steps\n"
               "before --skip-steps stay full. Writes FastVideo's format; resumes from OUT.measurements.json.");
-    if (o.npos != 1) bad(&o, "give exactly one capture directory (stile calibrate DIR ...)");
-    if (!o.out_path) bad(&o, "--out FILE is required (the strategy to write)");
-    if (!o.candidates) bad(&o, "--candidates is required, e.g. \"3,3,3;5,3,3;1,6,10\"");
+    if (o.npos != 1) cli_usage_error(&o, "give exactly one capture directory (stile calibrate DIR ...)");
+    if (!o.out_path) cli_usage_error(&o, "--out FILE is required (the strategy to write)");
+    if (!o.candidates) cli_usage_error(&o, "--candidates is required, e.g. \"3,3,3;5,3,3;1,6,10\"");
     cli_log_init(&o);
     capture cap;
     load_manifest(&o, o.pos[0], &cap);
