@@ -21,6 +21,17 @@ stile_status stile_buffer_create(stile_device *device, size_t bytes, stile_buffe
     return STILE_OK;
 }
 
+stile_status stile_buffer_adopt(stile_device *device, void *ptr, size_t bytes, stile_buffer **out)
+{
+    stile_buffer *b = calloc(1, sizeof *b);
+    if (!b) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a buffer");
+    b->device = device;
+    b->ptr = ptr;
+    b->bytes = bytes;
+    *out = b;
+    return STILE_OK;
+}
+
 void stile_buffer_destroy(stile_buffer **buffer)
 {
     if (!buffer || !*buffer) return;

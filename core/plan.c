@@ -153,6 +153,7 @@ stile_status stile_plan_create(stile_device *device, const stile_problem *proble
     snprintf(p->info.device, sizeof p->info.device, "%s", device->info.name);
     rc = device->backend->supports(device->impl, p);
     if (rc == STILE_OK) rc = device->backend->plan(device->impl, p, &p->impl);
+    if (rc == STILE_OK && device->backend->plan_path) device->backend->plan_path(device->impl, p->impl, p->info.path, sizeof p->info.path);
     if (rc != STILE_OK) {
         plan_free_core(p);
         return rc;
@@ -225,9 +226,9 @@ static int overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b,
     return a0 < b0 + bbytes && b0 < a0 + abytes;
 }
 
-stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
+stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const char *what)
 {
-    if (!plan || !io) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_execute: %s is NULL", plan ? "io" : "plan");
+    if (!plan || !io) return stile_fail(STILE_ERR_NULL_ARGUMENT, "%s: %s is NULL", what, plan ? "io" : "plan");
     const stile_resolved *r = &plan->r;
     const stile_tensor *t[4] = {&io->q, &io->k, &io->v, &io->o};
     static const char *nm[4] = {"q", "k", "v", "o"};
@@ -259,6 +260,13 @@ stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
     }
     for (int i = 0; i < 3; i++)
         if (overlaps(&io->o, need[3], t[i], need[i])) return stile_fail(STILE_ERR_ALIASING, "io->o overlaps io->%s", nm[i]);
+    return STILE_OK;
+}
+
+stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
+{
+    stile_status rc = stile_io_check(plan, io, "stile_plan_execute");
+    if (rc != STILE_OK) return rc;
     return plan->device->backend->execute(plan->device->impl, plan, plan->impl, io);
 }
 

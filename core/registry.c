@@ -133,6 +133,22 @@ stile_status stile_device_open(const char *name, const stile_device_params *para
     return stile_fail(STILE_ERR_UNKNOWN_DEVICE, "device '%s': unknown (known: auto, cpu, vulkan, cuda, hip, optionally :N)", name);
 }
 
+stile_status stile_device_adopt(const stile_backend *backend, void *impl, const stile_device_info *info, stile_device **out)
+{
+    stile_device *d = calloc(1, sizeof *d);
+    if (!d) {
+        backend->device_close(impl);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory adopting a %s device", backend->name);
+    }
+    d->backend = backend;
+    d->index = -1;
+    d->impl = impl;
+    d->info = *info;
+    snprintf(d->info.backend, sizeof d->info.backend, "%s", backend->name);
+    *out = d;
+    return STILE_OK;
+}
+
 void stile_device_close(stile_device **device)
 {
     if (!device || !*device) return;

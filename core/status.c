@@ -30,6 +30,7 @@ const char *stile_status_string(stile_status status)
     case STILE_ERR_IO: return "input/output error";
     case STILE_ERR_FORMAT: return "malformed input";
     case STILE_ERR_BUFFER_TOO_SMALL: return "buffer too small";
+    case STILE_ERR_DEVICE_LOST: return "device lost";
     }
     return "unknown status";
 }

@@ -133,7 +133,17 @@ struct stile_backend {
     stile_status (*buffer_copy)(void *device, void *dst, const void *src, size_t bytes, int to_device);
     /* Optional: whether "auto" may pick device index (NULL: always); Vulkan leaves CPU renderers out. */
     int (*auto_ok)(int index);
+    /* The kernel a plan uses (stile_plan_info.path), written into buf. */
+    void (*plan_path)(void *device, void *impl, char *buf, size_t size);
 };
+
+/* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes
+ * ownership of impl (closed through the backend's device_close). */
+stile_status stile_device_adopt(const stile_backend *backend, void *impl, const stile_device_info *info, stile_device **out);
+/* The checks of stile_plan_execute on io (what: the caller's name for messages). */
+stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const char *what);
+/* A buffer around memory the backend has already set up at ptr (stile_vulkan_buffer_wrap). */
+stile_status stile_buffer_adopt(stile_device *device, void *ptr, size_t bytes, stile_buffer **out);
 
 struct stile_buffer {
     stile_device *device;

@@ -1,4 +1,4 @@
-// STA forward, the Vulkan backend's portable path: one invocation per query row, 16 rows per
+// STA forward, the Vulkan backend's portable path: one invocation per query row, a query block per
 // workgroup, each invocation reading its keys straight from the storage buffers (no shared memory
 // and no barriers: llvmpipe miscompiled the staged variant), f32 FMA and exp2 throughout. Tensors are read as
 // 32-bit words and unpacked, so no 16-bit storage feature is needed. The block schedule (the same
@@ -6,8 +6,9 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
 
-const uint ROWS = 16;                           // query rows (invocations) per workgroup
-layout(local_size_x = ROWS) in;
+// query rows (invocations) per workgroup: the plan's query block (16, or 64 when a tensor-core plan
+// falls back to this shader)
+layout(local_size_x_id = 0) in;
 // The head dim is compiled in (glslc -DHEAD_DIM=64 / 128) so that every loop over it unrolls: llvmpipe
 // ends any loop after 65535 iterations in total, which the d loops of a long key walk would exceed.
 #ifndef HEAD_DIM

@@ -380,6 +380,13 @@ static stile_status cpu_buffer_copy(void *device, void *dst, const void *src, si
     return STILE_OK;
 }
 
+static void cpu_plan_path(void *device, void *impl, char *buf, size_t size)
+{
+    (void)device;
+    (void)impl;
+    snprintf(buf, size, "cblas");
+}
+
 const stile_backend stile_backend_cpu = {
     .name = "cpu",
     .device_count = cpu_device_count,
@@ -392,4 +399,5 @@ const stile_backend stile_backend_cpu = {
     .buffer_alloc = cpu_buffer_alloc,
     .buffer_free = cpu_buffer_free,
     .buffer_copy = cpu_buffer_copy,
+    .plan_path = cpu_plan_path,
 };

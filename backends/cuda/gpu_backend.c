@@ -212,6 +212,14 @@ static stile_status gpu_buffer_copy(void *device, void *dst, const void *src, si
     return e == gpuSuccess ? STILE_OK : gpu_fail(e, to_device ? "uploading" : "downloading");
 }
 
+/* At plan time the pointers are not known: NULL stands for an aligned one, so this is the strides' verdict. */
+static void gpu_plan_path(void *device, void *impl, char *buf, size_t size)
+{
+    const gpu_device *dev = device;
+    const gpu_plan *gp = impl;
+    snprintf(buf, size, "%s", stile_gpu_mma_eligible(&gp->base, dev->cc) ? "mma.sync" : "portable");
+}
+
 const stile_backend BACKEND_SYMBOL = {
     .name = STILE_GPU_NAME,
     .device_count = gpu_device_count,
@@ -224,4 +232,5 @@ const stile_backend BACKEND_SYMBOL = {
     .buffer_alloc = gpu_buffer_alloc,
     .buffer_free = gpu_buffer_free,
     .buffer_copy = gpu_buffer_copy,
+    .plan_path = gpu_plan_path,
 };

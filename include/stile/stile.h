@@ -56,7 +56,8 @@ typedef enum stile_status {
     STILE_ERR_BACKEND,         /**< the backend's runtime failed; the log carries its message */
     STILE_ERR_IO,              /**< reading or writing a file failed */
     STILE_ERR_FORMAT,          /**< a file or string is malformed */
-    STILE_ERR_BUFFER_TOO_SMALL /**< a caller-provided buffer is too small; the needed size is returned */
+    STILE_ERR_BUFFER_TOO_SMALL,/**< a caller-provided buffer is too small; the needed size is returned */
+    STILE_ERR_DEVICE_LOST      /**< the GPU was lost (reset, hang, driver error): close the device and open it again */
 } stile_status;
 
 /** A constant English sentence for a status ("invalid window"); never NULL, also for unknown values. */
@@ -207,6 +208,9 @@ typedef struct stile_plan_info {
     double full_flops;             /**< 4 * head_dim * full_pairs */
     double sparsity;               /**< 1 - attended_video_pairs / (B * heads * video_tokens^2) */
     char device[32];               /**< the device it was planned for, "cpu:0" */
+    char path[48];                 /**< the kernel the backend chose: "cblas", "mma.sync", "nv-coopmat 16x8x16",
+                                        "portable"; an execution whose tensors the path cannot take (e.g.
+                                        misaligned addresses) falls back to the portable kernel and logs it */
 } stile_plan_info;
 
 /** One head's window and its per-query-tile cost. Thread-safety: plain data. */

@@ -1,0 +1,404 @@
+/* Vulkan devices: opened by stile ("vulkan:N", its own instance and device) or wrapped around an
+ * application's (stile_vulkan_device_wrap). Both get the same pipeline layout, shaders and command
+ * pool, and the tensor-core path when the device has what it needs (docs/backends.md).
+ * With STILE_VULKAN_VALIDATION=1 a device stile opens enables the Khronos validation layer; any message
+ * it sends is logged as an error and fails the call that caused it. STILE_VULKAN_PATH=portable turns
+ * the tensor-core path off; STILE_VULKAN_STAGING=1 stages copies even into host-visible memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stile/stile_vulkan.h"
+#include "vk_internal.h"
+
+static const uint32_t spv_portable_d64[] =
+#include "sta_portable_d64.spv.h"
+    ;
+static const uint32_t spv_portable_d128[] =
+#include "sta_portable_d128.spv.h"
+    ;
+static const uint32_t spv_coop_d64_n8[] =
+#include "sta_coopmat_nv_d64_n8.spv.h"
+    ;
+static const uint32_t spv_coop_d128_n8[] =
+#include "sta_coopmat_nv_d128_n8.spv.h"
+    ;
+static const uint32_t spv_coop_d64_n16[] =
+#include "sta_coopmat_nv_d64_n16.spv.h"
+    ;
+static const uint32_t spv_coop_d128_n16[] =
+#include "sta_coopmat_nv_d128_n16.spv.h"
+    ;
+
+/* Key chunk of the tensor-core shader (its BN) and the shared memory it declares, for the check. */
+enum { VK_COOP_BN = 32 };
+static uint32_t coop_shared_bytes(uint32_t d, uint32_t n)
+{
+    const uint32_t bn = VK_COOP_BN;
+    return 2 * bn * (d / 8 + 1) * 16 + 4 * 16 * ((bn + 8) / 2) * 4 + 4 * 16 * (bn + 4) * 4 + 64 * 4 + 16 * n * 4 + bn * 4 + 64 * 4;
+}
+
+static int env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT sev, VkDebugUtilsMessageTypeFlagsEXT type,
+                                                    const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
+{
+    (void)type;
+    vk_device *d = user;
+    if (sev < VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) return VK_FALSE;
+    __atomic_add_fetch(&d->validation_errors, 1, __ATOMIC_SEQ_CST);
+    stile_log(STILE_LOG_ERROR, "vulkan validation: %s", data && data->pMessage ? data->pMessage : "(no message)");
+    return VK_FALSE;
+}
+
+static uint32_t instance_api(void)
+{
+    uint32_t v = VK_API_VERSION_1_1;
+    PFN_vkEnumerateInstanceVersion ev = (PFN_vkEnumerateInstanceVersion)vkGetInstanceProcAddr(NULL, "vkEnumerateInstanceVersion");
+    if (ev && ev(&v) != VK_SUCCESS) v = VK_API_VERSION_1_1;
+    return v >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
+}
+
+static VkResult make_instance(vk_device *d, VkInstance *out)
+{
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "stile",
+                             .pEngineName = "stile", .apiVersion = instance_api()};
+    const char *layers[] = {"VK_LAYER_KHRONOS_validation"};
+    const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+    VkDebugUtilsMessengerCreateInfoEXT dbg = {
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+        .pfnUserCallback = on_validation,
+        .pUserData = d};
+    const int val = d && env_on("STILE_VULKAN_VALIDATION");
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app,
+                               .enabledLayerCount = val ? 1u : 0u, .ppEnabledLayerNames = layers,
+                               .enabledExtensionCount = val ? 1u : 0u, .ppEnabledExtensionNames = exts,
+                               .pNext = val ? &dbg : NULL};
+    VkResult r = vkCreateInstance(&ci, NULL, out);
+    if (r == VK_SUCCESS && val) {
+        PFN_vkCreateDebugUtilsMessengerEXT mk =
+            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkCreateDebugUtilsMessengerEXT");
+        if (mk) r = mk(*out, &dbg, NULL, &d->messenger);
+    }
+    return r;
+}
+
+int vk_device_count(char *reason, size_t size)
+{
+    VkInstance inst;
+    VkResult r = make_instance(NULL, &inst);
+    if (r != VK_SUCCESS) {
+        snprintf(reason, size, "no Vulkan loader or driver (vkCreateInstance: %d)", (int)r);
+        return 0;
+    }
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(inst, &n, NULL);
+    vkDestroyInstance(inst, NULL);
+    if (n == 0) snprintf(reason, size, "the Vulkan loader finds no device");
+    return (int)n;
+}
+
+static int has_extension(VkPhysicalDevice phys, const char *name)
+{
+    uint32_t n = 0;
+    if (vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+    VkExtensionProperties *e = calloc(n, sizeof *e);
+    int found = 0;
+    if (e && vkEnumerateDeviceExtensionProperties(phys, NULL, &n, e) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = strcmp(e[i].extensionName, name) == 0;
+    free(e);
+    return found;
+}
+
+/* Whether the physical device can run the tensor-core shader: the extension and features, a 16xNx16
+ * f16 x f16 + f32 shape with N 8 or 16 (the first the driver lists), 32-wide subgroups with shuffles,
+ * and the shared memory. Returns N, or 0 with the reason. */
+static uint32_t coop_probe(VkInstance inst, VkPhysicalDevice phys, char *reason, size_t size)
+{
+    if (env_on("STILE_VULKAN_PATH") && strcmp(getenv("STILE_VULKAN_PATH"), "portable") == 0) {
+        snprintf(reason, size, "STILE_VULKAN_PATH=portable");
+        return 0;
+    }
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(phys, &props);
+    if (props.apiVersion < VK_API_VERSION_1_2 || instance_api() < VK_API_VERSION_1_2) {
+        snprintf(reason, size, "needs Vulkan 1.2");
+        return 0;
+    }
+    if (!has_extension(phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+        snprintf(reason, size, "no VK_NV_cooperative_matrix");
+        return 0;
+    }
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &cmf};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+    vkGetPhysicalDeviceFeatures2(phys, &f2);
+    if (!cmf.cooperativeMatrix || !f12.shaderFloat16 || !f12.vulkanMemoryModel) {
+        snprintf(reason, size, "missing cooperativeMatrix, shaderFloat16 or vulkanMemoryModel");
+        return 0;
+    }
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+    vkGetPhysicalDeviceProperties2(phys, &p2);
+    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    if (sg.subgroupSize != 32 || !(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || (sg.supportedOperations & ops) != ops) {
+        snprintf(reason, size, "subgroups of %u (the shader needs 32, with shuffles, in compute)", sg.subgroupSize);
+        return 0;
+    }
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+    uint32_t n = 0, found = 0;
+    if (get && get(phys, &n, NULL) == VK_SUCCESS && n) {
+        VkCooperativeMatrixPropertiesNV *cp = calloc(n, sizeof *cp);
+        for (uint32_t i = 0; cp && i < n; i++) cp[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+        if (cp && get(phys, &n, cp) == VK_SUCCESS)
+            for (uint32_t i = 0; i < n && !found; i++)
+                if (cp[i].MSize == 16 && cp[i].KSize == 16 && (cp[i].NSize == 8 || cp[i].NSize == 16) &&
+                    cp[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && cp[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                    cp[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && cp[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                    cp[i].scope == VK_SCOPE_SUBGROUP_NV)
+                    found = cp[i].NSize;
+        free(cp);
+    }
+    if (!found) {
+        snprintf(reason, size, "no 16xNx16 f16 -> f32 subgroup shape with N 8 or 16");
+        return 0;
+    }
+    if (props.limits.maxComputeSharedMemorySize < coop_shared_bytes(128, found)) {
+        snprintf(reason, size, "%u bytes of shared memory, the shader needs %u", props.limits.maxComputeSharedMemorySize,
+                 coop_shared_bytes(128, found));
+        return 0;
+    }
+    return found;
+}
+
+stile_status vk_device_setup(vk_device *d)
+{
+    VkResult r;
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(d->phys, &props);
+    VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+    vkGetPhysicalDeviceProperties2(d->phys, &p2);
+    vkGetPhysicalDeviceMemoryProperties(d->phys, &d->memprops);
+    d->max_range = props.limits.maxStorageBufferRange;
+    d->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (VkDeviceSize)1 << 31;
+    d->force_staging = env_on("STILE_VULKAN_STAGING");
+    const uint32_t *code[2] = {spv_portable_d64, spv_portable_d128};
+    const size_t size[2] = {sizeof spv_portable_d64, sizeof spv_portable_d128};
+    const uint32_t *ccode[2] = {d->coop_n == 16 ? spv_coop_d64_n16 : spv_coop_d64_n8, d->coop_n == 16 ? spv_coop_d128_n16 : spv_coop_d128_n8};
+    const size_t csize[2] = {d->coop_n == 16 ? sizeof spv_coop_d64_n16 : sizeof spv_coop_d64_n8,
+                             d->coop_n == 16 ? sizeof spv_coop_d128_n16 : sizeof spv_coop_d128_n8};
+    for (int i = 0; i < 2; i++) {
+        VkShaderModuleCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = size[i], .pCode = code[i]};
+        if ((r = vkCreateShaderModule(d->dev, &smi, NULL, &d->portable[i])) != VK_SUCCESS) return vk_fail(d, r, "loading the shader");
+        if (!d->coop_n) continue;
+        smi.codeSize = csize[i];
+        smi.pCode = ccode[i];
+        if ((r = vkCreateShaderModule(d->dev, &smi, NULL, &d->coop[i])) != VK_SUCCESS)
+            return vk_fail(d, r, "loading the tensor-core shader");
+    }
+    VkDescriptorSetLayoutBinding bind[6];
+    for (int i = 0; i < 6; i++)
+        bind[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                 .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo dli = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = 6,
+                                           .pBindings = bind};
+    if ((r = vkCreateDescriptorSetLayout(d->dev, &dli, NULL, &d->dsl)) != VK_SUCCESS) return vk_fail(d, r, "descriptor layout");
+    VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = 7 * sizeof(uint32_t)};
+    VkPipelineLayoutCreateInfo pli = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                      .pSetLayouts = &d->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pcr};
+    if ((r = vkCreatePipelineLayout(d->dev, &pli, NULL, &d->layout)) != VK_SUCCESS) return vk_fail(d, r, "pipeline layout");
+    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = d->family};
+    if ((r = vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail(d, r, "command pool");
+    return STILE_OK;
+}
+
+void vk_device_teardown(vk_device *d)
+{
+    if (!d->dev) return;
+    vkDeviceWaitIdle(d->dev);
+    while (d->buffers) vk_free_buffer(d, d->buffers); /* leaked by the caller: freed with the device */
+    if (d->stage) vk_free_buffer(d, d->stage);
+    for (vk_pipeline *p = d->pipelines, *n; p; p = n) {
+        n = p->next;
+        vkDestroyPipeline(d->dev, p->pipe, NULL);
+        free(p);
+    }
+    if (d->pool) vkDestroyCommandPool(d->dev, d->pool, NULL);
+    if (d->layout) vkDestroyPipelineLayout(d->dev, d->layout, NULL);
+    if (d->dsl) vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
+    for (int i = 0; i < 2; i++) {
+        if (d->portable[i]) vkDestroyShaderModule(d->dev, d->portable[i], NULL);
+        if (d->coop[i]) vkDestroyShaderModule(d->dev, d->coop[i], NULL);
+    }
+}
+
+void vk_device_close(void *impl)
+{
+    vk_device *d = impl;
+    if (!d) return;
+    vk_device_teardown(d);
+    if (d->owned) {
+        if (d->dev) vkDestroyDevice(d->dev, NULL);
+        if (d->messenger) {
+            PFN_vkDestroyDebugUtilsMessengerEXT rm =
+                (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(d->inst, "vkDestroyDebugUtilsMessengerEXT");
+            if (rm) rm(d->inst, d->messenger, NULL);
+        }
+        if (d->inst) vkDestroyInstance(d->inst, NULL);
+    }
+    pthread_mutex_destroy(&d->lock);
+    pthread_mutex_destroy(&d->qlock);
+    pthread_mutex_destroy(&d->slock);
+    free(d);
+}
+
+static vk_device *new_device(void)
+{
+    vk_device *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->qlock, NULL);
+    pthread_mutex_init(&d->slock, NULL);
+    return d;
+}
+
+static void describe(const vk_device *d, stile_device_info *info)
+{
+    static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(d->phys, &props);
+    char path[64];
+    if (d->coop_n) snprintf(path, sizeof path, "nv-coopmat 16x%ux16 + portable", d->coop_n);
+    else snprintf(path, sizeof path, "portable (%.40s)", d->coop_reason);
+    snprintf(info->card, sizeof info->card, "%.95s", props.deviceName);
+    snprintf(info->driver, sizeof info->driver, "Vulkan %u.%u, driver %u", VK_API_VERSION_MAJOR(props.apiVersion),
+             VK_API_VERSION_MINOR(props.apiVersion), props.driverVersion);
+    snprintf(info->description, sizeof info->description, "%.50s (%.14s), %.30s, %.60s%.16s%.8s", props.deviceName,
+             props.deviceType <= 4 ? types[props.deviceType] : "?", info->driver, path,
+             d->owned && env_on("STILE_VULKAN_VALIDATION") ? ", validation on" : "", d->force_staging ? ", staged" : "");
+}
+
+stile_status vk_device_open(int index, const stile_device_params *params, void **impl, stile_device_info *info)
+{
+    (void)params;
+    vk_device *d = new_device();
+    if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening a Vulkan device");
+    d->owned = 1;
+    stile_status st = STILE_OK;
+    VkResult r = make_instance(d, &d->inst);
+    if (r != VK_SUCCESS) { st = vk_fail(d, r, "creating the instance"); goto fail; }
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(d->inst, &n, NULL);
+    VkPhysicalDevice *all = calloc(n ? n : 1, sizeof *all);
+    if (!all) { st = stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory"); goto fail; }
+    vkEnumeratePhysicalDevices(d->inst, &n, all);
+    if ((uint32_t)index >= n) {
+        free(all);
+        st = stile_fail(STILE_ERR_NO_DEVICE, "vulkan:%d: only %u device(s)", index, n);
+        goto fail;
+    }
+    d->phys = all[index];
+    free(all);
+    uint32_t nf = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nf, NULL);
+    VkQueueFamilyProperties qf[16];
+    nf = nf > 16 ? 16 : nf;
+    vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nf, qf);
+    d->family = UINT32_MAX;
+    for (uint32_t i = 0; i < nf && d->family == UINT32_MAX; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->family = i;
+    if (d->family == UINT32_MAX) { st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan:%d: no compute queue", index); goto fail; }
+    d->coop_n = coop_probe(d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->family,
+                                   .queueCount = 1, .pQueuePriorities = &prio};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+                                                       .cooperativeMatrix = VK_TRUE};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &cmf,
+                                            .shaderFloat16 = VK_TRUE, .vulkanMemoryModel = VK_TRUE};
+    const char *ext[] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
+                              .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u : 0u,
+                              .ppEnabledExtensionNames = ext};
+    if ((r = vkCreateDevice(d->phys, &dci, NULL, &d->dev)) != VK_SUCCESS) { st = vk_fail(d, r, "creating the device"); goto fail; }
+    vkGetDeviceQueue(d->dev, d->family, 0, &d->queue);
+    if ((st = vk_device_setup(d)) != STILE_OK) goto fail;
+    describe(d, info);
+    if (d->validation_errors) { st = stile_fail(STILE_ERR_BACKEND, "vulkan: validation messages while opening the device"); goto fail; }
+    *impl = d;
+    return STILE_OK;
+fail:
+    vk_device_close(d);
+    return st;
+}
+
+/* "auto" prefers real GPUs: a CPU implementation (lavapipe) is there for testing. */
+int vk_auto_ok(int index)
+{
+    VkInstance inst;
+    if (make_instance(NULL, &inst) != VK_SUCCESS) return 0;
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(inst, &n, NULL);
+    int ok = 0;
+    if ((uint32_t)index < n) {
+        VkPhysicalDevice *all = calloc(n, sizeof *all);
+        if (all) {
+            vkEnumeratePhysicalDevices(inst, &n, all);
+            VkPhysicalDeviceProperties props;
+            vkGetPhysicalDeviceProperties(all[index], &props);
+            ok = props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
+            free(all);
+        }
+    }
+    vkDestroyInstance(inst, NULL);
+    return ok;
+}
+
+/* ---- the public bring-your-own-Vulkan entry point for devices ---- */
+
+STILE_API stile_status stile_vulkan_device_wrap(const stile_vulkan_context *ctx, stile_device **out)
+{
+    if (out) *out = NULL;
+    if (!ctx || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: %s is NULL", ctx ? "out" : "ctx");
+    if (!ctx->instance || !ctx->physical_device || !ctx->device)
+        return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: ctx->%s is VK_NULL_HANDLE",
+                          !ctx->instance ? "instance" : !ctx->physical_device ? "physical_device" : "device");
+    if (ctx->flags & ~STILE_VULKAN_COOPMAT_NV)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_device_wrap: unknown flags 0x%x", ctx->flags & ~STILE_VULKAN_COOPMAT_NV);
+    uint32_t nf = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, NULL);
+    VkQueueFamilyProperties qf[16];
+    nf = nf > 16 ? 16 : nf;
+    vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, qf);
+    if (ctx->queue_family >= nf || !(qf[ctx->queue_family].queueFlags & VK_QUEUE_COMPUTE_BIT))
+        return stile_fail(STILE_ERR_UNSUPPORTED, "stile_vulkan_device_wrap: queue family %u has no compute (the device has %u families)",
+                          ctx->queue_family, nf);
+    vk_device *d = new_device();
+    if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory wrapping a Vulkan device");
+    d->inst = ctx->instance;
+    d->phys = ctx->physical_device;
+    d->dev = ctx->device;
+    d->queue = ctx->queue;
+    d->family = ctx->queue_family;
+    if (ctx->flags & STILE_VULKAN_COOPMAT_NV) d->coop_n = coop_probe(d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
+    else snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not enable it (STILE_VULKAN_COOPMAT_NV)");
+    stile_status st = vk_device_setup(d);
+    if (st != STILE_OK) {
+        vk_device_close(d);
+        return st;
+    }
+    stile_device_info info = {0};
+    describe(d, &info);
+    snprintf(info.name, sizeof info.name, "vulkan:app");
+    return stile_device_adopt(&stile_backend_vulkan, d, &info, out);
+}

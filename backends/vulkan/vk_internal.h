@@ -1,0 +1,92 @@
+/* The Vulkan backend's shared state: devices (opened by stile or wrapped from an application),
+ * buffers, and the helpers the device, memory and plan parts use. */
+#ifndef STILE_VK_INTERNAL_H
+#define STILE_VK_INTERNAL_H
+
+#include <pthread.h>
+#include <vulkan/vulkan.h>
+
+#include "stile_internal.h"
+
+/* A VkBuffer and the address stile hands out for it. Host-visible memory is mapped and the mapping is
+ * the address. Device-local memory (and a caller's VkBuffer) gets an address from a PROT_NONE
+ * reservation of the same size: unique, never dereferenced, found again by range at execute. */
+typedef struct vk_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem; /* VK_NULL_HANDLE: the application's VkBuffer (not ours to destroy) */
+    char *addr;
+    int mapped;         /* addr is a host mapping of mem; else a reservation and copies are staged */
+    size_t bytes;
+    struct vk_buffer *next;
+} vk_buffer;
+
+typedef struct vk_pipeline {
+    uint32_t kind, head_dim, dtype, rows; /* kind: VK_PATH_* */
+    VkPipeline pipe;
+    struct vk_pipeline *next;
+} vk_pipeline;
+
+enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1 };
+
+typedef struct vk_device {
+    int owned;              /* instance and device created by stile (else the application's) */
+    VkInstance inst;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;          /* VK_NULL_HANDLE: record only */
+    uint32_t family;
+    VkPhysicalDeviceMemoryProperties memprops;
+    VkDeviceSize max_range, max_alloc;
+    int force_staging;      /* STILE_VULKAN_STAGING=1: stage copies even where memory could be mapped */
+    uint32_t coop_n;        /* 0: no tensor-core path; else N of the 16xNx16 cooperative matrix shape */
+    char coop_reason[128];  /* why there is no tensor-core path */
+    VkShaderModule portable[2], coop[2]; /* head dim 64, 128 */
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkCommandPool pool;
+    pthread_mutex_t lock;   /* buffers, pipelines */
+    pthread_mutex_t qlock;  /* command pool, queue */
+    pthread_mutex_t slock;  /* the staging buffer's contents: one staged copy at a time */
+    vk_buffer *stage;       /* host-visible staging buffer, made on first use */
+    vk_buffer *buffers;
+    vk_pipeline *pipelines;
+    int validation_errors;
+    int lost;               /* VK_ERROR_DEVICE_LOST seen: every later call fails with STILE_ERR_DEVICE_LOST */
+} vk_device;
+
+/* A VkResult as a status: out of memory, device lost (remembered), or a backend error. */
+stile_status vk_fail(vk_device *d, VkResult r, const char *what);
+/* STILE_ERR_DEVICE_LOST once the device was lost, else STILE_OK. */
+stile_status vk_check_lost(const vk_device *d);
+
+/* The pipeline layout, shaders and command pool on d->dev (d->phys, d->family, d->coop_n set). */
+stile_status vk_device_setup(vk_device *d);
+void vk_device_teardown(vk_device *d);
+
+/* Buffers: a device buffer in the device's list (found by address), or a staging buffer outside it. */
+stile_status vk_make_buffer(vk_device *d, size_t bytes, vk_buffer **out);
+stile_status vk_wrap_buffer(vk_device *d, VkBuffer buf, size_t bytes, vk_buffer **out);
+void vk_free_buffer(vk_device *d, vk_buffer *b);
+vk_buffer *vk_find_buffer(vk_device *d, const void *addr, size_t bytes);
+/* Copy between host memory and a device buffer at byte offset (staged or through the mapping). */
+stile_status vk_copy(vk_device *d, vk_buffer *b, size_t offset, void *host, size_t bytes, int to_device);
+
+/* Record with rec(cmd, ctx), submit to the device's queue and wait. */
+typedef void (*vk_recorder)(VkCommandBuffer cmd, void *ctx);
+stile_status vk_submit(vk_device *d, vk_recorder rec, void *ctx, const char *what);
+
+/* The backend's device entry points (vtable). */
+int vk_device_count(char *reason, size_t size);
+stile_status vk_device_open(int index, const stile_device_params *params, void **impl, stile_device_info *info);
+void vk_device_close(void *impl);
+int vk_auto_ok(int index);
+
+/* The backend's buffer entry points (vtable). */
+stile_status vk_buffer_alloc(void *device, size_t bytes, void **ptr);
+void vk_buffer_free(void *device, void *ptr);
+stile_status vk_buffer_copy(void *device, void *dst, const void *src, size_t bytes, int to_device);
+
+extern const stile_backend stile_backend_vulkan;
+
+#endif /* STILE_VK_INTERNAL_H */

@@ -1,0 +1,406 @@
+/* Vulkan plans: the schedule tables in a device buffer, the pipeline of the chosen path (tensor-core or
+ * portable), descriptor sets cached per set of buffers, and the recording of the dispatches, either
+ * into stile's own one-shot command buffer (stile_plan_execute) or the application's
+ * (stile_vulkan_record). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stile/stile_vulkan.h"
+#include "vk_internal.h"
+
+enum { VK_PORTABLE_ROWS = 16, VK_COOP_ROWS = 64, VK_MAX_DISPATCH = 65535, VK_TABLE_HEADER = 40 };
+
+typedef struct vk_push {
+    uint32_t q_off, k_off, v_off, o_off, lse_off, has_lse, block_base;
+} vk_push;
+
+typedef struct vk_dset {
+    VkBuffer key[6];
+    VkDescriptorPool pool;
+    VkDescriptorSet set;
+    struct vk_dset *next;
+} vk_dset;
+
+typedef struct vk_plan {
+    vk_device *dev;
+    vk_buffer *table;    /* the header and schedule tables (ints) */
+    int path;            /* VK_PATH_* chosen at plan time */
+    int block_rows, nblocks;
+    VkPipeline pipe;     /* the path's pipeline */
+    VkPipeline fallback; /* tensor-core plans: the portable shader on the same query blocks */
+    pthread_mutex_t lock;
+    vk_dset *sets;
+} vk_plan;
+
+static int coop_strides_ok(const stile_resolved *r)
+{
+    for (int i = 0; i < 3; i++) {
+        const stile_strides *s = &r->strides[i];
+        if (s->dim != 1 || s->batch % 8 || s->token % 8 || s->head % 8) return 0;
+    }
+    return 1;
+}
+
+static stile_status vk_supports(void *device, const stile_plan *plan)
+{
+    vk_device *d = device;
+    const stile_resolved *r = &plan->r;
+    const size_t es = stile_dtype_size(r->p.dtype);
+    stile_status st = vk_check_lost(d);
+    if (st != STILE_OK) return st;
+    if (r->p.head_dim != 64 && r->p.head_dim != 128)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "head_dim=%lld: the Vulkan shaders are built for 64 and 128", (long long)r->p.head_dim);
+    if (r->p.heads > VK_MAX_DISPATCH || r->p.batch > VK_MAX_DISPATCH)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: heads and batch must be <= %d (one dispatch dimension each)", VK_MAX_DISPATCH);
+    for (int i = 0; i < 4; i++) {
+        const stile_strides *s = &r->strides[i];
+        if ((size_t)r->extent[i] * es > d->max_range || r->extent[i] > INT32_MAX)
+            return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: a tensor spans %zu bytes, over the device's storage buffer range %llu",
+                              (size_t)r->extent[i] * es, (unsigned long long)d->max_range);
+        if (es == 2 && i == STILE_O && (r->p.head_dim % 2 || s->dim != 1 || s->batch % 2 || s->token % 2 || s->head % 2))
+            return stile_fail(STILE_ERR_UNSUPPORTED,
+                              "vulkan: 16-bit outputs are written two at a time: head_dim even, o's dim stride 1, other strides even");
+    }
+    if (r->tokens * r->p.heads * r->p.batch > INT32_MAX)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: more than 2^31 lse entries");
+    return STILE_OK;
+}
+
+static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim, uint32_t dtype, uint32_t rows, VkPipeline *out)
+{
+    pthread_mutex_lock(&d->lock);
+    for (vk_pipeline *p = d->pipelines; p; p = p->next)
+        if (p->kind == kind && p->head_dim == head_dim && p->dtype == dtype && p->rows == rows) {
+            *out = p->pipe;
+            pthread_mutex_unlock(&d->lock);
+            return STILE_OK;
+        }
+    const uint32_t spec[2] = {rows, dtype};
+    const VkSpecializationMapEntry map[2] = {{0, 0, 4}, {1, 4, 4}};
+    VkSpecializationInfo si = kind == VK_PATH_COOPMAT
+                                  ? (VkSpecializationInfo){.mapEntryCount = 1, .pMapEntries = &map[1], .dataSize = sizeof spec, .pData = spec}
+                                  : (VkSpecializationInfo){.mapEntryCount = 2, .pMapEntries = map, .dataSize = sizeof spec, .pData = spec};
+    VkShaderModule mod = (kind == VK_PATH_COOPMAT ? d->coop : d->portable)[head_dim == 64 ? 0 : 1];
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = mod, .pName = "main", .pSpecializationInfo = &si},
+        .layout = d->layout};
+    vk_pipeline *p = calloc(1, sizeof *p);
+    VkResult r = p ? vkCreateComputePipelines(d->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe) : VK_ERROR_OUT_OF_HOST_MEMORY;
+    if (r != VK_SUCCESS) {
+        free(p);
+        pthread_mutex_unlock(&d->lock);
+        return vk_fail(d, r, "creating the pipeline");
+    }
+    *p = (vk_pipeline){kind, head_dim, dtype, rows, p->pipe, d->pipelines};
+    d->pipelines = p;
+    *out = p->pipe;
+    pthread_mutex_unlock(&d->lock);
+    return STILE_OK;
+}
+
+static void vk_plan_destroy(void *impl)
+{
+    vk_plan *vp = impl;
+    if (!vp) return;
+    for (vk_dset *s = vp->sets, *n; s; s = n) {
+        n = s->next;
+        vkDestroyDescriptorPool(vp->dev->dev, s->pool, NULL);
+        free(s);
+    }
+    if (vp->table) vk_free_buffer(vp->dev, vp->table);
+    pthread_mutex_destroy(&vp->lock);
+    free(vp);
+}
+
+/* The header the shaders read (see H_* in shaders/) followed by the flattened schedule. */
+static int32_t *build_table(const stile_plan *plan, const stile_flat_schedule *f, int64_t *count)
+{
+    const stile_resolved *r = &plan->r;
+    const stile_layout *l = &plan->layout;
+    const int64_t tiles = l->tiles, heads = r->p.heads;
+    const int64_t o_ts = VK_TABLE_HEADER, o_rows = o_ts + tiles + 1, o_head = o_rows + f->nrows, o_keys = o_head + heads,
+                  o_blocks = o_keys + f->nkeys, total = o_blocks + 4 * f->nblocks;
+    *count = total;
+    if (total > INT32_MAX / 4) return NULL;
+    int32_t *t = calloc((size_t)total, sizeof *t);
+    if (!t) return NULL;
+    t[0] = (int32_t)r->p.batch;
+    t[1] = (int32_t)heads;
+    t[2] = (int32_t)r->p.head_dim;
+    t[3] = (int32_t)r->p.dtype;
+    for (int a = 0; a < 3; a++) {
+        t[4 + a] = (int32_t)r->p.canvas[a];
+        t[7 + a] = (int32_t)r->p.tile[a];
+        t[10 + a] = (int32_t)r->grid[a];
+    }
+    t[13] = (int32_t)tiles;
+    t[14] = (int32_t)r->video;
+    t[15] = (int32_t)r->tokens;
+    t[16] = (int32_t)r->text_valid;
+    t[17] = r->p.order == STILE_ORDER_TILED;
+    float scale = (float)(r->p.scale * 1.4426950408889634);
+    memcpy(&t[18], &scale, sizeof scale);
+    for (int i = 0; i < 4; i++) {
+        const stile_strides *s = &r->strides[i];
+        t[19 + 4 * i] = (int32_t)s->batch;
+        t[20 + 4 * i] = (int32_t)s->token;
+        t[21 + 4 * i] = (int32_t)s->head;
+        t[22 + 4 * i] = (int32_t)s->dim;
+    }
+    t[35] = (int32_t)o_ts;
+    t[36] = (int32_t)o_rows;
+    t[37] = (int32_t)o_head;
+    t[38] = (int32_t)o_keys;
+    t[39] = (int32_t)o_blocks;
+    for (int64_t i = 0; i <= tiles; i++) t[o_ts + i] = (int32_t)l->tile_start[i];
+    memcpy(t + o_rows, f->row_start, (size_t)f->nrows * sizeof(int32_t));
+    for (int64_t h = 0; h < heads; h++) t[o_head + h] = (int32_t)(o_rows + f->head_row[h]); /* the shaders want tab indices */
+    memcpy(t + o_keys, f->key_tiles, (size_t)f->nkeys * sizeof(int32_t));
+    memcpy(t + o_blocks, f->blocks, (size_t)(4 * f->nblocks) * sizeof(int32_t));
+    return t;
+}
+
+static stile_status vk_plan_create(void *device, const stile_plan *plan, void **impl)
+{
+    vk_device *d = device;
+    const stile_resolved *r = &plan->r;
+    vk_plan *vp = calloc(1, sizeof *vp);
+    if (!vp) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for Vulkan");
+    vp->dev = d;
+    pthread_mutex_init(&vp->lock, NULL);
+    const uint32_t hd = (uint32_t)r->p.head_dim, dt = (uint32_t)r->p.dtype;
+    const int coop = d->coop_n && (r->p.dtype == STILE_DTYPE_F16 || r->p.dtype == STILE_DTYPE_BF16) && coop_strides_ok(r);
+    if (d->coop_n && !coop)
+        stile_log(STILE_LOG_INFO, "vulkan: portable path: the tensor-core path takes f16/bf16 with a contiguous head dim and "
+                                  "q/k/v strides that are multiples of 8");
+    vp->path = coop ? VK_PATH_COOPMAT : VK_PATH_PORTABLE;
+    vp->block_rows = coop ? VK_COOP_ROWS : VK_PORTABLE_ROWS;
+    stile_status st = get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
+    if (st == STILE_OK && coop) st = get_pipeline(d, VK_PATH_PORTABLE, hd, dt, VK_COOP_ROWS, &vp->fallback);
+    stile_flat_schedule f = {0};
+    if (st == STILE_OK) st = stile_flat_schedule_build(plan, vp->block_rows, &f);
+    if (st != STILE_OK) {
+        vk_plan_destroy(vp);
+        return st;
+    }
+    int64_t count = 0;
+    int32_t *t = build_table(plan, &f, &count);
+    vp->nblocks = (int)f.nblocks;
+    stile_flat_schedule_free(&f);
+    if (!t) {
+        vk_plan_destroy(vp);
+        return count > INT32_MAX / 4 ? stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the schedule tables exceed 2^29 entries")
+                                     : stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for Vulkan");
+    }
+    st = vk_make_buffer(d, (size_t)count * sizeof(int32_t), &vp->table);
+    if (st == STILE_OK) st = vk_copy(d, vp->table, 0, t, (size_t)count * sizeof(int32_t), 1);
+    free(t);
+    if (st == STILE_OK && d->validation_errors) st = stile_fail(STILE_ERR_BACKEND, "vulkan: validation messages while planning");
+    if (st != STILE_OK) {
+        vk_plan_destroy(vp);
+        return st;
+    }
+    *impl = vp;
+    return STILE_OK;
+}
+
+static void vk_plan_path(void *device, void *impl, char *buf, size_t size)
+{
+    const vk_device *d = device;
+    const vk_plan *vp = impl;
+    if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "nv-coopmat 16x%ux16", d->coop_n);
+    else snprintf(buf, size, "portable");
+}
+
+/* ---- binding an execution's tensors ---- */
+
+typedef struct vk_bound {
+    vk_device *d;
+    VkPipeline pipe;
+    VkDescriptorSet set;
+    vk_push pc;
+    int nblocks;
+    uint32_t heads, batch;
+} vk_bound;
+
+static stile_status get_set(vk_plan *vp, const VkBuffer key[6], VkDescriptorSet *out)
+{
+    vk_device *d = vp->dev;
+    pthread_mutex_lock(&vp->lock);
+    for (vk_dset *s = vp->sets; s; s = s->next)
+        if (memcmp(s->key, key, sizeof s->key) == 0) {
+            *out = s->set;
+            pthread_mutex_unlock(&vp->lock);
+            return STILE_OK;
+        }
+    vk_dset *s = calloc(1, sizeof *s);
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 6};
+    VkDescriptorPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = 1, .poolSizeCount = 1,
+                                      .pPoolSizes = &ps};
+    VkResult r = s ? vkCreateDescriptorPool(d->dev, &pci, NULL, &s->pool) : VK_ERROR_OUT_OF_HOST_MEMORY;
+    if (r == VK_SUCCESS) {
+        VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = s->pool,
+                                          .descriptorSetCount = 1, .pSetLayouts = &d->dsl};
+        r = vkAllocateDescriptorSets(d->dev, &ai, &s->set);
+        if (r != VK_SUCCESS) vkDestroyDescriptorPool(d->dev, s->pool, NULL);
+    }
+    if (r != VK_SUCCESS) {
+        free(s);
+        pthread_mutex_unlock(&vp->lock);
+        return vk_fail(d, r, "allocating a descriptor set");
+    }
+    VkDescriptorBufferInfo dbi[6];
+    VkWriteDescriptorSet w[6];
+    for (int i = 0; i < 6; i++) {
+        dbi[i] = (VkDescriptorBufferInfo){key[i], 0, VK_WHOLE_SIZE};
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->set, .dstBinding = (uint32_t)i,
+                                      .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &dbi[i]};
+    }
+    vkUpdateDescriptorSets(d->dev, 6, w, 0, NULL);
+    memcpy(s->key, key, sizeof s->key);
+    s->next = vp->sets;
+    vp->sets = s;
+    *out = s->set;
+    pthread_mutex_unlock(&vp->lock);
+    return STILE_OK;
+}
+
+static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, const stile_io *io, vk_bound *out)
+{
+    static const char *nm[5] = {"q", "k", "v", "o", "lse"};
+    const size_t es = stile_dtype_size(plan->r.p.dtype);
+    const stile_tensor *t[5] = {&io->q, &io->k, &io->v, &io->o, &io->lse};
+    VkBuffer key[6];
+    uint32_t off[5] = {0};
+    int aligned16 = 1;
+    for (int i = 0; i < 5; i++) {
+        key[i] = vp->table->buf; /* no lse: any buffer, unused */
+        if (i == 4 && !io->lse.data) continue;
+        vk_buffer *b = vk_find_buffer(d, t[i]->data, t[i]->bytes);
+        if (!b)
+            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s (%zu bytes) is not inside one buffer of this device "
+                                                          "(stile_buffer_create or stile_vulkan_buffer_wrap)", nm[i], t[i]->bytes);
+        const size_t unit = i == 4 ? sizeof(float) : es, byte_off = (size_t)((const char *)t[i]->data - b->addr);
+        if (byte_off % (unit == 2 ? 2 : 4))
+            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s starts at byte %zu of its buffer, not a multiple of %zu",
+                              nm[i], byte_off, unit == 2 ? (size_t)2 : (size_t)4);
+        if (i == 3 && es == 2 && byte_off % 4)
+            return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: 16-bit o must start on a 4-byte boundary of its buffer");
+        if (i < 3 && byte_off % 16) aligned16 = 0;
+        key[i] = b->buf;
+        off[i] = (uint32_t)(byte_off / unit);
+    }
+    key[5] = vp->table->buf;
+    out->d = d;
+    out->pipe = vp->pipe;
+    if (vp->path == VK_PATH_COOPMAT && !aligned16) {
+        stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start 16-byte aligned in their buffers "
+                                  "for the tensor-core path");
+        out->pipe = vp->fallback;
+    }
+    out->pc = (vk_push){off[0], off[1], off[2], off[3], off[4], io->lse.data != NULL, 0};
+    out->nblocks = vp->nblocks;
+    out->heads = (uint32_t)plan->r.p.heads;
+    out->batch = (uint32_t)plan->r.p.batch;
+    return get_set(vp, key, &out->set);
+}
+
+static void record_dispatch(VkCommandBuffer cmd, const vk_bound *b)
+{
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipe);
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->d->layout, 0, 1, &b->set, 0, NULL);
+    for (int base = 0; base < b->nblocks; base += VK_MAX_DISPATCH) {
+        vk_push pc = b->pc;
+        pc.block_base = (uint32_t)base;
+        vkCmdPushConstants(cmd, b->d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
+        const int n = b->nblocks - base < VK_MAX_DISPATCH ? b->nblocks - base : VK_MAX_DISPATCH;
+        vkCmdDispatch(cmd, (uint32_t)n, b->heads, b->batch);
+    }
+}
+
+static void record_execute(VkCommandBuffer cmd, void *ctx)
+{
+    record_dispatch(cmd, ctx);
+    /* outputs are read next by the host (mapped), a staged download, or another execution */
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
+                                           VK_ACCESS_SHADER_WRITE_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
+                         0, NULL, 0, NULL);
+}
+
+static stile_status vk_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io)
+{
+    vk_device *d = device;
+    stile_status st = vk_check_lost(d);
+    if (st != STILE_OK) return st;
+    vk_bound b;
+    st = bind_io(d, plan, impl, io, &b);
+    if (st != STILE_OK) return st;
+    return vk_submit(d, record_execute, &b, "running the STA shader");
+}
+
+/* ---- the public bring-your-own-Vulkan entry points for buffers and recording ---- */
+
+static vk_device *vulkan_of(const stile_device *device) { return device && device->backend == &stile_backend_vulkan ? device->impl : NULL; }
+
+STILE_API stile_status stile_vulkan_buffer_wrap(stile_device *device, VkBuffer buffer, VkDeviceSize size, stile_buffer **out)
+{
+    if (out) *out = NULL;
+    if (!device || !out || !buffer)
+        return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_buffer_wrap: %s is NULL", !device ? "device" : !out ? "out" : "buffer");
+    vk_device *d = vulkan_of(device);
+    if (!d) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_buffer_wrap: %s is not a Vulkan device", device->info.name);
+    if (size == 0) return stile_fail(STILE_ERR_INVALID_SIZE, "stile_vulkan_buffer_wrap: size=0: must be >= 1");
+    if (size > SIZE_MAX / 2) return stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_vulkan_buffer_wrap: size=%llu is too large", (unsigned long long)size);
+    vk_buffer *b;
+    stile_status st = vk_wrap_buffer(d, buffer, (size_t)size, &b);
+    if (st != STILE_OK) return st;
+    st = stile_buffer_adopt(device, b->addr, (size_t)size, out);
+    if (st != STILE_OK) vk_free_buffer(d, b);
+    return st;
+}
+
+STILE_API stile_status stile_vulkan_buffer_get(const stile_buffer *buffer, VkBuffer *out)
+{
+    if (!buffer || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_buffer_get: %s is NULL", buffer ? "out" : "buffer");
+    vk_device *d = vulkan_of(buffer->device);
+    vk_buffer *b = d ? vk_find_buffer(d, buffer->ptr, 0) : NULL;
+    if (!b) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_buffer_get: not a buffer of a Vulkan device");
+    *out = b->buf;
+    return STILE_OK;
+}
+
+STILE_API stile_status stile_vulkan_record(const stile_plan *plan, const stile_io *io, VkCommandBuffer cmd)
+{
+    if (!cmd) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_record: cmd is NULL");
+    stile_status st = stile_io_check(plan, io, "stile_vulkan_record");
+    if (st != STILE_OK) return st;
+    vk_device *d = vulkan_of(plan->device);
+    if (!d) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_record: the plan is for %s, not a Vulkan device", plan->info.device);
+    if ((st = vk_check_lost(d)) != STILE_OK) return st;
+    vk_bound b;
+    st = bind_io(d, plan, plan->impl, io, &b);
+    if (st == STILE_OK) record_dispatch(cmd, &b);
+    return st;
+}
+
+const stile_backend stile_backend_vulkan = {
+    .name = "vulkan",
+    .device_count = vk_device_count,
+    .device_open = vk_device_open,
+    .device_close = vk_device_close,
+    .supports = vk_supports,
+    .plan = vk_plan_create,
+    .plan_destroy = vk_plan_destroy,
+    .execute = vk_execute,
+    .buffer_alloc = vk_buffer_alloc,
+    .buffer_free = vk_buffer_free,
+    .buffer_copy = vk_buffer_copy,
+    .auto_ok = vk_auto_ok,
+    .plan_path = vk_plan_path,
+};

@@ -1,0 +1,273 @@
+// STA forward, the Vulkan backend's tensor-core path on NVIDIA (GL_NV_cooperative_matrix): f16
+// operands, f32 accumulation. bf16 tensors are converted to f16 while staging (exact for values within
+// f16's range; see docs/backends.md). One workgroup = 4 subgroups of 32 = 64 query rows, 16 per
+// subgroup. Per chunk of BN keys: the workgroup stages K and V in shared memory; each subgroup computes
+// S = Q K^T with cooperative matrices, runs the online softmax on S through shared memory (two lanes
+// per row), and accumulates O += P V in cooperative-matrix accumulators, rescaled per row.
+//
+// The per-row rescale needs to know which row each accumulator element belongs to, which
+// GL_NV_cooperative_matrix leaves to the implementation: a matrix of the same type loaded from a
+// table of row numbers gives it (elements of one matrix type map to invocations the same way).
+//
+// Compiled per head dim (-DHEAD_DIM=64/128) and matrix width (-DCN=8/16, the N of the device's
+// 16xNx16 f16 -> f32 shape). The host requires 32-invocation subgroups, 16-byte aligned q/k/v rows
+// (token, head and batch strides multiples of 8 elements, dim stride 1) and even o strides.
+#version 450
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
+
+#ifndef HEAD_DIM
+#define HEAD_DIM 128
+#endif
+#ifndef CN
+#define CN 8
+#endif
+#ifndef BN
+#define BN 32
+#endif
+const uint D = HEAD_DIM;
+const uint WARPS = 4, BM = 64, THREADS = 128;
+layout(local_size_x = THREADS) in;
+layout(constant_id = 1) const uint DTYPE = 1; // 1 f16, 2 bf16 (f32 takes the portable path)
+
+const uint DW = D / 8;      // uvec4 per row of D halves
+const uint KS = DW + 1;     // shared row stride in uvec4: one 16-byte pad against bank conflicts
+const uint PS = (BN + 8) / 2; // P row stride in uint (pairs of halves)
+const uint SS = BN + 4;     // S row stride in floats
+
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, CN>
+#define MATA fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define MATB fcoopmatNV<16, gl_ScopeSubgroup, 16, CN>
+
+layout(std430, binding = 0) readonly buffer QB { uvec4 q[]; };
+layout(std430, binding = 1) readonly buffer KB { uvec4 k[]; };
+layout(std430, binding = 2) readonly buffer VB { uvec4 v[]; };
+layout(std430, binding = 3) buffer OB { uint o[]; };
+layout(std430, binding = 4) buffer LB { float lse[]; };
+layout(std430, binding = 5) readonly buffer TB { int tab[]; };
+
+// element offsets of each tensor inside its bound buffer (q/k/v in elements, multiples of 8)
+layout(push_constant) uniform PC { uint q_off, k_off, v_off, o_off, lse_off, has_lse, block_base; } pc;
+
+const int H_BATCH = 0, H_HEADS = 1, H_CANVAS = 4, H_TILE = 7, H_GRID = 10, H_TILES = 13, H_VIDEO = 14, H_TOKENS = 15,
+          H_TEXT_VALID = 16, H_TILED = 17, H_SCALE = 18, H_SQ = 19, H_SK = 23, H_SV = 27, H_SO = 31, H_TILE_START = 35,
+          H_ROW_START = 36, H_HEAD_ROW = 37, H_KEY_TILES = 38, H_BLOCKS = 39;
+
+shared uvec4 shKV[2 * BN * KS]; // K rows then V rows; the Q block at the start (2 BN >= BM)
+shared uint shP[WARPS * 16 * PS];
+shared float shS[WARPS * 16 * SS];
+shared float shRow[WARPS * 16];
+shared float shRidx[16 * CN];
+shared int shTok[BN];
+shared int shQTok[BM];
+
+ivec3 tile_coord(int tile)
+{
+    int g1 = tab[H_GRID + 1], g2 = tab[H_GRID + 2];
+    return ivec3(tile / (g1 * g2), (tile / g2) % g1, tile % g2);
+}
+
+int tile_token(int tile, int r)
+{
+    if (tab[H_TILED] != 0) return tab[tab[H_TILE_START] + tile] + r;
+    ivec3 c = tile_coord(tile);
+    ivec3 org = c * ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]);
+    ivec3 ext = min(ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]),
+                    ivec3(tab[H_CANVAS], tab[H_CANVAS + 1], tab[H_CANVAS + 2]) - org);
+    int e12 = ext.y * ext.z, lt = r / e12, rem = r - lt * e12, lh = rem / ext.z, lw = rem - lh * ext.z;
+    return ((org.x + lt) * tab[H_CANVAS + 1] + org.y + lh) * tab[H_CANVAS + 2] + org.z + lw;
+}
+
+int tile_size(int tile)
+{
+    ivec3 org = tile_coord(tile) * ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]);
+    ivec3 ext = min(ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]),
+                    ivec3(tab[H_CANVAS], tab[H_CANVAS + 1], tab[H_CANVAS + 2]) - org);
+    return ext.x * ext.y * ext.z;
+}
+
+// a pair of bf16 (one word) as a pair of f16
+uint bf2_to_h2(uint w) { return packHalf2x16(vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u))); }
+
+uvec4 to_h8(uvec4 w)
+{
+    if (DTYPE == 2) return uvec4(bf2_to_h2(w.x), bf2_to_h2(w.y), bf2_to_h2(w.z), bf2_to_h2(w.w));
+    return w;
+}
+
+vec2 h2_or_bf2(uint w)
+{
+    if (DTYPE == 2) return vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u));
+    return unpackHalf2x16(w);
+}
+
+uint scaled_h2(uint w, float s) { return packHalf2x16(h2_or_bf2(w) * s); }
+
+uint bf16_bits(float x)
+{
+    uint u = floatBitsToUint(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+uint out_pair(float a, float b) { return DTYPE == 1 ? packHalf2x16(vec2(a, b)) : (bf16_bits(a) | (bf16_bits(b) << 16)); }
+
+void main()
+{
+    const uint tid = gl_LocalInvocationID.x, warp = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+    const int blkbase = tab[H_BLOCKS] + 4 * int(pc.block_base + gl_WorkGroupID.x);
+    const int qtile = tab[blkbase], qfirst = tab[blkbase + 1], qrows = tab[blkbase + 2], qtok0 = tab[blkbase + 3];
+    const int h = int(gl_WorkGroupID.y), b = int(gl_WorkGroupID.z);
+    const float scale = intBitsToFloat(tab[H_SCALE]);
+    const int sq = tab[H_SQ + 1], sk = tab[H_SK + 1], sv = tab[H_SV + 1];
+    const uint qb = pc.q_off + uint(b * tab[H_SQ] + h * tab[H_SQ + 2]);
+    const uint kb = pc.k_off + uint(b * tab[H_SK] + h * tab[H_SK + 2]);
+    const uint vb = pc.v_off + uint(b * tab[H_SV] + h * tab[H_SV + 2]);
+
+    // ---- the Q block (scaled by scale * log2 e) and the row-number table ----
+    if (tid < BM) {
+        const int r = int(tid);
+        shQTok[r] = r < qrows ? (qtile >= 0 ? tile_token(qtile, qfirst + r) : qtok0 + r) : -1;
+    }
+    if (tid < 16 * CN) shRidx[tid] = float(tid / CN);
+    barrier();
+    for (uint e = tid; e < BM * DW; e += THREADS) {
+        const uint r = e / DW, c = e % DW;
+        const int tok = shQTok[r];
+        uvec4 w = uvec4(0);
+        if (tok >= 0) {
+            const uvec4 x = q[(qb + uint(tok * sq)) / 8 + c];
+            w = uvec4(scaled_h2(x.x, scale), scaled_h2(x.y, scale), scaled_h2(x.z, scale), scaled_h2(x.w, scale));
+        }
+        shKV[r * KS + c] = w;
+    }
+    barrier();
+    MATA qa[D / 16];
+    [[unroll]] for (uint kk = 0; kk < D / 16; kk++) coopMatLoadNV(qa[kk], shKV, warp * 16 * KS + kk * 2, KS, false);
+    ACC ridx;
+    coopMatLoadNV(ridx, shRidx, 0, CN, false);
+    ACC oacc[D / CN];
+    [[unroll]] for (uint j = 0; j < D / CN; j++) oacc[j] = ACC(0.0);
+
+    const uint row = lane >> 1, half_ = lane & 1u; // softmax: two lanes per row, BN/2 columns each
+    float m = -3.0e38, l = 0.0;
+
+    int krow = 0, nseg;
+    if (qtile < 0) {
+        nseg = tab[H_TILES];
+    } else {
+        const int rr = tab[tab[H_HEAD_ROW] + h] + qtile;
+        krow = tab[rr];
+        nseg = tab[rr + 1] - krow;
+    }
+    const int text_valid = tab[H_TEXT_VALID];
+    for (int seg = 0; seg <= nseg; seg++) {
+        int tile = -1, size = text_valid;
+        if (seg < nseg) {
+            tile = qtile < 0 ? seg : tab[tab[H_KEY_TILES] + krow + seg];
+            size = tile_size(tile);
+        }
+        for (int k0 = 0; k0 < size; k0 += int(BN)) {
+            const int nk = min(int(BN), size - k0);
+            barrier(); // the previous chunk is done with shKV and shTok
+            if (tid < BN) {
+                const int j = int(tid);
+                shTok[j] = j < nk ? (tile >= 0 ? tile_token(tile, k0 + j) : tab[H_VIDEO] + k0 + j) : -1;
+            }
+            barrier();
+            for (uint e = tid; e < BN * DW; e += THREADS) {
+                const uint r = e / DW, c = e % DW;
+                const int tok = shTok[r];
+                uvec4 wk = uvec4(0), wv = uvec4(0);
+                if (tok >= 0) {
+                    wk = to_h8(k[(kb + uint(tok * sk)) / 8 + c]);
+                    wv = to_h8(v[(vb + uint(tok * sv)) / 8 + c]);
+                }
+                shKV[r * KS + c] = wk;
+                shKV[(BN + r) * KS + c] = wv;
+            }
+            barrier();
+
+            // S = Q K^T for this subgroup's 16 rows, into shared memory
+            [[unroll]] for (uint j = 0; j < BN / CN; j++) {
+                ACC s = ACC(0.0);
+                [[unroll]] for (uint kk = 0; kk < D / 16; kk++) {
+                    MATB kt;
+                    coopMatLoadNV(kt, shKV, j * CN * KS + kk * 2, KS, true);
+                    s = coopMatMulAddNV(qa[kk], kt, s);
+                }
+                coopMatStoreNV(s, shS, warp * 16 * SS + j * CN, SS, false);
+            }
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+
+            // online softmax: row max and sum over both lanes of the row
+            const uint sbase = (warp * 16 + row) * SS + half_ * (BN / 2);
+            float mx = m;
+            [[unroll]] for (uint c = 0; c < BN / 2; c++)
+                if (int(half_ * (BN / 2) + c) < nk) mx = max(mx, shS[sbase + c]);
+            mx = max(mx, subgroupShuffleXor(mx, 1u));
+            const float alpha = exp2(m - mx);
+            float sum = 0.0;
+            const uint pbase = (warp * 16 + row) * PS + half_ * (BN / 4);
+            [[unroll]] for (uint c = 0; c < BN / 2; c += 2) {
+                const int col = int(half_ * (BN / 2) + c);
+                const float p0 = col < nk ? exp2(shS[sbase + c] - mx) : 0.0;
+                const float p1 = col + 1 < nk ? exp2(shS[sbase + c + 1] - mx) : 0.0;
+                sum += p0 + p1;
+                shP[pbase + c / 2] = packHalf2x16(vec2(p0, p1));
+            }
+            sum += subgroupShuffleXor(sum, 1u);
+            l = l * alpha + sum;
+            m = mx;
+            if (half_ == 0u) shRow[warp * 16 + row] = alpha;
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+
+            // O = diag(alpha) O + P V
+            [[unroll]] for (uint j = 0; j < D / CN; j++)
+                for (int i = 0; i < oacc[j].length(); i++) oacc[j][i] *= shRow[warp * 16 + uint(ridx[i])];
+            [[unroll]] for (uint kk = 0; kk < BN / 16; kk++) {
+                MATA pa;
+                coopMatLoadNV(pa, shP, warp * 16 * PS + kk * 8, PS, false);
+                [[unroll]] for (uint j = 0; j < D / CN; j++) {
+                    MATB vm;
+                    coopMatLoadNV(vm, shKV, (BN + kk * 16) * KS + j * (CN / 8), KS, false);
+                    oacc[j] = coopMatMulAddNV(pa, vm, oacc[j]);
+                }
+            }
+        }
+    }
+
+    // ---- O / l, written through shared memory BN columns at a time; the LSE ----
+    const int orow = int(warp * 16 + row);
+    const int otok = shQTok[orow];
+    subgroupBarrier();
+    if (half_ == 0u) shRow[orow] = 1.0 / l;
+    if (half_ == 0u && otok >= 0 && pc.has_lse != 0u)
+        lse[pc.lse_off + uint((b * tab[H_HEADS] + h) * tab[H_TOKENS] + otok)] = (m + log2(l)) * 0.69314718055994531;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    [[unroll]] for (uint j = 0; j < D / CN; j++)
+        for (int i = 0; i < oacc[j].length(); i++) oacc[j][i] *= shRow[warp * 16 + uint(ridx[i])];
+    const uint obase = pc.o_off + uint(b * tab[H_SO] + otok * tab[H_SO + 1] + h * tab[H_SO + 2]);
+    [[unroll]] for (uint p = 0; p < D / BN; p++) {
+        [[unroll]] for (uint j = 0; j < BN / CN; j++)
+            coopMatStoreNV(oacc[p * (BN / CN) + j], shS, warp * 16 * SS + j * CN, SS, false);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        const uint sbase = (warp * 16 + row) * SS + half_ * (BN / 2);
+        if (otok >= 0) {
+            [[unroll]] for (uint c = 0; c < BN / 2; c += 2) {
+                const uint d = p * BN + half_ * (BN / 2) + c;
+                o[(obase + d) >> 1] = out_pair(shS[sbase + c], shS[sbase + c + 1]);
+            }
+        }
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+    }
+}
