@@ -104,6 +104,7 @@ static json_t *result_json(const char *workload, const char *impl, const char *k
                           "runs_ms", runs, "ms_median", t->median, "ms_min", t->min, "ms_max", t->max, "spread",
                           t->median > 0 ? (t->max - t->min) / t->median : 0.0, "flops", in->flops, "tflops",
                           in->flops / t->median * 1e-9, "sparsity", in->sparsity);
+    if (in->path[0]) json_object_set_new(r, "path", json_string(in->path));
     return r;
 }
 
@@ -245,8 +246,8 @@ int cmd_bench(int argc, char **argv)
         if (stile_buffer_upload(buf[3], 0, out, bytes) != STILE_OK) goto next; /* poisoned again */
         if (time_variant(&o, dev, &p, &dio, &ts, &is) != 0) goto next;
         if (stile_buffer_download(buf[3], 0, out, bytes) != STILE_OK) goto next;
-        printf("[%s] STA : median %10.3f ms  %7.3f TFLOPS  sparsity %.2f%%\n", name, ts.median, is.flops / ts.median * 1e-9,
-               100 * is.sparsity);
+        printf("[%s] STA : median %10.3f ms  %7.3f TFLOPS  sparsity %.2f%%  path %s\n", name, ts.median, is.flops / ts.median * 1e-9,
+               100 * is.sparsity, is.path);
         json_t *r = result_json(name, impl, "sta", &p, &o, &ts, &is);
         json_object_set_new(r, "plan_ms_median", json_real(tp.median));
         if (!o.no_full) {

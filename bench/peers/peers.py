@@ -168,12 +168,16 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--out", required=True, help="the stile-bench/2 file to write")
+    ap.add_argument("--dtype", choices=("bf16", "f16", "f32"), help="override the workloads' dtype")
     args = ap.parse_args()
     impls = args.impl.split(",")
     for i in impls:
         if i not in ("cudnn", "flash", "flex"):
             die(f"--impl {i}: unknown (cudnn, flash, flex)")
     workloads = load_workloads(args.workloads_json, args.workload.split(","))
+    if args.dtype:
+        for w in workloads:
+            w["dtype"] = args.dtype
 
     import torch
     import torch.nn.functional as F
