@@ -116,6 +116,22 @@ uint bf16_bits(float x)
 
 uint out_pair(float a, float b) { return DTYPE == 1 ? packHalf2x16(vec2(a, b)) : (bf16_bits(a) | (bf16_bits(b) << 16)); }
 
+// O[r][:] *= shRow[r] for this subgroup's 16 rows. Every accumulator has ridx's type, so element i of
+// each lives in row ridx[i]: the factors are looked up once and applied to all D / CN matrices.
+const int NE = int(16 * CN / 32); // elements per invocation of a 16 x CN matrix spread over 32 invocations
+void rescale_rows(inout ACC oacc[D / CN], ACC ridx, uint warp)
+{
+    if (ridx.length() == NE) {
+        float f[NE];
+        [[unroll]] for (int i = 0; i < NE; i++) f[i] = shRow[warp * 16 + uint(ridx[i])];
+        [[unroll]] for (uint j = 0; j < D / CN; j++)
+            [[unroll]] for (int i = 0; i < NE; i++) oacc[j][i] *= f[i];
+    } else {
+        [[unroll]] for (uint j = 0; j < D / CN; j++)
+            for (int i = 0; i < ridx.length(); i++) oacc[j][i] *= shRow[warp * 16 + uint(ridx[i])];
+    }
+}
+
 void main()
 {
     const uint tid = gl_LocalInvocationID.x, warp = gl_SubgroupID, lane = gl_SubgroupInvocationID;
@@ -133,7 +149,7 @@ void main()
         const int r = int(tid);
         shQTok[r] = r < qrows ? (qtile >= 0 ? tile_token(qtile, qfirst + r) : qtok0 + r) : -1;
     }
-    if (tid < 16 * CN) shRidx[tid] = float(tid / CN);
+    for (uint e = tid; e < 16 * CN; e += THREADS) shRidx[e] = float(e / CN);
     barrier();
     for (uint e = tid; e < BM * DW; e += THREADS) {
         const uint r = e / DW, c = e % DW;
@@ -229,8 +245,7 @@ void main()
             subgroupBarrier();
 
             // O = diag(alpha) O + P V
-            [[unroll]] for (uint j = 0; j < D / CN; j++)
-                for (int i = 0; i < oacc[j].length(); i++) oacc[j][i] *= shRow[warp * 16 + uint(ridx[i])];
+            rescale_rows(oacc, ridx, warp);
             [[unroll]] for (uint kk = 0; kk < BN / 16; kk++) {
                 MATA pa;
                 coopMatLoadNV(pa, shP, warp * 16 * PS + kk * 8, PS, false);
@@ -252,8 +267,7 @@ void main()
         lse[pc.lse_off + uint((b * tab[H_HEADS] + h) * tab[H_TOKENS] + otok)] = (m + log2(l)) * 0.69314718055994531;
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    [[unroll]] for (uint j = 0; j < D / CN; j++)
-        for (int i = 0; i < oacc[j].length(); i++) oacc[j][i] *= shRow[warp * 16 + uint(ridx[i])];
+    rescale_rows(oacc, ridx, warp);
     const uint obase = pc.o_off + uint(b * tab[H_SO] + otok * tab[H_SO + 1] + h * tab[H_SO + 2]);
     [[unroll]] for (uint p = 0; p < D / BN; p++) {
         [[unroll]] for (uint j = 0; j < BN / CN; j++)
