@@ -117,19 +117,20 @@ uint bf16_bits(float x)
 uint out_pair(float a, float b) { return DTYPE == 1 ? packHalf2x16(vec2(a, b)) : (bf16_bits(a) | (bf16_bits(b) << 16)); }
 
 // O[r][:] *= shRow[r] for this subgroup's 16 rows. Every accumulator has ridx's type, so element i of
-// each lives in row ridx[i]: the factors are looked up once and applied to all D / CN matrices.
+// each lives in row ridx[i]: the factors are looked up once and applied to all D / CN matrices. Element
+// indices are constants (a dynamic index would move the matrices to local memory); an implementation
+// that spreads a matrix unevenly over the subgroup gets NaN outputs, which every check catches.
 const int NE = int(16 * CN / 32); // elements per invocation of a 16 x CN matrix spread over 32 invocations
 void rescale_rows(inout ACC oacc[D / CN], ACC ridx, uint warp)
 {
-    if (ridx.length() == NE) {
-        float f[NE];
-        [[unroll]] for (int i = 0; i < NE; i++) f[i] = shRow[warp * 16 + uint(ridx[i])];
-        [[unroll]] for (uint j = 0; j < D / CN; j++)
-            [[unroll]] for (int i = 0; i < NE; i++) oacc[j][i] *= f[i];
-    } else {
-        [[unroll]] for (uint j = 0; j < D / CN; j++)
-            for (int i = 0; i < ridx.length(); i++) oacc[j][i] *= shRow[warp * 16 + uint(ridx[i])];
+    if (ridx.length() != NE) {
+        [[unroll]] for (uint j = 0; j < D / CN; j++) oacc[j] = ACC(uintBitsToFloat(0x7fc00000u));
+        return;
     }
+    float f[NE];
+    [[unroll]] for (int i = 0; i < NE; i++) f[i] = shRow[warp * 16 + uint(ridx[i])];
+    [[unroll]] for (uint j = 0; j < D / CN; j++)
+        [[unroll]] for (int i = 0; i < NE; i++) oacc[j][i] *= f[i];
 }
 
 void main()
