@@ -14,6 +14,7 @@ typedef struct entry {
     const char *workload, *impl, *kind, *dtype, *card, *when;
     double ms, spread, tflops;
     char label[96]; /* the workload's name, or for "custom" its canvas, window and head dim */
+    char impl_label[96]; /* the implementation, with the kernel path when the record names one */
 } entry;
 
 static void workload_label(entry *e, const json_t *shape)
@@ -103,11 +104,17 @@ int cmd_chart(int argc, char **argv)
             e[ne++] = (entry){json_string_value(json_object_get(r, "workload")), json_string_value(json_object_get(r, "implementation")),
                               kind, json_string_value(json_object_get(r, "dtype")), card, when ? when : "?",
                               json_number_value(json_object_get(r, "ms_median")), json_number_value(json_object_get(r, "spread")),
-                              json_number_value(json_object_get(r, "tflops")), ""};
+                              json_number_value(json_object_get(r, "tflops")), "", ""};
             workload_label(&e[ne - 1], json_object_get(r, "shape"));
+            const char *path = json_string_value(json_object_get(r, "path"));
+            snprintf(e[ne - 1].impl_label, sizeof e[ne - 1].impl_label, "%.60s%s%.30s", e[ne - 1].impl ? e[ne - 1].impl : "?",
+                     path ? " " : "", path ? path : "");
         }
     }
-    for (int i = 0; i < ne; i++) e[i].workload = e[i].label; /* once e stops moving */
+    for (int i = 0; i < ne; i++) { /* once e stops moving */
+        e[i].workload = e[i].label;
+        e[i].impl = e[i].impl_label;
+    }
     if (ne == 0) {
         fprintf(stderr, "stile chart: the files hold no timed results (only planning times)\n");
         goto done;
