@@ -1,0 +1,384 @@
+/* The Vulkan backend beyond the conformance table: bring-your-own Vulkan (the application's instance,
+ * device, queue, VkBuffers and command buffer), staged copies, out-of-memory and device-loss statuses.
+ * Runs on whatever device the loader finds (lavapipe in CI); exits 77 (skipped) without one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conformance.h"
+#include "stile/stile_vulkan.h"
+#include "stile_internal.h"
+#include "vk_internal.h"
+
+/* ---- the application's side: its own instance, device, queue and host-visible buffers ---- */
+
+typedef struct app {
+    VkInstance inst;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t family;
+    VkCommandPool pool;
+    VkPhysicalDeviceMemoryProperties mem;
+} app;
+
+typedef struct app_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    void *map;
+    size_t bytes;
+} app_buffer;
+
+static app A;
+
+static int app_open(char *why, size_t size)
+{
+    VkApplicationInfo ai = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "stile-test", .apiVersion = VK_API_VERSION_1_1};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &ai};
+    if (vkCreateInstance(&ci, NULL, &A.inst) != VK_SUCCESS) {
+        snprintf(why, size, "no Vulkan loader or driver");
+        return -1;
+    }
+    uint32_t n = 1;
+    VkResult r = vkEnumeratePhysicalDevices(A.inst, &n, &A.phys);
+    if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || n == 0) {
+        snprintf(why, size, "the Vulkan loader finds no device");
+        return -1;
+    }
+    VkQueueFamilyProperties qf[16];
+    uint32_t nf = 16;
+    vkGetPhysicalDeviceQueueFamilyProperties(A.phys, &nf, qf);
+    A.family = UINT32_MAX;
+    for (uint32_t i = 0; i < nf && A.family == UINT32_MAX; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) A.family = i;
+    if (A.family == UINT32_MAX) {
+        snprintf(why, size, "no compute queue");
+        return -1;
+    }
+    float prio = 1;
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = A.family, .queueCount = 1,
+                                   .pQueuePriorities = &prio};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+    if (vkCreateDevice(A.phys, &dci, NULL, &A.dev) != VK_SUCCESS) {
+        snprintf(why, size, "vkCreateDevice failed");
+        return -1;
+    }
+    vkGetDeviceQueue(A.dev, A.family, 0, &A.queue);
+    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .queueFamilyIndex = A.family};
+    vkCreateCommandPool(A.dev, &pci, NULL, &A.pool);
+    vkGetPhysicalDeviceMemoryProperties(A.phys, &A.mem);
+    return 0;
+}
+
+static void app_close(void)
+{
+    if (A.pool) vkDestroyCommandPool(A.dev, A.pool, NULL);
+    if (A.dev) vkDestroyDevice(A.dev, NULL);
+    if (A.inst) vkDestroyInstance(A.inst, NULL);
+    memset(&A, 0, sizeof A);
+}
+
+static app_buffer app_buffer_make(size_t bytes)
+{
+    app_buffer b = {.bytes = bytes};
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = bytes,
+                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT};
+    assert_int_equal(vkCreateBuffer(A.dev, &bi, NULL, &b.buf), VK_SUCCESS);
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(A.dev, b.buf, &req);
+    const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    uint32_t type = UINT32_MAX;
+    for (uint32_t i = 0; i < A.mem.memoryTypeCount && type == UINT32_MAX; i++)
+        if ((req.memoryTypeBits & (1u << i)) && (A.mem.memoryTypes[i].propertyFlags & want) == want) type = i;
+    assert_true(type != UINT32_MAX);
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
+    assert_int_equal(vkAllocateMemory(A.dev, &ai, NULL, &b.mem), VK_SUCCESS);
+    assert_int_equal(vkBindBufferMemory(A.dev, b.buf, b.mem, 0), VK_SUCCESS);
+    assert_int_equal(vkMapMemory(A.dev, b.mem, 0, VK_WHOLE_SIZE, 0, &b.map), VK_SUCCESS);
+    return b;
+}
+
+static void app_buffer_free(app_buffer *b)
+{
+    vkUnmapMemory(A.dev, b->mem);
+    vkFreeMemory(A.dev, b->mem, NULL);
+    vkDestroyBuffer(A.dev, b->buf, NULL);
+}
+
+static stile_vulkan_context app_context(void)
+{
+    return (stile_vulkan_context){.instance = A.inst, .physical_device = A.phys, .device = A.dev, .queue = A.queue,
+                                  .queue_family = A.family};
+}
+
+/* ---- tests ---- */
+
+static const stile_problem small = {.canvas = {4, 6, 6}, .tile = {2, 4, 4}, .window = {1, 1, 3}, .heads = 2, .head_dim = 64,
+                                    .text = 7, .text_padding = 2, .dtype = STILE_DTYPE_F32};
+
+/* The application records stile's dispatches into its own command buffer between its own barriers,
+ * on its own VkBuffers; the output is checked against the oracle. */
+static void test_record_into_the_applications_command_buffer(void **state)
+{
+    (void)state;
+    stile_vulkan_context ctx = app_context();
+    stile_device *dev = NULL;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_OK);
+    stile_device_info di;
+    assert_int_equal(stile_device_get_info(dev, &di), STILE_OK);
+    assert_string_equal(di.name, "vulkan:app");
+    assert_string_equal(di.backend, "vulkan");
+
+    const stile_problem *p = &small;
+    const int64_t tokens = 4 * 6 * 6 + p->text, n = tokens * p->heads * p->head_dim;
+    const size_t bytes = (size_t)n * sizeof(float), lse_bytes = (size_t)(tokens * p->heads) * sizeof(float);
+    /* q, k and v share one application buffer (offsets), o and lse have their own */
+    app_buffer in = app_buffer_make(3 * bytes), out = app_buffer_make(bytes + 64), lse = app_buffer_make(lse_bytes);
+    const uint64_t seed = 4242;
+    printf("  seed %llu\n", (unsigned long long)seed);
+    for (int i = 0; i < 3; i++) conf_fill_normal((char *)in.map + (size_t)i * bytes, STILE_DTYPE_F32, n, seed + (uint64_t)i);
+    memset(out.map, 0xff, out.bytes); /* poisoned: NaN, and the guard band after o must stay so */
+    memset(lse.map, 0xff, lse_bytes);
+
+    stile_buffer *bin = NULL, *bout = NULL, *blse = NULL;
+    assert_int_equal(stile_vulkan_buffer_wrap(dev, in.buf, in.bytes, &bin), STILE_OK);
+    assert_int_equal(stile_vulkan_buffer_wrap(dev, out.buf, out.bytes, &bout), STILE_OK);
+    assert_int_equal(stile_vulkan_buffer_wrap(dev, lse.buf, lse_bytes, &blse), STILE_OK);
+    VkBuffer got;
+    assert_int_equal(stile_vulkan_buffer_get(bout, &got), STILE_OK);
+    assert_true(got == out.buf);
+
+    stile_plan *plan = NULL;
+    assert_int_equal(stile_plan_create(dev, p, &plan), STILE_OK);
+    char *base = stile_buffer_data(bin);
+    stile_io io = {.q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
+                   .v = {base + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bout), bytes, STILE_DTYPE_F32},
+                   .lse = {stile_buffer_data(blse), lse_bytes, STILE_DTYPE_F32}};
+
+    VkCommandBuffer cmd;
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = A.pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+    assert_int_equal(vkAllocateCommandBuffers(A.dev, &cai, &cmd), VK_SUCCESS);
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    assert_int_equal(vkBeginCommandBuffer(cmd, &bi), VK_SUCCESS);
+    VkMemoryBarrier before = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_HOST_WRITE_BIT,
+                              .dstAccessMask = VK_ACCESS_SHADER_READ_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_HOST_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
+    assert_int_equal(stile_vulkan_record(plan, &io, cmd), STILE_OK);
+    VkMemoryBarrier after = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                             .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after, 0, NULL, 0, NULL);
+    assert_int_equal(vkEndCommandBuffer(cmd), VK_SUCCESS);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
+    assert_int_equal(vkQueueSubmit(A.queue, 1, &si, VK_NULL_HANDLE), VK_SUCCESS);
+    assert_int_equal(vkQueueWaitIdle(A.queue), VK_SUCCESS);
+
+    /* check on host copies (the oracle reads host memory) */
+    stile_io host = {.q = {in.map, bytes, STILE_DTYPE_F32}, .k = {(char *)in.map + bytes, bytes, STILE_DTYPE_F32},
+                     .v = {(char *)in.map + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {out.map, bytes, STILE_DTYPE_F32},
+                     .lse = {lse.map, lse_bytes, STILE_DTYPE_F32}};
+    double *ref = malloc((size_t)n * sizeof *ref), *ref_lse = malloc((size_t)(tokens * p->heads) * sizeof *ref_lse);
+    assert_non_null(ref);
+    assert_non_null(ref_lse);
+    assert_int_equal(stile_oracle(p, &host, NULL, 0, ref, ref_lse), STILE_OK);
+    stile_check c;
+    assert_int_equal(stile_check_output(p, &host, NULL, 0, ref, ref_lse, &c), STILE_OK);
+    printf("  recorded by the application: NMSE %.3e, lse max error %.3e\n", c.nmse, c.lse_max_abs_error);
+    assert_true(c.passed);
+    for (size_t i = bytes; i < out.bytes; i++) assert_int_equal(((unsigned char *)out.map)[i], 0xff);
+
+    /* stile_plan_execute on the same wrapped objects (stile submits to the application's queue) */
+    memset(out.map, 0xff, out.bytes);
+    assert_int_equal(stile_plan_execute(plan, &io), STILE_OK);
+    assert_int_equal(stile_check_output(p, &host, NULL, 0, ref, ref_lse, &c), STILE_OK);
+    assert_true(c.passed);
+
+    /* staged copies through the application's queue */
+    float probe[4] = {1, 2, 3, 4}, back[4] = {0};
+    assert_int_equal(stile_buffer_upload(bout, 16, probe, sizeof probe), STILE_OK);
+    assert_int_equal(stile_buffer_download(bout, 16, back, sizeof back), STILE_OK);
+    assert_memory_equal(probe, back, sizeof probe);
+    assert_memory_equal((char *)out.map + 16, probe, sizeof probe);
+
+    /* the errors of recording */
+    assert_int_equal(stile_vulkan_record(plan, &io, VK_NULL_HANDLE), STILE_ERR_NULL_ARGUMENT);
+    stile_io bad = io;
+    float stray[16];
+    bad.q.data = stray;
+    assert_int_equal(stile_vulkan_record(plan, &bad, cmd), STILE_ERR_INVALID_ARGUMENT);
+    bad = io;
+    bad.o.data = io.q.data;
+    assert_int_equal(stile_vulkan_record(plan, &bad, cmd), STILE_ERR_ALIASING);
+    bad = io;
+    bad.k.data = (char *)io.k.data + 2; /* not 4-byte aligned in its buffer */
+    bad.k.bytes = bytes;
+    assert_int_equal(stile_vulkan_record(plan, &bad, cmd), STILE_ERR_INVALID_ARGUMENT);
+
+    free(ref);
+    free(ref_lse);
+    vkFreeCommandBuffers(A.dev, A.pool, 1, &cmd);
+    stile_plan_destroy(&plan);
+    stile_buffer_destroy(&bin);
+    stile_buffer_destroy(&bout);
+    stile_buffer_destroy(&blse);
+    stile_device_close(&dev);
+    app_buffer_free(&in);
+    app_buffer_free(&out);
+    app_buffer_free(&lse);
+}
+
+/* The whole conformance runner (library buffers, uploads, downloads) on a wrapped device. */
+static void test_conformance_runner_on_a_wrapped_device(void **state)
+{
+    (void)state;
+    stile_vulkan_context ctx = app_context();
+    stile_device *dev = NULL;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_OK);
+    stile_problem p = small;
+    p.dtype = STILE_DTYPE_BF16;
+    conf_result r = conf_run(dev, &p, CONF_BSHD, 9100, 0);
+    assert_true(conf_report(&r, "wrapped device, bf16"));
+    stile_device_close(&dev);
+}
+
+static void test_wrap_errors(void **state)
+{
+    (void)state;
+    stile_device *dev = (stile_device *)&dev; /* must come back NULL */
+    assert_int_equal(stile_vulkan_device_wrap(NULL, &dev), STILE_ERR_NULL_ARGUMENT);
+    assert_null(dev);
+    stile_vulkan_context ctx = app_context();
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, NULL), STILE_ERR_NULL_ARGUMENT);
+    ctx.device = VK_NULL_HANDLE;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_NULL_ARGUMENT);
+    ctx = app_context();
+    ctx.queue_family = 99;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_UNSUPPORTED);
+    ctx = app_context();
+    ctx.flags = 0x80;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_INVALID_ARGUMENT);
+
+    /* Vulkan entry points given CPU objects */
+    stile_device *cpu = NULL;
+    assert_int_equal(stile_device_open("cpu", NULL, &cpu), STILE_OK);
+    app_buffer ab = app_buffer_make(256);
+    stile_buffer *b = NULL;
+    assert_int_equal(stile_vulkan_buffer_wrap(cpu, ab.buf, 256, &b), STILE_ERR_INVALID_ARGUMENT);
+    assert_null(b);
+    assert_int_equal(stile_buffer_create(cpu, 64, &b), STILE_OK);
+    VkBuffer vb;
+    assert_int_equal(stile_vulkan_buffer_get(b, &vb), STILE_ERR_INVALID_ARGUMENT);
+    stile_buffer_destroy(&b);
+    stile_plan *plan = NULL;
+    assert_int_equal(stile_plan_create(cpu, &small, &plan), STILE_OK);
+    const size_t bytes = (size_t)(4 * 6 * 6 + small.text) * small.heads * small.head_dim * sizeof(float);
+    float *q = calloc(1, bytes), *k = calloc(1, bytes), *v = calloc(1, bytes), *o = calloc(1, bytes);
+    assert_true(q && k && v && o);
+    stile_io io = {.q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
+                   .o = {o, bytes, STILE_DTYPE_F32}};
+    assert_int_equal(stile_vulkan_record(plan, &io, (VkCommandBuffer)(uintptr_t)1), STILE_ERR_INVALID_ARGUMENT); /* a CPU plan */
+    io.k.data = NULL;
+    assert_int_equal(stile_vulkan_record(plan, &io, (VkCommandBuffer)(uintptr_t)1), STILE_ERR_NULL_ARGUMENT);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    stile_plan_destroy(&plan);
+    stile_device_close(&cpu);
+
+    /* a device wrapped without a queue records only */
+    ctx = app_context();
+    ctx.queue = VK_NULL_HANDLE;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_OK);
+    assert_int_equal(stile_vulkan_buffer_wrap(dev, ab.buf, 0, &b), STILE_ERR_INVALID_SIZE);
+    assert_int_equal(stile_vulkan_buffer_wrap(dev, ab.buf, 256, &b), STILE_OK);
+    float zeros[4] = {0};
+    assert_int_equal(stile_buffer_upload(b, 0, zeros, sizeof zeros), STILE_ERR_UNSUPPORTED);
+    stile_buffer_destroy(&b);
+    stile_device_close(&dev);
+    app_buffer_free(&ab);
+}
+
+/* Library buffers with copies staged (as on a discrete GPU): the address is a reservation, not memory. */
+static void test_staged_buffers_round_trip(void **state)
+{
+    (void)state;
+    setenv("STILE_VULKAN_STAGING", "1", 1);
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open("vulkan:0", NULL, &dev), STILE_OK);
+    unsetenv("STILE_VULKAN_STAGING");
+    /* more than the 32 MiB staging buffer, so the copy goes in pieces */
+    const size_t n = (40u << 20) / 4;
+    uint32_t *h = malloc(n * 4), *g = malloc(n * 4);
+    assert_non_null(h);
+    assert_non_null(g);
+    for (size_t i = 0; i < n; i++) h[i] = (uint32_t)(i * 2654435761u);
+    stile_buffer *b = NULL, *c = NULL;
+    assert_int_equal(stile_buffer_create(dev, n * 4, &b), STILE_OK);
+    assert_int_equal(stile_buffer_create(dev, 64, &c), STILE_OK);
+    assert_true(stile_buffer_data(c) < (void *)stile_buffer_data(b) || stile_buffer_data(c) >= (void *)((char *)stile_buffer_data(b) + n * 4));
+    assert_int_equal(stile_buffer_upload(b, 0, h, n * 4), STILE_OK);
+    assert_int_equal(stile_buffer_download(b, 0, g, n * 4), STILE_OK);
+    assert_memory_equal(h, g, n * 4);
+    memset(g, 0, 64);
+    assert_int_equal(stile_buffer_download(b, 4 * 1000, g, 64), STILE_OK);
+    assert_memory_equal(h + 1000, g, 64);
+    assert_int_equal(stile_buffer_download(b, n * 4 - 8, g, 16), STILE_ERR_OUT_OF_RANGE);
+    stile_buffer_destroy(&b);
+    stile_buffer_destroy(&c);
+    stile_problem p = small;
+    p.dtype = STILE_DTYPE_F16;
+    conf_result r = conf_run(dev, &p, CONF_BSHD, 9200, 0);
+    assert_true(conf_report(&r, "staged, f16"));
+    stile_device_close(&dev);
+    free(h);
+    free(g);
+}
+
+static void test_out_of_memory_and_device_loss_are_statuses(void **state)
+{
+    (void)state;
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open("vulkan:0", NULL, &dev), STILE_OK);
+    stile_buffer *b = NULL;
+    assert_int_equal(stile_buffer_create(dev, (size_t)1 << 50, &b), STILE_ERR_OUT_OF_MEMORY);
+    assert_null(b);
+    stile_plan *plan = NULL;
+    assert_int_equal(stile_plan_create(dev, &small, &plan), STILE_OK);
+    /* what the backend does with VK_ERROR_DEVICE_LOST: the status, and every later call refused */
+    vk_device *d = dev->impl;
+    assert_int_equal(vk_fail(d, VK_ERROR_DEVICE_LOST, "a test"), STILE_ERR_DEVICE_LOST);
+    assert_int_equal(vk_fail(d, VK_ERROR_OUT_OF_DEVICE_MEMORY, "a test"), STILE_ERR_OUT_OF_MEMORY);
+    assert_int_equal(stile_buffer_create(dev, 64, &b), STILE_ERR_DEVICE_LOST);
+    stile_plan *again = NULL;
+    assert_int_equal(stile_plan_create(dev, &small, &again), STILE_ERR_DEVICE_LOST);
+    assert_string_equal(stile_status_string(STILE_ERR_DEVICE_LOST), "device lost");
+    stile_plan_destroy(&plan);
+    stile_device_close(&dev); /* closing a lost device is allowed and frees everything */
+}
+
+int main(void)
+{
+    conf_log_init();
+    char why[128] = "";
+    if (app_open(why, sizeof why) != 0) {
+        printf("# SKIP no Vulkan device: %s\n", why);
+        app_close();
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_into_the_applications_command_buffer),
+        cmocka_unit_test(test_conformance_runner_on_a_wrapped_device),
+        cmocka_unit_test(test_wrap_errors),
+        cmocka_unit_test(test_staged_buffers_round_trip),
+        cmocka_unit_test(test_out_of_memory_and_device_loss_are_statuses),
+    };
+    int rc = cmocka_run_group_tests_name("vulkan", tests, NULL, NULL);
+    app_close();
+    return rc;
+}
