@@ -17,6 +17,7 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
     json_t *root = json_object();
     json_object_set_new(root, "stile_version", json_string(stile_version_string()));
     json_object_set_new(root, "device", json_string(in->device));
+    if (in->path[0]) json_object_set_new(root, "path", json_string(in->path));
     json_t *prob = json_object();
     json_object_set_new(prob, "batch", json_integer(p->batch));
     json_object_set_new(prob, "canvas", triple(p->canvas));
