@@ -4,20 +4,7 @@
 # backend on HunyuanVideo 720p (window 3x3x3 and 5x5x5, d 128 and 64) in one run, and the chart.
 #   STILE_COMMIT=<commit> bash bench/cuda-run.sh        (results in $OUT, default ./gpu-out)
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-exec > >(tee -a "$out/run.log") 2>&1
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-if [ -f build-gpu/build.ninja ]; then
-    meson configure build-gpu -Dwerror=false -Dcommit="${STILE_COMMIT:-}" >/dev/null
-else
-    meson setup build-gpu -Dcommit="${STILE_COMMIT:-}" >/dev/null
-fi
-ninja -C build-gpu | grep -E "warning|error|FAILED"
-S=build-gpu/tools/stile
-[ -x $S ] || { echo "build failed"; exit 1; }
-$S --version
+source "$(dirname "$0")/gpu-common.sh"
 echo "== conformance on cuda:0"
 $S conformance --device cuda:0 --json "$out/conformance-cuda.json" --markdown "$out/conformance-cuda.md" | grep -vE "^  pass"
 echo "== compute-sanitizer memcheck (cases without sampling)"

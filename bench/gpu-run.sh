@@ -4,22 +4,8 @@
 # workloads, and chart them. Everything lands in $OUT (default ./gpu-out), at most 8 files.
 #   STILE_COMMIT=<commit> bash bench/gpu-run.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-log=$out/run.log
-exec > >(tee -a "$log") 2>&1
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+source "$(dirname "$0")/gpu-common.sh"
 nproc
-if [ -f build-gpu/build.ninja ]; then
-    meson configure build-gpu -Dwerror=false -Dcommit="${STILE_COMMIT:-}" >/dev/null
-else
-    meson setup build-gpu -Dcommit="${STILE_COMMIT:-}" >/dev/null
-fi
-ninja -C build-gpu | grep -E "warning|error|FAILED"
-[ -x build-gpu/tools/stile ] || { echo "build failed"; exit 1; }
-S=build-gpu/tools/stile
-$S --version
 $S info
 echo "== conformance"
 time $S conformance --json "$out/conformance.json" --markdown "$out/conformance.md" | tail -n 3

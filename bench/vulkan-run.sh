@@ -8,20 +8,7 @@
 #          BENCH_PORTABLE=1: about a minute per run), stile cuda
 #   STILE_COMMIT=<commit> PHASES="conf bench" bash bench/vulkan-run.sh   (results in $OUT, default ./gpu-out)
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-exec > >(tee -a "$out/run.log") 2>&1
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-if [ -f build-gpu/build.ninja ]; then
-    meson configure build-gpu -Dwerror=false -Dcommit="${STILE_COMMIT:-}" >/dev/null
-else
-    meson setup build-gpu -Dvulkan=enabled -Dnvcc_archs=90 -Dcommit="${STILE_COMMIT:-}" >/dev/null
-fi
-ninja -C build-gpu | grep -E "warning|error|FAILED"
-S=build-gpu/tools/stile
-[ -x $S ] || { echo "build failed"; exit 1; }
-$S --version
+source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dnvcc_archs=90
 $S info
 PHASES=${PHASES:-conf bench}
 W=${WORKLOAD:-hunyuan-720p}
