@@ -56,6 +56,7 @@ static void test_hunyuan_720p_has_300_tiles_27_per_query_tile_and_91_percent_spa
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
     assert_int_equal(stile_plan_get_info(plan, &in), STILE_OK);
+    assert_string_equal(in.path, "cblas"); /* the kernel the CPU backend runs */
     assert_int_equal(in.tiles, 300);
     assert_int_equal(in.grid[0], 5);
     assert_int_equal(in.grid[1], 6);

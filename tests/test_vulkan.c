@@ -155,6 +155,10 @@ static void test_record_into_the_applications_command_buffer(void **state)
 
     stile_plan *plan = NULL;
     assert_int_equal(stile_plan_create(dev, p, &plan), STILE_OK);
+    stile_plan_info pi;
+    assert_int_equal(stile_plan_get_info(plan, &pi), STILE_OK);
+    assert_string_equal(pi.path, "portable"); /* f32 never takes the tensor-core path */
+    assert_string_equal(pi.device, "vulkan:app");
     char *base = stile_buffer_data(bin);
     stile_io io = {.q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
                    .v = {base + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bout), bytes, STILE_DTYPE_F32},
