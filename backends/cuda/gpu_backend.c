@@ -27,8 +27,9 @@ typedef struct gpu_plan {
 
 static stile_status gpu_fail(gpuError_t e, const char *what)
 {
-    return stile_fail(e == gpuErrorMemoryAllocation ? STILE_ERR_OUT_OF_MEMORY : STILE_ERR_BACKEND, "%s: %s: %s", STILE_GPU_NAME,
-                      what, gpuGetErrorString(e));
+    const stile_status st = e == gpuErrorMemoryAllocation ? STILE_ERR_OUT_OF_MEMORY : gpuErrorIsFatal(e) ? STILE_ERR_DEVICE_LOST : STILE_ERR_BACKEND;
+    return stile_fail(st, "%s: %s: %s%s", STILE_GPU_NAME, what, gpuGetErrorString(e),
+                      st == STILE_ERR_DEVICE_LOST ? " (the context is unusable: close the device)" : "");
 }
 
 static int gpu_device_count(char *reason, size_t size)

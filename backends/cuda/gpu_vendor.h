@@ -11,6 +11,8 @@ typedef hipStream_t gpuStream_t;
 typedef hipDeviceProp_t gpuDeviceProp;
 #define gpuSuccess hipSuccess
 #define gpuErrorMemoryAllocation hipErrorOutOfMemory
+/* errors after which the context is unusable: the device counts as lost */
+#define gpuErrorIsFatal(e) ((e) == hipErrorIllegalAddress || (e) == hipErrorLaunchFailure)
 #define gpuGetDeviceCount hipGetDeviceCount
 #define gpuSetDevice hipSetDevice
 #define gpuGetDeviceProperties hipGetDeviceProperties
@@ -34,6 +36,11 @@ typedef cudaStream_t gpuStream_t;
 typedef struct cudaDeviceProp gpuDeviceProp;
 #define gpuSuccess cudaSuccess
 #define gpuErrorMemoryAllocation cudaErrorMemoryAllocation
+/* errors after which the context is unusable (sticky): the device counts as lost */
+#define gpuErrorIsFatal(e)                                                                                                   \
+    ((e) == cudaErrorIllegalAddress || (e) == cudaErrorLaunchFailure || (e) == cudaErrorHardwareStackError ||             \
+     (e) == cudaErrorIllegalInstruction || (e) == cudaErrorMisalignedAddress || (e) == cudaErrorInvalidPc ||               \
+     (e) == cudaErrorECCUncorrectable || (e) == cudaErrorLaunchTimeout)
 #define gpuGetDeviceCount cudaGetDeviceCount
 #define gpuSetDevice cudaSetDevice
 #define gpuGetDeviceProperties cudaGetDeviceProperties
