@@ -1,5 +1,7 @@
 /* The conformance runner (see conformance.h). */
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +41,15 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
+void conf_fill_normal_range(void *dst, stile_dtype dt, int64_t i0, int64_t i1, uint64_t seed)
 {
-    uint64_t s = seed;
+    /* splitmix64 advances its state by a constant, so element i0 (even) starts from state seed + i0 * gamma:
+     * any range continues the one stream that a fill from 0 would produce */
+    uint64_t s = seed + (uint64_t)i0 * 0x9e3779b97f4a7c15u;
     float chunk[256];
     const size_t es = stile_dtype_size(dt);
-    for (int64_t i = 0; i < n; i += 256) {
-        int64_t m = n - i < 256 ? n - i : 256;
+    for (int64_t i = i0; i < i1; i += 256) {
+        int64_t m = i1 - i < 256 ? i1 - i : 256;
         for (int64_t j = 0; j < m; j += 2) {
             double u1 = ((double)(splitmix(&s) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(splitmix(&s) >> 11) * 0x1.0p-53;
             double r = sqrt(-2.0 * log(u1));
@@ -54,6 +58,39 @@ void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
         }
         stile_convert(chunk, STILE_DTYPE_F32, (char *)dst + (size_t)i * es, dt, (size_t)m);
     }
+}
+
+typedef struct fill_job {
+    void *dst;
+    stile_dtype dt;
+    int64_t i0, i1;
+    uint64_t seed;
+} fill_job;
+
+static void *fill_worker(void *arg)
+{
+    fill_job *j = arg;
+    conf_fill_normal_range(j->dst, j->dt, j->i0, j->i1, j->seed);
+    return NULL;
+}
+
+void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
+{
+    enum { MAX_THREADS = 32 };
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const int nt = n < ((int64_t)1 << 20) ? 1 : cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+    pthread_t th[MAX_THREADS];
+    int created[MAX_THREADS] = {0};
+    fill_job jobs[MAX_THREADS];
+    const int64_t per = ((n / nt + 255) / 256) * 256; /* block starts stay multiples of 256, so even */
+    for (int t = 0; t < nt && (int64_t)t * per < n; t++) {
+        const int64_t i0 = (int64_t)t * per, i1 = i0 + per < n ? i0 + per : n;
+        jobs[t] = (fill_job){dst, dt, i0, i1, seed};
+        created[t] = i1 < n && pthread_create(&th[t], NULL, fill_worker, &jobs[t]) == 0;
+        if (!created[t]) fill_worker(&jobs[t]); /* the last block, or no thread to be had: here */
+    }
+    for (int t = 0; t < nt; t++)
+        if (created[t]) pthread_join(th[t], NULL);
 }
 
 int64_t *conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows)

@@ -64,6 +64,9 @@ conf_result conf_run(stile_device *dev, const stile_problem *p, conf_layout layo
 
 /* Fill n elements with seeded standard normal values. */
 void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed);
+/* Elements [i0, i1) (i0 even) of the same stream conf_fill_normal(seed) writes: it fills large tensors
+ * in blocks on all processors with this, and the values do not depend on the split. */
+void conf_fill_normal_range(void *dst, stile_dtype dt, int64_t i0, int64_t i1, uint64_t seed);
 /* Query rows to check: NULL (all) when tokens <= 4096 or want >= tokens, else `want` rows spread
  * evenly with a seeded offset, the first and last token included. */
 int64_t *conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows);

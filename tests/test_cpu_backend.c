@@ -106,9 +106,31 @@ static void test_one_plan_executes_from_four_threads_at_once(void **state)
     stile_plan_destroy(&plan);
 }
 
+/* The inputs of tests and benchmarks: filled in blocks on all processors, the same values as one stream. */
+static void test_parallel_fill_is_the_single_stream(void **state)
+{
+    (void)state;
+    const int64_t n = (3 << 20) + 777; /* big enough to split, odd */
+    const stile_dtype dts[2] = {STILE_DTYPE_F32, STILE_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        const size_t bytes = (size_t)n * stile_dtype_size(dts[d]);
+        char *par = malloc(bytes), *one = malloc(bytes);
+        assert_non_null(par);
+        assert_non_null(one);
+        conf_fill_normal(par, dts[d], n, 77);
+        conf_fill_normal_range(one, dts[d], 0, n, 77);
+        assert_memory_equal(par, one, bytes);
+        conf_fill_normal_range(one, dts[d], 0, n, 78);
+        assert_memory_not_equal(par, one, bytes); /* and the seed matters */
+        free(par);
+        free(one);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parallel_fill_is_the_single_stream),
         cmocka_unit_test(test_single_thread_device_gives_bitwise_the_same_output),
         cmocka_unit_test(test_one_plan_executes_from_four_threads_at_once),
     };
