@@ -13,7 +13,7 @@
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
     O_HELP
 };
 
@@ -39,6 +39,7 @@ static const opt_def opts[] = {
     {O_LIST_WORKLOADS, "list-workloads", NULL, CMD_BENCH, "print the named workloads as JSON (with their FLOPs) and exit"},
     {O_COMPARE, "compare", "FILE", CMD_BENCH, "print time ratios against the results in FILE (schema stile-bench/2)"},
     {O_NO_FULL, "no-full", NULL, CMD_BENCH, "skip timing full attention"},
+    {O_NAME, "name", "NAME", CMD_BENCH, "the workload name to record for a problem given by --canvas/--tile/... (default: custom)"},
     {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
     {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
     {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
@@ -224,6 +225,10 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_PLAN_ONLY: o->plan_only = 1; break;
         case O_NO_GEMM_REF: o->gemm_ref = 0; break;
         case O_NO_FULL: o->no_full = 1; break;
+        case O_NAME:
+            if (!*v || strlen(v) > 64) cli_usage_error(o, "--name %s: must be 1 to 64 characters", *v ? "(too long)" : "''");
+            o->name = v;
+            break;
         case O_WORKLOAD: o->workloads = v; break;
         case O_LIST_WORKLOADS: o->list_workloads = 1; break;
         case O_COMPARE: o->compare_path = v; break;
@@ -244,6 +249,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         }
     }
     if (text_padding) o->p.text_padding = parse_int(o, "text-padding", text_padding, 0, o->p.text);
+    if (o->name && o->workloads) cli_usage_error(o, "--name names a problem given by --canvas/--tile/...: not with --workload");
     if (!(o->cmd_bit & PROB) || o->workloads || o->list_workloads) return;
     if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
     if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");

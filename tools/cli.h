@@ -32,6 +32,7 @@ typedef struct cli_opts {
     int no_full;
     int list_workloads;
     const char *workloads;     /* bench: comma-separated names, or "all" */
+    const char *name;          /* bench: the name recorded for a problem given by options (NULL: "custom") */
     const char *compare_path;  /* bench: a stile-bench/2 file to print ratios against */
     const char *markdown_path; /* conformance, chart: write a Markdown report/table */
     const char *case_filter;   /* conformance: only cases whose label contains this */

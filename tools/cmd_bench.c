@@ -198,7 +198,7 @@ int cmd_bench(int argc, char **argv)
     json_t *results = json_array();
     int rc = 0;
     for (int w = 0; w < nprob && rc == 0; w++) {
-        const char *name = nsel ? sel[w]->name : "custom";
+        const char *name = nsel ? sel[w]->name : o.name ? o.name : "custom";
         stile_problem p = nsel ? workload_problem(sel[w]) : o.p;
         if (nsel && o.p.dtype != STILE_DTYPE_F32) p.dtype = o.p.dtype; /* --dtype overrides a workload's */
         const int64_t B = p.batch ? p.batch : 1, S = p.canvas[0] * p.canvas[1] * p.canvas[2] + p.text, H = p.heads, D = p.head_dim;
