@@ -22,6 +22,35 @@ static void sink(void *user, stile_log_level level, const char *msg)
 void conf_log_init(void) { stile_log_set(sink, NULL, STILE_LOG_ERROR); }
 const char *conf_last_log(void) { return last_log; }
 
+stile_device *conf_cpu;
+
+int conf_group_open_cpu(void **state)
+{
+    (void)state;
+    conf_log_init();
+    return stile_device_open("cpu", NULL, &conf_cpu) == STILE_OK ? 0 : -1;
+}
+
+int conf_group_close_cpu(void **state)
+{
+    (void)state;
+    stile_device_close(&conf_cpu);
+    return 0;
+}
+
+int conf_tmpdir(char *dir, size_t size, const char *what)
+{
+    if (snprintf(dir, size, "/tmp/stile-%s-XXXXXX", what) >= (int)size) return -1;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+int conf_tmpdir_remove(const char *dir)
+{
+    char cmd[512];
+    if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= (int)sizeof cmd) return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 const char *conf_status_name(conf_status s)
 {
     switch (s) {

@@ -75,6 +75,16 @@ int64_t *conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *
 void conf_log_init(void);
 const char *conf_last_log(void);
 
+/* cmocka group setup/teardown for unit tests on the CPU: logs captured, conf_cpu open for the group. */
+extern stile_device *conf_cpu;
+int conf_group_open_cpu(void **state);
+int conf_group_close_cpu(void **state);
+
+/* A fresh directory /tmp/stile-WHAT-XXXXXX for a test's files (0 on success), and its removal with
+ * everything in it (0 on success). */
+int conf_tmpdir(char *dir, size_t size, const char *what);
+int conf_tmpdir_remove(const char *dir);
+
 /* Convenience for unit tests: print the result line, return 1 if it passed. */
 int conf_report(const conf_result *r, const char *label);
 

@@ -209,8 +209,7 @@ int main(int argc, char **argv)
     }
     stile_exe = argv[1];
     conf_log_init();
-    snprintf(dir, sizeof dir, "/tmp/stile-calibrate-XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    if (conf_tmpdir(dir, sizeof dir, "calibrate") != 0) return 1;
     write_capture();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calibration_recovers_planted_windows_and_keeps_skipped_steps_full),
@@ -219,8 +218,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_captures_and_candidates_fail_with_one_line),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) rc = rc ? rc : 1;
+    if (conf_tmpdir_remove(dir) != 0) rc = rc ? rc : 1;
     return rc;
 }

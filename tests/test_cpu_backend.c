@@ -13,22 +13,6 @@
 
 #include "conformance.h"
 
-static stile_device *dev;
-
-static int setup(void **state)
-{
-    (void)state;
-    conf_log_init();
-    return stile_device_open("cpu", NULL, &dev) == STILE_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    stile_device_close(&dev);
-    return 0;
-}
-
 static void test_single_thread_device_gives_bitwise_the_same_output(void **state)
 {
     (void)state;
@@ -45,7 +29,7 @@ static void test_single_thread_device_gives_bitwise_the_same_output(void **state
     conf_fill_normal(v, 0, (int64_t)n, 7003);
     stile_plan *a = NULL, *b = NULL;
     assert_int_equal(stile_plan_create(one, &p, &a), STILE_OK);
-    assert_int_equal(stile_plan_create(dev, &p, &b), STILE_OK);
+    assert_int_equal(stile_plan_create(conf_cpu, &p, &b), STILE_OK);
     stile_io io = {.q = {q, n * 4, 0}, .k = {k, n * 4, 0}, .v = {v, n * 4, 0}, .o = {o1, n * 4, 0}};
     assert_int_equal(stile_plan_execute(a, &io), STILE_OK);
     io.o.data = o2;
@@ -91,7 +75,7 @@ static void test_one_plan_executes_from_four_threads_at_once(void **state)
     stile_problem p = {.canvas = {4, 8, 8}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 2, .head_dim = 64, .text = 2,
                        .dtype = STILE_DTYPE_F16};
     stile_plan *plan = NULL;
-    assert_int_equal(stile_plan_create(dev, &p, &plan), STILE_OK);
+    assert_int_equal(stile_plan_create(conf_cpu, &p, &plan), STILE_OK);
     pthread_t t[4];
     conc c[4];
     for (int i = 0; i < 4; i++) {
@@ -134,5 +118,5 @@ int main(void)
         cmocka_unit_test(test_single_thread_device_gives_bitwise_the_same_output),
         cmocka_unit_test(test_one_plan_executes_from_four_threads_at_once),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, conf_group_open_cpu, conf_group_close_cpu);
 }

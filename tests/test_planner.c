@@ -13,26 +13,10 @@
 #include "conformance.h"
 #include "stile_internal.h"
 
-static stile_device *dev;
-
-static int setup(void **state)
-{
-    (void)state;
-    conf_log_init();
-    return stile_device_open("cpu", NULL, &dev) == STILE_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    stile_device_close(&dev);
-    return 0;
-}
-
 static stile_plan *plan_of(const stile_problem *p)
 {
     stile_plan *plan = NULL;
-    stile_status st = stile_plan_create(dev, p, &plan);
+    stile_status st = stile_plan_create(conf_cpu, p, &plan);
     if (st != STILE_OK) print_error("plan_create: %s (%s)\n", stile_status_string(st), conf_last_log());
     assert_int_equal(st, STILE_OK);
     return plan;
@@ -349,5 +333,5 @@ int main(void)
         cmocka_unit_test(test_hunyuan_with_24_distinct_windows_plans_24_schedules),
         cmocka_unit_test(test_plan_json_holds_grid_accounting_and_schedules),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, conf_group_open_cpu, conf_group_close_cpu);
 }

@@ -112,16 +112,13 @@ static void test_plans_per_step_and_layer_are_made_once_and_reused(void **state)
 int main(void)
 {
     conf_log_init();
-    snprintf(dir, sizeof dir, "/tmp/stile-strategy-XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    if (conf_tmpdir(dir, sizeof dir, "strategy") != 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fastvideo_file_round_trips_through_load_and_save),
         cmocka_unit_test(test_bad_strategy_files_name_the_file_and_the_fault),
         cmocka_unit_test(test_plans_per_step_and_layer_are_made_once_and_reused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) rc = rc ? rc : 1;
+    if (conf_tmpdir_remove(dir) != 0) rc = rc ? rc : 1;
     return rc;
 }
