@@ -1,8 +1,9 @@
-/* Output checks against the oracle: NMSE per dtype, max error, non-finite values, LSE. */
+/* Output checks against the oracle: NMSE per dtype, max error, non-finite values, LSE. Like the
+ * oracle it reads the problem and decodes f16/bf16 on its own (oracle_problem.c). */
 #include <math.h>
 #include <string.h>
 
-#include "stile_internal.h"
+#include "oracle_problem.h"
 
 double stile_nmse_threshold(stile_dtype dtype)
 {
@@ -19,30 +20,40 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
 {
     if (!io || !ref_o || !out)
         return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: %s is NULL", !io ? "io" : !ref_o ? "ref_o" : "out");
-    stile_resolved r;
-    stile_status rc = stile_resolve(problem, &r);
-    if (rc != STILE_OK) return rc;
-    const stile_problem *p = &r.p;
+    oracle_problem op;
+    stile_status rc = stile_oracle_problem_read(problem, "stile_check_output", &op);
+    if (rc != STILE_OK) goto done;
+    const size_t es = stile_oracle_dtype_bytes(op.dtype);
     if (!io->o.data) { rc = stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: io->o.data is NULL"); goto done; }
-    if (io->o.dtype != p->dtype) { rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->o.dtype differs"); goto done; }
-    if (io->o.bytes < (size_t)r.extent[STILE_O] * stile_dtype_size(p->dtype)) {
+    if (io->o.dtype != op.dtype) { rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->o.dtype differs"); goto done; }
+    if (io->o.bytes / es < (size_t)op.span[STILE_O]) {
         rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->o is smaller than its strides reach");
         goto done;
     }
-    if (!rows) nrows = r.tokens;
+    const float *lse = ref_lse ? io->lse.data : NULL; /* read only when there is a reference to compare with */
+    if (lse && io->lse.dtype != STILE_DTYPE_F32) {
+        rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->lse.dtype=%d: the lse is always f32", (int)io->lse.dtype);
+        goto done;
+    }
+    const size_t lse_elems = (size_t)(op.batch * op.heads * op.tokens);
+    if (lse && io->lse.bytes / sizeof(float) < lse_elems) {
+        rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->lse.bytes=%zu: [B, heads, tokens] f32 needs %zu",
+                        io->lse.bytes, lse_elems * sizeof(float));
+        goto done;
+    }
+    if (!rows) nrows = op.tokens;
     memset(out, 0, sizeof *out);
-    out->threshold = stile_nmse_threshold(p->dtype);
-    const stile_strides *so = &r.strides[STILE_O];
+    out->threshold = stile_nmse_threshold(op.dtype);
+    const stile_strides *so = &op.strides[STILE_O];
     double num = 0, den = 0;
-    const float *lse = io->lse.data;
-    for (int64_t b = 0; b < p->batch; b++)
+    for (int64_t b = 0; b < op.batch; b++)
         for (int64_t ri = 0; ri < nrows; ri++) {
             int64_t t = rows ? rows[ri] : ri;
-            if (t < 0 || t >= r.tokens) { rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: row %lld", (long long)t); goto done; }
-            for (int64_t h = 0; h < p->heads; h++) {
-                for (int64_t d = 0; d < p->head_dim; d++) {
-                    double o = stile_load_f64(io->o.data, p->dtype, b * so->batch + t * so->token + h * so->head + d * so->dim);
-                    double ref = ref_o[((b * nrows + ri) * p->heads + h) * p->head_dim + d];
+            if (t < 0 || t >= op.tokens) { rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: row %lld", (long long)t); goto done; }
+            for (int64_t h = 0; h < op.heads; h++) {
+                for (int64_t d = 0; d < op.head_dim; d++) {
+                    double o = stile_oracle_load(io->o.data, op.dtype, b * so->batch + t * so->token + h * so->head + d * so->dim);
+                    double ref = ref_o[((b * nrows + ri) * op.heads + h) * op.head_dim + d];
                     if (!isfinite(o)) { out->nonfinite++; continue; }
                     double e = o - ref;
                     num += e * e;
@@ -50,18 +61,18 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
                     if (fabs(e) > out->max_abs_error) out->max_abs_error = fabs(e);
                     out->elements++;
                 }
-                if (lse && ref_lse) {
-                    double l = lse[(b * p->heads + h) * r.tokens + t];
-                    double e = fabs(l - ref_lse[(b * p->heads + h) * nrows + ri]);
+                if (lse) {
+                    double l = lse[(b * op.heads + h) * op.tokens + t];
+                    double e = fabs(l - ref_lse[(b * op.heads + h) * nrows + ri]);
                     if (!isfinite(l)) out->nonfinite++;
                     else if (e > out->lse_max_abs_error) out->lse_max_abs_error = e;
                 }
             }
         }
     out->nmse = den > 0 ? num / den : num;
-    double lse_bound = p->dtype == STILE_DTYPE_F32 ? 1e-5 : 1e-3;
+    double lse_bound = op.dtype == STILE_DTYPE_F32 ? 1e-5 : 1e-3;
     out->passed = out->nonfinite == 0 && out->nmse <= out->threshold && out->lse_max_abs_error <= lse_bound;
 done:
-    stile_resolved_free(&r);
+    stile_oracle_problem_free(&op);
     return rc;
 }

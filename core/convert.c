@@ -70,12 +70,16 @@ uint16_t stile_float_to_half(float f)
     return sign | (uint16_t)h;
 }
 
+/* Loads and stores through memcpy: well defined at any address (stile_convert takes any buffer), and
+ * a plain load or store where the address is aligned. */
 float stile_load_f32(const void *base, stile_dtype dt, int64_t i)
 {
+    float f;
+    uint16_t h;
     switch (dt) {
-    case STILE_DTYPE_F32: return ((const float *)base)[i];
-    case STILE_DTYPE_F16: return stile_half_to_float(((const uint16_t *)base)[i]);
-    case STILE_DTYPE_BF16: return stile_bf16_to_float(((const uint16_t *)base)[i]);
+    case STILE_DTYPE_F32: memcpy(&f, (const char *)base + i * 4, sizeof f); return f;
+    case STILE_DTYPE_F16: memcpy(&h, (const char *)base + i * 2, sizeof h); return stile_half_to_float(h);
+    case STILE_DTYPE_BF16: memcpy(&h, (const char *)base + i * 2, sizeof h); return stile_bf16_to_float(h);
     }
     return NAN;
 }
@@ -90,10 +94,11 @@ stile_status stile_convert(const void *src, stile_dtype st, void *dst, stile_dty
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_convert: unknown dtype %d", stile_dtype_name(st) ? (int)dt : (int)st);
     for (size_t i = 0; i < n; i++) {
         float f = stile_load_f32(src, st, (int64_t)i);
+        uint16_t h;
         switch (dt) {
-        case STILE_DTYPE_F32: ((float *)dst)[i] = f; break;
-        case STILE_DTYPE_F16: ((uint16_t *)dst)[i] = stile_float_to_half(f); break;
-        case STILE_DTYPE_BF16: ((uint16_t *)dst)[i] = stile_float_to_bf16(f); break;
+        case STILE_DTYPE_F32: memcpy((char *)dst + i * 4, &f, sizeof f); break;
+        case STILE_DTYPE_F16: h = stile_float_to_half(f); memcpy((char *)dst + i * 2, &h, sizeof h); break;
+        case STILE_DTYPE_BF16: h = stile_float_to_bf16(f); memcpy((char *)dst + i * 2, &h, sizeof h); break;
         }
     }
     return STILE_OK;

@@ -1,11 +1,11 @@
 /* The fp64 oracle: attention token by token, each (query, key) pair decided straight from the
- * contract (docs/contract.md). It shares nothing with the planner on purpose: a schedule bug
- * must show up as a mismatch, not be reproduced here. */
+ * contract (docs/contract.md). It shares nothing with the planner, stile_resolve or the dtype
+ * conversions on purpose: a bug there must show up as a mismatch, not be reproduced here. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stile_internal.h"
+#include "oracle_problem.h"
 
 typedef struct oracle_geom {
     int64_t canvas[3], tile[3], n[3];
@@ -53,66 +53,66 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io, cons
                           double *out_o, double *out_lse)
 {
     if (!io || !out_o) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: %s is NULL", io ? "out_o" : "io");
-    stile_resolved r;
-    stile_status rc = stile_resolve(problem, &r);
-    if (rc != STILE_OK) return rc;
-    const stile_problem *p = &r.p;
+    oracle_problem op;
+    stile_status rc = stile_oracle_problem_read(problem, "stile_oracle", &op);
+    if (rc != STILE_OK) goto done;
+    const size_t es = stile_oracle_dtype_bytes(op.dtype);
     const stile_tensor *in[3] = {&io->q, &io->k, &io->v};
     for (int i = 0; i < 3; i++) {
         static const char *nm[3] = {"q", "k", "v"};
         if (!in[i]->data) rc = stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: io->%s.data is NULL", nm[i]);
-        else if (in[i]->dtype != p->dtype) rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_oracle: io->%s.dtype differs", nm[i]);
-        else if (in[i]->bytes < (size_t)r.extent[i] * stile_dtype_size(p->dtype))
+        else if (in[i]->dtype != op.dtype) rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_oracle: io->%s.dtype differs", nm[i]);
+        else if (in[i]->bytes / es < (size_t)op.span[i])
             rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: io->%s is smaller than its strides reach", nm[i]);
         if (rc != STILE_OK) goto done;
     }
-    if (!rows) nrows = r.tokens;
+    if (!rows) nrows = op.tokens;
     if (nrows < 0) { rc = stile_fail(STILE_ERR_INVALID_SIZE, "stile_oracle: nrows=%lld", (long long)nrows); goto done; }
     for (int64_t i = 0; rows && i < nrows; i++)
-        if (rows[i] < 0 || rows[i] >= r.tokens) {
+        if (rows[i] < 0 || rows[i] >= op.tokens) {
             rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: rows[%lld]=%lld outside 0..%lld", (long long)i,
-                            (long long)rows[i], (long long)r.tokens - 1);
+                            (long long)rows[i], (long long)op.tokens - 1);
             goto done;
         }
 
-    oracle_geom g = {.video = r.video, .text = p->text, .text_valid = r.text_valid};
+    oracle_geom g = {.video = op.video, .text = op.text, .text_valid = op.text_valid};
     for (int a = 0; a < 3; a++) {
-        g.canvas[a] = p->canvas[a];
-        g.tile[a] = p->tile[a];
-        g.n[a] = (p->canvas[a] + p->tile[a] - 1) / p->tile[a];
+        g.canvas[a] = op.canvas[a];
+        g.tile[a] = op.tile[a];
+        g.n[a] = op.grid[a];
     }
-    const int64_t T = r.tokens, D = p->head_dim;
-    g.natural = malloc((size_t)r.video * sizeof *g.natural);
+    const int64_t T = op.tokens, D = op.head_dim;
+    g.natural = malloc((size_t)op.video * sizeof *g.natural);
     double *kd = malloc((size_t)(T * D) * sizeof *kd), *vd = malloc((size_t)(T * D) * sizeof *vd);
     double *qd = malloc((size_t)D * sizeof *qd), *sc = malloc((size_t)T * sizeof *sc);
     if (!g.natural || !kd || !vd || !qd || !sc) {
         rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_oracle: out of memory");
         goto cleanup;
     }
-    if (p->order == STILE_ORDER_TILED) natural_of_tiled(&g, g.natural);
-    else for (int64_t i = 0; i < r.video; i++) g.natural[i] = i;
+    if (op.order == STILE_ORDER_TILED) natural_of_tiled(&g, g.natural);
+    else for (int64_t i = 0; i < op.video; i++) g.natural[i] = i;
 
-    const stile_strides *sq = &r.strides[0], *sk = &r.strides[1], *sv = &r.strides[2];
-    for (int64_t b = 0; b < p->batch; b++)
-        for (int64_t h = 0; h < p->heads; h++) {
+    const stile_strides *sq = &op.strides[0], *sk = &op.strides[1], *sv = &op.strides[2];
+    for (int64_t b = 0; b < op.batch; b++)
+        for (int64_t h = 0; h < op.heads; h++) {
             for (int64_t j = 0; j < T; j++)
                 for (int64_t d = 0; d < D; d++) {
-                    kd[j * D + d] = stile_load_f64(io->k.data, p->dtype, b * sk->batch + j * sk->token + h * sk->head + d * sk->dim);
-                    vd[j * D + d] = stile_load_f64(io->v.data, p->dtype, b * sv->batch + j * sv->token + h * sv->head + d * sv->dim);
+                    kd[j * D + d] = stile_oracle_load(io->k.data, op.dtype, b * sk->batch + j * sk->token + h * sk->head + d * sk->dim);
+                    vd[j * D + d] = stile_oracle_load(io->v.data, op.dtype, b * sv->batch + j * sv->token + h * sv->head + d * sv->dim);
                 }
             for (int64_t ri = 0; ri < nrows; ri++) {
                 int64_t qi = rows ? rows[ri] : ri;
                 for (int64_t d = 0; d < D; d++)
-                    qd[d] = stile_load_f64(io->q.data, p->dtype, b * sq->batch + qi * sq->token + h * sq->head + d * sq->dim);
+                    qd[d] = stile_oracle_load(io->q.data, op.dtype, b * sq->batch + qi * sq->token + h * sq->head + d * sq->dim);
                 double mx = -INFINITY;
                 for (int64_t j = 0; j < T; j++) {
-                    if (!attends(&g, r.windows[h], qi, j)) { sc[j] = NAN; continue; }
+                    if (!attends(&g, op.windows[h], qi, j)) { sc[j] = NAN; continue; }
                     double s = 0;
                     for (int64_t d = 0; d < D; d++) s += qd[d] * kd[j * D + d];
-                    sc[j] = s * p->scale;
+                    sc[j] = s * op.scale;
                     if (sc[j] > mx) mx = sc[j];
                 }
-                double sum = 0, *o = out_o + ((b * nrows + ri) * p->heads + h) * D;
+                double sum = 0, *o = out_o + ((b * nrows + ri) * op.heads + h) * D;
                 for (int64_t d = 0; d < D; d++) o[d] = 0;
                 for (int64_t j = 0; j < T; j++) {
                     if (isnan(sc[j])) continue;
@@ -121,12 +121,12 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io, cons
                     for (int64_t d = 0; d < D; d++) o[d] += e * vd[j * D + d];
                 }
                 for (int64_t d = 0; d < D; d++) o[d] /= sum;
-                if (out_lse) out_lse[(b * p->heads + h) * nrows + ri] = mx + log(sum);
+                if (out_lse) out_lse[(b * op.heads + h) * nrows + ri] = mx + log(sum);
             }
         }
 cleanup:
     free(g.natural); free(kd); free(vd); free(qd); free(sc);
 done:
-    stile_resolved_free(&r);
+    stile_oracle_problem_free(&op);
     return rc;
 }

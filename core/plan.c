@@ -69,6 +69,19 @@ static stile_status schedule_build(const stile_layout *l, const int64_t win[3], 
     return STILE_OK;
 }
 
+/* A head's effective window, sorted to find the distinct ones. */
+typedef struct head_window {
+    int64_t eff[3], head;
+} head_window;
+
+static int cmp_head_window(const void *a, const void *b)
+{
+    const head_window *x = a, *y = b;
+    for (int i = 0; i < 3; i++)
+        if (x->eff[i] != y->eff[i]) return x->eff[i] < y->eff[i] ? -1 : 1;
+    return (x->head > y->head) - (x->head < y->head);
+}
+
 static void plan_free_core(stile_plan *p)
 {
     for (int64_t i = 0; i < p->nschedules; i++) {
@@ -100,19 +113,51 @@ static stile_status plan_core(const stile_problem *problem, stile_plan **out)
         rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for %lld head schedules", (long long)heads);
         goto fail;
     }
-    for (int64_t h = 0; h < heads; h++) {
-        int64_t eff[3];
-        for (int i = 0; i < 3; i++) eff[i] = p->r.windows[h][i] < p->r.grid[i] ? p->r.windows[h][i] : p->r.grid[i];
-        int64_t found = -1;
-        for (int64_t j = 0; j < p->nschedules && found < 0; j++)
-            if (memcmp(p->schedules[j].window, eff, sizeof eff) == 0) found = j;
-        if (found < 0) {
-            rc = schedule_build(&p->layout, eff, &p->schedules[p->nschedules]);
-            found = p->nschedules++; /* counted even on failure so plan_free_core frees its parts */
-            if (rc != STILE_OK) goto fail;
-        }
-        p->head_schedule[h] = (int32_t)found;
+    /* Distinct effective windows by sorting (heads x distinct comparisons would be quadratic), their
+     * schedules' total size checked before any is built, then numbered in the order of their first head. */
+    head_window *hw = malloc((size_t)heads * sizeof *hw);
+    int32_t *group_schedule = malloc((size_t)heads * sizeof *group_schedule);
+    if (!hw || !group_schedule) {
+        free(hw);
+        free(group_schedule);
+        rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for %lld head schedules", (long long)heads);
+        goto fail;
     }
+    for (int64_t h = 0; h < heads; h++) {
+        for (int i = 0; i < 3; i++) hw[h].eff[i] = p->r.windows[h][i] < p->r.grid[i] ? p->r.windows[h][i] : p->r.grid[i];
+        hw[h].head = h;
+    }
+    qsort(hw, (size_t)heads, sizeof *hw, cmp_head_window);
+    int64_t groups = 0, entries = 0;
+    for (int64_t i = 0; i < heads && entries <= INT32_MAX; i++) {
+        if (i == 0 || memcmp(hw[i].eff, hw[i - 1].eff, sizeof hw[i].eff) != 0) {
+            entries += hw[i].eff[0] * hw[i].eff[1] * hw[i].eff[2] * p->r.tiles; /* a term <= 2^62; the sum stops past 2^31 */
+            group_schedule[groups++] = -1;
+        }
+        p->head_schedule[hw[i].head] = (int32_t)(groups - 1); /* for now: the head's group */
+    }
+    free(hw);
+    if (entries > INT32_MAX) {
+        free(group_schedule);
+        rc = stile_fail(STILE_ERR_OVERFLOW, "the key-tile schedules of the distinct windows over %lld tiles exceed 2^31 entries",
+                        (long long)p->r.tiles);
+        goto fail;
+    }
+    for (int64_t h = 0; h < heads; h++) {
+        const int32_t g = p->head_schedule[h];
+        if (group_schedule[g] < 0) {
+            int64_t eff[3];
+            for (int i = 0; i < 3; i++) eff[i] = p->r.windows[h][i] < p->r.grid[i] ? p->r.windows[h][i] : p->r.grid[i];
+            group_schedule[g] = (int32_t)p->nschedules;
+            rc = schedule_build(&p->layout, eff, &p->schedules[p->nschedules++]); /* counted even on failure: freed */
+            if (rc != STILE_OK) {
+                free(group_schedule);
+                goto fail;
+            }
+        }
+        p->head_schedule[h] = group_schedule[g];
+    }
+    free(group_schedule);
 
     /* accounting */
     stile_plan_info *in = &p->info;
@@ -240,6 +285,11 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const ch
             return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: the plan is for %s", nm[i],
                               stile_dtype_name(t[i]->dtype) ? stile_dtype_name(t[i]->dtype) : "unknown",
                               stile_dtype_name(r->p.dtype));
+        /* One rule for every backend: a kernel loads elements as their type (misaligned loads are
+         * undefined in C, fault on some GPUs, and cannot be bound as typed storage buffers). */
+        if ((uintptr_t)t[i]->data % esz != 0)
+            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->%s.data=%p: not aligned to its %zu-byte %s elements", nm[i],
+                              t[i]->data, esz, stile_dtype_name(r->p.dtype));
         need[i] = (size_t)r->extent[i] * esz;
         if (t[i]->bytes < need[i])
             return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: strides reach %zu bytes, the buffer has %zu", nm[i], need[i],
@@ -250,6 +300,8 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const ch
         if (io->lse.dtype != STILE_DTYPE_F32)
             return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->lse.dtype=%s: lse is always f32",
                               stile_dtype_name(io->lse.dtype) ? stile_dtype_name(io->lse.dtype) : "unknown");
+        if ((uintptr_t)io->lse.data % sizeof(float) != 0)
+            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->lse.data=%p: not aligned to its 4-byte f32 elements", io->lse.data);
         lse_need = (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float);
         if (io->lse.bytes < lse_need)
             return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->lse: needs %zu bytes ([B, heads, tokens] f32), the buffer has %zu",

@@ -73,8 +73,12 @@ stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
         if (p.tile[i] <= 0)
             return stile_fail(STILE_ERR_INVALID_SIZE, "tile[%d]=%lld (%c): must be >= 1", i, (long long)p.tile[i], axis[i]);
     }
-    if (p.heads <= 0) return stile_fail(STILE_ERR_INVALID_SIZE, "heads=%lld: must be >= 1", (long long)p.heads);
-    if (p.head_dim <= 0) return stile_fail(STILE_ERR_INVALID_SIZE, "head_dim=%lld: must be >= 1", (long long)p.head_dim);
+    if (p.batch > STILE_MAX_BATCH)
+        return stile_fail(STILE_ERR_INVALID_SIZE, "batch=%lld: must be <= %d", (long long)p.batch, STILE_MAX_BATCH);
+    if (p.heads <= 0 || p.heads > STILE_MAX_HEADS)
+        return stile_fail(STILE_ERR_INVALID_SIZE, "heads=%lld: must be within 1..%d", (long long)p.heads, STILE_MAX_HEADS);
+    if (p.head_dim <= 0 || p.head_dim > STILE_MAX_HEAD_DIM)
+        return stile_fail(STILE_ERR_INVALID_SIZE, "head_dim=%lld: must be within 1..%d", (long long)p.head_dim, STILE_MAX_HEAD_DIM);
     if (p.text < 0) return stile_fail(STILE_ERR_INVALID_SIZE, "text=%lld: must be >= 0", (long long)p.text);
     if (p.text_padding < 0 || p.text_padding > p.text)
         return stile_fail(STILE_ERR_INVALID_SIZE, "text_padding=%lld: must be within 0..text (%lld)",
@@ -82,7 +86,11 @@ stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
     if (!stile_dtype_name(p.dtype)) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "dtype=%d: unknown", (int)p.dtype);
     if (p.order != STILE_ORDER_NATURAL && p.order != STILE_ORDER_TILED)
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "order=%d: unknown", (int)p.order);
-    if (!isfinite(p.scale)) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "scale is not finite");
+    /* Kernels scale in f32 (scale * log2(e)): a subnormal, huge or negative scale is refused rather
+     * than turned into zeros, infinities and NaN outputs with status OK. */
+    if (p.scale != 0 && !(p.scale >= STILE_MIN_SCALE && p.scale <= STILE_MAX_SCALE))
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "scale=%g: must be 0 (1/sqrt(head_dim)) or within %g..%g", p.scale,
+                          STILE_MIN_SCALE, STILE_MAX_SCALE);
     if (p.scale == 0) p.scale = 1.0 / sqrt((double)p.head_dim);
 
     /* sizes and their products */
@@ -95,6 +103,9 @@ stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
         r->grid[i] = (p.canvas[i] + p.tile[i] - 1) / p.tile[i];
         tiles *= r->grid[i]; /* <= video, cannot overflow */
     }
+    if (tokens > STILE_MAX_TOKENS)
+        return stile_fail(STILE_ERR_OVERFLOW, "%lld tokens (video + text): more than %lld, what backends index in 32 bits",
+                          (long long)tokens, (long long)STILE_MAX_TOKENS);
     if (tiles > STILE_MAX_TILES)
         return stile_fail(STILE_ERR_OVERFLOW, "%lld tiles: more than 2^31-1", (long long)tiles);
     int64_t pairs, all;

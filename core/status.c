@@ -14,7 +14,7 @@ const char *stile_status_string(stile_status status)
     switch (status) {
     case STILE_OK: return "success";
     case STILE_ERR_NULL_ARGUMENT: return "a required pointer is NULL";
-    case STILE_ERR_INVALID_SIZE: return "invalid size (zero or negative)";
+    case STILE_ERR_INVALID_SIZE: return "invalid size (zero, negative or past its limit)";
     case STILE_ERR_INVALID_WINDOW: return "invalid window (zero or negative)";
     case STILE_ERR_INVALID_STRIDES: return "invalid strides (negative or overlapping)";
     case STILE_ERR_OUT_OF_RANGE: return "out of range (a tensor reaches past its buffer, or a bad index)";

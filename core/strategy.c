@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file_out.h"
 #include "stile_internal.h"
 
 typedef struct entry {
@@ -24,6 +25,8 @@ typedef struct cached_plan {
 struct stile_strategy {
     entry *e;
     int64_t n, cap;
+    int64_t *slot;   /* open addressing over (step, layer, head): index into e plus 1, 0 empty */
+    int64_t nslots;  /* a power of two, kept >= 2 n */
     cached_plan *plans;
     int64_t nplans, plans_cap;
     pthread_mutex_t lock;
@@ -44,16 +47,66 @@ void stile_strategy_destroy(stile_strategy **s)
     for (int64_t i = 0; i < (*s)->nplans; i++) stile_plan_destroy(&(*s)->plans[i].plan);
     free((*s)->plans);
     free((*s)->e);
+    free((*s)->slot);
     pthread_mutex_destroy(&(*s)->lock);
     free(*s);
     *s = NULL;
 }
 
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return x ^ (x >> 33);
+}
+
+static uint64_t key_hash(int64_t step, int64_t layer, int64_t head)
+{
+    return mix((uint64_t)step ^ mix((uint64_t)layer ^ mix((uint64_t)head)));
+}
+
+/* The slot of (step, layer, head): where it is, or the empty slot where it would go. Lookups are
+ * O(1) expected, so loading or setting n entries costs O(n), not O(n^2). */
+static int64_t *find_slot(const stile_strategy *s, int64_t step, int64_t layer, int64_t head)
+{
+    const uint64_t mask = (uint64_t)s->nslots - 1;
+    for (uint64_t i = key_hash(step, layer, head) & mask;; i = (i + 1) & mask) {
+        int64_t *slot = &s->slot[i];
+        if (*slot == 0) return slot;
+        const entry *e = &s->e[*slot - 1];
+        if (e->step == step && e->layer == layer && e->head == head) return slot;
+    }
+}
+
 static entry *find(const stile_strategy *s, int64_t step, int64_t layer, int64_t head)
 {
-    for (int64_t i = 0; i < s->n; i++)
-        if (s->e[i].step == step && s->e[i].layer == layer && s->e[i].head == head) return &s->e[i];
-    return NULL;
+    if (s->nslots == 0) return NULL;
+    const int64_t *slot = find_slot(s, step, layer, head);
+    return *slot ? &s->e[*slot - 1] : NULL;
+}
+
+/* Room for one more entry: the array grown by doubling, the table rebuilt at half full. */
+static stile_status reserve_one(stile_strategy *s)
+{
+    if (s->n == s->cap) {
+        int64_t cap = s->cap ? 2 * s->cap : 64;
+        entry *t = realloc(s->e, (size_t)cap * sizeof *t);
+        if (!t) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory growing a strategy");
+        s->e = t;
+        s->cap = cap;
+    }
+    if (2 * (s->n + 1) > s->nslots) {
+        int64_t nslots = s->nslots ? 2 * s->nslots : 128;
+        int64_t *slot = calloc((size_t)nslots, sizeof *slot);
+        if (!slot) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory growing a strategy");
+        free(s->slot);
+        s->slot = slot;
+        s->nslots = nslots;
+        for (int64_t i = 0; i < s->n; i++) *find_slot(s, s->e[i].step, s->e[i].layer, s->e[i].head) = i + 1;
+    }
+    return STILE_OK;
 }
 
 stile_status stile_strategy_set(stile_strategy *s, int64_t step, int64_t layer, int64_t head, const int64_t window[3])
@@ -68,13 +121,9 @@ stile_status stile_strategy_set(stile_strategy *s, int64_t step, int64_t layer, 
                               (long long)step, (long long)layer, (long long)head, i, (long long)window[i]);
     entry *e = find(s, step, layer, head);
     if (!e) {
-        if (s->n == s->cap) {
-            int64_t cap = s->cap ? 2 * s->cap : 64;
-            entry *t = realloc(s->e, (size_t)cap * sizeof *t);
-            if (!t) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory growing a strategy");
-            s->e = t;
-            s->cap = cap;
-        }
+        stile_status st = reserve_one(s);
+        if (st != STILE_OK) return st;
+        *find_slot(s, step, layer, head) = s->n + 1;
         e = &s->e[s->n++];
         *e = (entry){step, layer, head, {0, 0, 0}};
     }
@@ -93,12 +142,14 @@ stile_status stile_strategy_get(const stile_strategy *s, int64_t step, int64_t l
 
 int64_t stile_strategy_size(const stile_strategy *s) { return s ? s->n : 0; }
 
-/* "STEP_LAYER_HEAD" with three non-negative decimal numbers and nothing else. */
+/* "STEP_LAYER_HEAD" with three non-negative decimal numbers and nothing else. A leading zero is
+ * refused ("00_0_0" would be a second spelling of "0_0_0", and the last of the two would win). */
 static int parse_key(const char *k, int64_t v[3])
 {
     const char *c = k;
     for (int i = 0; i < 3; i++) {
         if (*c < '0' || *c > '9') return 0;
+        if (c[0] == '0' && c[1] >= '0' && c[1] <= '9') return 0;
         int64_t x = 0;
         while (*c >= '0' && *c <= '9') {
             if (x > (INT64_MAX - 9) / 10) return 0;
@@ -134,7 +185,8 @@ stile_status stile_strategy_load(const char *path, stile_strategy **out)
     json_object_foreach(root, key, val) {
         int64_t idx[3], w[3];
         if (!parse_key(key, idx)) {
-            st = stile_fail(STILE_ERR_FORMAT, "%s: key \"%s\" is not STEP_LAYER_HEAD", path, key);
+            st = stile_fail(STILE_ERR_FORMAT, "%s: key \"%s\" is not STEP_LAYER_HEAD (decimal numbers without leading zeros)",
+                            path, key);
             goto done;
         }
         if (!json_is_array(val) || json_array_size(val) != 3) {
@@ -148,6 +200,11 @@ stile_status stile_strategy_load(const char *path, stile_strategy **out)
                 goto done;
             }
             w[i] = json_integer_value(x);
+        }
+        if (find(s, idx[0], idx[1], idx[2])) { /* cannot happen with the spelling above; never let the last win */
+            st = stile_fail(STILE_ERR_FORMAT, "%s: key \"%s\" repeats (step %lld, layer %lld, head %lld)", path, key,
+                            (long long)idx[0], (long long)idx[1], (long long)idx[2]);
+            goto done;
         }
         if ((st = stile_strategy_set(s, idx[0], idx[1], idx[2], w)) != STILE_OK) goto done;
     }
@@ -166,31 +223,52 @@ static int cmp_entry(const void *a, const void *b)
     return (x->head > y->head) - (x->head < y->head);
 }
 
+/* The strategy as JSON text (keys sorted by step, layer, head), malloc'd; NULL when memory runs out. */
+static char *strategy_text(const stile_strategy *s)
+{
+    entry *sorted = malloc((size_t)(s->n ? s->n : 1) * sizeof *sorted);
+    if (!sorted) return NULL;
+    if (s->n) memcpy(sorted, s->e, (size_t)s->n * sizeof *sorted); /* an empty strategy's e is NULL */
+    qsort(sorted, (size_t)s->n, sizeof *sorted, cmp_entry);
+    json_t *root = json_object();
+    int ok = root != NULL;
+    for (int64_t i = 0; ok && i < s->n; i++) {
+        char key[80];
+        snprintf(key, sizeof key, "%lld_%lld_%lld", (long long)sorted[i].step, (long long)sorted[i].layer, (long long)sorted[i].head);
+        ok = json_object_set_new(root, key, json_pack("[I,I,I]", (json_int_t)sorted[i].window[0], (json_int_t)sorted[i].window[1],
+                                                      (json_int_t)sorted[i].window[2])) == 0;
+    }
+    free(sorted);
+    char *text = ok ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(root);
+    return text;
+}
+
+stile_status stile_strategy_json(const stile_strategy *s, char *buf, size_t size, size_t *length)
+{
+    if (!s || !length) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_json: %s is NULL", s ? "length" : "strategy");
+    if (!buf && size) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_json: buf is NULL but size is %zu", size);
+    char *text = strategy_text(s);
+    if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_strategy_json: out of memory");
+    const size_t n = strlen(text);
+    *length = n;
+    stile_status st = STILE_OK;
+    if (n + 1 > size) st = STILE_ERR_BUFFER_TOO_SMALL; /* the caller asking for the size: no log line */
+    else memcpy(buf, text, n + 1);
+    free(text);
+    return st;
+}
+
 stile_status stile_strategy_save(const stile_strategy *s, const char *path)
 {
     if (!s || !path) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_save: %s is NULL", s ? "path" : "strategy");
-    entry *sorted = malloc((size_t)(s->n ? s->n : 1) * sizeof *sorted);
-    if (!sorted) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory saving a strategy");
-    memcpy(sorted, s->e, (size_t)s->n * sizeof *sorted);
-    qsort(sorted, (size_t)s->n, sizeof *sorted, cmp_entry);
-    json_t *root = json_object();
-    for (int64_t i = 0; i < s->n; i++) {
-        char key[80];
-        snprintf(key, sizeof key, "%lld_%lld_%lld", (long long)sorted[i].step, (long long)sorted[i].layer, (long long)sorted[i].head);
-        json_object_set_new(root, key, json_pack("[I,I,I]", (json_int_t)sorted[i].window[0], (json_int_t)sorted[i].window[1],
-                                                 (json_int_t)sorted[i].window[2]));
-    }
-    free(sorted);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int rc = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (rc != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return stile_fail(STILE_ERR_IO, "%s: %s", path, strerror(e ? e : EIO));
-    }
-    return STILE_OK;
+    char *text = strategy_text(s);
+    if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory saving a strategy");
+    char err[512];
+    const stile_out_piece piece = {text, strlen(text)};
+    stile_status st = stile_out_write(path, &piece, 1, err, sizeof err);
+    free(text);
+    return st == STILE_OK ? STILE_OK : stile_fail(st, "%s", err);
 }
 
 static int same_strides(const stile_strides *a, const stile_strides *b)
@@ -222,7 +300,7 @@ stile_status stile_strategy_plan(stile_strategy *s, stile_device *device, const 
             goto done;
         }
     }
-    if (base->heads <= 0 || base->heads > (1 << 20)) {
+    if (base->heads <= 0 || base->heads > STILE_MAX_HEADS) {
         st = stile_fail(STILE_ERR_INVALID_SIZE, "stile_strategy_plan: heads=%lld", (long long)base->heads);
         goto done;
     }

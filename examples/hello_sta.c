@@ -26,9 +26,9 @@ int main(void)
     size_t n = (size_t)(info.tokens * p.heads * p.head_dim), bytes = n * sizeof(float);
     float *q = malloc(bytes), *k = malloc(bytes), *v = malloc(bytes), *o = malloc(bytes);
     for (size_t i = 0; i < n; i++) {
-        q[i] = (float)rand() / RAND_MAX - 0.5f;
-        k[i] = (float)rand() / RAND_MAX - 0.5f;
-        v[i] = (float)rand() / RAND_MAX - 0.5f;
+        q[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
+        k[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
+        v[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
     }
     /* Buffers hold the tensors where the device computes (host memory on the CPU, GPU memory on a GPU). */
     stile_buffer *bq = NULL, *bk = NULL, *bv = NULL, *bo = NULL;

@@ -1,5 +1,7 @@
-/* The conformance case table: every backend is judged by these cases, expanded over their dtypes
- * and head dims. Realistic video shapes check sampled query rows so they stay affordable. */
+/* The conformance case table: every backend is judged by these cases, expanded over their dtypes,
+ * head dims and checks. Realistic video shapes check sampled query rows against the oracle so they
+ * stay affordable, and every row with the mask probe; "sampled" in a name marks a video-sized case,
+ * which the ASan build and lavapipe leave out (STILE_CONFORMANCE_SKIP=sampled). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,32 +13,43 @@
 #define BF16 (1u << STILE_DTYPE_BF16)
 #define D64 1u
 #define D128 2u
+#define ORACLE CONF_CHECK_ORACLE
+#define PROBE CONF_CHECK_PROBE
+#define BOTH (CONF_CHECK_ORACLE | CONF_CHECK_PROBE)
 
 static const int64_t four_windows[4][3] = {{1, 1, 1}, {3, 1, 3}, {2, 2, 2}, {9, 9, 9}};
 static const int64_t hunyuan_mix[2][3] = {{1, 6, 10}, {3, 3, 3}}; /* FastVideo-style candidates; kept to 2 heads for CI */
 
 const conf_case conf_cases[] = {
-    /* name                               batch canvas       tile        window     per-head   heads text pad order layout dtypes dims rows */
-    {"partial tiles 5x7x9 / 2x4x4 w3x1x3", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"tile 6x8x8, canvas 12x16x24 w1x3x3", 1, {12, 16, 24}, {6, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"tile 4x4x4, canvas 8x12x12 w3x3x3", 1, {8, 12, 12}, {4, 4, 4}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"image tile 1x8x8, canvas 1x40x48 w1x3x3", 1, {1, 40, 48}, {1, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"text 40 with 13 padding", 1, {5, 7, 9}, {2, 4, 4}, {1, 1, 3}, NULL, 2, 40, 13, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"text all padding", 1, {4, 8, 8}, {2, 4, 4}, {1, 1, 1}, NULL, 1, 6, 6, STILE_ORDER_NATURAL, CONF_BSHD, 0, D64, 0},
-    {"per-head windows with text", 1, {5, 7, 9}, {2, 4, 4}, {0, 0, 0}, four_windows, 4, 9, 2, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"window >= grid (full)", 1, {3, 5, 6}, {3, 2, 4}, {2, 9, 9}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"even window 2x2x2", 1, {2, 9, 11}, {1, 4, 4}, {2, 2, 2}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"batch 2 with text", 2, {4, 6, 6}, {2, 4, 4}, {1, 1, 1}, NULL, 3, 4, 1, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0},
-    {"tiled order with text", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 6, 1, STILE_ORDER_TILED, CONF_BSHD, 0, 0, 0},
-    {"[B,H,S,D] layout", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, CONF_BHSD, 0, 0, 0},
-    {"padded strides", 1, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, CONF_PADDED, 0, 0, 0},
-    {"packed qkv [B,S,3,H,D]", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 1, STILE_ORDER_NATURAL, CONF_PACKED_QKV, 0, 0, 0},
+    /* name                               batch canvas       tile        window     per-head   heads text pad order layout dtypes dims rows
+     * checks (ORACLE, PROBE or BOTH) and the backends that may refuse the case (NULL: none may) */
+    {"partial tiles 5x7x9 / 2x4x4 w3x1x3", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"tile 6x8x8, canvas 12x16x24 w1x3x3", 1, {12, 16, 24}, {6, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"tile 4x4x4, canvas 8x12x12 w3x3x3", 1, {8, 12, 12}, {4, 4, 4}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"image tile 1x8x8, canvas 1x40x48 w1x3x3", 1, {1, 40, 48}, {1, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"text 40 with 13 padding", 1, {5, 7, 9}, {2, 4, 4}, {1, 1, 3}, NULL, 2, 40, 13, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"text all padding", 1, {4, 8, 8}, {2, 4, 4}, {1, 1, 1}, NULL, 1, 6, 6, STILE_ORDER_NATURAL, CONF_BSHD, 0, D64, 0, BOTH, NULL},
+    {"per-head windows with text", 1, {5, 7, 9}, {2, 4, 4}, {0, 0, 0}, four_windows, 4, 9, 2, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"window >= grid (full)", 1, {3, 5, 6}, {3, 2, 4}, {2, 9, 9}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"even window 2x2x2", 1, {2, 9, 11}, {1, 4, 4}, {2, 2, 2}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"batch 2 with text", 2, {4, 6, 6}, {2, 4, 4}, {1, 1, 1}, NULL, 3, 4, 1, STILE_ORDER_NATURAL, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"tiled order with text", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 6, 1, STILE_ORDER_TILED, CONF_BSHD, 0, 0, 0, BOTH, NULL},
+    {"[B,H,S,D] layout", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, CONF_BHSD, 0, 0, 0, BOTH, NULL},
+    {"padded strides", 1, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, CONF_PADDED, 0, 0, 0, BOTH, NULL},
+    {"packed qkv [B,S,3,H,D]", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 1, STILE_ORDER_NATURAL, CONF_PACKED_QKV, 0, 0, 0, BOTH, NULL},
     {"HunyuanVideo 720p + 256 text (sampled)", 1, {30, 48, 80}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 256, 0, STILE_ORDER_NATURAL,
-     CONF_BSHD, F16 | BF16, D128, 48},
+     CONF_BSHD, F16 | BF16, D128, 48, ORACLE, NULL},
     {"HunyuanVideo 720p mixed windows (sampled)", 1, {30, 48, 80}, {6, 8, 8}, {0, 0, 0}, hunyuan_mix, 2, 256, 0,
-     STILE_ORDER_NATURAL, CONF_BSHD, BF16, D128, 24},
+     STILE_ORDER_NATURAL, CONF_BSHD, BF16, D128, 24, ORACLE, NULL},
     {"Wan 2.1 480p 21x30x52 (sampled)", 1, {21, 30, 52}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD,
-     F16 | BF16, D128, 96},
+     F16 | BF16, D128, 96, ORACLE, NULL},
+    /* probe only: a grid wider than head_dim's channels (they fold modulo), and the video shapes, every row */
+    {"grid wider than the probe's channels", 1, {2, 6, 200}, {1, 2, 8}, {1, 3, 5}, NULL, 2, 5, 2, STILE_ORDER_NATURAL, CONF_BSHD,
+     F16, D64, 0, PROBE, NULL},
+    {"HunyuanVideo 720p + 256 text (sampled size)", 1, {30, 48, 80}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 256, 0, STILE_ORDER_NATURAL,
+     CONF_BSHD, BF16, D128, 0, PROBE, NULL},
+    {"Wan 2.1 480p 21x30x52 (sampled size)", 1, {21, 30, 52}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, CONF_BSHD,
+     F16, D128, 0, PROBE, NULL},
 };
 const int conf_ncases = (int)(sizeof conf_cases / sizeof conf_cases[0]);
 
@@ -44,7 +57,7 @@ conf_variant *conf_expand(int *n)
 {
     const stile_dtype dts[3] = {STILE_DTYPE_F32, STILE_DTYPE_F16, STILE_DTYPE_BF16};
     const int64_t dims[2] = {64, 128};
-    conf_variant *v = malloc((size_t)conf_ncases * 6 * sizeof *v);
+    conf_variant *v = malloc((size_t)conf_ncases * 12 * sizeof *v);
     if (!v) return NULL;
     int k = 0;
     for (int i = 0; i < conf_ncases; i++) {
@@ -74,10 +87,15 @@ conf_variant *conf_expand(int *n)
                     break;
                 }
                 }
-                v[k].c = c;
-                v[k].p = p;
-                snprintf(v[k].label, sizeof v[k].label, "%s, %s, d%lld", c->name, stile_dtype_name(dts[t]), (long long)D);
-                k++;
+                for (int probe = 0; probe < 2; probe++) {
+                    if (c->checks && !(c->checks & (probe ? CONF_CHECK_PROBE : CONF_CHECK_ORACLE))) continue;
+                    v[k].c = c;
+                    v[k].p = p;
+                    v[k].probe = probe;
+                    snprintf(v[k].label, sizeof v[k].label, "%s, %s, d%lld%s", c->name, stile_dtype_name(dts[t]), (long long)D,
+                             probe ? ", mask probe" : "");
+                    k++;
+                }
             }
         }
     }

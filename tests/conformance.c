@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "conformance.h"
+#include "mask_probe.h"
 
 static char last_log[512];
 
@@ -214,14 +215,17 @@ static void mirror_free(mirror *m)
 static int up(mirror *m) { return stile_buffer_upload(m->dev, 0, m->host, m->bytes + GUARD_BYTES) == STILE_OK; }
 static int down(mirror *m, unsigned char *dst) { return stile_buffer_download(m->dev, 0, dst, m->bytes + GUARD_BYTES) == STILE_OK; }
 
-conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout layout, uint64_t seed, int64_t sample_rows)
+/* One case through the harness: checked against the oracle (sample_rows as in conf_run) or the probe. */
+static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_layout layout, uint64_t seed, int64_t sample_rows,
+                            int use_probe)
 {
-    conf_result res = {.status = CONF_FAIL, .seed = seed};
+    conf_result res = {.status = CONF_FAIL, .seed = seed, .probe = use_probe};
     stile_plan *plan = NULL;
     last_log[0] = 0;
     res.api = stile_plan_create(dev, p_in, &plan);
     if (res.api == STILE_ERR_UNSUPPORTED) {
         res.status = CONF_UNSUPPORTED;
+        res.unsupported = 1;
         snprintf(res.reason, sizeof res.reason, "%s", last_log[0] ? last_log : "unsupported");
         return res;
     }
@@ -229,11 +233,15 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
         snprintf(res.reason, sizeof res.reason, "plan: %s (%s)", stile_status_string(res.api), last_log);
         return res;
     }
-    stile_problem p;
-    stile_plan_get_problem(plan, &p); /* strides resolved, batch >= 1 */
-    stile_plan_info info;
-    stile_plan_get_info(plan, &info);
-    const int64_t S = info.tokens, ext[4] = {p.batch, S, p.heads, p.head_dim};
+    /* Batch, tokens and strides by the contract, worked out here rather than taken from the plan: a
+     * wrong default in the library must show up, not be followed by the harness too. */
+    stile_problem p = *p_in;
+    if (p.batch == 0) p.batch = 1;
+    const int64_t S = p.canvas[0] * p.canvas[1] * p.canvas[2] + p.text, ext[4] = {p.batch, S, p.heads, p.head_dim};
+    stile_strides *own[4] = {&p.q, &p.k, &p.v, &p.o};
+    for (int i = 0; i < 4; i++)
+        if (!own[i]->batch && !own[i]->token && !own[i]->head && !own[i]->dim)
+            *own[i] = (stile_strides){.batch = S * p.heads * p.head_dim, .token = p.heads * p.head_dim, .head = p.head_dim, .dim = 1};
     const size_t es = stile_dtype_size(p.dtype);
     const stile_strides *st[4] = {&p.q, &p.k, &p.v, &p.o};
     const int packed = layout == CONF_PACKED_QKV;
@@ -242,6 +250,8 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
     mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
     unsigned char *back = NULL, *o1 = NULL, *l1 = NULL;
     double *ref = NULL, *ref_lse = NULL;
+    probe pr = {0};
+    if (use_probe) sample_rows = 0;
     int64_t nrows = 0, *rows = conf_sample_rows(S, sample_rows, seed, &nrows);
     const int64_t nr = rows ? nrows : S;
     const size_t lse_bytes = (size_t)(p.batch * p.heads * S) * sizeof(float);
@@ -259,11 +269,21 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
     back = malloc(most + GUARD_BYTES);
     o1 = malloc(span[3]);
     l1 = malloc(lse_bytes);
-    ref = malloc((size_t)(p.batch * nr * p.heads * p.head_dim) * sizeof *ref);
-    ref_lse = malloc((size_t)(p.batch * p.heads * nr) * sizeof *ref_lse);
-    if (!ok || !back || !o1 || !l1 || !ref || !ref_lse || (sample_rows > 0 && S > 4096 && !rows)) {
+    if (!use_probe) {
+        ref = malloc((size_t)(p.batch * nr * p.heads * p.head_dim) * sizeof *ref);
+        ref_lse = malloc((size_t)(p.batch * p.heads * nr) * sizeof *ref_lse);
+    }
+    if (!ok || !back || !o1 || !l1 || (!use_probe && (!ref || !ref_lse)) || (sample_rows > 0 && S > 4096 && !rows)) {
         snprintf(res.reason, sizeof res.reason, "the harness ran out of memory (%s)", last_log);
         goto done;
+    }
+    if (use_probe) { /* q = 0 and v's channels over the seeded inputs (k stays seeded) */
+        if (probe_init(&pr, &p, res.reason, sizeof res.reason) != 0) goto done;
+        probe_fill(&pr, m[0].host, packed ? m[0].host + 2 * hd : m[2].host);
+        if (!up(&m[0]) || (!packed && !up(&m[2]))) {
+            snprintf(res.reason, sizeof res.reason, "upload failed (%s)", last_log);
+            goto done;
+        }
     }
     char *q0 = stile_buffer_data(m[0].dev);
     stile_io io = {.q = {q0, span[0], p.dtype},
@@ -271,7 +291,8 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
                    .v = {packed ? q0 + 2 * hd : stile_buffer_data(m[2].dev), span[2], p.dtype},
                    .o = {stile_buffer_data(m[3].dev), span[3], p.dtype},
                    .lse = {stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32}};
-    for (int run = 0; run < 2; run++) {
+    const int runs = use_probe ? 1 : 2; /* determinism is the oracle cases' business; a probe run can be big */
+    for (int run = 0; run < runs; run++) {
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
         memset(m[3].host, 0xff, span[3]);
         memset(m[4].host, 0xff, lse_bytes);
@@ -295,7 +316,7 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
             memcpy(l1, m[4].host, lse_bytes);
         }
     }
-    res.deterministic = memcmp(o1, m[3].host, span[3]) == 0 && memcmp(l1, m[4].host, lse_bytes) == 0;
+    res.deterministic = use_probe || (memcmp(o1, m[3].host, span[3]) == 0 && memcmp(l1, m[4].host, lse_bytes) == 0);
     res.guard_ok = guard_intact(m[3].host, span[3]) && guard_intact(m[4].host, lse_bytes);
     for (int i = 0; i < nin; i++) { /* inputs unchanged, their guards too */
         res.guard_ok &= down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + GUARD_BYTES) == 0;
@@ -320,6 +341,13 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
                      .o = {m[3].host, span[3], p.dtype},
                      .lse = {m[4].host, lse_bytes, STILE_DTYPE_F32}};
     res.rows_checked = nr;
+    if (use_probe) {
+        if (probe_check(&pr, m[3].host, (const float *)m[4].host, &res) < 0) goto done;
+        if (res.check.passed && res.guard_ok && res.gaps_ok) res.status = CONF_PASS;
+        else if (res.check.passed) /* the probe's reason names the first bad row; otherwise say what broke */
+            snprintf(res.reason, sizeof res.reason, "%s", !res.guard_ok ? "a guard band or an input changed" : "o written outside the tensor");
+        goto done;
+    }
     if (stile_oracle(p_in, &host, rows, nrows, ref, ref_lse) != STILE_OK ||
         stile_check_output(p_in, &host, rows, nrows, ref, ref_lse, &res.check) != STILE_OK) {
         snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", last_log);
@@ -339,14 +367,74 @@ conf_result conf_run(stile_device *dev, const stile_problem *p_in, conf_layout l
         res.status = CONF_PASS;
     }
 done:
+    probe_free(&pr);
     for (int i = 0; i < 5; i++) mirror_free(&m[i]);
     free(back); free(o1); free(l1); free(ref); free(ref_lse); free(rows);
     stile_plan_destroy(&plan);
     return res;
 }
 
+conf_result conf_run(stile_device *dev, const stile_problem *p, conf_layout layout, uint64_t seed, int64_t sample_rows)
+{
+    return run_case(dev, p, layout, seed, sample_rows, 0);
+}
+
+conf_result conf_run_probe(stile_device *dev, const stile_problem *p, conf_layout layout, uint64_t seed)
+{
+    return run_case(dev, p, layout, seed, 0, 1);
+}
+
+int conf_unsupported_expected(const conf_case *c, const char *backend)
+{
+    const size_t n = strlen(backend);
+    for (const char *s = c->unsupported_on; s && *s; s += strcspn(s, ","), s += *s == ',') {
+        if (strncmp(s, backend, n) == 0 && (s[n] == ',' || s[n] == 0)) return 1;
+    }
+    return 0;
+}
+
+conf_result conf_run_variant(stile_device *dev, const conf_variant *v, uint64_t seed)
+{
+    conf_result r = v->probe ? conf_run_probe(dev, &v->p, v->c->layout, seed)
+                             : conf_run(dev, &v->p, v->c->layout, seed, v->c->sample_rows);
+    stile_device_info info;
+    if (stile_device_get_info(dev, &info) != STILE_OK) info.backend[0] = 0;
+    if (r.status == CONF_UNSUPPORTED && !conf_unsupported_expected(v->c, info.backend)) {
+        /* a backend that refuses what the table expects of it fails, or one that supports nothing would pass */
+        char why[sizeof r.reason];
+        snprintf(why, sizeof why, "%s", r.reason);
+        snprintf(r.reason, sizeof r.reason, "unsupported, and the case table expects %s to run it: %.180s", info.backend, why);
+        r.status = CONF_FAIL;
+    }
+    return r;
+}
+
+void conf_summary(const conf_result *r, char *buf, size_t size)
+{
+    if (r->unsupported)
+        snprintf(buf, size, "not run");
+    else if (r->probe)
+        snprintf(buf, size, "probe: %lld bad rows, lse %.2g, channels %.2g of bound", (long long)r->probe_bad_rows,
+                 r->probe_lse_ratio, r->probe_channel_ratio);
+    else
+        snprintf(buf, size, "NMSE %.2e (bound %.0e)", r->check.nmse, r->check.threshold);
+}
+
 int conf_report(const conf_result *r, const char *label)
 {
+    if (r->unsupported) { /* nothing ran: no figures to show */
+        printf("  [%s] %s: %s\n", label, conf_status_name(r->status), r->reason);
+        return r->status == CONF_PASS;
+    }
+    if (r->probe) {
+        char sum[160];
+        conf_summary(r, sum, sizeof sum);
+        printf("  [%s] seed %llu: %s; %s; rows %lld nonfinite %lld guards %s gaps %s %.0f ms%s%s\n", label,
+               (unsigned long long)r->seed, conf_status_name(r->status), sum, (long long)r->rows_checked,
+               (long long)r->check.nonfinite, r->guard_ok ? "ok" : "BROKEN", r->gaps_ok ? "ok" : "WRITTEN", r->ms,
+               r->reason[0] ? ": " : "", r->reason);
+        return r->status == CONF_PASS;
+    }
     printf("  [%s] seed %llu: %s; NMSE %.3e (bound %.0e) max|err| %.3e lse %.3e nonfinite %lld rows %lld guards %s gaps %s "
            "deterministic %s%s%s\n",
            label, (unsigned long long)r->seed, conf_status_name(r->status), r->check.nmse, r->check.threshold,

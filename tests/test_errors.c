@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conformance.h"
 
@@ -54,7 +55,78 @@ static void test_bad_problems_get_their_own_status(void **state)
     p = good(); p.o.dim = 1; p.o.head = 64; p.o.token = INT64_C(1) << 60; p.o.batch = 1;
     expect(stile_problem_check(&p), STILE_ERR_OVERFLOW, "o strides overflow");
     p = good(); p.scale = 0.0 / 0.0; expect(stile_problem_check(&p), STILE_ERR_INVALID_ARGUMENT, "scale NaN");
+    p = good(); p.scale = 1e308; expect(stile_problem_check(&p), STILE_ERR_INVALID_ARGUMENT, "scale 1e308 (all-NaN outputs)");
+    p = good(); p.scale = -0.125; expect(stile_problem_check(&p), STILE_ERR_INVALID_ARGUMENT, "scale -0.125");
+    p = good(); p.scale = 1e-40; expect(stile_problem_check(&p), STILE_ERR_INVALID_ARGUMENT, "scale 1e-40 (subnormal in f32)");
+    p = good(); p.scale = STILE_MAX_SCALE; expect(stile_problem_check(&p), STILE_OK, "scale STILE_MAX_SCALE");
+    p = good(); p.scale = STILE_MIN_SCALE; expect(stile_problem_check(&p), STILE_OK, "scale STILE_MIN_SCALE");
     p = good(); expect(stile_problem_check(&p), STILE_OK, "a good problem");
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* 2^28 heads once made the check allocate 6 GB and take 39 s: every size has a limit, refused at once. */
+static void test_sizes_past_their_limits_are_refused_before_anything_is_allocated(void **state)
+{
+    (void)state;
+    stile_problem p;
+    double t0 = now_s();
+    p = good(); p.heads = INT64_C(1) << 28; expect(stile_problem_check(&p), STILE_ERR_INVALID_SIZE, "heads 2^28");
+    assert_non_null(strstr(conf_last_log(), "heads=268435456"));
+    p = good(); p.heads = STILE_MAX_HEADS + 1; expect(stile_problem_check(&p), STILE_ERR_INVALID_SIZE, "heads STILE_MAX_HEADS + 1");
+    p = good(); p.heads = INT64_MAX; expect(stile_problem_check(&p), STILE_ERR_INVALID_SIZE, "heads INT64_MAX");
+    p = good(); p.head_dim = STILE_MAX_HEAD_DIM + 1; expect(stile_problem_check(&p), STILE_ERR_INVALID_SIZE, "head_dim STILE_MAX_HEAD_DIM + 1");
+    p = good(); p.batch = STILE_MAX_BATCH + 1; expect(stile_problem_check(&p), STILE_ERR_INVALID_SIZE, "batch STILE_MAX_BATCH + 1");
+    p = good(); p.text = STILE_MAX_TOKENS; expect(stile_problem_check(&p), STILE_ERR_OVERFLOW, "video + text past STILE_MAX_TOKENS");
+    assert_non_null(strstr(conf_last_log(), "tokens"));
+    const double refused_s = now_s() - t0;
+    printf("  the refusals took %.6f s\n", refused_s);
+    assert_true(refused_s < 1.0);
+    /* at the limits: accepted, and quick to check and plan */
+    p = good(); p.heads = STILE_MAX_HEADS; expect(stile_problem_check(&p), STILE_OK, "heads STILE_MAX_HEADS");
+    p = good(); p.head_dim = STILE_MAX_HEAD_DIM; expect(stile_problem_check(&p), STILE_OK, "head_dim STILE_MAX_HEAD_DIM");
+    p = good(); p.batch = STILE_MAX_BATCH; expect(stile_problem_check(&p), STILE_OK, "batch STILE_MAX_BATCH");
+
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open("cpu", NULL, &dev), STILE_OK);
+    stile_plan *plan = NULL;
+    /* 65536 heads, 64 distinct windows (1 x a x b, a and b up to 8, on a 1x64x64 grid), numbered in head order */
+    int64_t (*hw)[3] = malloc(STILE_MAX_HEADS * sizeof *hw);
+    for (int64_t h = 0; h < STILE_MAX_HEADS; h++) {
+        hw[h][0] = 1;
+        hw[h][1] = 1 + (h / 8) % 8;
+        hw[h][2] = 1 + h % 8;
+    }
+    p = good(); p.canvas[0] = 1; p.canvas[1] = p.canvas[2] = 64; p.tile[0] = p.tile[1] = p.tile[2] = 1;
+    p.heads = STILE_MAX_HEADS; p.head_windows = (const int64_t(*)[3])hw;
+    t0 = now_s();
+    assert_int_equal(stile_plan_create(dev, &p, &plan), STILE_OK);
+    stile_plan_info in;
+    stile_head_info hi;
+    assert_int_equal(stile_plan_get_info(plan, &in), STILE_OK);
+    assert_int_equal(in.distinct_windows, 64);
+    assert_int_equal(stile_plan_get_head(plan, 9, &hi), STILE_OK); /* head 9: 1x2x2, the tenth distinct window met */
+    assert_int_equal(hi.schedule, 9);
+    assert_int_equal(stile_plan_get_head(plan, 65536 - 1, &hi), STILE_OK);
+    assert_int_equal(hi.schedule, 63);
+    printf("  planning 65536 heads: %.3f s\n", now_s() - t0);
+    stile_plan_destroy(&plan);
+    free(hw);
+    /* two windows whose schedules hold < 2^31 entries each, > 2^31 together: refused before either is built
+     * (once the first one's 8.5 GB was allocated and filled) */
+    const int64_t two[2][3] = {{1, 127, 256}, {1, 126, 256}};
+    p = good(); p.canvas[0] = 1; p.canvas[1] = p.canvas[2] = 256; p.tile[0] = p.tile[1] = p.tile[2] = 1;
+    p.heads = 2; p.head_windows = two; p.head_dim = 1;
+    t0 = now_s();
+    expect(stile_plan_create(dev, &p, &plan), STILE_ERR_OVERFLOW, "two schedules of 2^31 entries in all");
+    assert_null(plan);
+    assert_true(now_s() - t0 < 1.0);
+    stile_device_close(&dev);
 }
 
 static void test_bad_device_names_get_their_own_status(void **state)
@@ -118,8 +190,47 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     bad = io; bad.lse = (stile_tensor){lse, 2 * 256 * 4, STILE_DTYPE_F16}; expect(stile_plan_execute(plan, &bad), STILE_ERR_DTYPE_MISMATCH, "lse f16");
     bad = io; bad.lse = (stile_tensor){lse, 100, STILE_DTYPE_F32}; expect(stile_plan_execute(plan, &bad), STILE_ERR_OUT_OF_RANGE, "lse too small");
     bad = io; bad.lse = (stile_tensor){o, 2 * 256 * 4, STILE_DTYPE_F32}; expect(stile_plan_execute(plan, &bad), STILE_ERR_ALIASING, "lse is o");
+    /* misaligned tensors: one rule for every backend (the CPU once loaded them misaligned: UBSan) */
+    unsigned char *raw = malloc(bytes + 8), *lraw = malloc(2 * 256 * 4 + 8);
+    memset(raw, 0, bytes + 8);
+    const char *names[4] = {"q", "k", "v", "o"};
+    for (int t = 0; t < 4; t++)
+        for (int off = 1; off < 4; off++) {
+            char what[64], needle[64];
+            bad = io;
+            stile_tensor *x = t == 0 ? &bad.q : t == 1 ? &bad.k : t == 2 ? &bad.v : &bad.o;
+            x->data = raw + off;
+            snprintf(what, sizeof what, "%s at a malloc'd address + %d", names[t], off);
+            expect(stile_plan_execute(plan, &bad), STILE_ERR_INVALID_ARGUMENT, what);
+            snprintf(needle, sizeof needle, "io->%s.data=%p: not aligned", names[t], (void *)(raw + off));
+            assert_non_null(strstr(conf_last_log(), needle));
+        }
+    bad = io; bad.lse = (stile_tensor){lraw + 2, 2 * 256 * 4, STILE_DTYPE_F32};
+    expect(stile_plan_execute(plan, &bad), STILE_ERR_INVALID_ARGUMENT, "lse at a malloc'd address + 2");
+    assert_non_null(strstr(conf_last_log(), "io->lse.data="));
     for (size_t i = 0; i < bytes; i++)
         if (((unsigned char *)o)[i] != 0x5a) fail_msg("a failed execute wrote o at byte %zu", i);
+    /* f16: 2-byte elements, so an odd address is refused and an address 2 past an aligned one is taken */
+    stile_plan *hplan = NULL;
+    stile_problem hp = good();
+    hp.dtype = STILE_DTYPE_F16;
+    assert_int_equal(stile_plan_create(dev, &hp, &hplan), STILE_OK);
+    const size_t hbytes = n * 2;
+    uint16_t *hq = calloc(n, 2), *hk = calloc(n, 2), *hv = calloc(n, 2);
+    stile_io hio = {.q = {hq, hbytes, STILE_DTYPE_F16}, .k = {hk, hbytes, STILE_DTYPE_F16}, .v = {hv, hbytes, STILE_DTYPE_F16},
+                    .o = {raw + 1, hbytes, STILE_DTYPE_F16}};
+    expect(stile_plan_execute(hplan, &hio), STILE_ERR_INVALID_ARGUMENT, "f16 o at an odd address");
+    hio.o.data = raw + 2;
+    expect(stile_plan_execute(hplan, &hio), STILE_OK, "f16 o 2 bytes past an aligned address");
+    stile_plan_destroy(&hplan);
+    free(hq); free(hk); free(hv); free(raw); free(lraw);
+    /* stile_convert takes any address */
+    float f3[3] = {1.5f, -2.0f, 3.25f}, back[3];
+    unsigned char cbuf[16];
+    assert_int_equal(stile_convert(f3, STILE_DTYPE_F32, cbuf + 1, STILE_DTYPE_BF16, 3), STILE_OK);
+    assert_int_equal(stile_convert(cbuf + 1, STILE_DTYPE_BF16, cbuf + 9, STILE_DTYPE_F32, 1), STILE_OK);
+    assert_int_equal(stile_convert(cbuf + 1, STILE_DTYPE_BF16, back, STILE_DTYPE_F32, 3), STILE_OK);
+    assert_memory_equal(f3, back, sizeof f3);
 
     const int32_t *tiles;
     int64_t cnt;
@@ -181,6 +292,7 @@ int main(void)
     conf_log_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_problems_get_their_own_status),
+        cmocka_unit_test(test_sizes_past_their_limits_are_refused_before_anything_is_allocated),
         cmocka_unit_test(test_bad_device_names_get_their_own_status),
         cmocka_unit_test(test_bad_plans_and_executions_get_their_own_status_and_write_nothing),
         cmocka_unit_test(test_bad_buffer_calls_get_their_own_status),

@@ -142,6 +142,32 @@ static void test_oracle_refuses_bad_rows_and_missing_inputs(void **state)
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, o, NULL), STILE_ERR_OUT_OF_RANGE);
 }
 
+static void test_check_output_refuses_an_lse_buffer_too_small_or_not_f32(void **state)
+{
+    (void)state;
+    /* 9 tokens, 1 head: the lse needs 9 floats; the check must not read past a shorter buffer. */
+    stile_problem p = {.canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    float x[36], o[36], *lse = malloc(8 * sizeof *lse); /* one float short, on the heap so ASan sees an overrun */
+    double ref[36], ref_lse[9];
+    conf_fill_normal(x, STILE_DTYPE_F32, 36, 404);
+    stile_io io = {.q = {x, sizeof x, 0}, .k = {x, sizeof x, 0}, .v = {x, sizeof x, 0}, .o = {o, sizeof o, 0},
+                   .lse = {lse, 8 * sizeof *lse, STILE_DTYPE_F32}};
+    assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
+    memcpy(o, x, sizeof o);
+    for (int i = 0; i < 8; i++) lse[i] = (float)ref_lse[i];
+    stile_check c;
+    assert_int_equal(stile_check_output(&p, &io, NULL, 0, ref, ref_lse, &c), STILE_ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(conf_last_log(), "io->lse.bytes"));
+    io.lse.bytes = 9 * sizeof *lse;
+    io.lse.dtype = STILE_DTYPE_F16;
+    assert_int_equal(stile_check_output(&p, &io, NULL, 0, ref, ref_lse, &c), STILE_ERR_DTYPE_MISMATCH);
+    assert_non_null(strstr(conf_last_log(), "io->lse.dtype"));
+    /* without a reference the lse is not read, so neither fault matters */
+    io.lse.bytes = 0;
+    assert_int_equal(stile_check_output(&p, &io, NULL, 0, ref, NULL, &c), STILE_OK);
+    free(lse);
+}
+
 int main(void)
 {
     conf_log_init();
@@ -150,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_oracle_equals_dense_attention_with_a_hand_written_2d_partial_tile_mask),
         cmocka_unit_test(test_oracle_in_tiled_order_matches_natural_order_permuted),
         cmocka_unit_test(test_oracle_refuses_bad_rows_and_missing_inputs),
+        cmocka_unit_test(test_check_output_refuses_an_lse_buffer_too_small_or_not_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Option parsing and helpers shared by the `stile` subcommands. Every option is spelled the same in
  * every subcommand that takes it; a bad argument gives one line on stderr and exit status 2. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -86,8 +87,11 @@ void cli_usage_error(const cli_opts *o, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\n");
-    exit(2);
+    cli_exit(2);
+    abort(); /* cli_exit does not return */
 }
+
+void (*cli_exit)(int status) = exit;
 
 static void print_help(const cli_opts *o, const char *summary)
 {
@@ -100,25 +104,55 @@ static void print_help(const cli_opts *o, const char *summary)
     }
 }
 
+/* A decimal whole number at s (an optional '-', then digits; no spaces or '+', which strtoll would
+ * take): 1 with the value and its end, or 0 (also when it overflows). */
+static int whole_number(const char *s, long long *v, char **end)
+{
+    if (!isdigit((unsigned char)s[s[0] == '-'])) return 0;
+    errno = 0;
+    *v = strtoll(s, end, 10);
+    return errno == 0;
+}
+
 static int64_t parse_int(const cli_opts *o, const char *name, const char *s, int64_t lo, int64_t hi)
 {
     char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno) cli_usage_error(o, "--%s %s: not a whole number", name, s);
+    long long v;
+    if (!whole_number(s, &v, &end) || *end) cli_usage_error(o, "--%s %s: not a whole number", name, s);
     if (v < lo || v > hi) cli_usage_error(o, "--%s %s: must be within %lld..%lld", name, s, (long long)lo, (long long)hi);
     return v;
 }
 
-/* "AxBxC" with whole numbers (checked further by the library, which names the bad field). */
+/* A decimal number: digits with an optional fraction and exponent, nothing else (strtod also takes
+ * hex, "inf", "nan" and leading spaces: "--scale 0x10" was 16). */
+static double parse_decimal(const cli_opts *o, const char *name, const char *s)
+{
+    const char *c = s;
+    int digits = 0;
+    if (*c == '+' || *c == '-') c++;
+    for (; isdigit((unsigned char)*c); c++) digits++;
+    if (*c == '.')
+        for (c++; isdigit((unsigned char)*c); c++) digits++;
+    if (digits && (*c == 'e' || *c == 'E')) {
+        c += c[1] == '+' || c[1] == '-' ? 2 : 1;
+        if (!isdigit((unsigned char)*c)) digits = 0;
+        while (isdigit((unsigned char)*c)) c++;
+    }
+    if (!digits || *c) cli_usage_error(o, "--%s %s: not a decimal number", name, s);
+    errno = 0;
+    const double v = strtod(s, NULL);
+    if (errno == ERANGE || !isfinite(v)) cli_usage_error(o, "--%s %s: out of the range of a double", name, s);
+    return v;
+}
+
+/* "AxBxC": exactly three whole numbers (checked further by the library, which names the bad field). */
 static void parse_triple(const cli_opts *o, const char *name, const char *s, int64_t out[3])
 {
     const char *c = s;
     for (int i = 0; i < 3; i++) {
         char *end;
-        errno = 0;
-        long long v = strtoll(c, &end, 10);
-        if (end == c || errno || (i < 2 && *end != 'x') || (i == 2 && *end && *end != ','))
+        long long v;
+        if (!whole_number(c, &v, &end) || *end != (i < 2 ? 'x' : '\0'))
             cli_usage_error(o, "--%s %s: expected three whole numbers like 6x8x8", name, s);
         out[i] = v;
         c = end + 1;
@@ -187,10 +221,10 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_CANVAS: parse_triple(o, "canvas", v, o->p.canvas); o->have_canvas = 1; break;
         case O_TILE: parse_triple(o, "tile", v, o->p.tile); o->have_tile = 1; break;
         case O_WINDOW: parse_windows(o, v); break;
-        case O_HEADS: o->p.heads = parse_int(o, "heads", v, 1, 1 << 16); o->have_heads = 1; break;
-        case O_HEAD_DIM: o->p.head_dim = parse_int(o, "head-dim", v, 1, 1 << 16); break;
-        case O_BATCH: o->p.batch = parse_int(o, "batch", v, 1, 1 << 20); break;
-        case O_TEXT: o->p.text = parse_int(o, "text", v, 0, INT64_C(1) << 40); break;
+        case O_HEADS: o->p.heads = parse_int(o, "heads", v, 1, STILE_MAX_HEADS); o->have_heads = 1; break;
+        case O_HEAD_DIM: o->p.head_dim = parse_int(o, "head-dim", v, 1, STILE_MAX_HEAD_DIM); break;
+        case O_BATCH: o->p.batch = parse_int(o, "batch", v, 1, STILE_MAX_BATCH); break;
+        case O_TEXT: o->p.text = parse_int(o, "text", v, 0, STILE_MAX_TOKENS); break;
         case O_TEXT_PADDING: text_padding = v; break;
         case O_DTYPE:
             if (strcmp(v, "f32") == 0) o->p.dtype = STILE_DTYPE_F32;
@@ -203,12 +237,11 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
             else if (strcmp(v, "tiled") == 0) o->p.order = STILE_ORDER_TILED;
             else cli_usage_error(o, "--order %s: must be natural or tiled", v);
             break;
-        case O_SCALE: {
-            char *end;
-            o->p.scale = strtod(v, &end);
-            if (end == v || *end || !isfinite(o->p.scale) || o->p.scale <= 0) cli_usage_error(o, "--scale %s: must be a positive number", v);
+        case O_SCALE:
+            o->p.scale = parse_decimal(o, "scale", v);
+            if (!(o->p.scale >= STILE_MIN_SCALE && o->p.scale <= STILE_MAX_SCALE))
+                cli_usage_error(o, "--scale %s: must be within %g..%g", v, STILE_MIN_SCALE, STILE_MAX_SCALE);
             break;
-        }
         case O_THREADS: o->threads = (int)parse_int(o, "threads", v, 1, 1024); break;
         case O_SEED: o->seed = (uint64_t)parse_int(o, "seed", v, 0, INT64_MAX); break;
         case O_JSON: if (v) o->json_path = v; else o->json = 1; break;
@@ -238,18 +271,21 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_TITLE: o->title = v; break;
         case O_CANDIDATES: o->candidates = v; break;
         case O_SKIP_STEPS: o->skip_steps = parse_int(o, "skip-steps", v, 0, INT32_MAX); break;
-        case O_MAX_REL_L2: {
-            char *end;
-            o->max_rel_l2 = strtod(v, &end);
-            if (end == v || *end || !(o->max_rel_l2 > 0) || !isfinite(o->max_rel_l2))
-                cli_usage_error(o, "--max-rel-l2 %s: must be a positive number", v);
+        case O_MAX_REL_L2:
+            o->max_rel_l2 = parse_decimal(o, "max-rel-l2", v);
+            if (!(o->max_rel_l2 > 0)) cli_usage_error(o, "--max-rel-l2 %s: must be a positive number", v);
             break;
-        }
-        case O_HELP: print_help(o, summary); exit(0);
+        case O_HELP: print_help(o, summary); cli_exit(0); abort();
         }
     }
     if (text_padding) o->p.text_padding = parse_int(o, "text-padding", text_padding, 0, o->p.text);
     if (o->name && o->workloads) cli_usage_error(o, "--name names a problem given by --canvas/--tile/...: not with --workload");
+    /* Output paths that cannot take a file are refused before the work that makes the outputs. */
+    const char *outs[4][2] = {{"--out", o->out_path}, {"--lse", o->lse_path}, {"--markdown", o->markdown_path}, {"--json", o->json_path}};
+    for (int i = 0; i < 4; i++) {
+        char err[1024];
+        if (outs[i][1] && stile_out_check(outs[i][1], err, sizeof err) != STILE_OK) cli_usage_error(o, "%s %s", outs[i][0], err);
+    }
     if (!(o->cmd_bit & PROB) || o->workloads || o->list_workloads) return;
     if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
     if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");
@@ -275,9 +311,29 @@ static void log_sink(void *user, stile_log_level level, const char *msg)
 
 void cli_log_init(const cli_opts *o) { stile_log_set(log_sink, (void *)o, getenv("STILE_DEBUG") ? STILE_LOG_DEBUG : STILE_LOG_ERROR); }
 
+int cli_exit_status(stile_status st)
+{
+    switch (st) {
+    case STILE_OK: return 0;
+    case STILE_ERR_INVALID_SIZE:
+    case STILE_ERR_INVALID_WINDOW:
+    case STILE_ERR_INVALID_STRIDES:
+    case STILE_ERR_OUT_OF_RANGE:
+    case STILE_ERR_DTYPE_MISMATCH:
+    case STILE_ERR_OVERFLOW:
+    case STILE_ERR_ALIASING:
+    case STILE_ERR_INVALID_ARGUMENT:
+    case STILE_ERR_UNSUPPORTED:
+    case STILE_ERR_UNKNOWN_DEVICE:
+    case STILE_ERR_FORMAT: return 2;
+    default: return 1; /* no such device now, memory, the backend's runtime, I/O, a lost device, a bug */
+    }
+}
+
 void cli_check_problem(const cli_opts *o)
 {
-    if (stile_problem_check(&o->p) != STILE_OK) exit(2); /* the log line said why */
+    stile_status st = stile_problem_check(&o->p);
+    if (st != STILE_OK) exit(cli_exit_status(st)); /* the log line said why */
 }
 
 stile_device *cli_open_device(const cli_opts *o)
@@ -285,8 +341,10 @@ stile_device *cli_open_device(const cli_opts *o)
     stile_device_params dp = {.threads = o->threads};
     stile_device *dev = NULL;
     stile_status st = stile_device_open(o->device, &dp, &dev);
-    if (st == STILE_ERR_UNKNOWN_DEVICE) exit(2);
-    if (st != STILE_OK) exit(1);
+    if (st != STILE_OK) {
+        free(o->windows);
+        exit(cli_exit_status(st)); /* unknown or not built: 2; not found here: 1 */
+    }
     return dev;
 }
 
@@ -316,19 +374,40 @@ void cli_triple(char *buf, size_t n, const int64_t v[3])
 
 int cli_write_file(const cli_opts *o, const char *what, const char *path, const char *text)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    size_t n = strlen(text);
-    int ok = f && fwrite(text, 1, n, f) == n;
-    if (f) ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        fprintf(stderr, "stile %s: %s %s: %s\n", o->cmd, what, path, strerror(e ? e : EIO));
-        return -1;
+    char err[1024];
+    const stile_out_piece piece = {text, strlen(text)};
+    if (stile_out_write(path, &piece, 1, err, sizeof err) == STILE_OK) return 0;
+    fprintf(stderr, "stile %s: %s %s\n", o->cmd, what, err);
+    return -1;
+}
+
+int cli_stage_text(const cli_opts *o, stile_out_set *set, const char *what, const char *path, const char *text)
+{
+    char err[1024];
+    const stile_out_piece piece = {text, strlen(text)};
+    if (stile_out_stage(set, path, &piece, 1, err, sizeof err) == STILE_OK) return 0;
+    fprintf(stderr, "stile %s: %s %s\n", o->cmd, what, err);
+    return -1;
+}
+
+int cli_commit(const cli_opts *o, stile_out_set **set)
+{
+    char err[1024];
+    stile_status st = stile_out_commit(*set, err, sizeof err);
+    stile_out_set_destroy(set);
+    if (st == STILE_OK) return 0;
+    fprintf(stderr, "stile %s: %s\n", o->cmd, err);
+    return -1;
+}
+
+stile_out_set *cli_outputs(const cli_opts *o)
+{
+    stile_out_set *set = NULL;
+    if (stile_out_set_create(&set) != STILE_OK) {
+        fprintf(stderr, "stile %s: out of memory\n", o->cmd);
+        exit(1);
     }
-    return 0;
+    return set;
 }
 
 void cli_date(char *buf, size_t n)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "conformance.h" /* seeded inputs and sampled rows, shared with the tests */
+#include "file_out.h"    /* output files all or nothing, compiled in from core/ */
 #include "stile/stile.h"
 
 enum { CMD_INFO = 1, CMD_PLAN = 2, CMD_RUN = 4, CMD_BENCH = 8, CMD_CONFORMANCE = 16, CMD_CHART = 32, CMD_CALIBRATE = 64 };
@@ -49,9 +50,17 @@ typedef struct cli_opts {
 
 /* Print "stile CMD: message" on stderr and exit 2 (bad usage). */
 void cli_usage_error(const cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+/* How cli_parse and cli_usage_error leave (bad usage: 2, after --help: 0): exit, unless a harness (the
+ * fuzzer, tests/fuzz/fuzz_cli.c) puts a function there that jumps back instead. It must not return. */
+extern void (*cli_exit)(int status);
 /* Parse argv (after the subcommand) for o->cmd; exits 2 on bad arguments, 0 after --help. */
 void cli_parse(cli_opts *o, int argc, char **argv, const char *summary);
-/* Check the problem (exit 2 with the library's reason), open the device (exit 1 on failure). */
+/* The exit status of a library status: 0 for STILE_OK; 2 for what the command line asked wrongly
+ * (a bad value or combination, a malformed input, a device name that is unknown or a backend not
+ * built, a problem the backend does not support); 1 for what failed at run time (no such device
+ * found now, memory, the backend, I/O). */
+int cli_exit_status(stile_status st);
+/* Check the problem, open the device; on failure exit with cli_exit_status (the log said why). */
 void cli_check_problem(const cli_opts *o);
 stile_device *cli_open_device(const cli_opts *o);
 /* Install the log sink that prints library errors as "stile CMD: ..." lines. */
@@ -77,8 +86,16 @@ typedef struct cli_buf {
 } cli_buf;
 void cli_bufprintf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Write text to path atomically (a temporary file, then rename); 0 or -1 with a line on stderr. */
+/* Write text to path on its own, all or nothing (core/file_out.h: a file is replaced by rename, a
+ * FIFO or device written through); 0 or -1 with a line on stderr. */
 int cli_write_file(const cli_opts *o, const char *what, const char *path, const char *text);
+/* A command's outputs all or nothing: cli_outputs makes a set (exit 1 without memory), each output
+ * is staged into it, and cli_commit makes them all appear or, on any failure, none where possible.
+ * cli_commit destroys the set; destroying it uncommitted (stile_out_set_destroy) removes what was
+ * staged. Both return 0, or -1 with a line on stderr. */
+stile_out_set *cli_outputs(const cli_opts *o);
+int cli_stage_text(const cli_opts *o, stile_out_set *set, const char *what, const char *path, const char *text);
+int cli_commit(const cli_opts *o, stile_out_set **set);
 /* Today's UTC date-time (ISO 8601) and the command line as one string. */
 void cli_date(char *buf, size_t n);
 void cli_command(const cli_opts *o, char *buf, size_t n);

@@ -77,21 +77,21 @@ fail:
     return -1;
 }
 
-static int time_planning(stile_device *dev, const stile_problem *p, int runs, timing *t)
+static stile_status time_planning(stile_device *dev, const stile_problem *p, int runs, timing *t)
 {
     t->n = runs;
     t->ms = calloc((size_t)runs, sizeof *t->ms);
-    if (!t->ms) return -1;
+    if (!t->ms) return STILE_ERR_OUT_OF_MEMORY;
     for (int i = 0; i < runs; i++) {
         stile_plan *plan = NULL;
         double t0 = cli_now();
         stile_status st = stile_plan_create(dev, p, &plan);
         t->ms[i] = (cli_now() - t0) * 1e3;
         stile_plan_destroy(&plan);
-        if (st != STILE_OK) return -1;
+        if (st != STILE_OK) return st;
     }
     timing_finish(t);
-    return 0;
+    return STILE_OK;
 }
 
 static json_t *result_json(const char *workload, const char *impl, const char *kind, const stile_problem *p, const cli_opts *o,
@@ -108,26 +108,45 @@ static json_t *result_json(const char *workload, const char *impl, const char *k
     return r;
 }
 
-/* The problems to run: named workloads or the one described by the options. */
+/* The workload named by the len bytes at name ("all": NULL and *all set), or NULL. */
+static const workload *find_named(const char *name, size_t len, int *all)
+{
+    *all = len == 3 && strncmp(name, "all", 3) == 0;
+    for (int i = 0; i < nworkloads && !*all; i++)
+        if (strlen(workloads[i].name) == len && strncmp(workloads[i].name, name, len) == 0) return &workloads[i];
+    return NULL;
+}
+
+/* The named workloads to run (*sel malloc'd, 0 when --workload is not given): every name of a list
+ * of any length is used, and an empty list, an empty entry or an unknown name is a usage error
+ * (found before anything is allocated). */
 static int select_problems(const cli_opts *o, const workload ***sel)
 {
-    static const workload *list[64];
-    int n = 0;
+    *sel = NULL;
     if (!o->workloads) return 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", o->workloads);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (strcmp(tok, "all") == 0) {
-            for (int i = 0; i < nworkloads && n < 64; i++) list[n++] = &workloads[i];
-            continue;
-        }
-        const workload *w = workload_find(tok);
-        if (!w) {
-            char known[512] = "";
-            for (int i = 0; i < nworkloads; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", workloads[i].name);
-            cli_usage_error(o, "--workload %s: unknown workload (known: %s, all)", tok, known);
-        }
-        if (n < 64) list[n++] = w;
+    char known[512] = "";
+    for (int i = 0; i < nworkloads; i++) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", workloads[i].name);
+    if (!*o->workloads) cli_usage_error(o, "--workload: the workload list is empty (known: %s, all)", known);
+    int names = 0, n = 0, all;
+    for (const char *c = o->workloads;; c++, names++) {
+        const size_t len = strcspn(c, ",");
+        if (len == 0) cli_usage_error(o, "--workload %s: entry %d is empty", o->workloads, names + 1);
+        if (!find_named(c, len, &all) && !all)
+            cli_usage_error(o, "--workload %.*s: unknown workload (known: %s, all)", (int)len, c, known);
+        c += len;
+        if (!*c) break;
+    }
+    const workload **list = malloc((size_t)(names + 1) * (size_t)nworkloads * sizeof *list); /* each name may be "all" */
+    if (!list) cli_usage_error(o, "out of memory");
+    for (const char *c = o->workloads;; c++) {
+        const size_t len = strcspn(c, ",");
+        const workload *w = find_named(c, len, &all);
+        if (all)
+            for (int k = 0; k < nworkloads; k++) list[n++] = &workloads[k];
+        else
+            list[n++] = w;
+        c += len;
+        if (!*c) break;
     }
     *sel = list;
     return n;
@@ -209,7 +228,11 @@ int cmd_bench(int argc, char **argv)
         stile_buffer *buf[4] = {0}; /* q, k, v, o where the device computes */
         int64_t nrows = 0, *rows = NULL;
         rc = 1;
-        if (time_planning(dev, &p, o.plan_only ? 200 : 20, &tp) != 0) goto next;
+        stile_status pst = time_planning(dev, &p, o.plan_only ? 200 : 20, &tp);
+        if (pst != STILE_OK) { /* e.g. a head dim the backend does not take: 2 */
+            rc = cli_exit_status(pst);
+            goto next;
+        }
         printf("[%s] planning: median %.4f ms (min %.4f, max %.4f) over %d plans\n", name, tp.median, tp.min, tp.max, tp.n);
         if (o.plan_only) {
             json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:i}", "workload", name, "implementation", impl, "kind", "plan",
@@ -309,5 +332,6 @@ int cmd_bench(int argc, char **argv)
     json_decref(base);
     stile_device_close(&dev);
     free(o.windows);
+    free(sel);
     return rc;
 }

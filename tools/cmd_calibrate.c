@@ -2,78 +2,86 @@
  * distance of each candidate's output to full attention, and write a FastVideo strategy file and a
  * report. The capture format is in docs/calibration.md. Measurements are kept beside the output as
  * they are made (OUT.measurements.json), so an interrupted run resumes where it stopped. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "manifest.h"
 #include "npy.h"
 
-typedef struct sample {
-    int64_t step, layer;
-    char q[512], k[512], v[512];
-} sample;
-
-typedef struct capture {
-    stile_problem p;
-    int nsamples;
-    sample *s;
-} capture;
-
-static int64_t triple(const json_t *a, int64_t out[3])
+/* What the measurements of a run belong to: the manifest's bytes, the capture directory (its real
+ * path), every tensor file (size and modification time), the candidates and the problem. A
+ * measurements file with another fingerprint is from another capture and is not resumed from. */
+static void capture_fingerprint(const manifest *m, const char *dir, const char *candidates, char out[17])
 {
-    if (!json_is_array(a) || json_array_size(a) != 3) return 0;
-    for (int i = 0; i < 3; i++) {
-        if (!json_is_integer(json_array_get(a, (size_t)i))) return 0;
-        out[i] = json_integer_value(json_array_get(a, (size_t)i));
+    uint64_t h = manifest_fnv(MANIFEST_FNV_START, &m->digest, sizeof m->digest);
+    char *real = realpath(dir, NULL);
+    const char *d = real ? real : dir;
+    h = manifest_fnv(h, d, strlen(d) + 1);
+    free(real);
+    h = manifest_fnv(h, candidates, strlen(candidates) + 1);
+    const int64_t shape[10] = {m->p.canvas[0], m->p.canvas[1], m->p.canvas[2], m->p.tile[0], m->p.tile[1], m->p.tile[2],
+                               m->p.heads, m->p.head_dim, m->p.text, m->p.text_padding};
+    h = manifest_fnv(h, shape, sizeof shape);
+    for (int i = 0; i < m->nsamples; i++) {
+        const char *f[3] = {m->s[i].q, m->s[i].k, m->s[i].v};
+        for (int t = 0; t < 3; t++) {
+            struct stat st;
+            int64_t id[3] = {-1, -1, -1};
+            if (stat(f[t], &st) == 0) {
+                id[0] = (int64_t)st.st_size;
+                id[1] = (int64_t)st.st_mtim.tv_sec;
+                id[2] = (int64_t)st.st_mtim.tv_nsec;
+            }
+            h = manifest_fnv(h, id, sizeof id);
+        }
     }
-    return 1;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static void load_manifest(const cli_opts *o, const char *dir, capture *c)
+/* The measurements of a run to resume from: NULL unless the file holds this capture's fingerprint
+ * and, per sample measured, nc rows of H finite distances >= 0 (a missing head never reads as 0). */
+static json_t *load_measurements(const char *path, const char *fingerprint, int nsamples, int nc, int64_t H)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    json_error_t je;
-    json_t *m = json_load_file(path, 0, &je);
-    if (!m) {
-        if (access(path, R_OK) != 0) cli_usage_error(o, "%s: no such file (a capture directory holds manifest.json and .npy files)", path);
-        cli_usage_error(o, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
-    }
-    memset(c, 0, sizeof *c);
-    if (!triple(json_object_get(m, "canvas"), c->p.canvas)) cli_usage_error(o, "%s: \"canvas\" must be [T, H, W]", path);
-    if (!triple(json_object_get(m, "tile"), c->p.tile)) cli_usage_error(o, "%s: \"tile\" must be [t, h, w]", path);
-    json_t *x;
-    if (!json_is_integer(x = json_object_get(m, "heads"))) cli_usage_error(o, "%s: \"heads\" must be a whole number", path);
-    c->p.heads = json_integer_value(x);
-    if (!json_is_integer(x = json_object_get(m, "head_dim"))) cli_usage_error(o, "%s: \"head_dim\" must be a whole number", path);
-    c->p.head_dim = json_integer_value(x);
-    c->p.text = json_integer_value(json_object_get(m, "text"));
-    c->p.text_padding = json_integer_value(json_object_get(m, "text_padding"));
-    memcpy(c->p.window, c->p.canvas, sizeof c->p.window);
-    if (stile_problem_check(&c->p) != STILE_OK) cli_usage_error(o, "%s: the problem it describes is invalid (see above)", path);
+    json_t *m = json_load_file(path, 0, NULL);
+    if (!m) return NULL;
+    const char *fp = json_string_value(json_object_get(m, "capture"));
     json_t *ss = json_object_get(m, "samples");
-    if (!json_is_array(ss) || json_array_size(ss) == 0) cli_usage_error(o, "%s: \"samples\" must be a non-empty array", path);
-    c->nsamples = (int)json_array_size(ss);
-    c->s = calloc((size_t)c->nsamples, sizeof *c->s);
-    if (!c->s) cli_usage_error(o, "out of memory");
-    for (int i = 0; i < c->nsamples; i++) {
-        json_t *e = json_array_get(ss, (size_t)i);
-        json_t *st = json_object_get(e, "step"), *ly = json_object_get(e, "layer");
-        const char *q = json_string_value(json_object_get(e, "q")), *k = json_string_value(json_object_get(e, "k")),
-                   *v = json_string_value(json_object_get(e, "v"));
-        if (!json_is_integer(st) || !json_is_integer(ly) || json_integer_value(st) < 0 || json_integer_value(ly) < 0 || !q || !k || !v)
-            cli_usage_error(o, "%s: samples[%d] needs \"step\", \"layer\" (>= 0) and \"q\", \"k\", \"v\" file names", path, i);
-        c->s[i].step = json_integer_value(st);
-        c->s[i].layer = json_integer_value(ly);
-        snprintf(c->s[i].q, sizeof c->s[i].q, "%s/%s", dir, q);
-        snprintf(c->s[i].k, sizeof c->s[i].k, "%s/%s", dir, k);
-        snprintf(c->s[i].v, sizeof c->s[i].v, "%s/%s", dir, v);
+    const char *why = !fp || strcmp(fp, fingerprint) != 0 ? "from another capture, other candidates or an older stile"
+                      : !json_is_object(ss)             ? "malformed"
+                                                        : NULL;
+    const char *key;
+    json_t *rows;
+    if (!why)
+        json_object_foreach(ss, key, rows) {
+            char *end;
+            long i = strtol(key, &end, 10);
+            int ok = *key >= '0' && *key <= '9' && !*end && i < nsamples && json_is_array(rows) && json_array_size(rows) == (size_t)nc;
+            for (size_t c = 0; ok && c < (size_t)nc; c++) {
+                json_t *row = json_array_get(rows, c);
+                ok = json_is_array(row) && json_array_size(row) == (size_t)H;
+                for (size_t h = 0; ok && h < (size_t)H; h++) {
+                    json_t *x = json_array_get(row, h);
+                    ok = json_is_number(x) && isfinite(json_number_value(x)) && json_number_value(x) >= 0;
+                }
+            }
+            if (!ok) {
+                why = "malformed";
+                break;
+            }
+        }
+    if (why) {
+        fprintf(stderr, "stile calibrate: note: %s is %s: measuring afresh\n", path, why);
+        json_decref(m);
+        return NULL;
     }
-    json_decref(m);
+    return m;
 }
 
 static int64_t (*parse_candidates(const cli_opts *o, const char *text, const int64_t grid[3], int *n))[3]
@@ -81,24 +89,44 @@ static int64_t (*parse_candidates(const cli_opts *o, const char *text, const int
     int cap = 1;
     for (const char *c = text; *c; c++) cap += *c == ';';
     int64_t (*w)[3] = calloc((size_t)cap, sizeof *w);
-    if (!w) cli_usage_error(o, "out of memory");
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", text);
+    char *buf = strdup(text); /* any length: once a 2,048-byte copy cut "1,1,12" to "1,1,1" */
+    if (!w || !buf) cli_usage_error(o, "out of memory");
     *n = 0;
-    for (char *save = NULL, *t = strtok_r(buf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+    for (char *t = buf, *next; t; t = next) {
+        next = strchr(t, ';');
+        if (next) *next++ = 0;
+        if (!*t) {
+            if (!next && *n) break; /* one trailing ';' */
+            free(w), free(buf);
+            cli_usage_error(o, "--candidates: window %d is empty (e.g. \"3,3,3;5,3,3;1,6,10\")", *n + 1);
+        }
         char *end;
+        const char *entry = t;
         for (int i = 0; i < 3; i++) {
-            w[*n][i] = strtoll(t, &end, 10);
-            if (end == t || (i < 2 && *end != ',') || (i == 2 && *end)) cli_usage_error(o, "--candidates: \"%s\" is not wt,wh,ww", t);
+            errno = 0;
+            w[*n][i] = (*t >= '0' && *t <= '9') ? strtoll(t, &end, 10) : (end = t, 0);
+            if (end == t || errno || (i < 2 && *end != ',') || (i == 2 && *end)) {
+                char shown[64];
+                const int cut = snprintf(shown, sizeof shown, "%s", entry) >= (int)sizeof shown;
+                free(w), free(buf);
+                cli_usage_error(o, "--candidates: \"%s%s\" is not wt,wh,ww", shown, cut ? "..." : "");
+            }
             t = end + 1;
         }
         for (int i = 0; i < 3; i++)
-            if (w[*n][i] < 1 || w[*n][i] > grid[i])
-                cli_usage_error(o, "--candidates: %lld,%lld,%lld: window[%d]=%lld is outside the grid's 1..%lld tiles", (long long)w[*n][0],
-                    (long long)w[*n][1], (long long)w[*n][2], i, (long long)w[*n][i], (long long)grid[i]);
+            if (w[*n][i] < 1 || w[*n][i] > grid[i]) {
+                const int64_t x[3] = {w[*n][0], w[*n][1], w[*n][2]};
+                free(w), free(buf);
+                cli_usage_error(o, "--candidates: %lld,%lld,%lld: window[%d]=%lld is outside the grid's 1..%lld tiles", (long long)x[0],
+                                (long long)x[1], (long long)x[2], i, (long long)x[i], (long long)grid[i]);
+            }
         (*n)++;
     }
-    if (*n == 0) cli_usage_error(o, "--candidates: no window given (e.g. \"3,3,3;5,3,3;1,6,10\")");
+    free(buf);
+    if (*n == 0) {
+        free(w);
+        cli_usage_error(o, "--candidates: no window given (e.g. \"3,3,3;5,3,3;1,6,10\")");
+    }
     return w;
 }
 
@@ -139,24 +167,22 @@ static void rel_l2(const float *x, const float *ref, const stile_problem *p, int
 }
 
 /* Run problem p (with windows) on dev; output as f32. */
-static int run(stile_device *dev, const stile_problem *p, stile_buffer *const in[3], stile_buffer *ob, size_t bytes, float *out)
+static stile_status run(stile_device *dev, const stile_problem *p, stile_buffer *const in[3], stile_buffer *ob, size_t bytes, float *out)
 {
     stile_plan *plan = NULL;
-    if (stile_plan_create(dev, p, &plan) != STILE_OK) return -1;
+    stile_status st = stile_plan_create(dev, p, &plan);
+    if (st != STILE_OK) return st;
     stile_io io = {.q = {stile_buffer_data(in[0]), bytes, p->dtype}, .k = {stile_buffer_data(in[1]), bytes, p->dtype},
                    .v = {stile_buffer_data(in[2]), bytes, p->dtype}, .o = {stile_buffer_data(ob), bytes, p->dtype}};
-    int rc = stile_plan_execute(plan, &io) == STILE_OK ? 0 : -1;
+    st = stile_plan_execute(plan, &io);
     stile_plan_destroy(&plan);
-    if (rc) return rc;
+    if (st != STILE_OK) return st;
     void *raw = malloc(bytes);
-    if (!raw || stile_buffer_download(ob, 0, raw, bytes) != STILE_OK) {
-        free(raw);
-        return -1;
-    }
-    const size_t n = bytes / stile_dtype_size(p->dtype);
-    stile_convert(raw, p->dtype, out, STILE_DTYPE_F32, n);
+    if (!raw) return STILE_ERR_OUT_OF_MEMORY;
+    if ((st = stile_buffer_download(ob, 0, raw, bytes)) == STILE_OK)
+        st = stile_convert(raw, p->dtype, out, STILE_DTYPE_F32, bytes / stile_dtype_size(p->dtype));
     free(raw);
-    return 0;
+    return st;
 }
 
 static int64_t key_tiles(const int64_t w[3], const int64_t grid[3])
@@ -179,9 +205,14 @@ int cmd_calibrate(int argc, char **argv)
     if (o.npos != 1) cli_usage_error(&o, "give exactly one capture directory (stile calibrate DIR ...)");
     if (!o.out_path) cli_usage_error(&o, "--out FILE is required (the strategy to write)");
     if (!o.candidates) cli_usage_error(&o, "--candidates is required, e.g. \"3,3,3;5,3,3;1,6,10\"");
+    manifest cap;
+    char merr[1024];
+    stile_status mst = manifest_load(o.pos[0], &cap, merr, sizeof merr);
+    if (mst != STILE_OK) { /* one line: the library's log is not on yet */
+        fprintf(stderr, "stile calibrate: %s\n", merr);
+        return mst == STILE_ERR_OUT_OF_MEMORY ? 1 : 2;
+    }
     cli_log_init(&o);
-    capture cap;
-    load_manifest(&o, o.pos[0], &cap);
     stile_problem p = cap.p;
     int64_t grid[3];
     for (int i = 0; i < 3; i++) grid[i] = (p.canvas[i] + p.tile[i] - 1) / p.tile[i];
@@ -189,19 +220,23 @@ int cmd_calibrate(int argc, char **argv)
     int64_t (*cand)[3] = parse_candidates(&o, o.candidates, grid, &nc);
     const int64_t tokens = p.canvas[0] * p.canvas[1] * p.canvas[2] + p.text, H = p.heads;
 
-    /* resume: measurements of samples already done, if made with the same candidates */
-    char mpath[4200];
-    snprintf(mpath, sizeof mpath, "%s.measurements.json", o.out_path);
-    json_t *meas = json_load_file(mpath, 0, NULL);
-    if (meas && (!json_is_string(json_object_get(meas, "candidates")) ||
-                 strcmp(json_string_value(json_object_get(meas, "candidates")), o.candidates) != 0 ||
-                 !json_is_object(json_object_get(meas, "samples")))) {
-        json_decref(meas);
-        meas = NULL;
-    }
-    if (!meas) meas = json_pack("{s:s,s:{}}", "candidates", o.candidates, "samples");
+    /* resume: the measurements of samples already done, if made on this capture with these candidates */
+    char fingerprint[17];
+    capture_fingerprint(&cap, o.pos[0], o.candidates, fingerprint);
+    const size_t mlen = strlen(o.out_path) + sizeof ".measurements.json";
+    char *mpath = malloc(mlen);
+    if (!mpath) cli_usage_error(&o, "out of memory");
+    snprintf(mpath, mlen, "%s.measurements.json", o.out_path);
+    json_t *meas = load_measurements(mpath, fingerprint, cap.nsamples, nc, H);
+    if (!meas) meas = json_pack("{s:s,s:s,s:{}}", "capture", fingerprint, "candidates", o.candidates, "samples");
     else printf("resuming: %zu sample(s) already measured in %s\n", json_object_size(json_object_get(meas, "samples")), mpath);
 
+    int rc = 0;
+    stile_strategy *strat = NULL;
+    cli_buf rep = {0};
+    int64_t *hist = NULL;
+    double *mean = NULL;
+    char *done = NULL;
     stile_device *dev = cli_open_device(&o);
     const int tty = isatty(STDERR_FILENO);
     double cand_seconds = 0;
@@ -227,13 +262,14 @@ int cmd_calibrate(int argc, char **argv)
             ok = stile_buffer_create(dev, bytes, &in[t]) == STILE_OK && stile_buffer_upload(in[t], 0, host[t], bytes) == STILE_OK;
         stile_problem fp = p;
         memcpy(fp.window, grid, sizeof fp.window);
-        ok = ok && run(dev, &fp, in, ob, bytes, full) == 0;
+        stile_status rst = ok ? run(dev, &fp, in, ob, bytes, full) : STILE_ERR_OUT_OF_MEMORY;
+        ok = rst == STILE_OK;
         json_t *rows = json_array();
         for (int c = 0; c < nc && ok; c++) {
             stile_problem cp = p;
             memcpy(cp.window, cand[c], sizeof cp.window);
             double t0 = cli_now();
-            ok = run(dev, &cp, in, ob, bytes, out) == 0;
+            ok = (rst = run(dev, &cp, in, ob, bytes, out)) == STILE_OK;
             cand_seconds += cli_now() - t0;
             cand_runs++;
             if (!ok) break;
@@ -252,28 +288,39 @@ int cmd_calibrate(int argc, char **argv)
             json_decref(rows);
             fprintf(stderr, "%sstile calibrate: sample %d (step %lld, layer %lld) failed to run\n", tty ? "\n" : "", i,
                     (long long)cap.s[i].step, (long long)cap.s[i].layer);
-            return 1;
+            rc = cli_exit_status(rst); /* e.g. a head dim the backend does not take: 2 */
+            goto cleanup;
         }
         json_object_set_new(json_object_get(meas, "samples"), key, rows);
         json_object_set_new(meas, "dtype", json_string(stile_dtype_name(dt)));
         char *text = json_dumps(meas, JSON_COMPACT);
-        if (!text || cli_write_file(&o, "measurements", mpath, text) != 0) return 1;
+        const int written = text && cli_write_file(&o, "measurements", mpath, text) == 0;
         free(text);
+        if (!written) {
+            rc = 1;
+            goto cleanup;
+        }
     }
     if (tty) fprintf(stderr, "\r\033[K");
     stile_device_close(&dev);
 
     /* mean distance per (step, layer, candidate, head), then the choice */
-    stile_strategy *strat = NULL;
-    if (stile_strategy_create(&strat) != STILE_OK) return 1;
-    cli_buf rep = {0};
-    int64_t *hist = calloc((size_t)nc + 1, sizeof *hist); /* last: full */
+    if (stile_strategy_create(&strat) != STILE_OK) {
+        rc = 1;
+        goto cleanup;
+    }
+    hist = calloc((size_t)nc + 1, sizeof *hist); /* last: full */
     double flops_full = 0, flops_chosen = 0;
     cli_bufprintf(&rep, "# stile calibration report\n\ncapture `%s`, %d sample(s), candidates `%s`, rule: %s\n\n", o.pos[0],
                   cap.nsamples, o.candidates, o.max_rel_l2 > 0 ? "sparsest within --max-rel-l2" : "lowest distance");
     cli_bufprintf(&rep, "| step | layer | head | window | mean rel L2 | key tiles |\n|---|---|---|---|---|---|\n");
-    double *mean = calloc((size_t)nc * (size_t)H, sizeof *mean);
-    char *done = calloc((size_t)cap.nsamples, 1);
+    mean = calloc((size_t)nc * (size_t)H, sizeof *mean);
+    done = calloc((size_t)cap.nsamples, 1);
+    if (!hist || !mean || !done) {
+        fprintf(stderr, "stile calibrate: out of memory\n");
+        rc = 1;
+        goto cleanup;
+    }
     const int64_t all_tiles = grid[0] * grid[1] * grid[2];
     /* Distances closer than the output dtype's rounding noise are ties, which the sparser wins: two
      * windows that both hold all the attention mass differ only by summation order. */
@@ -337,16 +384,30 @@ int cmd_calibrate(int argc, char **argv)
     cli_bufprintf(&rep, "Time per (sample, candidate) run on the device, all heads: %.3f s (%lld runs); per (layer, head, candidate): %.4f s.\n",
                   cand_runs ? cand_seconds / (double)cand_runs : 0.0, (long long)cand_runs,
                   cand_runs ? cand_seconds / (double)cand_runs / (double)H : 0.0);
-    int rc = 0;
-    if (rep.oom || stile_strategy_save(strat, o.out_path) != STILE_OK) rc = 1;
-    else if (o.markdown_path && cli_write_file(&o, "--markdown", o.markdown_path, rep.s) != 0) rc = 1;
+    /* the strategy and the report appear together or not at all */
+    size_t slen = 0;
+    char *stext = NULL;
+    stile_out_set *outs = cli_outputs(&o);
+    if (rep.oom || stile_strategy_json(strat, NULL, 0, &slen) != STILE_ERR_BUFFER_TOO_SMALL || !(stext = malloc(slen + 1)) ||
+        stile_strategy_json(strat, stext, slen + 1, &slen) != STILE_OK) {
+        fprintf(stderr, "stile calibrate: out of memory for the outputs\n");
+        rc = 1;
+    } else if (cli_stage_text(&o, outs, "--out", o.out_path, stext) != 0 ||
+               (o.markdown_path && cli_stage_text(&o, outs, "--markdown", o.markdown_path, rep.s) != 0) || cli_commit(&o, &outs) != 0) {
+        rc = 1;
+    }
+    stile_out_set_destroy(&outs);
+    free(stext);
     if (rc == 0) {
         printf("%s", rep.s + strlen("# stile calibration report\n\n"));
         printf("wrote %s (%lld entries)%s%s\n", o.out_path, (long long)stile_strategy_size(strat), o.markdown_path ? " and " : "",
                o.markdown_path ? o.markdown_path : "");
     }
+cleanup:
+    stile_device_close(&dev);
     stile_strategy_destroy(&strat);
-    free(rep.s); free(hist); free(mean); free(done); free(cand); free(cap.s);
+    free(rep.s); free(hist); free(mean); free(done); free(cand); free(mpath);
+    manifest_free(&cap);
     json_decref(meas);
     return rc;
 }

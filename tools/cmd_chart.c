@@ -193,10 +193,14 @@ int cmd_chart(int argc, char **argv)
     }
     rc = 1;
     if (svg.oom || md.oom || plans.oom) fprintf(stderr, "stile chart: out of memory\n");
-    else if (cli_write_file(&o, "--out", o.out_path, svg.s) == 0 &&
-             (!o.markdown_path || cli_write_file(&o, "--markdown", o.markdown_path, md.s) == 0)) {
-        printf("wrote %s%s%s\n", o.out_path, o.markdown_path ? " and " : "", o.markdown_path ? o.markdown_path : "");
-        rc = 0;
+    else {
+        stile_out_set *outs = cli_outputs(&o); /* --out and --markdown appear together or not at all */
+        if (cli_stage_text(&o, outs, "--out", o.out_path, svg.s) == 0 &&
+            (!o.markdown_path || cli_stage_text(&o, outs, "--markdown", o.markdown_path, md.s) == 0) && cli_commit(&o, &outs) == 0) {
+            printf("wrote %s%s%s\n", o.out_path, o.markdown_path ? " and " : "", o.markdown_path ? o.markdown_path : "");
+            rc = 0;
+        }
+        stile_out_set_destroy(&outs);
     }
     free(svg.s);
     free(md.s);

@@ -12,9 +12,11 @@ int cmd_plan(int argc, char **argv)
     cli_check_problem(&o);
     stile_device *dev = cli_open_device(&o);
     stile_plan *plan = NULL;
-    if (stile_plan_create(dev, &o.p, &plan) != STILE_OK) {
+    stile_status st = stile_plan_create(dev, &o.p, &plan);
+    if (st != STILE_OK) { /* e.g. a head dim the backend does not take: 2 */
         stile_device_close(&dev);
-        return 1;
+        free(o.windows);
+        return cli_exit_status(st);
     }
     int rc = 0;
     if (o.json) {

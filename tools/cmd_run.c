@@ -53,7 +53,10 @@ int cmd_run(int argc, char **argv)
         q = malloc(bytes);
         k = malloc(bytes);
         v = malloc(bytes);
-        if (!q || !k || !v) cli_usage_error(&o, "out of memory for %zu-byte inputs", bytes);
+        if (!q || !k || !v) {
+            fprintf(stderr, "stile run: out of memory for %zu-byte inputs\n", bytes);
+            exit(1); /* a run-time failure, not bad usage */
+        }
         conf_fill_normal(q, p->dtype, (int64_t)n, o.seed);
         conf_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
         conf_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
@@ -62,7 +65,10 @@ int cmd_run(int argc, char **argv)
     }
     void *out = malloc(bytes);
     float *lse = (o.lse_path || o.check) ? malloc(lse_bytes) : NULL;
-    if (!out || ((o.lse_path || o.check) && !lse)) cli_usage_error(&o, "out of memory for the output");
+    if (!out || ((o.lse_path || o.check) && !lse)) {
+        fprintf(stderr, "stile run: out of memory for the output\n");
+        exit(1);
+    }
     memset(out, 0xff, bytes); /* NaN in every dtype: an element the backend skips fails the check */
     if (lse) memset(lse, 0xff, lse_bytes);
 
@@ -71,7 +77,11 @@ int cmd_run(int argc, char **argv)
     stile_buffer *buf[5] = {0}; /* q, k, v, o, lse where the device computes */
     void *host[5] = {q, k, v, out, lse};
     const size_t size[5] = {bytes, bytes, bytes, bytes, lse_bytes};
-    if (stile_plan_create(dev, p, &plan) != STILE_OK) goto done;
+    stile_status pst = stile_plan_create(dev, p, &plan);
+    if (pst != STILE_OK) { /* e.g. a head dim the backend does not take: 2 */
+        rc = cli_exit_status(pst);
+        goto done;
+    }
     for (int i = 0; i < 5; i++)
         if (host[i] && (stile_buffer_create(dev, size[i], &buf[i]) != STILE_OK ||
                         stile_buffer_upload(buf[i], 0, host[i], size[i]) != STILE_OK))
@@ -92,14 +102,19 @@ int cmd_run(int argc, char **argv)
            in.flops, 100 * in.sparsity);
     char err[512];
     const int64_t shape[4] = {B, S, H, D}, lshape[3] = {B, H, S};
-    if (o.out_path && npy_write(o.out_path, p->dtype, 4, shape, out, err, sizeof err) != STILE_OK) {
+    /* --out and --lse appear together or not at all */
+    stile_out_set *outs = cli_outputs(&o);
+    if (o.out_path && npy_stage(outs, o.out_path, p->dtype, 4, shape, out, err, sizeof err) != STILE_OK) {
         fprintf(stderr, "stile run: --out %s\n", err);
+        stile_out_set_destroy(&outs);
         goto done;
     }
-    if (o.lse_path && npy_write(o.lse_path, STILE_DTYPE_F32, 3, lshape, lse, err, sizeof err) != STILE_OK) {
+    if (o.lse_path && npy_stage(outs, o.lse_path, STILE_DTYPE_F32, 3, lshape, lse, err, sizeof err) != STILE_OK) {
         fprintf(stderr, "stile run: --lse %s\n", err);
+        stile_out_set_destroy(&outs);
         goto done;
     }
+    if (cli_commit(&o, &outs) != 0) goto done;
     rc = 0;
     if (o.check) {
         int64_t nrows = 0, *rows = conf_sample_rows(S, o.check_rows, o.seed, &nrows);

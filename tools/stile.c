@@ -23,6 +23,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: stile <command> [options]   (stile <command> --help for its options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].help);
     fprintf(f, "\nexample: stile plan --canvas 30x48x80 --tile 6x8x8 --window 3x3x3 --heads 24 --text 256\n");
+    fprintf(f, "\nexit status: 0 done; 1 a failure at run time (no such device found here, out of memory, the backend's\n"
+               "runtime, writing a file, a failed --check); 2 bad usage or a bad value (an option, a malformed input\n"
+               "file, an unknown device or a backend not built, a problem the backend does not support, e.g. a head dim).\n");
 }
 
 int main(int argc, char **argv)

@@ -41,7 +41,7 @@ STILE_API const char *stile_build_commit(void);
 typedef enum stile_status {
     STILE_OK = 0,
     STILE_ERR_NULL_ARGUMENT,   /**< a required pointer was NULL */
-    STILE_ERR_INVALID_SIZE,    /**< a size (canvas, tile, heads, head_dim, batch, text) was zero or negative */
+    STILE_ERR_INVALID_SIZE,    /**< a size (canvas, tile, heads, head_dim, batch, text) was zero, negative or past its limit (STILE_MAX_HEADS, ...) */
     STILE_ERR_INVALID_WINDOW,  /**< a window extent was zero or negative */
     STILE_ERR_INVALID_STRIDES, /**< strides are negative or make distinct elements overlap */
     STILE_ERR_OUT_OF_RANGE,    /**< a tensor's strides reach past the end of its buffer, or an index is out of range */
@@ -108,23 +108,37 @@ typedef struct stile_strides {
     int64_t batch, token, head, dim;
 } stile_strides;
 
+/** Limits of a problem, refused by stile_problem_check (and so by planning, the oracle and the checks)
+ * before anything is allocated: sizes past them (STILE_ERR_INVALID_SIZE; tokens STILE_ERR_OVERFLOW)
+ * would only make planning allocate and loop for nothing (a plan keeps a window and a schedule index
+ * per head, and tables per tile and per token), and scales past them (STILE_ERR_INVALID_ARGUMENT)
+ * only turn every output into 0, Inf or NaN, as kernels scale in f32. Backends may take less (the
+ * CPU: head_dim 1..1024) and say so with STILE_ERR_UNSUPPORTED. */
+#define STILE_MAX_HEADS 65536            /**< heads: 1..2^16 */
+#define STILE_MAX_HEAD_DIM 65536         /**< head_dim: 1..2^16 */
+#define STILE_MAX_BATCH 1048576          /**< batch: 1..2^20 */
+#define STILE_MAX_TOKENS INT64_C(2147483647) /**< video + text tokens: 2^31 - 1, what backends index in 32 bits */
+#define STILE_MIN_SCALE 1.17549435e-38   /**< scale, when given: at least the smallest normal float ... */
+#define STILE_MAX_SCALE 1e4              /**< ... and at most 1e4 (1/sqrt(head_dim) is < 1) */
+
 /** One STA problem. Zero-valued fields take their defaults, so write only what matters:
  *   stile_problem p = { .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .window = {3, 3, 3},
  *                       .heads = 24, .head_dim = 128, .dtype = STILE_DTYPE_BF16 };
+ * Every size is bounded: see STILE_MAX_HEADS and the limits above.
  * Thread-safety: plain data; the library only reads it, and copies what it keeps. */
 typedef struct stile_problem {
-    int64_t batch;                    /**< B; 0 means 1 */
-    int64_t canvas[3];                /**< video tokens T, H, W (required, >= 1) */
+    int64_t batch;                    /**< B; 0 means 1; at most STILE_MAX_BATCH */
+    int64_t canvas[3];                /**< video tokens T, H, W (required, >= 1; T·H·W + text <= STILE_MAX_TOKENS) */
     int64_t tile[3];                  /**< tile t, h, w in tokens (required, >= 1) */
     int64_t window[3];                /**< window (wt, wh, ww) in tiles for every head (required unless head_windows) */
     const int64_t (*head_windows)[3]; /**< optional: one window per head, `heads` entries; overrides window */
-    int64_t heads;                    /**< H (required, >= 1) */
-    int64_t head_dim;                 /**< D (required; 64 and 128 everywhere, others where a backend can) */
-    int64_t text;                     /**< text tokens after the video tokens (0: none) */
+    int64_t heads;                    /**< H (required, 1..STILE_MAX_HEADS) */
+    int64_t head_dim;                 /**< D (required, 1..STILE_MAX_HEAD_DIM; 64 and 128 everywhere, others where a backend can) */
+    int64_t text;                     /**< text tokens after the video tokens (0: none; T·H·W + text <= STILE_MAX_TOKENS) */
     int64_t text_padding;             /**< how many of the last text tokens are padding, never attended as keys */
     stile_dtype dtype;                /**< dtype of q, k, v, o (default f32) */
     stile_token_order order;          /**< order of the video tokens in q, k, v, o and lse */
-    double scale;                     /**< softmax scale; 0 means 1/sqrt(head_dim) */
+    double scale;                     /**< softmax scale; 0 means 1/sqrt(head_dim); else STILE_MIN_SCALE..STILE_MAX_SCALE */
     stile_strides q, k, v, o;         /**< element strides per tensor; all zero: contiguous [B, S, H, D] */
 } stile_problem;
 
@@ -210,7 +224,7 @@ typedef struct stile_plan_info {
     char device[32];               /**< the device it was planned for, "cpu:0" */
     char path[48];                 /**< the kernel the backend chose: "cblas", "mma.sync", "nv-coopmat 16x8x16",
                                         "portable"; an execution whose tensors the path cannot take (e.g.
-                                        misaligned addresses) falls back to the portable kernel and logs it */
+                                        addresses not 16-byte aligned) falls back to the portable kernel and logs it */
 } stile_plan_info;
 
 /** One head's window and its per-query-tile cost. Thread-safety: plain data. */
@@ -247,7 +261,8 @@ STILE_API stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head
  * buf may be NULL when size is 0. */
 STILE_API stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, size_t size, size_t *length);
 
-/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype.
+/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype. data must be
+ * aligned to the dtype's element size (f32: 4 bytes, f16 and bf16: 2), lse's to 4, on every backend.
  * Thread-safety: plain data; the library reads the memory during the call only. */
 typedef struct stile_tensor {
     void *data;
@@ -268,8 +283,9 @@ typedef struct stile_io {
                        work is done. The CPU ignores it and always returns when done. */
 } stile_io;
 
-/** Run the plan. Checks every tensor (NULL, dtype, extent against bytes, o overlapping q/k/v or lse)
- * before touching any memory; on failure nothing is written. */
+/** Run the plan. Checks every tensor (NULL, dtype, alignment to its element size, extent against bytes,
+ * o overlapping q/k/v or lse) before touching any memory; on failure nothing is written. A misaligned
+ * q, k, v, o or lse is STILE_ERR_INVALID_ARGUMENT, with the tensor and its address in the log. */
 STILE_API stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io);
 
 /* ---------------------------------------------------------------------------------------------
@@ -304,10 +320,19 @@ STILE_API size_t stile_buffer_size(const stile_buffer *buffer);
 typedef struct stile_strategy stile_strategy;
 
 STILE_API stile_status stile_strategy_create(stile_strategy **out);
-/** Read a FastVideo strategy file; STILE_ERR_IO / STILE_ERR_FORMAT name the file and the fault. */
+/** Read a FastVideo strategy file; STILE_ERR_IO / STILE_ERR_FORMAT name the file and the fault. Keys are
+ * decimal without leading zeros ("00_0_0" is refused: it would be a second spelling of "0_0_0").
+ * Loading, setting and getting take O(1) expected time per entry (a hash table). */
 STILE_API stile_status stile_strategy_load(const char *path, stile_strategy **out);
-/** Write the strategy (keys sorted by step, layer, head) atomically: a temporary file, then rename. */
+/** Write the strategy (keys sorted by step, layer, head) atomically: a temporary file beside the
+ * target, then rename. A symlink is followed and kept; a FIFO or character device is written
+ * through (a write error fails); a directory, socket or block device is refused. */
 STILE_API stile_status stile_strategy_save(const stile_strategy *s, const char *path);
+/** The strategy as stile_strategy_save writes it, into buf (NUL-terminated), for a caller that
+ * writes it along with other files. *length receives the length without the NUL; if size is too
+ * small nothing is written and STILE_ERR_BUFFER_TOO_SMALL is returned with *length set, snprintf
+ * style. buf may be NULL when size is 0. */
+STILE_API stile_status stile_strategy_json(const stile_strategy *s, char *buf, size_t size, size_t *length);
 /** Destroy the strategy and every plan it made; harmless on NULL. Its devices must outlive it. */
 STILE_API void stile_strategy_destroy(stile_strategy **s);
 STILE_API stile_status stile_strategy_set(stile_strategy *s, int64_t step, int64_t layer, int64_t head, const int64_t window[3]);
@@ -326,7 +351,7 @@ STILE_API stile_status stile_strategy_plan(stile_strategy *s, stile_device *devi
  * Elementwise helpers
  * ------------------------------------------------------------------------------------------- */
 
-/** Convert n elements between dtypes (round to nearest even when narrowing). */
+/** Convert n elements between dtypes (round to nearest even when narrowing); src and dst may be at any address. */
 STILE_API stile_status stile_convert(const void *src, stile_dtype src_dtype, void *dst, stile_dtype dst_dtype, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
