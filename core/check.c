@@ -26,6 +26,11 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
     const size_t es = stile_oracle_dtype_bytes(op.dtype);
     if (!io->o.data) { rc = stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: io->o.data is NULL"); goto done; }
     if (io->o.dtype != op.dtype) { rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->o.dtype differs"); goto done; }
+    if ((uintptr_t)io->o.data % es != 0) { /* the same rule as stile_plan_execute */
+        rc = stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->o.data=%p: not aligned to its %zu-byte elements",
+                        io->o.data, es);
+        goto done;
+    }
     if (io->o.bytes / es < (size_t)op.span[STILE_O]) {
         rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->o is smaller than its strides reach");
         goto done;
@@ -33,6 +38,11 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
     const float *lse = ref_lse ? io->lse.data : NULL; /* read only when there is a reference to compare with */
     if (lse && io->lse.dtype != STILE_DTYPE_F32) {
         rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->lse.dtype=%d: the lse is always f32", (int)io->lse.dtype);
+        goto done;
+    }
+    if (lse && (uintptr_t)io->lse.data % sizeof(float) != 0) {
+        rc = stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->lse.data=%p: not aligned to its 4-byte f32 elements",
+                        io->lse.data);
         goto done;
     }
     const size_t lse_elems = (size_t)(op.batch * op.heads * op.tokens);

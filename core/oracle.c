@@ -62,6 +62,9 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io, cons
         static const char *nm[3] = {"q", "k", "v"};
         if (!in[i]->data) rc = stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: io->%s.data is NULL", nm[i]);
         else if (in[i]->dtype != op.dtype) rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_oracle: io->%s.dtype differs", nm[i]);
+        else if ((uintptr_t)in[i]->data % es != 0) /* the same rule as stile_plan_execute */
+            rc = stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_oracle: io->%s.data=%p: not aligned to its %zu-byte elements", nm[i],
+                            in[i]->data, es);
         else if (in[i]->bytes / es < (size_t)op.span[i])
             rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: io->%s is smaller than its strides reach", nm[i]);
         if (rc != STILE_OK) goto done;

@@ -168,6 +168,38 @@ static void test_check_output_refuses_an_lse_buffer_too_small_or_not_f32(void **
     free(lse);
 }
 
+static void test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements(void **state)
+{
+    (void)state;
+    /* The rule of stile_plan_execute holds for the oracle side too: f32 data at an odd address is
+     * refused (a misaligned float load is undefined), not read. */
+    stile_problem p = {.canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    char *raw = malloc(4 * 37 * sizeof(float) + 1), *lraw = malloc(10 * sizeof(float));
+    float *x = (float *)(void *)raw, *o = x + 37, *lse = (float *)(void *)lraw;
+    double ref[36], ref_lse[9];
+    conf_fill_normal(x, STILE_DTYPE_F32, 36, 405);
+    stile_io io = {.q = {x, 36 * sizeof(float), 0}, .k = {x, 36 * sizeof(float), 0}, .v = {x, 36 * sizeof(float), 0},
+                   .o = {o, 36 * sizeof(float), 0}, .lse = {lse, 9 * sizeof(float), STILE_DTYPE_F32}};
+    assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
+    io.k.data = raw + 1;
+    assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "io->k.data"));
+    io.k.data = x;
+    memcpy(o, x, 36 * sizeof(float));
+    for (int i = 0; i < 9; i++) lse[i] = (float)ref_lse[i];
+    stile_check c;
+    assert_int_equal(stile_check_output(&p, &io, NULL, 0, ref, ref_lse, &c), STILE_OK);
+    io.o.data = (char *)o + 2;
+    assert_int_equal(stile_check_output(&p, &io, NULL, 0, ref, ref_lse, &c), STILE_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "io->o.data"));
+    io.o.data = o;
+    io.lse.data = lraw + 2;
+    assert_int_equal(stile_check_output(&p, &io, NULL, 0, ref, ref_lse, &c), STILE_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "io->lse.data"));
+    free(raw);
+    free(lraw);
+}
+
 int main(void)
 {
     conf_log_init();
@@ -177,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_oracle_in_tiled_order_matches_natural_order_permuted),
         cmocka_unit_test(test_oracle_refuses_bad_rows_and_missing_inputs),
         cmocka_unit_test(test_check_output_refuses_an_lse_buffer_too_small_or_not_f32),
+        cmocka_unit_test(test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
