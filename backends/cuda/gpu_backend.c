@@ -177,7 +177,7 @@ static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl
     p.lse = io->lse.data;
     gpuError_t e = gpuSetDevice(dev->index);
     if (e != gpuSuccess) return gpu_fail(e, "selecting the device");
-    const int path = stile_gpu_mma_eligible(&p, dev->cc) ? STA_PATH_MMA : STA_PATH_SCALAR;
+    const int path = stile_gpu_path_select(&p, dev->cc);
     if (path == STA_PATH_SCALAR && p.dtype != STILE_DTYPE_F32 && (p.head_dim == 64 || p.head_dim == 128))
         stile_log(STILE_LOG_INFO, "%s: portable kernel: the tensor-core path needs sm_80+, a contiguous head dim, "
                                   "strides that are multiples of 8 and 16-byte aligned tensors", STILE_GPU_NAME);
@@ -218,7 +218,7 @@ static void gpu_plan_path(void *device, void *impl, char *buf, size_t size)
 {
     const gpu_device *dev = device;
     const gpu_plan *gp = impl;
-    snprintf(buf, size, "%s", stile_gpu_mma_eligible(&gp->base, dev->cc) ? "mma.sync" : "portable");
+    snprintf(buf, size, "%s", stile_gpu_path_name(stile_gpu_path_select(&gp->base, dev->cc)));
 }
 
 const stile_backend BACKEND_SYMBOL = {

@@ -16,6 +16,8 @@
 #endif
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "gpu_vendor.h"
 #include "sta_kernel.h"
@@ -502,8 +504,36 @@ extern "C" int stile_gpu_mma_eligible(const sta_params *p, int cc)
 #endif
 }
 
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+extern "C" int stile_sm90_eligible(const sta_params *p, int cc);
+extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, size_t err_size);
+#endif
+
+extern "C" int stile_gpu_path_select(const sta_params *p, int cc)
+{
+    const char *force = getenv("STILE_CUDA_PATH");
+    if ((force && strcmp(force, "portable") == 0) || !stile_gpu_mma_eligible(p, cc)) return STA_PATH_SCALAR;
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+    if (!(force && strcmp(force, "mma") == 0) && stile_sm90_eligible(p, cc)) return STA_PATH_HOPPER;
+#endif
+    return STA_PATH_MMA;
+}
+
+extern "C" const char *stile_gpu_path_name(int path)
+{
+    return path == STA_PATH_HOPPER ? "wgmma+tma (sm_90a)" : path == STA_PATH_MMA ? "mma.sync" : "portable";
+}
+
 extern "C" int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size)
 {
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+    if (path == STA_PATH_HOPPER) {
+        const int rc = stile_sm90_launch(p, stream, err, err_size);
+        if (rc >= 0) return rc;
+        path = STA_PATH_MMA; /* no tensor-map support from this driver: the sm_80 kernel */
+    }
+#endif
+    if (path == STA_PATH_HOPPER) path = STA_PATH_MMA;
     dim3 grid((unsigned)p->nblocks, (unsigned)p->heads, (unsigned)p->batch);
     gpuStream_t s = (gpuStream_t)stream;
     gpuError_t e = gpuSuccess;

@@ -33,14 +33,22 @@ typedef struct sta_params {
 #ifdef STILE_HIP
 #define stile_gpu_mma_eligible stile_hip_mma_eligible
 #define stile_gpu_sta_launch stile_hip_sta_launch
+#define stile_gpu_path_select stile_hip_path_select
+#define stile_gpu_path_name stile_hip_path_name
 #endif
 
 /* Which kernel a launch takes. */
-enum { STA_PATH_MMA = 1, STA_PATH_SCALAR = 2 };
+enum { STA_PATH_MMA = 1, STA_PATH_SCALAR = 2, STA_PATH_HOPPER = 3 };
 
 /* Whether the tensor-core path can run p (f16/bf16, head_dim 64 or 128, contiguous head dim, 16-byte
  * aligned rows) on a device of compute capability cc (major*10+minor); 0 means the portable path. */
 int stile_gpu_mma_eligible(const sta_params *p, int cc);
+
+/* The path for p on a device of compute capability cc: the Hopper kernel (sta_sm90.cu, sm_90a) where
+ * it covers p, else mma.sync where eligible, else portable. STILE_CUDA_PATH=mma or portable caps it
+ * (for comparisons and tests); hopper (or unset) takes the best eligible one. */
+int stile_gpu_path_select(const sta_params *p, int cc);
+const char *stile_gpu_path_name(int path);
 
 /* Enqueue the forward on stream; 0 on success, else the runtime's error code with err filled. */
 int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size);

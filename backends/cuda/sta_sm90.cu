@@ -1,0 +1,661 @@
+/* STA forward for Hopper (sm_90a): TMA bulk tensor loads + mbarrier pipelines, wgmma, warp
+ * specialisation, reading q, k and v straight from the natural [B, S, H, D] layout.
+ *
+ * A CTA is 4 warpgroups: warpgroup 0 produces (one thread issues every TMA load), warpgroups 1..3
+ * consume (64 query rows each, 192 per CTA). The grid is persistent: CTA i takes work items
+ * i, i + gridDim.x, ... - text query blocks first (each attends every key, the heaviest items), then
+ * the video query blocks, head by head, tile by tile (neighbouring CTAs share K/V in L2).
+ *
+ * Tensor maps (built on the host at each launch, passed as a __grid_constant__ parameter):
+ *   video q/k/v: 5-dim (heads*D, W, H, T, B); a box (64 of D, tw, th, k frames, 1) is k whole frames
+ *     of one tile of one head, landing in shared memory as rows of 128 bytes in the tile's raster
+ *     order (w fastest), 128-byte swizzled - exactly a K-major wgmma operand. Head and 64-wide D
+ *     chunk are one coordinate on dimension 0. Boxes past the canvas come back zero-filled.
+ *   text q: 3-dim (heads*D, text, B) at the first text token; text k/v: the same over the valid text
+ *     tokens only, so padding keys are never even read (out-of-bounds rows are zeros).
+ * Query blocks: kq = min(tile_t, 192 / (th*tw)) frames of one tile (6x8x8: 3 frames, 192 rows);
+ * key blocks: kk = min(tile_t, 128 / (th*tw)) frames (6x8x8: 2 frames, 128 rows). S = Q K^T is
+ * always 64 x 128 per warpgroup (rows past the box are masked by coordinate), P V uses P from
+ * registers and V as an MN-major operand.
+ *
+ * Pipeline: Q (one buffer) with full/empty mbarriers; K and V in S stages, each with its own full
+ * barrier (V is awaited only before P V) and one empty barrier (one arrival per consumer warp). The
+ * producer writes a small record per item and per stage (mask limits, last-block flag) into shared
+ * memory before arriving on the full barrier, so consumers never walk the schedule. */
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sta_kernel.h"
+
+namespace {
+
+enum { DT_F16 = 1, DT_BF16 = 2 }; /* stile_dtype */
+enum { NWG = 3, MQ = 64 * NWG, KVR = 128, NTHREADS = 128 * (NWG + 1) };
+
+struct sm90_params {
+    CUtensorMap tq, tk, tv; /* video: (heads*D, W, H, T, B) */
+    CUtensorMap xq, xk, xv; /* text: (heads*D, text | text_valid, B) */
+    sta_params p;
+    int kq, kk;             /* frames per query box / key box */
+    int nsq;                /* query boxes per tile: ceil(tile_t / kq) */
+    int text_per_head;      /* text query blocks per (batch, head) */
+    int n_text_items, n_items;
+};
+
+/* ---- shared memory layout (from a 1024-byte aligned base) ---- */
+template <int D, int S> struct smem_layout {
+    static constexpr int NCH = D / 64;                   /* 64-wide chunks of the head dim */
+    static constexpr int QCH = MQ * 128, Q = NCH * QCH;  /* query rows x 128 B per chunk */
+    static constexpr int KCH = KVR * 128, KV = NCH * KCH; /* one K (or V) stage */
+    static constexpr int OFF_Q = 0, OFF_K = Q, OFF_V = OFF_K + S * KV, OFF_BAR = OFF_V + S * KV;
+    /* barriers: q_full, q_empty, k_full[S], v_full[S], kv_empty[S] */
+    static constexpr int OFF_INFO = OFF_BAR + 8 * (2 + 3 * S);
+    static constexpr int INFO_INTS = 12, SINFO_INTS = 8;
+    static constexpr int OFF_SINFO = OFF_INFO + 4 * INFO_INTS;
+    static constexpr int END = OFF_SINFO + 4 * SINFO_INTS * S;
+    static constexpr int BYTES = END + 1024; /* slack for aligning the base */
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void *ptr) { return (uint32_t)__cvta_generic_to_shared(ptr); }
+
+/* ---- mbarrier ---- */
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
+{
+    asm volatile("{\n.reg .pred p;\nWAIT_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra WAIT_%=;\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+
+/* ---- TMA ---- */
+__device__ __forceinline__ void tma_load5(uint32_t dst, const CUtensorMap *map, uint32_t bar, int c0, int c1, int c2, int c3, int c4)
+{
+    asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5, %6}], [%7];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ void tma_load3(uint32_t dst, const CUtensorMap *map, uint32_t bar, int c0, int c1, int c2)
+{
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ void tma_prefetch(const CUtensorMap *map)
+{
+    asm volatile("prefetch.tensormap [%0];\n" ::"l"((uint64_t)map) : "memory");
+}
+
+/* ---- wgmma ---- */
+/* Shared-memory matrix descriptor, 128-byte swizzle; addresses and offsets in bytes. */
+__device__ __forceinline__ uint64_t make_desc(uint32_t addr, uint32_t lbo, uint32_t sbo)
+{
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+template <int R> __device__ __forceinline__ void reg_fence(float (&d)[R])
+{
+#pragma unroll
+    for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+/* D[64 x 128] (+)= A[64 x 16] * B[16 x 128], A and B K-major in shared memory (descriptors). */
+template <bool BF> __device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], uint64_t da, uint64_t db, int accumulate)
+{
+    if (BF)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "l"(da), "l"(db), "r"(accumulate));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "l"(da), "l"(db), "r"(accumulate));
+}
+
+/* D[64 x 128] += A[64 x 16] * B[16 x 128], A in registers, B MN-major (transposed) in shared memory. */
+template <bool BF> __device__ __forceinline__ void wgmma_rs_n128(float (&d)[64], unsigned a0, unsigned a1, unsigned a2, unsigned a3, uint64_t db)
+{
+    if (BF)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db));
+    else
+        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db));
+}
+
+/* D[64 x 64] += A[64 x 16] * B[16 x 64], A in registers, B MN-major (transposed) in shared memory. */
+template <bool BF> __device__ __forceinline__ void wgmma_rs_n64(float (&d)[32], unsigned a0, unsigned a1, unsigned a2, unsigned a3, uint64_t db)
+{
+    if (BF)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db));
+    else
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(db));
+}
+
+template <bool BF> __device__ __forceinline__ unsigned pack2(float lo, float hi)
+{
+    if (BF) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<unsigned *>(&v);
+    }
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<unsigned *>(&v);
+}
+
+__device__ __forceinline__ float fast_exp2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
+
+struct geom {
+    int org[3], ext[3];
+};
+
+__device__ __forceinline__ geom tile_geom(const sta_params &p, int tile)
+{
+    geom g;
+    const int c[3] = {tile / (p.grid[1] * p.grid[2]), (tile / p.grid[2]) % p.grid[1], tile % p.grid[2]};
+#pragma unroll
+    for (int a = 0; a < 3; a++) {
+        g.org[a] = c[a] * p.tile[a];
+        const int e = p.canvas[a] - g.org[a];
+        g.ext[a] = e < p.tile[a] ? e : p.tile[a];
+    }
+    return g;
+}
+
+/* ---- producer: one thread walks this CTA's items and issues every load ---- */
+template <int D, int S> __device__ __forceinline__ void producer(const sm90_params &P, unsigned char *smem)
+{
+    typedef smem_layout<D, S> L;
+    const sta_params &p = P.p;
+    const int th = p.tile[1], tw = p.tile[2], hw = th * tw, kq = P.kq, kk = P.kk;
+    const uint32_t sb = smem_u32(smem);
+    const uint32_t q_full = sb + L::OFF_BAR, q_empty = q_full + 8, k_full = q_full + 16, v_full = k_full + 8 * S,
+                   kv_empty = v_full + 8 * S;
+    int *info = reinterpret_cast<int *>(smem + L::OFF_INFO);
+    int *sinfo = reinterpret_cast<int *>(smem + L::OFF_SINFO);
+    const uint32_t q_video_bytes = L::NCH * 128u * kq * hw, q_text_bytes = L::NCH * 128u * MQ;
+    const uint32_t kv_video_bytes = L::NCH * 128u * kk * hw, kv_text_bytes = L::NCH * 128u * KVR;
+    const bool kv_rows_full = kk * hw == KVR;
+    const int ntb = (p.text_valid + KVR - 1) / KVR; /* text key blocks */
+    tma_prefetch(&P.tq);
+    tma_prefetch(&P.tk);
+    tma_prefetch(&P.tv);
+    if (p.tokens > p.video) tma_prefetch(&P.xq);
+    if (ntb) {
+        tma_prefetch(&P.xk);
+        tma_prefetch(&P.xv);
+    }
+    int stage = 0;
+    uint32_t phase = 0, qn = 0;
+    /* One key block into the next stage: mode 0 dense, 1 video with limits (frames, rows, columns)
+     * a, b, c, 2 text with a valid keys. */
+    auto put = [&](bool text, int c1, int c2, int c3, int b, int hd, int mode, int a, int bb, int c, int last) {
+        mbar_wait(kv_empty + 8 * stage, phase ^ 1);
+        int *si = sinfo + L::SINFO_INTS * stage;
+        si[0] = mode;
+        si[1] = a;
+        si[2] = bb;
+        si[3] = c;
+        si[4] = last;
+        const uint32_t kdst = sb + L::OFF_K + stage * L::KV, vdst = sb + L::OFF_V + stage * L::KV;
+        const uint32_t bytes = text ? kv_text_bytes : kv_video_bytes;
+        mbar_arrive_tx(k_full + 8 * stage, bytes);
+#pragma unroll
+        for (int ch = 0; ch < L::NCH; ch++) {
+            if (text) tma_load3(kdst + ch * L::KCH, &P.xk, k_full + 8 * stage, hd * D + 64 * ch, c1, b);
+            else tma_load5(kdst + ch * L::KCH, &P.tk, k_full + 8 * stage, hd * D + 64 * ch, c1, c2, c3, b);
+        }
+        mbar_arrive_tx(v_full + 8 * stage, bytes);
+#pragma unroll
+        for (int ch = 0; ch < L::NCH; ch++) {
+            if (text) tma_load3(vdst + ch * L::KCH, &P.xv, v_full + 8 * stage, hd * D + 64 * ch, c1, b);
+            else tma_load5(vdst + ch * L::KCH, &P.tv, v_full + 8 * stage, hd * D + 64 * ch, c1, c2, c3, b);
+        }
+        if (++stage == S) {
+            stage = 0;
+            phase ^= 1;
+        }
+    };
+    /* Which items this CTA takes. Plain striding (item = CTA + k * grid) when there are more text
+     * query blocks than CTAs; otherwise CTA c < nt takes text item c and then sits out the first K
+     * waves of video items (K ~ one text item's key blocks over one video item's), which the other
+     * CTAs share: the text items are ~tiles/27 times heavier and would otherwise end last. Every
+     * wave is a run of consecutive items, so CTAs working at the same time still share K/V in L2. */
+    const int G = gridDim.x, c = blockIdx.x, nt = P.n_text_items, nv = P.n_items - nt, narrow = G - nt;
+    const bool balanced = nt > 0 && nt <= G;
+    int K = 0;
+    if (balanced && narrow > 0) {
+        const int nsk = (p.tile[0] + kk - 1) / kk, r0 = p.head_row[0];
+        const int vc = (p.row_start[r0 + 1] - p.row_start[r0]) * nsk + ntb, tc = p.tiles * nsk + ntb;
+        K = (tc + vc / 2) / vc;
+        if ((long long)K * narrow > nv) K = nv / narrow;
+    }
+    bool text_pending = balanced && c < nt;
+    for (int k = 0;;) {
+        int item;
+        if (!balanced) {
+            item = c + k++ * G;
+            if (item >= P.n_items) break;
+        } else if (text_pending) {
+            item = c;
+            text_pending = false;
+        } else {
+            const long long v = c >= nt && k < K ? (long long)k * narrow + (c - nt)
+                                                 : (long long)K * narrow + (long long)(c >= nt ? k - K : k) * G + c;
+            k++;
+            if (v >= nv) break;
+            item = nt + (int)v;
+        }
+        int b, hd, qtile = -1, toff = 0, slab = 0;
+        geom qg;
+        if (item < P.n_text_items) {
+            const int per = P.text_per_head;
+            b = item / (p.heads * per);
+            hd = (item / per) % p.heads;
+            toff = (item % per) * MQ;
+        } else {
+            const int v = item - P.n_text_items, per = p.tiles * P.nsq;
+            b = v / (p.heads * per);
+            hd = (v / per) % p.heads;
+            const int r = v % per;
+            qtile = r / P.nsq;
+            slab = r % P.nsq;
+            qg = tile_geom(p, qtile);
+            if (slab * kq >= qg.ext[0]) continue; /* past a partial tile's last frame */
+        }
+        mbar_wait(q_empty, (qn & 1) ^ 1);
+        info[1] = b;
+        info[2] = hd;
+        if (qtile < 0) {
+            const int text = p.tokens - p.video;
+            info[0] = 2;
+            info[3] = toff;
+            info[6] = text - toff < MQ ? text - toff : MQ;
+            mbar_arrive_tx(q_full, q_text_bytes);
+#pragma unroll
+            for (int ch = 0; ch < L::NCH; ch++) tma_load3(sb + L::OFF_Q + ch * L::QCH, &P.xq, q_full, hd * D + 64 * ch, toff, b);
+        } else {
+            const int t0 = qg.org[0] + slab * kq, lt = qg.ext[0] - slab * kq;
+            info[0] = 1;
+            info[3] = t0;
+            info[4] = qg.org[1];
+            info[5] = qg.org[2];
+            info[6] = lt < kq ? lt : kq;
+            info[7] = qg.ext[1];
+            info[8] = qg.ext[2];
+            mbar_arrive_tx(q_full, q_video_bytes);
+#pragma unroll
+            for (int ch = 0; ch < L::NCH; ch++)
+                tma_load5(sb + L::OFF_Q + ch * L::QCH, &P.tq, q_full, hd * D + 64 * ch, qg.org[2], qg.org[1], t0, b);
+        }
+        qn++;
+        int row = 0, nseg = p.tiles;
+        if (qtile >= 0) {
+            const int r = p.head_row[hd] + qtile;
+            row = p.row_start[r];
+            nseg = p.row_start[r + 1] - row;
+        }
+        for (int sg = 0; sg < nseg; sg++) {
+            const int kt = qtile < 0 ? sg : p.key_tiles[row + sg];
+            const geom g = tile_geom(p, kt);
+            const int ns = (g.ext[0] + kk - 1) / kk;
+            for (int s = 0; s < ns; s++) {
+                const int lt = g.ext[0] - s * kk < kk ? g.ext[0] - s * kk : kk;
+                const bool dense = kv_rows_full && lt == kk && g.ext[1] == th && g.ext[2] == tw;
+                put(false, g.org[2], g.org[1], g.org[0] + s * kk, b, hd, dense ? 0 : 1, lt, g.ext[1], g.ext[2],
+                    sg == nseg - 1 && s == ns - 1 && ntb == 0);
+            }
+        }
+        for (int t = 0; t < ntb; t++) {
+            const int lim = p.text_valid - t * KVR;
+            put(true, t * KVR, 0, 0, b, hd, lim >= KVR ? 0 : 2, lim, 0, 0, t == ntb - 1);
+        }
+    }
+    mbar_wait(q_empty, (qn & 1) ^ 1);
+    info[0] = 0; /* no more items */
+    mbar_arrive(q_full);
+}
+
+/* ---- consumers: a warpgroup owns 64 query rows of the block ---- */
+template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const sm90_params &P, unsigned char *smem, int wg)
+{
+    typedef smem_layout<D, S> L;
+    constexpr int NO = D / 2; /* O accumulator registers: 64 x D over 128 threads */
+    const sta_params &p = P.p;
+    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, quad = lane & 3;
+    const int th = p.tile[1], tw = p.tile[2], hw = th * tw;
+    const float sc = p.scale_log2;
+    const uint32_t sb = smem_u32(smem);
+    const uint32_t q_full = sb + L::OFF_BAR, q_empty = q_full + 8, k_full = q_full + 16, v_full = k_full + 8 * S,
+                   kv_empty = v_full + 8 * S;
+    const int *info = reinterpret_cast<const int *>(smem + L::OFF_INFO);
+    const int *sinfo = reinterpret_cast<const int *>(smem + L::OFF_SINFO);
+    /* Q rows of this warpgroup (K-major), K (K-major) and V (MN-major: LBO = distance between the
+     * 64-wide D chunks) of stage 0; a stage adds L::KV bytes, i.e. L::KV >> 4 in the descriptor. */
+    const uint64_t qdesc = make_desc(sb + L::OFF_Q + wg * 64 * 128, 16, 1024);
+    const uint64_t kdesc0 = make_desc(sb + L::OFF_K, 16, 1024);
+    const uint64_t vdesc0 = make_desc(sb + L::OFF_V, L::KCH, 1024);
+    int stage = 0;
+    uint32_t phase = 0, qn = 0;
+    for (;;) {
+        mbar_wait(q_full, qn & 1);
+        qn++;
+        const int kind = info[0];
+        if (kind == 0) break;
+        const int b = info[1], hd = info[2], i3 = info[3], i4 = info[4], i5 = info[5], i6 = info[6], i7 = info[7], i8 = info[8];
+        float o[NO];
+#pragma unroll
+        for (int i = 0; i < NO; i++) o[i] = 0.f;
+        float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f};
+        for (;;) {
+            mbar_wait(k_full + 8 * stage, phase);
+            const int *si = sinfo + L::SINFO_INTS * stage;
+            const int mode = si[0], ma = si[1], mb = si[2], mc = si[3], last = si[4];
+            float s[64];
+            const uint64_t kdesc = kdesc0 + (uint64_t)((stage * L::KV) >> 4);
+            wgmma_fence();
+#pragma unroll
+            for (int k = 0; k < D / 16; k++) {
+                const uint32_t qoff = (k >> 2) * L::QCH + (k & 3) * 32, koff = (k >> 2) * L::KCH + (k & 3) * 32;
+                wgmma_ss_n128<BF>(s, qdesc + (qoff >> 4), kdesc + (koff >> 4), k > 0);
+            }
+            wgmma_commit();
+            wgmma_wait<0>();
+            reg_fence(s);
+            if (last && lane == 0) mbar_arrive(q_empty); /* the block's last Q K^T: Q may be reloaded */
+            if (mode == 2) {
+#pragma unroll
+                for (int j = 0; j < 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                        if (8 * j + 2 * quad + e >= ma) s[4 * j + e] = s[4 * j + 2 + e] = neg_inf();
+            } else if (mode == 1) {
+#pragma unroll
+                for (int j = 0; j < 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const int c = 8 * j + 2 * quad + e, lt = c / hw, r = c - lt * hw, lh = r / tw, lw = r - lh * tw;
+                        if (!(lt < ma && lh < mb && lw < mc)) s[4 * j + e] = s[4 * j + 2 + e] = neg_inf();
+                    }
+            }
+            /* online softmax: rows lane/4 (h 0) and lane/4 + 8 (h 1) of the warp's 16 */
+            float alpha[2];
+            bool moved = false;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                float mx = m[h];
+#pragma unroll
+                for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(s[4 * j + 2 * h], s[4 * j + 2 * h + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                moved |= mx != m[h];
+                const float ms = mx == neg_inf() ? 0.f : mx;
+                alpha[h] = fast_exp2((m[h] - ms) * sc);
+                m[h] = mx;
+                const float msc = ms * sc;
+                float sum = 0.f;
+#pragma unroll
+                for (int j = 0; j < 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const float x = fast_exp2(fmaf(s[4 * j + 2 * h + e], sc, -msc));
+                        s[4 * j + 2 * h + e] = x;
+                        sum += x;
+                    }
+                l[h] = l[h] * alpha[h] + sum;
+            }
+            if (__any_sync(0xffffffffu, moved))
+#pragma unroll
+                for (int j = 0; j < NO / 4; j++) {
+                    o[4 * j] *= alpha[0];
+                    o[4 * j + 1] *= alpha[0];
+                    o[4 * j + 2] *= alpha[1];
+                    o[4 * j + 3] *= alpha[1];
+                }
+            unsigned pr[32];
+#pragma unroll
+            for (int i = 0; i < 32; i++) pr[i] = pack2<BF>(s[2 * i], s[2 * i + 1]);
+            mbar_wait(v_full + 8 * stage, phase);
+            const uint64_t vdesc = vdesc0 + (uint64_t)((stage * L::KV) >> 4);
+            wgmma_fence();
+#pragma unroll
+            for (int k = 0; k < KVR / 16; k++) {
+                if constexpr (D == 128)
+                    wgmma_rs_n128<BF>(*reinterpret_cast<float(*)[64]>(o), pr[4 * k], pr[4 * k + 1], pr[4 * k + 2], pr[4 * k + 3],
+                                      vdesc + (uint64_t)((k * 2048) >> 4));
+                else
+                    wgmma_rs_n64<BF>(*reinterpret_cast<float(*)[32]>(o), pr[4 * k], pr[4 * k + 1], pr[4 * k + 2], pr[4 * k + 3],
+                                     vdesc + (uint64_t)((k * 2048) >> 4));
+            }
+            wgmma_commit();
+            wgmma_wait<0>();
+            reg_fence(o);
+            if (lane == 0) mbar_arrive(kv_empty + 8 * stage);
+            if (++stage == S) {
+                stage = 0;
+                phase ^= 1;
+            }
+            if (last) break;
+        }
+        /* epilogue: normalise and store straight from registers (4 bytes per column pair) */
+        typedef unsigned short raw16;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float lsum = l[h];
+            lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+            lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+            const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
+            const int R = wg * 64 + warp * 16 + (lane >> 2) + 8 * h;
+            long long tok;
+            bool ok;
+            if (kind == 2) {
+                ok = R < i6;
+                tok = (long long)p.video + i3 + R;
+            } else {
+                const int lt = R / hw, r = R - lt * hw, lh = r / tw, lw = r - lh * tw;
+                ok = lt < i6 && lh < i7 && lw < i8;
+                tok = ((long long)(i3 + lt) * p.canvas[1] + i4 + lh) * p.canvas[2] + i5 + lw;
+            }
+            if (!ok) continue;
+            raw16 *orow = (raw16 *)p.o + b * p.so[0] + tok * p.so[1] + hd * p.so[2] + 2 * quad;
+#pragma unroll
+            for (int j = 0; j < D / 8; j++)
+                *reinterpret_cast<unsigned *>(orow + 8 * j) = pack2<BF>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+            if (p.lse && quad == 0)
+                p.lse[((long long)b * p.heads + hd) * p.tokens + tok] = (m[h] * sc + log2f(lsum)) * 0.69314718055994531f;
+        }
+    }
+}
+
+template <int D, bool BF, int S> __global__ void __launch_bounds__(NTHREADS, 1) sta_fwd_sm90(const __grid_constant__ sm90_params P)
+{
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    typedef smem_layout<D, S> L;
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+    /* Rows no box ever writes (blocks smaller than 128 keys or 192 queries) must hold zeros, not
+     * stale NaNs: clear the operand buffers once; the copy engine writes after a proxy fence. */
+    for (int i = threadIdx.x; i < L::OFF_BAR / 16; i += NTHREADS) reinterpret_cast<uint4 *>(smem)[i] = make_uint4(0, 0, 0, 0);
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    if (threadIdx.x == 0) {
+        const uint32_t bar = smem_u32(smem + L::OFF_BAR);
+        mbar_init(bar, 1);             /* q_full: the producer's arrive + bytes */
+        mbar_init(bar + 8, 4 * NWG);   /* q_empty: one per consumer warp */
+        for (int s = 0; s < S; s++) {
+            mbar_init(bar + 16 + 8 * s, 1);              /* k_full */
+            mbar_init(bar + 16 + 8 * (S + s), 1);        /* v_full */
+            mbar_init(bar + 16 + 8 * (2 * S + s), 4 * NWG); /* kv_empty */
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    const int wg = threadIdx.x >> 7;
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(D == 128 ? 32 : 56) : "memory");
+        if (threadIdx.x == 0) producer<D, S>(P, smem);
+    } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(D == 128 ? 160 : 144) : "memory");
+        consumer<D, BF, S>(P, smem, wg - 1);
+    }
+#else
+    (void)P;
+    __trap(); /* built for sm_90a only */
+#endif
+}
+
+/* ---- host ---- */
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn(void)
+{
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+    if (!fn) {
+        void *f = nullptr;
+        cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)f;
+        else
+            cudaGetLastError();
+    }
+    return fn;
+}
+
+bool strides_ok(const long long *st, const void *ptr, int D)
+{
+    return st[3] == 1 && st[2] == D && st[1] % 8 == 0 && st[0] % 8 == 0 && st[1] >= 0 && st[0] >= 0 && (uintptr_t)ptr % 16 == 0;
+}
+
+/* Frames per box for a block of at most rows rows. */
+int frames_per_box(const sta_params *p, int rows)
+{
+    const int hw = p->tile[1] * p->tile[2], k = rows / hw;
+    return k < p->tile[0] ? k : p->tile[0];
+}
+
+CUresult encode(PFN_cuTensorMapEncodeTiled_v12000 fn, CUtensorMap *m, const sta_params *p, const void *base, const long long *st,
+                bool text, long long rows, int box_rows_or_frames)
+{
+    const CUtensorMapDataType dt = p->dtype == DT_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    const cuuint32_t es[5] = {1, 1, 1, 1, 1};
+    if (text) {
+        void *addr = (char *)base + (size_t)p->video * (size_t)st[1] * 2;
+        const cuuint64_t dims[3] = {(cuuint64_t)p->heads * p->head_dim, (cuuint64_t)rows, (cuuint64_t)p->batch};
+        const cuuint64_t strides[2] = {(cuuint64_t)st[1] * 2, (cuuint64_t)st[0] * 2};
+        const cuuint32_t box[3] = {64, (cuuint32_t)box_rows_or_frames, 1};
+        return fn(m, dt, 3, addr, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    }
+    const cuuint64_t W = p->canvas[2], H = p->canvas[1], T = p->canvas[0], row = (cuuint64_t)st[1] * 2;
+    const cuuint64_t dims[5] = {(cuuint64_t)p->heads * p->head_dim, W, H, T, (cuuint64_t)p->batch};
+    const cuuint64_t strides[4] = {row, row * W, row * W * H, (cuuint64_t)st[0] * 2};
+    const cuuint32_t box[5] = {64, (cuuint32_t)p->tile[2], (cuuint32_t)p->tile[1], (cuuint32_t)box_rows_or_frames, 1};
+    return fn(m, dt, 5, (void *)base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+template <int D, bool BF, int S> cudaError_t launch(const sm90_params &P, int grid, cudaStream_t stream)
+{
+    const int smem = smem_layout<D, S>::BYTES;
+    cudaError_t e = cudaFuncSetAttribute(sta_fwd_sm90<D, BF, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    sta_fwd_sm90<D, BF, S><<<grid, NTHREADS, smem, stream>>>(P);
+    return cudaGetLastError();
+}
+
+} /* namespace */
+
+extern "C" int stile_sm90_eligible(const sta_params *p, int cc)
+{
+    if (cc != 90) return 0; /* sm_90a machine code runs on compute capability 9.0 only */
+    if ((p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128) || p->tiled_order) return 0;
+    const long long *st[3] = {p->sq, p->sk, p->sv};
+    const void *ptr[3] = {p->q, p->k, p->v};
+    for (int i = 0; i < 3; i++)
+        if (!strides_ok(st[i], ptr[i], p->head_dim)) return 0;
+    if (p->so[3] != 1 || p->so[2] % 2 || p->so[1] % 2 || p->so[0] % 2 || (uintptr_t)p->o % 4) return 0;
+    const int hw = p->tile[1] * p->tile[2];
+    if (hw > KVR || p->tile[0] > 256) return 0; /* one frame of a tile must fit a 128-row key block */
+    const long long nsq = (p->tile[0] + frames_per_box(p, MQ) - 1) / frames_per_box(p, MQ);
+    const long long items = (long long)p->batch * p->heads * (p->tiles * nsq + (p->tokens - p->video + MQ - 1) / MQ);
+    return items < (1ll << 31) && (long long)p->heads * p->head_dim < (1ll << 32);
+}
+
+/* 0 on success, a CUDA error code on a launch error, -1 when the Hopper path cannot run here (no
+ * driver entry point, a tensor map the driver refuses): the caller falls back. */
+extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, size_t err_size)
+{
+    PFN_cuTensorMapEncodeTiled_v12000 fn = encode_fn();
+    if (!fn) {
+        snprintf(err, err_size, "cuTensorMapEncodeTiled is not available from the driver");
+        return -1;
+    }
+    sm90_params local; /* 6 tensor maps and the plan's parameters, passed by value */
+    memset(&local, 0, sizeof local);
+    local.p = *p;
+    local.kq = frames_per_box(p, MQ);
+    local.kk = frames_per_box(p, KVR);
+    local.nsq = (p->tile[0] + local.kq - 1) / local.kq;
+    const int text = p->tokens - p->video;
+    local.text_per_head = (text + MQ - 1) / MQ;
+    local.n_text_items = p->batch * p->heads * local.text_per_head;
+    local.n_items = local.n_text_items + p->batch * p->heads * p->tiles * local.nsq;
+    CUresult r = encode(fn, &local.tq, p, p->q, p->sq, false, 0, local.kq);
+    if (r == CUDA_SUCCESS) r = encode(fn, &local.tk, p, p->k, p->sk, false, 0, local.kk);
+    if (r == CUDA_SUCCESS) r = encode(fn, &local.tv, p, p->v, p->sv, false, 0, local.kk);
+    if (r == CUDA_SUCCESS && text > 0) r = encode(fn, &local.xq, p, p->q, p->sq, true, text, MQ);
+    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xk, p, p->k, p->sk, true, p->text_valid, KVR);
+    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xv, p, p->v, p->sv, true, p->text_valid, KVR);
+    if (r != CUDA_SUCCESS) {
+        snprintf(err, err_size, "cuTensorMapEncodeTiled refused a tensor map (CUresult %d)", (int)r);
+        return -1;
+    }
+    int dev = 0, sms = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (e == cudaSuccess) {
+        const int grid = local.n_items < sms ? local.n_items : sms;
+        cudaStream_t s = (cudaStream_t)stream;
+        const bool bf = p->dtype == DT_BF16;
+        if (grid <= 0) return 0;
+        if (p->head_dim == 128) e = bf ? launch<128, true, 2>(local, grid, s) : launch<128, false, 2>(local, grid, s);
+        else e = bf ? launch<64, true, 4>(local, grid, s) : launch<64, false, 4>(local, grid, s);
+    }
+    if (e != cudaSuccess) {
+        snprintf(err, err_size, "%s", cudaGetErrorString(e));
+        return (int)e;
+    }
+    return 0;
+}
