@@ -37,6 +37,8 @@ const conf_case conf_cases[] = {
     {"[B,H,S,D] layout", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, CONF_BHSD, 0, 0, 0, BOTH, NULL},
     {"padded strides", 1, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, CONF_PADDED, 0, 0, 0, BOTH, NULL},
     {"packed qkv [B,S,3,H,D]", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 1, STILE_ORDER_NATURAL, CONF_PACKED_QKV, 0, 0, 0, BOTH, NULL},
+    /* a shape the tensor-core paths take, at addresses they cannot (not 16-byte aligned): they must fall back */
+    {"tensors not 16-byte aligned", 1, {4, 16, 16}, {2, 8, 8}, {1, 3, 3}, NULL, 2, 7, 2, STILE_ORDER_NATURAL, CONF_UNALIGNED, 0, 0, 0, BOTH, NULL},
     {"HunyuanVideo 720p + 256 text (sampled)", 1, {30, 48, 80}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 256, 0, STILE_ORDER_NATURAL,
      CONF_BSHD, F16 | BF16, D128, 48, ORACLE, NULL},
     {"HunyuanVideo 720p mixed windows (sampled)", 1, {30, 48, 80}, {6, 8, 8}, {0, 0, 0}, hunyuan_mix, 2, 256, 0,
@@ -86,6 +88,7 @@ conf_variant *conf_expand(int *n)
                     p.q = p.k = p.v = s;
                     break;
                 }
+                case CONF_UNALIGNED: break; /* default strides; the harness offsets the pointers */
                 }
                 for (int probe = 0; probe < 2; probe++) {
                     if (c->checks && !(c->checks & (probe ? CONF_CHECK_PROBE : CONF_CHECK_ORACLE))) continue;

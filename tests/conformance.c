@@ -246,6 +246,10 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     const stile_strides *st[4] = {&p.q, &p.k, &p.v, &p.o};
     const int packed = layout == CONF_PACKED_QKV;
     const int nin = packed ? 1 : 3;
+    /* CONF_UNALIGNED: q, k, v and o start 4 bytes past the buffers' (aligned) starts, so no tensor is
+     * 16-byte aligned: paths that need it must fall back, and those bytes must stay untouched. (4, not
+     * one 16-bit element: the Vulkan backend binds 16-bit o from 4-byte boundaries and says so.) */
+    const size_t lead = layout == CONF_UNALIGNED ? 4 : 0;
     size_t span[4];
     mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
     unsigned char *back = NULL, *o1 = NULL, *l1 = NULL;
@@ -259,11 +263,11 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     for (int i = 0; i < 4; i++) span[i] = (size_t)span_of(st[i], ext) * es;
     int ok = 1;
     for (int i = 0; i < nin && ok; i++) {
-        ok = mirror_init(dev, &m[i], packed ? span[0] + 2 * hd : span[i]);
+        ok = mirror_init(dev, &m[i], lead + (packed ? span[0] + 2 * hd : span[i]));
         if (ok) conf_fill_normal(m[i].host, p.dtype, (int64_t)(m[i].bytes / es), seed + (uint64_t)i);
         ok = ok && up(&m[i]);
     }
-    ok = ok && mirror_init(dev, &m[3], span[3]) && mirror_init(dev, &m[4], lse_bytes);
+    ok = ok && mirror_init(dev, &m[3], lead + span[3]) && mirror_init(dev, &m[4], lse_bytes);
     size_t most = 0;
     for (int i = 0; i < 5; i++) most = m[i].bytes > most ? m[i].bytes : most;
     back = malloc(most + GUARD_BYTES);
@@ -279,22 +283,22 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     }
     if (use_probe) { /* q = 0 and v's channels over the seeded inputs (k stays seeded) */
         if (probe_init(&pr, &p, res.reason, sizeof res.reason) != 0) goto done;
-        probe_fill(&pr, m[0].host, packed ? m[0].host + 2 * hd : m[2].host);
+        probe_fill(&pr, m[0].host + lead, packed ? m[0].host + lead + 2 * hd : m[2].host + lead);
         if (!up(&m[0]) || (!packed && !up(&m[2]))) {
             snprintf(res.reason, sizeof res.reason, "upload failed (%s)", last_log);
             goto done;
         }
     }
-    char *q0 = stile_buffer_data(m[0].dev);
+    char *q0 = (char *)stile_buffer_data(m[0].dev) + lead;
     stile_io io = {.q = {q0, span[0], p.dtype},
-                   .k = {packed ? q0 + hd : stile_buffer_data(m[1].dev), span[1], p.dtype},
-                   .v = {packed ? q0 + 2 * hd : stile_buffer_data(m[2].dev), span[2], p.dtype},
-                   .o = {stile_buffer_data(m[3].dev), span[3], p.dtype},
+                   .k = {packed ? q0 + hd : (char *)stile_buffer_data(m[1].dev) + lead, span[1], p.dtype},
+                   .v = {packed ? q0 + 2 * hd : (char *)stile_buffer_data(m[2].dev) + lead, span[2], p.dtype},
+                   .o = {(char *)stile_buffer_data(m[3].dev) + lead, span[3], p.dtype},
                    .lse = {stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32}};
     const int runs = use_probe ? 1 : 2; /* determinism is the oracle cases' business; a probe run can be big */
     for (int run = 0; run < runs; run++) {
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
-        memset(m[3].host, 0xff, span[3]);
+        memset(m[3].host, 0xff, lead + span[3]);
         memset(m[4].host, 0xff, lse_bytes);
         if (!up(&m[3]) || !up(&m[4])) {
             snprintf(res.reason, sizeof res.reason, "upload failed (%s)", last_log);
@@ -312,12 +316,13 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
             goto done;
         }
         if (run == 0) {
-            memcpy(o1, m[3].host, span[3]);
+            memcpy(o1, m[3].host + lead, span[3]);
             memcpy(l1, m[4].host, lse_bytes);
         }
     }
-    res.deterministic = use_probe || (memcmp(o1, m[3].host, span[3]) == 0 && memcmp(l1, m[4].host, lse_bytes) == 0);
-    res.guard_ok = guard_intact(m[3].host, span[3]) && guard_intact(m[4].host, lse_bytes);
+    res.deterministic = use_probe || (memcmp(o1, m[3].host + lead, span[3]) == 0 && memcmp(l1, m[4].host, lse_bytes) == 0);
+    res.guard_ok = guard_intact(m[3].host, lead + span[3]) && guard_intact(m[4].host, lse_bytes);
+    for (size_t c = 0; c < lead; c++) res.guard_ok &= m[3].host[c] == 0xff; /* nothing written before o */
     for (int i = 0; i < nin; i++) { /* inputs unchanged, their guards too */
         res.guard_ok &= down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + GUARD_BYTES) == 0;
     }
@@ -330,19 +335,19 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
                 for (int64_t h = 0; h < ext[2]; h++)
                     for (int64_t d = 0; d < ext[3]; d++) reached[b * p.o.batch + t * p.o.token + h * p.o.head + d * p.o.dim] = 1;
         for (size_t e = 0; e < span[3] / es; e++)
-            for (size_t c = 0; !reached[e] && c < es; c++) res.gaps_ok &= m[3].host[e * es + c] == 0xff;
+            for (size_t c = 0; !reached[e] && c < es; c++) res.gaps_ok &= m[3].host[lead + e * es + c] == 0xff;
         free(reached);
     }
     /* the oracle reads the host copies */
-    unsigned char *hq = m[0].host;
+    unsigned char *hq = m[0].host + lead;
     stile_io host = {.q = {hq, span[0], p.dtype},
-                     .k = {packed ? hq + hd : m[1].host, span[1], p.dtype},
-                     .v = {packed ? hq + 2 * hd : m[2].host, span[2], p.dtype},
-                     .o = {m[3].host, span[3], p.dtype},
+                     .k = {packed ? hq + hd : m[1].host + lead, span[1], p.dtype},
+                     .v = {packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype},
+                     .o = {m[3].host + lead, span[3], p.dtype},
                      .lse = {m[4].host, lse_bytes, STILE_DTYPE_F32}};
     res.rows_checked = nr;
     if (use_probe) {
-        if (probe_check(&pr, m[3].host, (const float *)m[4].host, &res) < 0) goto done;
+        if (probe_check(&pr, m[3].host + lead, (const float *)m[4].host, &res) < 0) goto done;
         if (res.check.passed && res.guard_ok && res.gaps_ok) res.status = CONF_PASS;
         else if (res.check.passed) /* the probe's reason names the first bad row; otherwise say what broke */
             snprintf(res.reason, sizeof res.reason, "%s", !res.guard_ok ? "a guard band or an input changed" : "o written outside the tensor");

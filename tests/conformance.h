@@ -16,7 +16,8 @@
 typedef enum conf_status { CONF_PASS, CONF_FAIL, CONF_UNSUPPORTED, CONF_MISTRUSTED } conf_status;
 const char *conf_status_name(conf_status s);
 
-typedef enum conf_layout { CONF_BSHD = 0, CONF_BHSD, CONF_PADDED, CONF_PACKED_QKV } conf_layout;
+/* CONF_UNALIGNED: [B, S, H, D] with q, k, v and o 4 bytes past a 16-byte boundary. */
+typedef enum conf_layout { CONF_BSHD = 0, CONF_BHSD, CONF_PADDED, CONF_PACKED_QKV, CONF_UNALIGNED } conf_layout;
 
 /* What a case checks: the oracle's NMSE and LSE, and/or the mask probe (q = 0, so every attended key
  * weighs the same: LSE = ln(keys attended) and o counts keys by their tile, checked on every row). */
