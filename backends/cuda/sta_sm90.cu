@@ -396,7 +396,13 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             wgmma_commit();
             wgmma_wait<0>();
             reg_fence(s);
-            if (last && lane == 0) mbar_arrive(q_empty); /* the block's last Q K^T: Q may be reloaded */
+            /* The block's last Q K^T: Q (and the item record) may be replaced. One lane arrives for the
+             * warp, and an arrive releases only its own thread's accesses: __syncwarp first orders every
+             * lane's reads of the records before it (racecheck saw the write-after-read without it). */
+            if (last) {
+                __syncwarp();
+                if (lane == 0) mbar_arrive(q_empty);
+            }
             if (mode == 2) {
 #pragma unroll
                 for (int j = 0; j < 16; j++)
@@ -464,6 +470,7 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             wgmma_commit();
             wgmma_wait<0>();
             reg_fence(o);
+            __syncwarp(); /* every lane's reads of the stage (records, and through wgmma K and V) before the arrive */
             if (lane == 0) mbar_arrive(kv_empty + 8 * stage);
             if (++stage == S) {
                 stage = 0;
