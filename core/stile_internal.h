@@ -1,11 +1,13 @@
 /* core's internal interface: the resolved problem, the tile layout, the block schedule and the
- * backend vtable. Backends include this and include/stile/stile.h, nothing else of core. */
+ * backend vtable. Backends include this and include/stile/stile.h, nothing else of core (GPU kernels and
+ * shaders also include schedule_table.h, the layout of the schedule they read). */
 #ifndef STILE_INTERNAL_H
 #define STILE_INTERNAL_H
 
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "schedule_table.h"
 #include "stile/stile.h"
 
 /* ---- logging ---- */
@@ -101,18 +103,12 @@ struct stile_plan {
     void *impl;               /* the backend's */
 };
 
-/* ---- the schedule flattened for kernels: every distinct window's CSR in one array ---- */
-typedef struct stile_flat_schedule {
-    int64_t nrows, nkeys, nblocks;
-    int32_t *row_start; /* nrows = schedules x (tiles + 1); values index key_tiles */
-    int32_t *head_row;  /* per head: index in row_start of its schedule's first row */
-    int32_t *key_tiles; /* nkeys */
-    int32_t *blocks;    /* 4 per query block: tile (-1: text), first local row, rows, first token */
-} stile_flat_schedule;
-
-/* Query blocks of at most block_rows rows: each tile's rows in order, then the text tokens. */
-stile_status stile_flat_schedule_build(const stile_plan *plan, int64_t block_rows, stile_flat_schedule *out);
-void stile_flat_schedule_free(stile_flat_schedule *f);
+/* ---- the schedule packed for GPU kernels: one buffer, laid out as core/schedule_table.h says ---- */
+/* Flatten the plan's schedules with query blocks of at most block_rows rows and pack them after
+ * header_bytes zeroed bytes (the backend's own header, a multiple of 8), tile_start as 32- or 64-bit
+ * integers (tile_start_size 4 or 8). *host (free()) holds t->bytes bytes. */
+stile_status stile_sched_table_pack(const stile_plan *plan, int64_t block_rows, size_t header_bytes, size_t tile_start_size,
+                                    void **host, stile_sched_table *t);
 
 /* ---- the backend vtable ---- */
 struct stile_backend {

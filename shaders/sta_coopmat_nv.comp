@@ -19,6 +19,10 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_GOOGLE_include_directive : require
+
+// the layout of tab[] (binding 5): STILE_TAB_* header, schedule arrays, STILE_BLOCK_* query blocks
+#include "schedule_table.h"
 
 #ifndef HEAD_DIM
 #define HEAD_DIM 128
@@ -30,7 +34,7 @@
 #define BN 32
 #endif
 const uint D = HEAD_DIM;
-const uint WARPS = 4, BM = 64, THREADS = 128;
+const uint WARPS = 4, BM = STILE_BLOCK_ROWS_VK_COOPMAT, THREADS = 128;
 layout(local_size_x = THREADS) in;
 layout(constant_id = 1) const uint DTYPE = 1; // 1 f16, 2 bf16 (f32 takes the portable path)
 
@@ -53,10 +57,6 @@ layout(std430, binding = 5) readonly buffer TB { int tab[]; };
 // element offsets of each tensor inside its bound buffer (q/k/v in elements, multiples of 8)
 layout(push_constant) uniform PC { uint q_off, k_off, v_off, o_off, lse_off, has_lse, block_base; } pc;
 
-const int H_BATCH = 0, H_HEADS = 1, H_CANVAS = 4, H_TILE = 7, H_GRID = 10, H_TILES = 13, H_VIDEO = 14, H_TOKENS = 15,
-          H_TEXT_VALID = 16, H_TILED = 17, H_SCALE = 18, H_SQ = 19, H_SK = 23, H_SV = 27, H_SO = 31, H_TILE_START = 35,
-          H_ROW_START = 36, H_HEAD_ROW = 37, H_KEY_TILES = 38, H_BLOCKS = 39;
-
 shared uvec4 shKV[2 * BN * KS]; // K rows then V rows; the Q block at the start (2 BN >= BM)
 shared uint shP[WARPS * 16 * PS];
 shared float shS[WARPS * 16 * SS];
@@ -67,26 +67,26 @@ shared int shQTok[BM];
 
 ivec3 tile_coord(int tile)
 {
-    int g1 = tab[H_GRID + 1], g2 = tab[H_GRID + 2];
+    int g1 = tab[STILE_TAB_GRID + 1], g2 = tab[STILE_TAB_GRID + 2];
     return ivec3(tile / (g1 * g2), (tile / g2) % g1, tile % g2);
 }
 
 int tile_token(int tile, int r)
 {
-    if (tab[H_TILED] != 0) return tab[tab[H_TILE_START] + tile] + r;
+    if (tab[STILE_TAB_TILED] != 0) return tab[tab[STILE_TAB_TILE_START] + tile] + r;
     ivec3 c = tile_coord(tile);
-    ivec3 org = c * ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]),
-                    ivec3(tab[H_CANVAS], tab[H_CANVAS + 1], tab[H_CANVAS + 2]) - org);
+    ivec3 org = c * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
+    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
+                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
     int e12 = ext.y * ext.z, lt = r / e12, rem = r - lt * e12, lh = rem / ext.z, lw = rem - lh * ext.z;
-    return ((org.x + lt) * tab[H_CANVAS + 1] + org.y + lh) * tab[H_CANVAS + 2] + org.z + lw;
+    return ((org.x + lt) * tab[STILE_TAB_CANVAS + 1] + org.y + lh) * tab[STILE_TAB_CANVAS + 2] + org.z + lw;
 }
 
 int tile_size(int tile)
 {
-    ivec3 org = tile_coord(tile) * ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]),
-                    ivec3(tab[H_CANVAS], tab[H_CANVAS + 1], tab[H_CANVAS + 2]) - org);
+    ivec3 org = tile_coord(tile) * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
+    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
+                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
     return ext.x * ext.y * ext.z;
 }
 
@@ -136,14 +136,15 @@ void rescale_rows(inout ACC oacc[D / CN], ACC ridx, uint warp)
 void main()
 {
     const uint tid = gl_LocalInvocationID.x, warp = gl_SubgroupID, lane = gl_SubgroupInvocationID;
-    const int blkbase = tab[H_BLOCKS] + 4 * int(pc.block_base + gl_WorkGroupID.x);
-    const int qtile = tab[blkbase], qfirst = tab[blkbase + 1], qrows = tab[blkbase + 2], qtok0 = tab[blkbase + 3];
+    const int blk = tab[STILE_TAB_BLOCKS] + STILE_BLOCK_INTS * int(pc.block_base + gl_WorkGroupID.x);
+    const int qtile = tab[blk + STILE_BLOCK_TILE], qfirst = tab[blk + STILE_BLOCK_ROW], qrows = tab[blk + STILE_BLOCK_NROWS],
+              qtok0 = tab[blk + STILE_BLOCK_TOKEN];
     const int h = int(gl_WorkGroupID.y), b = int(gl_WorkGroupID.z);
-    const float scale = intBitsToFloat(tab[H_SCALE]);
-    const int sq = tab[H_SQ + 1], sk = tab[H_SK + 1], sv = tab[H_SV + 1];
-    const uint qb = pc.q_off + uint(b * tab[H_SQ] + h * tab[H_SQ + 2]);
-    const uint kb = pc.k_off + uint(b * tab[H_SK] + h * tab[H_SK + 2]);
-    const uint vb = pc.v_off + uint(b * tab[H_SV] + h * tab[H_SV + 2]);
+    const float scale = intBitsToFloat(tab[STILE_TAB_SCALE]);
+    const int sq = tab[STILE_TAB_SQ + 1], sk = tab[STILE_TAB_SK + 1], sv = tab[STILE_TAB_SV + 1];
+    const uint qb = pc.q_off + uint(b * tab[STILE_TAB_SQ] + h * tab[STILE_TAB_SQ + 2]);
+    const uint kb = pc.k_off + uint(b * tab[STILE_TAB_SK] + h * tab[STILE_TAB_SK + 2]);
+    const uint vb = pc.v_off + uint(b * tab[STILE_TAB_SV] + h * tab[STILE_TAB_SV + 2]);
 
     // ---- the Q block (scaled by scale * log2 e) and the row-number table ----
     if (tid < BM) {
@@ -175,17 +176,17 @@ void main()
 
     int krow = 0, nseg;
     if (qtile < 0) {
-        nseg = tab[H_TILES];
+        nseg = tab[STILE_TAB_TILES];
     } else {
-        const int rr = tab[tab[H_HEAD_ROW] + h] + qtile;
+        const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + qtile;
         krow = tab[rr];
         nseg = tab[rr + 1] - krow;
     }
-    const int text_valid = tab[H_TEXT_VALID];
+    const int text_valid = tab[STILE_TAB_TEXT_VALID];
     for (int seg = 0; seg <= nseg; seg++) {
         int tile = -1, size = text_valid;
         if (seg < nseg) {
-            tile = qtile < 0 ? seg : tab[tab[H_KEY_TILES] + krow + seg];
+            tile = qtile < 0 ? seg : tab[tab[STILE_TAB_KEY_TILES] + krow + seg];
             size = tile_size(tile);
         }
         for (int k0 = 0; k0 < size; k0 += int(BN)) {
@@ -193,7 +194,7 @@ void main()
             barrier(); // the previous chunk is done with shKV and shTok
             if (tid < BN) {
                 const int j = int(tid);
-                shTok[j] = j < nk ? (tile >= 0 ? tile_token(tile, k0 + j) : tab[H_VIDEO] + k0 + j) : -1;
+                shTok[j] = j < nk ? (tile >= 0 ? tile_token(tile, k0 + j) : tab[STILE_TAB_VIDEO] + k0 + j) : -1;
             }
             barrier();
             for (uint e = tid; e < BN * DW; e += THREADS) {
@@ -265,11 +266,12 @@ void main()
     subgroupBarrier();
     if (half_ == 0u) shRow[orow] = 1.0 / l;
     if (half_ == 0u && otok >= 0 && pc.has_lse != 0u)
-        lse[pc.lse_off + uint((b * tab[H_HEADS] + h) * tab[H_TOKENS] + otok)] = (m + log2(l)) * 0.69314718055994531;
+        lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + otok)] =
+            (m + log2(l)) * 0.69314718055994531;
     subgroupMemoryBarrierShared();
     subgroupBarrier();
     rescale_rows(oacc, ridx, warp);
-    const uint obase = pc.o_off + uint(b * tab[H_SO] + otok * tab[H_SO + 1] + h * tab[H_SO + 2]);
+    const uint obase = pc.o_off + uint(b * tab[STILE_TAB_SO] + otok * tab[STILE_TAB_SO + 1] + h * tab[STILE_TAB_SO + 2]);
     [[unroll]] for (uint p = 0; p < D / BN; p++) {
         [[unroll]] for (uint j = 0; j < BN / CN; j++)
             coopMatStoreNV(oacc[p * (BN / CN) + j], shS, warp * 16 * SS + j * CN, SS, false);

@@ -2,12 +2,17 @@
 // workgroup, each invocation reading its keys straight from the storage buffers (no shared memory
 // and no barriers: llvmpipe miscompiled the staged variant), f32 FMA and exp2 throughout. Tensors are read as
 // 32-bit words and unpacked, so no 16-bit storage feature is needed. The block schedule (the same
-// tables as the CUDA backend's) and the problem's sizes come in one storage buffer of ints.
+// tables as the CUDA backend's, core/schedule_table.h) and the problem's sizes come in one storage
+// buffer of ints.
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_GOOGLE_include_directive : require
 
-// query rows (invocations) per workgroup: the plan's query block (16, or 64 when a tensor-core plan
-// falls back to this shader)
+// the layout of tab[] (binding 5): STILE_TAB_* header, schedule arrays, STILE_BLOCK_* query blocks
+#include "schedule_table.h"
+
+// query rows (invocations) per workgroup: the plan's query block (STILE_BLOCK_ROWS_VK_PORTABLE, or
+// STILE_BLOCK_ROWS_VK_COOPMAT when a tensor-core plan falls back to this shader)
 layout(local_size_x_id = 0) in;
 // The head dim is compiled in (glslc -DHEAD_DIM=64 / 128) so that every loop over it unrolls: llvmpipe
 // ends any loop after 65535 iterations in total, which the d loops of a long key walk would exceed.
@@ -27,12 +32,6 @@ layout(std430, binding = 5) readonly buffer TB { int tab[]; };
 
 // element offsets of each tensor inside its bound buffer, and the first query block of this dispatch
 layout(push_constant) uniform PC { uint q_off, k_off, v_off, o_off, lse_off, has_lse, block_base; } pc;
-
-// header of tab[] (see vk_backend.c)
-const int H_BATCH = 0, H_HEADS = 1, H_CANVAS = 4, H_TILE = 7, H_GRID = 10, H_TILES = 13, H_VIDEO = 14, H_TOKENS = 15,
-          H_TEXT_VALID = 16, H_TILED = 17, H_SCALE = 18, H_SQ = 19, H_SK = 23, H_SV = 27, H_SO = 31, H_TILE_START = 35,
-          H_ROW_START = 36, H_HEAD_ROW = 37, H_KEY_TILES = 38, H_BLOCKS = 39;
-
 
 float load(uint which, uint i)
 {
@@ -54,42 +53,43 @@ uint bf16_bits(float x)
 
 ivec3 tile_coord(int tile)
 {
-    int g1 = tab[H_GRID + 1], g2 = tab[H_GRID + 2];
+    int g1 = tab[STILE_TAB_GRID + 1], g2 = tab[STILE_TAB_GRID + 2];
     return ivec3(tile / (g1 * g2), (tile / g2) % g1, tile % g2);
 }
 
 // token index (in the tensors' order) of local row r of a tile
 int tile_token(int tile, int r)
 {
-    if (tab[H_TILED] != 0) return tab[tab[H_TILE_START] + tile] + r;
+    if (tab[STILE_TAB_TILED] != 0) return tab[tab[STILE_TAB_TILE_START] + tile] + r;
     ivec3 c = tile_coord(tile);
-    ivec3 org = c * ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]),
-                    ivec3(tab[H_CANVAS], tab[H_CANVAS + 1], tab[H_CANVAS + 2]) - org);
+    ivec3 org = c * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
+    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
+                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
     int e12 = ext.y * ext.z, lt = r / e12, rem = r - lt * e12, lh = rem / ext.z, lw = rem - lh * ext.z;
-    return ((org.x + lt) * tab[H_CANVAS + 1] + org.y + lh) * tab[H_CANVAS + 2] + org.z + lw;
+    return ((org.x + lt) * tab[STILE_TAB_CANVAS + 1] + org.y + lh) * tab[STILE_TAB_CANVAS + 2] + org.z + lw;
 }
 
 int tile_size(int tile)
 {
-    ivec3 org = tile_coord(tile) * ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[H_TILE], tab[H_TILE + 1], tab[H_TILE + 2]),
-                    ivec3(tab[H_CANVAS], tab[H_CANVAS + 1], tab[H_CANVAS + 2]) - org);
+    ivec3 org = tile_coord(tile) * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
+    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
+                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
     return ext.x * ext.y * ext.z;
 }
 
 void main()
 {
-    const int blkbase = tab[H_BLOCKS] + 4 * int(pc.block_base + gl_WorkGroupID.x);
-    const int qtile = tab[blkbase], qfirst = tab[blkbase + 1], qrows = tab[blkbase + 2], qtok0 = tab[blkbase + 3];
+    const int blk = tab[STILE_TAB_BLOCKS] + STILE_BLOCK_INTS * int(pc.block_base + gl_WorkGroupID.x);
+    const int qtile = tab[blk + STILE_BLOCK_TILE], qfirst = tab[blk + STILE_BLOCK_ROW], qrows = tab[blk + STILE_BLOCK_NROWS],
+              qtok0 = tab[blk + STILE_BLOCK_TOKEN];
     const int h = int(gl_WorkGroupID.y), b = int(gl_WorkGroupID.z), r = int(gl_LocalInvocationID.x);
     const bool live = r < qrows;
     const int qtok = live ? (qtile >= 0 ? tile_token(qtile, qfirst + r) : qtok0 + r) : 0;
-    const float scale = intBitsToFloat(tab[H_SCALE]);
+    const float scale = intBitsToFloat(tab[STILE_TAB_SCALE]);
     float qv[D], acc[D];
-    const uint qbase = pc.q_off + uint(b * tab[H_SQ] + qtok * tab[H_SQ + 1] + h * tab[H_SQ + 2]);
+    const uint qbase = pc.q_off + uint(b * tab[STILE_TAB_SQ] + qtok * tab[STILE_TAB_SQ + 1] + h * tab[STILE_TAB_SQ + 2]);
     [[unroll]] for (uint d = 0; d < D; d++) {
-        qv[d] = live ? load(0, qbase + d * uint(tab[H_SQ + 3])) * scale : 0.0;
+        qv[d] = live ? load(0, qbase + d * uint(tab[STILE_TAB_SQ + 3])) * scale : 0.0;
         acc[d] = 0.0;
     }
     float m = -3.0e38, l = 0.0; // finite: exp2 of -inf is not defined in every implementation
@@ -97,17 +97,17 @@ void main()
     // segments: the key tiles of this query tile's schedule row (all tiles for text queries), then text
     int row = 0, nseg;
     if (qtile < 0) {
-        nseg = tab[H_TILES];
+        nseg = tab[STILE_TAB_TILES];
     } else {
-        const int rr = tab[tab[H_HEAD_ROW] + h] + qtile; // tab index of this head's schedule row
+        const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + qtile; // this head's row of qtile
         row = tab[rr];
         nseg = tab[rr + 1] - row;
     }
-    const int text_valid = tab[H_TEXT_VALID];
+    const int text_valid = tab[STILE_TAB_TEXT_VALID];
     for (int seg = 0; seg <= nseg; seg++) {
         int tile = -1, size = text_valid;
         if (seg < nseg) {
-            tile = qtile < 0 ? seg : tab[tab[H_KEY_TILES] + row + seg];
+            tile = qtile < 0 ? seg : tab[tab[STILE_TAB_KEY_TILES] + row + seg];
             size = tile_size(tile);
         }
         for (int k0 = 0; k0 < size; k0 += int(KEYS)) {
@@ -117,11 +117,11 @@ void main()
             float mx = m;
             [[unroll]] for (int j = 0; j < int(KEYS); j++) {
                 if (j >= nk) break;
-                const int tok = tile >= 0 ? tile_token(tile, k0 + j) : tab[H_VIDEO] + k0 + j;
-                kb[j] = pc.k_off + uint(b * tab[H_SK] + tok * tab[H_SK + 1] + h * tab[H_SK + 2]);
-                vb[j] = pc.v_off + uint(b * tab[H_SV] + tok * tab[H_SV + 1] + h * tab[H_SV + 2]);
+                const int tok = tile >= 0 ? tile_token(tile, k0 + j) : tab[STILE_TAB_VIDEO] + k0 + j;
+                kb[j] = pc.k_off + uint(b * tab[STILE_TAB_SK] + tok * tab[STILE_TAB_SK + 1] + h * tab[STILE_TAB_SK + 2]);
+                vb[j] = pc.v_off + uint(b * tab[STILE_TAB_SV] + tok * tab[STILE_TAB_SV + 1] + h * tab[STILE_TAB_SV + 2]);
                 float dot = 0.0;
-                [[unroll]] for (uint d = 0; d < D; d++) dot = fma(qv[d], load(1, kb[j] + d * uint(tab[H_SK + 3])), dot);
+                [[unroll]] for (uint d = 0; d < D; d++) dot = fma(qv[d], load(1, kb[j] + d * uint(tab[STILE_TAB_SK + 3])), dot);
                 s[j] = dot;
                 mx = max(mx, dot);
             }
@@ -132,16 +132,16 @@ void main()
                 if (j >= nk) break;
                 const float e = exp2(max(s[j] - mx, -126.0));
                 l += e;
-                [[unroll]] for (uint d = 0; d < D; d++) acc[d] = fma(e, load(2, vb[j] + d * uint(tab[H_SV + 3])), acc[d]);
+                [[unroll]] for (uint d = 0; d < D; d++) acc[d] = fma(e, load(2, vb[j] + d * uint(tab[STILE_TAB_SV + 3])), acc[d]);
             }
             m = mx;
         }
     }
     if (!live) return;
     const float inv = 1.0 / l;
-    const uint obase = pc.o_off + uint(b * tab[H_SO] + qtok * tab[H_SO + 1] + h * tab[H_SO + 2]);
+    const uint obase = pc.o_off + uint(b * tab[STILE_TAB_SO] + qtok * tab[STILE_TAB_SO + 1] + h * tab[STILE_TAB_SO + 2]);
     if (DTYPE == 0) {
-        [[unroll]] for (uint d = 0; d < D; d++) o[obase + d * uint(tab[H_SO + 3])] = floatBitsToUint(acc[d] * inv);
+        [[unroll]] for (uint d = 0; d < D; d++) o[obase + d * uint(tab[STILE_TAB_SO + 3])] = floatBitsToUint(acc[d] * inv);
     } else {
         // 16-bit outputs go two at a time (the plan requires an even head dim, dim stride 1, even offsets)
         [[unroll]] for (uint d = 0; d < D; d += 2) {
@@ -149,5 +149,6 @@ void main()
             o[(obase + d) >> 1] = DTYPE == 1 ? packHalf2x16(vec2(a0, a1)) : (bf16_bits(a0) | (bf16_bits(a1) << 16));
         }
     }
-    if (pc.has_lse != 0u) lse[pc.lse_off + uint((b * tab[H_HEADS] + h) * tab[H_TOKENS] + qtok)] = (m + log2(l)) * 0.69314718055994531;
+    if (pc.has_lse != 0u)
+        lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + qtok)] = (m + log2(l)) * 0.69314718055994531;
 }

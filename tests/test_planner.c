@@ -1,5 +1,6 @@
 /* Planner invariants: grid, equal window size for every query tile, full windows, clamping at the
- * canvas edges, partial tiles, text accounting, per-head windows, layout maps, JSON. */
+ * canvas edges, partial tiles, text accounting, per-head windows, the GPU schedule table, layout maps,
+ * JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -249,6 +250,63 @@ static void test_per_head_windows_share_schedules_when_effective_windows_match(v
     stile_plan_destroy(&plan);
 }
 
+/* The table GPU kernels walk (core/schedule_table.h), packed as both GPU backends pack it. */
+static void test_schedule_table_holds_each_heads_key_tiles_and_every_query_row_once(void **state)
+{
+    (void)state;
+    const int64_t w[5][3] = {{1, 1, 1}, {3, 1, 3}, {5, 9, 9}, {1, 1, 1}, {3, 2, 3}};
+    stile_problem p = {.canvas = {5, 7, 9}, .tile = {2, 4, 4}, .head_windows = w, .heads = 5, .head_dim = 64, .text = 40,
+                       .text_padding = 3};
+    stile_plan *plan = plan_of(&p);
+    const int64_t rows = 16, tiles = plan->layout.tiles, video = 5 * 7 * 9, tokens = video + 40;
+    const size_t headers[2] = {STILE_TAB_HEADER_INTS * sizeof(int32_t), 0}, ts_sizes[2] = {sizeof(int32_t), sizeof(int64_t)};
+    for (int v = 0; v < 2; v++) {
+        void *host;
+        stile_sched_table t;
+        assert_int_equal(stile_sched_table_pack(plan, rows, headers[v], ts_sizes[v], &host, &t), STILE_OK);
+        const char *buf = host;
+        assert_int_equal(t.tile_start, headers[v]);
+        assert_true(t.tile_start < t.row_start && t.row_start < t.head_row && t.head_row < t.key_tiles && t.key_tiles < t.blocks &&
+                    t.blocks < t.bytes);
+        assert_int_equal(t.bytes - t.blocks, (size_t)t.nblocks * STILE_BLOCK_INTS * sizeof(int32_t));
+        for (size_t i = 0; i < headers[v]; i++) assert_int_equal(buf[i], 0); /* the backend's to fill */
+        int64_t ts[64];
+        assert_true(tiles < 64);
+        for (int64_t q = 0; q <= tiles; q++) {
+            ts[q] = v == 0 ? ((const int32_t *)(buf + t.tile_start))[q] : ((const int64_t *)(buf + t.tile_start))[q];
+            assert_int_equal(ts[q], plan->layout.tile_start[q]);
+        }
+        const int32_t *row_start = (const int32_t *)(buf + t.row_start), *head_row = (const int32_t *)(buf + t.head_row),
+                      *key_tiles = (const int32_t *)(buf + t.key_tiles), *blocks = (const int32_t *)(buf + t.blocks);
+        for (int h = 0; h < 5; h++)
+            for (int64_t q = 0; q < tiles; q++) {
+                const int32_t *want;
+                int64_t n;
+                assert_int_equal(stile_plan_key_tiles(plan, h, q, &want, &n), STILE_OK);
+                const int32_t r = head_row[h] + (int32_t)q;
+                assert_int_equal(row_start[r + 1] - row_start[r], n);
+                for (int64_t i = 0; i < n; i++) assert_int_equal(key_tiles[row_start[r] + i], want[i]);
+            }
+        char *seen = calloc((size_t)tokens, 1);
+        for (int b = 0; b < t.nblocks; b++) {
+            const int32_t *blk = blocks + STILE_BLOCK_INTS * b;
+            const int32_t tile = blk[STILE_BLOCK_TILE], row = blk[STILE_BLOCK_ROW], n = blk[STILE_BLOCK_NROWS];
+            assert_true(n >= 1 && n <= rows);
+            if (tile == STILE_BLOCK_TEXT) assert_int_equal(row, 0);
+            else assert_int_equal(blk[STILE_BLOCK_TOKEN], ts[tile] + row);
+            for (int32_t i = 0; i < n; i++) {
+                const int64_t tok = blk[STILE_BLOCK_TOKEN] + i;
+                assert_true(tok < (tile == STILE_BLOCK_TEXT ? tokens : ts[tile + 1]));
+                assert_int_equal(seen[tok]++, 0);
+            }
+        }
+        for (int64_t i = 0; i < tokens; i++) assert_int_equal(seen[i], 1);
+        free(seen);
+        free(host);
+    }
+    stile_plan_destroy(&plan);
+}
+
 static void test_layout_maps_natural_and_tiled_order_both_ways(void **state)
 {
     (void)state;
@@ -329,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_partial_tiles_count_only_their_real_tokens),
         cmocka_unit_test(test_text_tokens_add_window_free_pairs_and_skip_padding_keys),
         cmocka_unit_test(test_per_head_windows_share_schedules_when_effective_windows_match),
+        cmocka_unit_test(test_schedule_table_holds_each_heads_key_tiles_and_every_query_row_once),
         cmocka_unit_test(test_layout_maps_natural_and_tiled_order_both_ways),
         cmocka_unit_test(test_hunyuan_with_24_distinct_windows_plans_24_schedules),
         cmocka_unit_test(test_plan_json_holds_grid_accounting_and_schedules),

@@ -21,7 +21,7 @@ typedef struct gpu_device {
 } gpu_device;
 
 typedef struct gpu_plan {
-    void *table;   /* one device allocation: tile_start, row_start, head_row, key_tiles, blocks */
+    void *table;   /* the schedule table (core/schedule_table.h), one device allocation */
     sta_params base;
 } gpu_plan;
 
@@ -97,46 +97,32 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     const stile_resolved *r = &plan->r;
     const stile_layout *l = &plan->layout;
     const int64_t tiles = l->tiles, heads = r->p.heads;
-    stile_flat_schedule f;
-    stile_status fst = stile_flat_schedule_build(plan, STA_BLOCK_ROWS, &f);
-    if (fst != STILE_OK) return fst;
-    const int64_t nblocks = f.nblocks;
-    /* one device allocation: tile_start (long long), row_start, head_row, key_tiles, blocks */
-    const size_t b_tile_start = (size_t)(tiles + 1) * sizeof(long long), b_rows = (size_t)f.nrows * sizeof(int),
-                 b_head = (size_t)heads * sizeof(int), b_keys = (size_t)(f.nkeys ? f.nkeys : 1) * sizeof(int),
-                 b_blocks = (size_t)(4 * nblocks) * sizeof(int);
-    const size_t total = b_tile_start + b_rows + b_head + b_keys + b_blocks;
-    char *host = malloc(total);
+    /* one device allocation: the schedule table (core/schedule_table.h), tile_start 64-bit */
+    void *host;
+    stile_sched_table tab;
+    stile_status pst = stile_sched_table_pack(plan, STILE_BLOCK_ROWS_GPU, 0, sizeof(long long), &host, &tab);
+    if (pst != STILE_OK) return pst;
     gpu_plan *gp = calloc(1, sizeof *gp);
-    if (!host || !gp) {
+    if (!gp) {
         free(host);
-        free(gp);
-        stile_flat_schedule_free(&f);
         return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);
     }
-    long long *ts = (long long *)host;
-    for (int64_t t = 0; t <= tiles; t++) ts[t] = l->tile_start[t];
-    memcpy(host + b_tile_start, f.row_start, b_rows);
-    memcpy(host + b_tile_start + b_rows, f.head_row, b_head);
-    memcpy(host + b_tile_start + b_rows + b_head, f.key_tiles, (size_t)f.nkeys * sizeof(int));
-    memcpy(host + b_tile_start + b_rows + b_head + b_keys, f.blocks, b_blocks);
-    stile_flat_schedule_free(&f);
     gpuError_t e = gpuSetDevice(dev->index);
-    if (e == gpuSuccess) e = gpuMalloc(&gp->table, total);
-    if (e == gpuSuccess) e = gpuMemcpy(gp->table, host, total, gpuMemcpyHostToDevice);
+    if (e == gpuSuccess) e = gpuMalloc(&gp->table, tab.bytes);
+    if (e == gpuSuccess) e = gpuMemcpy(gp->table, host, tab.bytes, gpuMemcpyHostToDevice);
     free(host);
     if (e != gpuSuccess) {
         gpu_plan_destroy(gp);
         return gpu_fail(e, "uploading the schedule");
     }
-    char *dt = gp->table;
+    const char *dt = gp->table;
     sta_params *bp = &gp->base;
-    bp->tile_start = (const long long *)dt;
-    bp->row_start = (const int *)(dt + b_tile_start);
-    bp->head_row = (const int *)(dt + b_tile_start + b_rows);
-    bp->key_tiles = (const int *)(dt + b_tile_start + b_rows + b_head);
-    bp->blocks = (const int *)(dt + b_tile_start + b_rows + b_head + b_keys);
-    bp->nblocks = (int)nblocks;
+    bp->tile_start = (const long long *)(dt + tab.tile_start);
+    bp->row_start = (const int *)(dt + tab.row_start);
+    bp->head_row = (const int *)(dt + tab.head_row);
+    bp->key_tiles = (const int *)(dt + tab.key_tiles);
+    bp->blocks = (const int *)(dt + tab.blocks);
+    bp->nblocks = tab.nblocks;
     bp->batch = (int)r->p.batch;
     bp->heads = (int)heads;
     bp->head_dim = (int)r->p.head_dim;

@@ -1,15 +1,15 @@
 /* The STA forward kernels' parameter block and launcher: plain C, shared by the host code (C11) and
- * the kernel source (CUDA or HIP), across an extern "C" boundary. */
+ * the kernel sources (CUDA or HIP), across an extern "C" boundary (sta_launch.cu). */
 #ifndef STILE_STA_KERNEL_H
 #define STILE_STA_KERNEL_H
 
 #include <stddef.h>
 
+#include "schedule_table.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum { STA_BLOCK_ROWS = 128 }; /* query rows per thread block (one tile is split into such blocks) */
 
 typedef struct sta_params {
     const void *q, *k, *v;
@@ -21,11 +21,10 @@ typedef struct sta_params {
     int tiles, video, tokens, text_valid;
     int tiled_order;                  /* tokens of q/k/v/o/lse in tiled order */
     float scale_log2;                 /* softmax scale * log2(e) */
-    const long long *tile_start;      /* tiles + 1: first tiled-order token of each tile */
-    const int *row_start;             /* all schedules' CSR rows, offsets into key_tiles */
-    const int *head_row;              /* per head: index of its schedule's first row in row_start */
-    const int *key_tiles;
-    const int *blocks;                /* 4 ints per query block: tile (-1: text), first local row, rows, first token */
+    /* the schedule table (schedule_table.h), query blocks of STILE_BLOCK_ROWS_GPU rows */
+    const long long *tile_start;
+    const int *row_start, *head_row, *key_tiles;
+    const int *blocks;                /* STILE_BLOCK_INTS per query block */
     int nblocks;
 } sta_params;
 
@@ -37,7 +36,7 @@ typedef struct sta_params {
 #define stile_gpu_path_name stile_hip_path_name
 #endif
 
-/* Which kernel a launch takes. */
+/* Which kernel a launch takes (one per kernel file; sta_launch.cu dispatches). */
 enum { STA_PATH_MMA = 1, STA_PATH_SCALAR = 2, STA_PATH_HOPPER = 3 };
 
 /* Whether the tensor-core path can run p (f16/bf16, head_dim 64 or 128, contiguous head dim, 16-byte

@@ -9,7 +9,7 @@
 #include "stile/stile_vulkan.h"
 #include "vk_internal.h"
 
-enum { VK_PORTABLE_ROWS = 16, VK_COOP_ROWS = 64, VK_MAX_DISPATCH = 65535, VK_TABLE_HEADER = 40 };
+enum { VK_MAX_DISPATCH = 65535 };
 
 typedef struct vk_push {
     uint32_t q_off, k_off, v_off, o_off, lse_off, has_lse, block_base;
@@ -115,52 +115,50 @@ static void vk_plan_destroy(void *impl)
     free(vp);
 }
 
-/* The header the shaders read (see H_* in shaders/) followed by the flattened schedule. */
-static int32_t *build_table(const stile_plan *plan, const stile_flat_schedule *f, int64_t *count)
+/* The schedule table with its Vulkan header (core/schedule_table.h): the shaders' one source of sizes,
+ * strides and the arrays' offsets. */
+static stile_status build_table(const stile_plan *plan, int64_t block_rows, int32_t **out, stile_sched_table *tab)
 {
     const stile_resolved *r = &plan->r;
-    const stile_layout *l = &plan->layout;
-    const int64_t tiles = l->tiles, heads = r->p.heads;
-    const int64_t o_ts = VK_TABLE_HEADER, o_rows = o_ts + tiles + 1, o_head = o_rows + f->nrows, o_keys = o_head + heads,
-                  o_blocks = o_keys + f->nkeys, total = o_blocks + 4 * f->nblocks;
-    *count = total;
-    if (total > INT32_MAX / 4) return NULL;
-    int32_t *t = calloc((size_t)total, sizeof *t);
-    if (!t) return NULL;
-    t[0] = (int32_t)r->p.batch;
-    t[1] = (int32_t)heads;
-    t[2] = (int32_t)r->p.head_dim;
-    t[3] = (int32_t)r->p.dtype;
+    void *host;
+    stile_status st = stile_sched_table_pack(plan, block_rows, STILE_TAB_HEADER_INTS * sizeof(int32_t), sizeof(int32_t), &host, tab);
+    if (st != STILE_OK) return st;
+    if (tab->bytes / sizeof(int32_t) > INT32_MAX / 4) {
+        free(host);
+        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the schedule tables exceed 2^29 entries");
+    }
+    int32_t *t = host;
+    t[STILE_TAB_BATCH] = (int32_t)r->p.batch;
+    t[STILE_TAB_HEADS] = (int32_t)r->p.heads;
+    t[STILE_TAB_HEAD_DIM] = (int32_t)r->p.head_dim;
+    t[STILE_TAB_DTYPE] = (int32_t)r->p.dtype;
     for (int a = 0; a < 3; a++) {
-        t[4 + a] = (int32_t)r->p.canvas[a];
-        t[7 + a] = (int32_t)r->p.tile[a];
-        t[10 + a] = (int32_t)r->grid[a];
+        t[STILE_TAB_CANVAS + a] = (int32_t)r->p.canvas[a];
+        t[STILE_TAB_TILE + a] = (int32_t)r->p.tile[a];
+        t[STILE_TAB_GRID + a] = (int32_t)r->grid[a];
     }
-    t[13] = (int32_t)tiles;
-    t[14] = (int32_t)r->video;
-    t[15] = (int32_t)r->tokens;
-    t[16] = (int32_t)r->text_valid;
-    t[17] = r->p.order == STILE_ORDER_TILED;
+    t[STILE_TAB_TILES] = (int32_t)plan->layout.tiles;
+    t[STILE_TAB_VIDEO] = (int32_t)r->video;
+    t[STILE_TAB_TOKENS] = (int32_t)r->tokens;
+    t[STILE_TAB_TEXT_VALID] = (int32_t)r->text_valid;
+    t[STILE_TAB_TILED] = r->p.order == STILE_ORDER_TILED;
     float scale = (float)(r->p.scale * 1.4426950408889634);
-    memcpy(&t[18], &scale, sizeof scale);
+    memcpy(&t[STILE_TAB_SCALE], &scale, sizeof scale);
+    const int strides_at[4] = {STILE_TAB_SQ, STILE_TAB_SK, STILE_TAB_SV, STILE_TAB_SO};
     for (int i = 0; i < 4; i++) {
-        const stile_strides *s = &r->strides[i];
-        t[19 + 4 * i] = (int32_t)s->batch;
-        t[20 + 4 * i] = (int32_t)s->token;
-        t[21 + 4 * i] = (int32_t)s->head;
-        t[22 + 4 * i] = (int32_t)s->dim;
+        const stile_strides *s = &r->strides[i]; /* STILE_Q, _K, _V, _O */
+        t[strides_at[i]] = (int32_t)s->batch;
+        t[strides_at[i] + 1] = (int32_t)s->token;
+        t[strides_at[i] + 2] = (int32_t)s->head;
+        t[strides_at[i] + 3] = (int32_t)s->dim;
     }
-    t[35] = (int32_t)o_ts;
-    t[36] = (int32_t)o_rows;
-    t[37] = (int32_t)o_head;
-    t[38] = (int32_t)o_keys;
-    t[39] = (int32_t)o_blocks;
-    for (int64_t i = 0; i <= tiles; i++) t[o_ts + i] = (int32_t)l->tile_start[i];
-    memcpy(t + o_rows, f->row_start, (size_t)f->nrows * sizeof(int32_t));
-    for (int64_t h = 0; h < heads; h++) t[o_head + h] = (int32_t)(o_rows + f->head_row[h]); /* the shaders want tab indices */
-    memcpy(t + o_keys, f->key_tiles, (size_t)f->nkeys * sizeof(int32_t));
-    memcpy(t + o_blocks, f->blocks, (size_t)(4 * f->nblocks) * sizeof(int32_t));
-    return t;
+    t[STILE_TAB_TILE_START] = (int32_t)(tab->tile_start / sizeof(int32_t));
+    t[STILE_TAB_ROW_START] = (int32_t)(tab->row_start / sizeof(int32_t));
+    t[STILE_TAB_HEAD_ROW] = (int32_t)(tab->head_row / sizeof(int32_t));
+    t[STILE_TAB_KEY_TILES] = (int32_t)(tab->key_tiles / sizeof(int32_t));
+    t[STILE_TAB_BLOCKS] = (int32_t)(tab->blocks / sizeof(int32_t));
+    *out = t;
+    return STILE_OK;
 }
 
 static stile_status vk_plan_create(void *device, const stile_plan *plan, void **impl)
@@ -177,26 +175,19 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
         stile_log(STILE_LOG_INFO, "vulkan: portable path: the tensor-core path takes f16/bf16 with a contiguous head dim and "
                                   "q/k/v strides that are multiples of 8");
     vp->path = coop ? VK_PATH_COOPMAT : VK_PATH_PORTABLE;
-    vp->block_rows = coop ? VK_COOP_ROWS : VK_PORTABLE_ROWS;
+    vp->block_rows = coop ? STILE_BLOCK_ROWS_VK_COOPMAT : STILE_BLOCK_ROWS_VK_PORTABLE;
     stile_status st = get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
-    if (st == STILE_OK && coop) st = get_pipeline(d, VK_PATH_PORTABLE, hd, dt, VK_COOP_ROWS, &vp->fallback);
-    stile_flat_schedule f = {0};
-    if (st == STILE_OK) st = stile_flat_schedule_build(plan, vp->block_rows, &f);
+    if (st == STILE_OK && coop) st = get_pipeline(d, VK_PATH_PORTABLE, hd, dt, STILE_BLOCK_ROWS_VK_COOPMAT, &vp->fallback);
+    int32_t *t = NULL;
+    stile_sched_table tab;
+    if (st == STILE_OK) st = build_table(plan, vp->block_rows, &t, &tab);
     if (st != STILE_OK) {
         vk_plan_destroy(vp);
         return st;
     }
-    int64_t count = 0;
-    int32_t *t = build_table(plan, &f, &count);
-    vp->nblocks = (int)f.nblocks;
-    stile_flat_schedule_free(&f);
-    if (!t) {
-        vk_plan_destroy(vp);
-        return count > INT32_MAX / 4 ? stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the schedule tables exceed 2^29 entries")
-                                     : stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for Vulkan");
-    }
-    st = vk_make_buffer(d, (size_t)count * sizeof(int32_t), &vp->table);
-    if (st == STILE_OK) st = vk_copy(d, vp->table, 0, t, (size_t)count * sizeof(int32_t), 1);
+    vp->nblocks = tab.nblocks;
+    st = vk_make_buffer(d, tab.bytes, &vp->table);
+    if (st == STILE_OK) st = vk_copy(d, vp->table, 0, t, tab.bytes, 1);
     free(t);
     if (st == STILE_OK && d->validation_errors) st = stile_fail(STILE_ERR_BACKEND, "vulkan: validation messages while planning");
     if (st != STILE_OK) {

@@ -1,217 +1,19 @@
-/* STA forward kernels, C-style CUDA behind an extern "C" launcher; HIP builds the same file through
- * gpu_vendor.h. Two paths:
- *  - mma (CUDA, sm_80+): f16/bf16, d 64/128; Q K^T and P V on tensor cores (mma.sync m16n8k16,
- *    f32 accumulation), operands staged by cp.async in two stages and read by ldmatrix, online softmax
- *    in registers. Query and key rows are gathered straight from natural (or tiled) order.
- *  - scalar (portable, also HIP's only path): any dtype, d <= 256, f32 FMA throughout.
- * Both walk the same block schedule: a query block of a video tile attends the key tiles of its head's
- * schedule row, then the valid text keys; a text query block attends every tile and the text keys. */
+/* The tensor-core STA kernel (CUDA, sm_80 and newer): f16/bf16, head_dim 64 or 128, contiguous head dim
+ * and 16-byte aligned rows (stile_gpu_mma_eligible). Q K^T and P V on tensor cores (mma.sync m16n8k16,
+ * f32 accumulation), operands staged by cp.async in two stages and read by ldmatrix, online softmax
+ * in registers. Query and key rows are gathered straight from natural (or tiled) order. Inline PTX
+ * with no AMD twin: the HIP build leaves this file out. */
 #ifdef STILE_HIP
-#include <hip/hip_fp16.h>
-#include <hip/hip_runtime.h>
-#else
+#error "sta_sm80.cu is CUDA only (inline PTX): HIP builds the portable kernel"
+#endif
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>
-#endif
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "gpu_vendor.h"
-#include "sta_kernel.h"
+#include "sta_schedule.cuh"
 
-/* Everything but the extern "C" entry points has internal linkage: the CUDA and HIP builds of this
- * file can sit in one library. */
 namespace {
 
-enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 }; /* stile_dtype */
-enum { BM = STA_BLOCK_ROWS, BN = 64 }; /* query rows per block (= threads of the scalar kernel), keys per chunk */
-
-/* ---- schedule walking, shared by both paths ---- */
-
-struct geom {
-    int org[3], ext[3];
-};
-
-__device__ __forceinline__ geom tile_geom(const sta_params &p, int tile)
-{
-    geom g;
-    int c[3] = {tile / (p.grid[1] * p.grid[2]), (tile / p.grid[2]) % p.grid[1], tile % p.grid[2]};
-    for (int a = 0; a < 3; a++) {
-        g.org[a] = c[a] * p.tile[a];
-        int e = p.canvas[a] - g.org[a];
-        g.ext[a] = e < p.tile[a] ? e : p.tile[a];
-    }
-    return g;
-}
-
-/* Token index (in the tensors' order) of local row r of a tile. */
-__device__ __forceinline__ long long tile_token(const sta_params &p, int tile, const geom &g, int r)
-{
-    if (p.tiled_order) return p.tile_start[tile] + r;
-    int e12 = g.ext[1] * g.ext[2];
-    int lt = r / e12, rem = r - lt * e12, lh = rem / g.ext[2], lw = rem - lh * g.ext[2];
-    return ((long long)(g.org[0] + lt) * p.canvas[1] + g.org[1] + lh) * p.canvas[2] + g.org[2] + lw;
-}
-
-/* The key chunks a query block walks: segments (key tiles, then the text keys), BN rows at a time. */
-struct chunk_iter {
-    int seg, nseg, off, row, text_q;
-    int tile, size; /* of the current segment; tile -1 for text */
-    geom g;
-};
-
-__device__ __forceinline__ void seg_enter(const sta_params &p, chunk_iter &it)
-{
-    it.off = 0;
-    if (it.seg < it.nseg) {
-        it.tile = it.text_q ? it.seg : p.key_tiles[it.row + it.seg];
-        it.g = tile_geom(p, it.tile);
-        it.size = it.g.ext[0] * it.g.ext[1] * it.g.ext[2];
-    } else {
-        it.tile = -1;
-        it.size = p.text_valid;
-    }
-}
-
-__device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile, int head)
-{
-    chunk_iter it;
-    it.text_q = qtile < 0;
-    if (it.text_q) {
-        it.nseg = p.tiles;
-        it.row = 0;
-    } else {
-        int r = p.head_row[head] + qtile;
-        it.row = p.row_start[r];
-        it.nseg = p.row_start[r + 1] - it.row;
-    }
-    it.seg = 0;
-    seg_enter(p, it);
-    return it;
-}
-
-__device__ __forceinline__ bool chunk_valid(const sta_params &p, const chunk_iter &it)
-{
-    return it.seg < it.nseg || (it.seg == it.nseg && p.text_valid > 0);
-}
-
-__device__ __forceinline__ void chunk_next(const sta_params &p, chunk_iter &it)
-{
-    it.off += BN;
-    if (it.off >= it.size) {
-        it.seg++;
-        if (it.seg <= it.nseg) seg_enter(p, it);
-    }
-}
-
-/* Keys in the current chunk, and the token of key row r of it (r < that count). */
-__device__ __forceinline__ int chunk_rows(const chunk_iter &it) { return it.size - it.off < BN ? it.size - it.off : BN; }
-
-__device__ __forceinline__ long long chunk_token(const sta_params &p, const chunk_iter &it, int r)
-{
-    return it.tile >= 0 ? tile_token(p, it.tile, it.g, it.off + r) : (long long)p.video + it.off + r;
-}
-
-/* Token of query row r of a block {tile, first local row, rows, first token}. */
-__device__ __forceinline__ long long query_token(const sta_params &p, const int *blk, const geom &g, int r)
-{
-    return blk[0] >= 0 ? tile_token(p, blk[0], g, blk[1] + r) : (long long)blk[3] + r;
-}
-
-__device__ __forceinline__ float load_elem(const void *base, int dtype, long long i)
-{
-#ifdef STILE_HIP
-    if (dtype == DT_F32) return ((const float *)base)[i];
-    if (dtype == DT_F16) return __half2float(((const __half *)base)[i]);
-    unsigned int u = (unsigned int)((const unsigned short *)base)[i] << 16;
-    return __uint_as_float(u);
-#else
-    if (dtype == DT_F32) return ((const float *)base)[i];
-    if (dtype == DT_F16) return __half2float(((const __half *)base)[i]);
-    return __bfloat162float(((const __nv_bfloat16 *)base)[i]);
-#endif
-}
-
-__device__ __forceinline__ void store_elem(void *base, int dtype, long long i, float v)
-{
-#ifdef STILE_HIP
-    if (dtype == DT_F32) ((float *)base)[i] = v;
-    else if (dtype == DT_F16) ((__half *)base)[i] = __float2half(v);
-    else { /* round to nearest even, as stile_float_to_bf16 */
-        unsigned int u = __float_as_uint(v);
-        if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
-        else u += 0x7fffu + ((u >> 16) & 1u);
-        ((unsigned short *)base)[i] = (unsigned short)(u >> 16);
-    }
-#else
-    if (dtype == DT_F32) ((float *)base)[i] = v;
-    else if (dtype == DT_F16) ((__half *)base)[i] = __float2half_rn(v);
-    else ((__nv_bfloat16 *)base)[i] = __float2bfloat16_rn(v);
-#endif
-}
-
-/* ---- the portable path: one thread per query row, keys staged in shared memory as f32 ---- */
-
-enum { SC_KEYS = 16, SC_MAXD = 256 };
-
-__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
-
-__global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
-{
-    __shared__ float ks[SC_KEYS][SC_MAXD];
-    __shared__ float vs[SC_KEYS][SC_MAXD];
-    const int *blk = p.blocks + 4 * blockIdx.x;
-    const int h = blockIdx.y, b = blockIdx.z, D = p.head_dim, r = threadIdx.x;
-    const bool active = r < blk[2];
-    geom qg = blk[0] >= 0 ? tile_geom(p, blk[0]) : geom();
-    long long qtok = active ? query_token(p, blk, qg, r) : 0;
-    float q[SC_MAXD], acc[SC_MAXD];
-    for (int d = 0; d < D; d++) {
-        q[d] = active ? load_elem(p.q, p.dtype, b * p.sq[0] + qtok * p.sq[1] + h * p.sq[2] + d * p.sq[3]) * p.scale_log2 : 0.f;
-        acc[d] = 0.f;
-    }
-    float m = neg_inf(), l = 0.f;
-    for (chunk_iter it = chunk_begin(p, blk[0], h); chunk_valid(p, it); chunk_next(p, it)) {
-        const int n = chunk_rows(it);
-        for (int k0 = 0; k0 < n; k0 += SC_KEYS) {
-            const int nk = n - k0 < SC_KEYS ? n - k0 : SC_KEYS;
-            __syncthreads(); /* the previous keys are consumed */
-            for (int e = threadIdx.x; e < nk * D; e += blockDim.x) {
-                int kr = e / D, d = e - kr * D;
-                long long tok = chunk_token(p, it, k0 + kr);
-                ks[kr][d] = load_elem(p.k, p.dtype, b * p.sk[0] + tok * p.sk[1] + h * p.sk[2] + d * p.sk[3]);
-                vs[kr][d] = load_elem(p.v, p.dtype, b * p.sv[0] + tok * p.sv[1] + h * p.sv[2] + d * p.sv[3]);
-            }
-            __syncthreads();
-            float s[SC_KEYS], mx = m;
-            for (int j = 0; j < nk; j++) {
-                float dot = 0.f;
-                for (int d = 0; d < D; d++) dot = fmaf(q[d], ks[j][d], dot);
-                s[j] = dot;
-                mx = fmaxf(mx, dot);
-            }
-            const float alpha = exp2f(m - mx); /* m = -inf at first: alpha 0 */
-            l *= alpha;
-            for (int d = 0; d < D; d++) acc[d] *= alpha;
-            for (int j = 0; j < nk; j++) {
-                const float e = exp2f(s[j] - mx);
-                l += e;
-                for (int d = 0; d < D; d++) acc[d] = fmaf(e, vs[j][d], acc[d]);
-            }
-            m = mx;
-        }
-    }
-    if (!active) return;
-    const float inv = 1.f / l;
-    for (int d = 0; d < D; d++) store_elem(p.o, p.dtype, b * p.so[0] + qtok * p.so[1] + h * p.so[2] + d * p.so[3], acc[d] * inv);
-    if (p.lse) p.lse[((long long)b * p.heads + h) * p.tokens + qtok] = (m + log2f(l)) * 0.69314718055994531f;
-}
-
-/* ---- the tensor-core path (CUDA, sm_80+) ---- */
-#ifndef STILE_HIP
+static_assert(BM == 128, "sta_fwd_mma: 4 warps x 32 query rows per block");
 
 typedef unsigned short raw16; /* f16 or bf16 bits */
 
@@ -281,11 +83,11 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
     raw16 *Qs = reinterpret_cast<raw16 *>(smem);
     raw16 *Ks = Qs + BM * D; /* two stages */
     raw16 *Vs = Ks + 2 * BN * D;
-    const int *blk = p.blocks + 4 * blockIdx.x;
+    const int *blk = query_block(p);
     const int h = blockIdx.y, b = blockIdx.z;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int qrows = blk[2];
-    geom qg = blk[0] >= 0 ? tile_geom(p, blk[0]) : geom();
+    const int qrows = blk[STILE_BLOCK_NROWS];
+    const geom qg = query_geom(p, blk);
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2];
     const raw16 *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
@@ -300,7 +102,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
     }
     cp_commit();
 
-    chunk_iter cur = chunk_begin(p, blk[0], h), nxt = cur;
+    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
     chunk_next(p, nxt);
     /* A thread loads rows r0, r0 + RPP, ... of each chunk: the first row's tile coordinates take two
      * divisions, the next ones are stepped (row-major inside the tile), keeping index math off the
@@ -482,76 +284,12 @@ template <int D, bool BF> gpuError_t launch_mma(const sta_params *p, dim3 grid, 
     sta_fwd_mma<D, BF><<<grid, 128, smem, stream>>>(*p);
     return gpuGetLastError();
 }
-#endif /* !STILE_HIP */
 
 } /* namespace */
 
-extern "C" int stile_gpu_mma_eligible(const sta_params *p, int cc)
+gpuError_t STA_KERNELS::sm80_launch(const sta_params *p, dim3 grid, gpuStream_t stream)
 {
-#ifdef STILE_HIP
-    (void)p;
-    (void)cc;
-    return 0; /* no mma.sync/ldmatrix/cp.async on AMD: the portable path (docs/backends.md) */
-#else
-    if (cc < 80 || (p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128)) return 0;
-    const long long *st[4] = {p->sq, p->sk, p->sv, p->so};
-    const void *ptr[4] = {p->q, p->k, p->v, p->o};
-    for (int i = 0; i < 4; i++) {
-        if (st[i][3] != 1 || st[i][0] % 8 || st[i][1] % 8 || st[i][2] % 8) return 0; /* 16-byte rows */
-        if ((uintptr_t)ptr[i] % 16) return 0;
-    }
-    return 1;
-#endif
-}
-
-#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
-extern "C" int stile_sm90_eligible(const sta_params *p, int cc);
-extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, size_t err_size);
-#endif
-
-extern "C" int stile_gpu_path_select(const sta_params *p, int cc)
-{
-    const char *force = getenv("STILE_CUDA_PATH");
-    if ((force && strcmp(force, "portable") == 0) || !stile_gpu_mma_eligible(p, cc)) return STA_PATH_SCALAR;
-#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
-    if (!(force && strcmp(force, "mma") == 0) && stile_sm90_eligible(p, cc)) return STA_PATH_HOPPER;
-#endif
-    return STA_PATH_MMA;
-}
-
-extern "C" const char *stile_gpu_path_name(int path)
-{
-    return path == STA_PATH_HOPPER ? "wgmma+tma (sm_90a)" : path == STA_PATH_MMA ? "mma.sync" : "portable";
-}
-
-extern "C" int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size)
-{
-#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
-    if (path == STA_PATH_HOPPER) {
-        const int rc = stile_sm90_launch(p, stream, err, err_size);
-        if (rc >= 0) return rc;
-        path = STA_PATH_MMA; /* no tensor-map support from this driver: the sm_80 kernel */
-    }
-#endif
-    if (path == STA_PATH_HOPPER) path = STA_PATH_MMA;
-    dim3 grid((unsigned)p->nblocks, (unsigned)p->heads, (unsigned)p->batch);
-    gpuStream_t s = (gpuStream_t)stream;
-    gpuError_t e = gpuSuccess;
-#ifndef STILE_HIP
-    if (path == STA_PATH_MMA) {
-        const bool bf = p->dtype == DT_BF16;
-        if (p->head_dim == 128) e = bf ? launch_mma<128, true>(p, grid, s) : launch_mma<128, false>(p, grid, s);
-        else e = bf ? launch_mma<64, true>(p, grid, s) : launch_mma<64, false>(p, grid, s);
-    } else
-#endif
-    {
-        (void)path;
-        sta_fwd_scalar<<<grid, BM, 0, s>>>(*p);
-        e = gpuGetLastError();
-    }
-    if (e != gpuSuccess) {
-        snprintf(err, err_size, "%s", gpuGetErrorString(e));
-        return (int)e;
-    }
-    return 0;
+    const bool bf = p->dtype == DT_BF16;
+    if (p->head_dim == 128) return bf ? launch_mma<128, true>(p, grid, stream) : launch_mma<128, false>(p, grid, stream);
+    return bf ? launch_mma<64, true>(p, grid, stream) : launch_mma<64, false>(p, grid, stream);
 }

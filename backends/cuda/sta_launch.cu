@@ -1,0 +1,78 @@
+/* The STA launcher behind the extern "C" interface of sta_kernel.h: which kernel can run a problem
+ * (eligibility) and the launch on the caller's stream (dispatch to the kernel objects declared in
+ * sta_paths.cuh). Host code only; HIP builds it too (-DSTILE_HIP), where the portable kernel is all
+ * there is. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sta_paths.cuh"
+
+extern "C" int stile_gpu_mma_eligible(const sta_params *p, int cc)
+{
+#ifdef STILE_HIP
+    (void)p;
+    (void)cc;
+    return 0; /* no mma.sync/ldmatrix/cp.async on AMD: the portable path (docs/backends.md) */
+#else
+    if (cc < 80 || (p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128)) return 0;
+    const long long *st[4] = {p->sq, p->sk, p->sv, p->so};
+    const void *ptr[4] = {p->q, p->k, p->v, p->o};
+    for (int i = 0; i < 4; i++) {
+        if (st[i][3] != 1 || st[i][0] % 8 || st[i][1] % 8 || st[i][2] % 8) return 0; /* 16-byte rows */
+        if ((uintptr_t)ptr[i] % 16) return 0;
+    }
+    return 1;
+#endif
+}
+
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+extern "C" int stile_sm90_eligible(const sta_params *p, int cc);
+extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, size_t err_size);
+#endif
+
+extern "C" int stile_gpu_path_select(const sta_params *p, int cc)
+{
+    const char *force = getenv("STILE_CUDA_PATH");
+    if ((force && strcmp(force, "portable") == 0) || !stile_gpu_mma_eligible(p, cc)) return STA_PATH_SCALAR;
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+    if (!(force && strcmp(force, "mma") == 0) && stile_sm90_eligible(p, cc)) return STA_PATH_HOPPER;
+#endif
+    return STA_PATH_MMA;
+}
+
+extern "C" const char *stile_gpu_path_name(int path)
+{
+    return path == STA_PATH_HOPPER ? "wgmma+tma (sm_90a)" : path == STA_PATH_MMA ? "mma.sync" : "portable";
+}
+
+extern "C" int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size)
+{
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+    if (path == STA_PATH_HOPPER) {
+        const int rc = stile_sm90_launch(p, stream, err, err_size);
+        if (rc >= 0) return rc;
+        path = STA_PATH_MMA; /* no tensor-map support from this driver: the sm_80 kernel */
+    }
+#endif
+    if (path == STA_PATH_HOPPER) path = STA_PATH_MMA;
+    const dim3 grid((unsigned)p->nblocks, (unsigned)p->heads, (unsigned)p->batch); /* query blocks x heads x batch */
+    const gpuStream_t s = (gpuStream_t)stream;
+    gpuError_t e;
+    switch (path) {
+#ifndef STILE_HIP
+    case STA_PATH_MMA:
+        e = STA_KERNELS::sm80_launch(p, grid, s);
+        break;
+#endif
+    default:
+        e = STA_KERNELS::scalar_launch(p, grid, s);
+        break;
+    }
+    if (e != gpuSuccess) {
+        snprintf(err, err_size, "%s", gpuGetErrorString(e));
+        return (int)e;
+    }
+    return 0;
+}

@@ -1,0 +1,40 @@
+/* The STA kernel objects as the launcher (sta_launch.cu) sees them: each kernel file is compiled on its
+ * own (so that one can take its own -gencode, as a Hopper kernel needs sm_90a) and offers one host
+ * entry point that enqueues its kernel. C++ for nvcc and hipcc (-DSTILE_HIP, through gpu_vendor.h). */
+#ifndef STILE_STA_PATHS_CUH
+#define STILE_STA_PATHS_CUH
+
+#ifdef STILE_HIP
+#include <hip/hip_runtime.h>
+#else
+#include <cuda_runtime.h>
+#endif
+
+#include "gpu_vendor.h"
+#include "sta_kernel.h"
+
+/* The CUDA and HIP objects sit in one library: their entry points live in namespaces of their own, and
+ * everything else in the kernel files has internal linkage. */
+#ifdef STILE_HIP
+#define STA_KERNELS stile_hip_kernels
+#else
+#define STA_KERNELS stile_cuda_kernels
+#endif
+
+namespace {
+enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 }; /* stile_dtype */
+}
+
+namespace STA_KERNELS {
+
+/* sta_scalar.cu: the portable kernel (any dtype, head_dim <= 256, any strides; HIP's only kernel). */
+gpuError_t scalar_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
+
+#ifndef STILE_HIP
+/* sta_sm80.cu: the mma.sync kernel (sm_80+; what stile_gpu_mma_eligible accepts). */
+gpuError_t sm80_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
+#endif
+
+} /* namespace STA_KERNELS */
+
+#endif

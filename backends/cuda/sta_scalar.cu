@@ -1,0 +1,106 @@
+/* The portable STA kernel: one thread per query row, keys staged in shared memory as f32, exact f32
+ * FMA and exp2f; any dtype, head_dim <= 256, any strides. The CUDA backend's fallback and the HIP
+ * backend's only kernel (the same file built by hipcc, -DSTILE_HIP). */
+#ifdef STILE_HIP
+#include <hip/hip_fp16.h>
+#else
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
+
+#include "sta_schedule.cuh"
+
+namespace {
+
+__device__ __forceinline__ float load_elem(const void *base, int dtype, long long i)
+{
+#ifdef STILE_HIP
+    if (dtype == DT_F32) return ((const float *)base)[i];
+    if (dtype == DT_F16) return __half2float(((const __half *)base)[i]);
+    unsigned int u = (unsigned int)((const unsigned short *)base)[i] << 16;
+    return __uint_as_float(u);
+#else
+    if (dtype == DT_F32) return ((const float *)base)[i];
+    if (dtype == DT_F16) return __half2float(((const __half *)base)[i]);
+    return __bfloat162float(((const __nv_bfloat16 *)base)[i]);
+#endif
+}
+
+__device__ __forceinline__ void store_elem(void *base, int dtype, long long i, float v)
+{
+#ifdef STILE_HIP
+    if (dtype == DT_F32) ((float *)base)[i] = v;
+    else if (dtype == DT_F16) ((__half *)base)[i] = __float2half(v);
+    else { /* round to nearest even, as stile_float_to_bf16 */
+        unsigned int u = __float_as_uint(v);
+        if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
+        else u += 0x7fffu + ((u >> 16) & 1u);
+        ((unsigned short *)base)[i] = (unsigned short)(u >> 16);
+    }
+#else
+    if (dtype == DT_F32) ((float *)base)[i] = v;
+    else if (dtype == DT_F16) ((__half *)base)[i] = __float2half_rn(v);
+    else ((__nv_bfloat16 *)base)[i] = __float2bfloat16_rn(v);
+#endif
+}
+
+enum { SC_KEYS = 16, SC_MAXD = 256 }; /* keys staged per step; the largest head dim */
+
+__global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
+{
+    __shared__ float ks[SC_KEYS][SC_MAXD];
+    __shared__ float vs[SC_KEYS][SC_MAXD];
+    const int *blk = query_block(p);
+    const int h = blockIdx.y, b = blockIdx.z, D = p.head_dim, r = threadIdx.x;
+    const bool active = r < blk[STILE_BLOCK_NROWS];
+    const geom qg = query_geom(p, blk);
+    long long qtok = active ? query_token(p, blk, qg, r) : 0;
+    float q[SC_MAXD], acc[SC_MAXD];
+    for (int d = 0; d < D; d++) {
+        q[d] = active ? load_elem(p.q, p.dtype, b * p.sq[0] + qtok * p.sq[1] + h * p.sq[2] + d * p.sq[3]) * p.scale_log2 : 0.f;
+        acc[d] = 0.f;
+    }
+    float m = neg_inf(), l = 0.f;
+    for (chunk_iter it = chunk_begin(p, blk[STILE_BLOCK_TILE], h); chunk_valid(p, it); chunk_next(p, it)) {
+        const int n = chunk_rows(it);
+        for (int k0 = 0; k0 < n; k0 += SC_KEYS) {
+            const int nk = n - k0 < SC_KEYS ? n - k0 : SC_KEYS;
+            __syncthreads(); /* the previous keys are consumed */
+            for (int e = threadIdx.x; e < nk * D; e += blockDim.x) {
+                int kr = e / D, d = e - kr * D;
+                long long tok = chunk_token(p, it, k0 + kr);
+                ks[kr][d] = load_elem(p.k, p.dtype, b * p.sk[0] + tok * p.sk[1] + h * p.sk[2] + d * p.sk[3]);
+                vs[kr][d] = load_elem(p.v, p.dtype, b * p.sv[0] + tok * p.sv[1] + h * p.sv[2] + d * p.sv[3]);
+            }
+            __syncthreads();
+            float s[SC_KEYS], mx = m;
+            for (int j = 0; j < nk; j++) {
+                float dot = 0.f;
+                for (int d = 0; d < D; d++) dot = fmaf(q[d], ks[j][d], dot);
+                s[j] = dot;
+                mx = fmaxf(mx, dot);
+            }
+            const float alpha = exp2f(m - mx); /* m = -inf at first: alpha 0 */
+            l *= alpha;
+            for (int d = 0; d < D; d++) acc[d] *= alpha;
+            for (int j = 0; j < nk; j++) {
+                const float e = exp2f(s[j] - mx);
+                l += e;
+                for (int d = 0; d < D; d++) acc[d] = fmaf(e, vs[j][d], acc[d]);
+            }
+            m = mx;
+        }
+    }
+    if (!active) return;
+    const float inv = 1.f / l;
+    for (int d = 0; d < D; d++) store_elem(p.o, p.dtype, b * p.so[0] + qtok * p.so[1] + h * p.so[2] + d * p.so[3], acc[d] * inv);
+    if (p.lse) p.lse[((long long)b * p.heads + h) * p.tokens + qtok] = (m + log2f(l)) * 0.69314718055994531f;
+}
+
+} /* namespace */
+
+gpuError_t STA_KERNELS::scalar_launch(const sta_params *p, dim3 grid, gpuStream_t stream)
+{
+    sta_fwd_scalar<<<grid, BM, 0, stream>>>(*p);
+    return gpuGetLastError();
+}

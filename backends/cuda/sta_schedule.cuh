@@ -1,0 +1,119 @@
+/* Device code every STA kernel shares: where a query block's rows and a key chunk's rows live in the
+ * tensors, found by walking the schedule table (core/schedule_table.h). A query block of a video tile
+ * attends the key tiles of its head's schedule row, then the valid text keys; a text query block
+ * attends every tile and the text keys. Included by each kernel file (sta_scalar.cu, sta_sm80.cu),
+ * with internal linkage, so every kernel object keeps its own inlined copy. */
+#ifndef STILE_STA_SCHEDULE_CUH
+#define STILE_STA_SCHEDULE_CUH
+
+#include "sta_paths.cuh"
+
+namespace {
+
+enum { BM = STILE_BLOCK_ROWS_GPU, BN = 64 }; /* query rows per block (= threads of the scalar kernel), keys per chunk */
+
+struct geom {
+    int org[3], ext[3];
+};
+
+__device__ __forceinline__ geom tile_geom(const sta_params &p, int tile)
+{
+    geom g;
+    int c[3] = {tile / (p.grid[1] * p.grid[2]), (tile / p.grid[2]) % p.grid[1], tile % p.grid[2]};
+    for (int a = 0; a < 3; a++) {
+        g.org[a] = c[a] * p.tile[a];
+        int e = p.canvas[a] - g.org[a];
+        g.ext[a] = e < p.tile[a] ? e : p.tile[a];
+    }
+    return g;
+}
+
+/* Token index (in the tensors' order) of local row r of a tile. */
+__device__ __forceinline__ long long tile_token(const sta_params &p, int tile, const geom &g, int r)
+{
+    if (p.tiled_order) return p.tile_start[tile] + r;
+    int e12 = g.ext[1] * g.ext[2];
+    int lt = r / e12, rem = r - lt * e12, lh = rem / g.ext[2], lw = rem - lh * g.ext[2];
+    return ((long long)(g.org[0] + lt) * p.canvas[1] + g.org[1] + lh) * p.canvas[2] + g.org[2] + lw;
+}
+
+/* The key chunks a query block walks: segments (key tiles, then the text keys), BN rows at a time. */
+struct chunk_iter {
+    int seg, nseg, off, row, text_q;
+    int tile, size; /* of the current segment; tile -1 for text */
+    geom g;
+};
+
+__device__ __forceinline__ void seg_enter(const sta_params &p, chunk_iter &it)
+{
+    it.off = 0;
+    if (it.seg < it.nseg) {
+        it.tile = it.text_q ? it.seg : p.key_tiles[it.row + it.seg];
+        it.g = tile_geom(p, it.tile);
+        it.size = it.g.ext[0] * it.g.ext[1] * it.g.ext[2];
+    } else {
+        it.tile = -1;
+        it.size = p.text_valid;
+    }
+}
+
+__device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile, int head)
+{
+    chunk_iter it;
+    it.text_q = qtile < 0;
+    if (it.text_q) {
+        it.nseg = p.tiles;
+        it.row = 0;
+    } else {
+        int r = p.head_row[head] + qtile;
+        it.row = p.row_start[r];
+        it.nseg = p.row_start[r + 1] - it.row;
+    }
+    it.seg = 0;
+    seg_enter(p, it);
+    return it;
+}
+
+__device__ __forceinline__ bool chunk_valid(const sta_params &p, const chunk_iter &it)
+{
+    return it.seg < it.nseg || (it.seg == it.nseg && p.text_valid > 0);
+}
+
+__device__ __forceinline__ void chunk_next(const sta_params &p, chunk_iter &it)
+{
+    it.off += BN;
+    if (it.off >= it.size) {
+        it.seg++;
+        if (it.seg <= it.nseg) seg_enter(p, it);
+    }
+}
+
+/* Keys in the current chunk, and the token of key row r of it (r < that count). */
+__device__ __forceinline__ int chunk_rows(const chunk_iter &it) { return it.size - it.off < BN ? it.size - it.off : BN; }
+
+__device__ __forceinline__ long long chunk_token(const sta_params &p, const chunk_iter &it, int r)
+{
+    return it.tile >= 0 ? tile_token(p, it.tile, it.g, it.off + r) : (long long)p.video + it.off + r;
+}
+
+/* This thread block's query block: a record of STILE_BLOCK_INTS ints (grid x: blocks, y: heads, z: batch). */
+__device__ __forceinline__ const int *query_block(const sta_params &p) { return p.blocks + STILE_BLOCK_INTS * blockIdx.x; }
+
+/* Geometry of a query block's tile (unused for text blocks). */
+__device__ __forceinline__ geom query_geom(const sta_params &p, const int *blk)
+{
+    return blk[STILE_BLOCK_TILE] >= 0 ? tile_geom(p, blk[STILE_BLOCK_TILE]) : geom();
+}
+
+/* Token of query row r of a block. */
+__device__ __forceinline__ long long query_token(const sta_params &p, const int *blk, const geom &g, int r)
+{
+    return blk[STILE_BLOCK_TILE] >= 0 ? tile_token(p, blk[STILE_BLOCK_TILE], g, blk[STILE_BLOCK_ROW] + r)
+                                      : (long long)blk[STILE_BLOCK_TOKEN] + r;
+}
+
+__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
+
+} /* namespace */
+
+#endif
