@@ -3,11 +3,11 @@
 # the sm_90a Hopper kernel, check its SASS, run the conformance suite on cuda:0 on the Hopper path
 # (the default where eligible) and on the forced sm_80 path, and time HunyuanVideo 720p beside the
 # torch peers in the same run. Pick the steps with STAGES (default: all of them, in this order):
-#   sass smoke conf peers bench more mma memcheck racecheck synccheck
+#   sass smoke conf vk peers bench more mma memcheck racecheck synccheck
 #   STAGES="sass conf bench" STILE_COMMIT=<commit> bash bench/sm90-run.sh      (results in $OUT)
 set -uo pipefail
-source "$(dirname "$0")/gpu-common.sh" -Dvulkan=disabled -Dhip=disabled -Dnvcc_archs=90
-STAGES=" ${STAGES:-sass smoke conf peers bench more mma memcheck racecheck synccheck} "
+source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dhip=disabled -Dnvcc_archs=90
+STAGES=" ${STAGES:-sass smoke conf vk peers bench more mma memcheck racecheck synccheck} "
 has() { [[ "$STAGES" == *" $1 "* ]]; }
 rc=0
 cmp=""
@@ -25,6 +25,10 @@ if has conf; then
     echo "== conformance on cuda:0 (Hopper path where eligible)"
     timeout 400 $S conformance --device cuda:0 --json "$out/conformance-cuda-sm90.json" --markdown "$out/conformance-cuda-sm90.md" |
         grep -vE "^  pass" || rc=1
+fi
+if has vk; then
+    echo "== conformance on vulkan:0 (tensor-core shader), cases without sampling"
+    timeout 300 $S conformance --device vulkan:0 --skip sampled --json "$out/conformance-vulkan-coopmat.json" | grep -vE "^  pass" || rc=1
 fi
 if has peers; then
     echo "== peers (same run, same card): hunyuan-720p, and the same with 256 text tokens"
@@ -68,7 +72,7 @@ fi
 for tool in memcheck racecheck synccheck; do
     has $tool || continue
     echo "== compute-sanitizer $tool over the cases without sampling"
-    case $tool in memcheck) lim=120 ;; *) lim=90 ;; esac
+    case $tool in racecheck) lim=${RACECHECK_S:-240} ;; *) lim=${SANITIZER_S:-150} ;; esac
     timeout $lim compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 --skip sampled > /tmp/$tool.log 2>&1
     echo "$tool exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|cases" /tmp/$tool.log; head -c 3000 /tmp/$tool.log >> "$out/sanitizer.log"
 done
