@@ -27,17 +27,12 @@ extern "C" int stile_gpu_mma_eligible(const sta_params *p, int cc)
 #endif
 }
 
-#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
-extern "C" int stile_sm90_eligible(const sta_params *p, int cc);
-extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, size_t err_size);
-#endif
-
 extern "C" int stile_gpu_path_select(const sta_params *p, int cc)
 {
     const char *force = getenv("STILE_CUDA_PATH");
     if ((force && strcmp(force, "portable") == 0) || !stile_gpu_mma_eligible(p, cc)) return STA_PATH_SCALAR;
 #if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
-    if (!(force && strcmp(force, "mma") == 0) && stile_sm90_eligible(p, cc)) return STA_PATH_HOPPER;
+    if (!(force && strcmp(force, "mma") == 0) && STA_KERNELS::sm90_eligible(p, cc)) return STA_PATH_HOPPER;
 #endif
     return STA_PATH_MMA;
 }
@@ -51,7 +46,7 @@ extern "C" int stile_gpu_sta_launch(const sta_params *p, int path, void *stream,
 {
 #if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
     if (path == STA_PATH_HOPPER) {
-        const int rc = stile_sm90_launch(p, stream, err, err_size);
+        const int rc = STA_KERNELS::sm90_launch(p, (gpuStream_t)stream, err, err_size);
         if (rc >= 0) return rc;
         path = STA_PATH_MMA; /* no tensor-map support from this driver: the sm_80 kernel */
     }

@@ -33,6 +33,13 @@ gpuError_t scalar_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
 #ifndef STILE_HIP
 /* sta_sm80.cu: the mma.sync kernel (sm_80+; what stile_gpu_mma_eligible accepts). */
 gpuError_t sm80_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
+
+/* sta_sm90.cu, built only when -Dnvcc_archs includes 90 (STILE_HAVE_SM90 then tells the launcher): the
+ * Hopper kernel. Whether it covers p on a device of compute capability cc; and the launch, 0 on
+ * success, a CUDA error code, or -1 when the Hopper path cannot run here (no driver entry point, a
+ * tensor map the driver refuses) and the caller falls back. */
+int sm90_eligible(const sta_params *p, int cc);
+int sm90_launch(const sta_params *p, gpuStream_t stream, char *err, size_t err_size);
 #endif
 
 } /* namespace STA_KERNELS */

@@ -31,12 +31,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sta_kernel.h"
+#include "sta_paths.cuh"
 #include "sta_softmax.cuh"
 
 namespace {
 
-enum { DT_F16 = 1, DT_BF16 = 2 }; /* stile_dtype */
 enum { NWG = 3, MQ = 64 * NWG, KVR = 128, NTHREADS = 128 * (NWG + 1) };
 
 struct sm90_params {
@@ -588,7 +587,7 @@ template <int D, bool BF, int S> cudaError_t launch(const sm90_params &P, int gr
 
 } /* namespace */
 
-extern "C" int stile_sm90_eligible(const sta_params *p, int cc)
+int STA_KERNELS::sm90_eligible(const sta_params *p, int cc)
 {
     if (cc != 90) return 0; /* sm_90a machine code runs on compute capability 9.0 only */
     if ((p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128) || p->tiled_order) return 0;
@@ -604,9 +603,7 @@ extern "C" int stile_sm90_eligible(const sta_params *p, int cc)
     return items < (1ll << 31) && (long long)p->heads * p->head_dim < (1ll << 32);
 }
 
-/* 0 on success, a CUDA error code on a launch error, -1 when the Hopper path cannot run here (no
- * driver entry point, a tensor map the driver refuses): the caller falls back. */
-extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, size_t err_size)
+int STA_KERNELS::sm90_launch(const sta_params *p, gpuStream_t stream, char *err, size_t err_size)
 {
     PFN_cuTensorMapEncodeTiled_v12000 fn = encode_fn();
     if (!fn) {
@@ -638,7 +635,7 @@ extern "C" int stile_sm90_launch(const sta_params *p, void *stream, char *err, s
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     if (e == cudaSuccess) {
         const int grid = local.n_items < sms ? local.n_items : sms;
-        cudaStream_t s = (cudaStream_t)stream;
+        cudaStream_t s = stream;
         const bool bf = p->dtype == DT_BF16;
         if (grid <= 0) return 0;
         if (p->head_dim == 128) e = bf ? launch<128, true, 2>(local, grid, s) : launch<128, false, 2>(local, grid, s);
