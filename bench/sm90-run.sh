@@ -4,6 +4,7 @@
 # (the default where eligible) and on the forced sm_80 path, and time HunyuanVideo 720p beside the
 # torch peers in the same run. Pick the steps with STAGES (default: all of them, in this order):
 #   sass smoke conf vk peers bench more mma memcheck racecheck synccheck
+# (sanitizers: SANITIZER_JOBS processes at once, time limits RACECHECK_S and SANITIZER_S)
 #   STAGES="sass conf bench" STILE_COMMIT=<commit> bash bench/sm90-run.sh      (results in $OUT)
 set -uo pipefail
 source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dhip=disabled -Dnvcc_archs=90
@@ -22,16 +23,16 @@ if has smoke; then
         --dtype bf16 --no-full --repeat 1 --warmup 0 --check || { echo "smoke failed"; exit 1; }
 fi
 if has conf; then
-    echo "== conformance on cuda:0 (Hopper path where eligible)"
+    echo "== conformance on cuda:0 (Hopper path where eligible) [${SECONDS}s]"
     timeout 400 $S conformance --device cuda:0 --json "$out/conformance-cuda-sm90.json" --markdown "$out/conformance-cuda-sm90.md" |
         grep -vE "^  pass" || rc=1
 fi
 if has vk; then
-    echo "== conformance on vulkan:0 (tensor-core shader), cases without sampling"
+    echo "== conformance on vulkan:0 (tensor-core shader), cases without sampling [${SECONDS}s]"
     timeout 300 $S conformance --device vulkan:0 --skip sampled --json "$out/conformance-vulkan-coopmat.json" | grep -vE "^  pass" || rc=1
 fi
 if has peers; then
-    echo "== peers (same run, same card): hunyuan-720p, and the same with 256 text tokens"
+    echo "== peers (same run, same card): hunyuan-720p, and the same with 256 text tokens [${SECONDS}s]"
     $S bench --list-workloads > /tmp/workloads.json
     python3 - <<'PY'
 import json
@@ -66,14 +67,29 @@ if has more; then
     done
 fi
 if has mma; then
-    echo "== conformance on cuda:0, STILE_CUDA_PATH=mma (the sm_80 kernel)"
+    echo "== conformance on cuda:0, STILE_CUDA_PATH=mma (the sm_80 kernel) [${SECONDS}s]"
     STILE_CUDA_PATH=mma timeout 400 $S conformance --device cuda:0 --json "$out/conformance-cuda-mma.json" | grep -vE "^  pass" || rc=1
 fi
+# The sanitizers over the cases without sampling, in SANITIZER_JOBS processes at once (conformance
+# --shard i/N each; default 4): most cases are small and leave the GPU idle under instrumentation.
+jobs=${SANITIZER_JOBS:-4}
 for tool in memcheck racecheck synccheck; do
     has $tool || continue
-    echo "== compute-sanitizer $tool over the cases without sampling"
+    echo "== compute-sanitizer $tool over the cases without sampling ($jobs processes) [${SECONDS}s]"
     case $tool in racecheck) lim=${RACECHECK_S:-240} ;; *) lim=${SANITIZER_S:-150} ;; esac
-    timeout $lim compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 --skip sampled > /tmp/$tool.log 2>&1
-    echo "$tool exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|cases" /tmp/$tool.log; head -c 3000 /tmp/$tool.log >> "$out/sanitizer.log"
+    pids=()
+    for ((i = 0; i < jobs; i++)); do
+        timeout $lim stdbuf -oL compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 --skip sampled \
+            --shard $i/$jobs > /tmp/$tool.$i.log 2>&1 &
+        pids+=($!)
+    done
+    for ((i = 0; i < jobs; i++)); do
+        wait ${pids[$i]}
+        e=$?
+        [ $e -eq 0 ] || rc=1
+        echo "$tool shard $i/$jobs exit $e"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|cases" /tmp/$tool.$i.log
+        head -c 3000 /tmp/$tool.$i.log >> "$out/sanitizer.log"
+    done
 done
+echo "== done [${SECONDS}s]"
 exit $rc

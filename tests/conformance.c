@@ -233,6 +233,8 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
         snprintf(res.reason, sizeof res.reason, "plan: %s (%s)", stile_status_string(res.api), last_log);
         return res;
     }
+    stile_plan_info pinfo;
+    if (stile_plan_get_info(plan, &pinfo) == STILE_OK) snprintf(res.path, sizeof res.path, "%s", pinfo.path);
     /* Batch, tokens and strides by the contract, worked out here rather than taken from the plan: a
      * wrong default in the library must show up, not be followed by the harness too. */
     stile_problem p = *p_in;

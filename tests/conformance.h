@@ -68,6 +68,7 @@ typedef struct conf_result {
     double probe_lse_ratio;    /* max |lse - ln n| / (0.4 ln(1 + 1/n)): <= 1 is closer to n keys than to n +- 1 */
     double probe_channel_ratio;/* max |o_c n - m_c| / its bound (the output dtype's rounding) */
     int64_t rows_checked;
+    char path[48];         /* the kernel the plan chose (stile_plan_info.path) */
     double ms;             /* the first execution */
     uint64_t seed;
 } conf_result;

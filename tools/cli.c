@@ -14,7 +14,7 @@
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
     O_HELP
 };
 
@@ -60,6 +60,7 @@ static const opt_def opts[] = {
     {O_MARKDOWN, "markdown", "FILE", CMD_CONFORMANCE, "write the report as a Markdown table to FILE"},
     {O_CASE, "case", "TEXT", CMD_CONFORMANCE, "only the cases whose label contains TEXT"},
     {O_SKIP, "skip", "TEXT", CMD_CONFORMANCE, "leave out the cases whose label contains TEXT (e.g. 'sampled')"},
+    {O_SHARD, "shard", "I/N", CMD_CONFORMANCE, "only every N-th case of the table, starting at case I (0 <= I < N): N runs cover all"},
     {O_OUT, "out", "FILE", CMD_CHART, "the SVG chart to write (required)"},
     {O_MARKDOWN, "markdown", "FILE", CMD_CHART, "also write a Markdown table of the numbers"},
     {O_TITLE, "title", "TEXT", CMD_CHART, "chart title (default: the cards in the files)"},
@@ -268,6 +269,16 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_MARKDOWN: o->markdown_path = v; break;
         case O_CASE: o->case_filter = v; break;
         case O_SKIP: o->case_skip = v; break;
+        case O_SHARD: {
+            const char *slash = strchr(v, '/');
+            char first[24];
+            if (!slash || slash == v || (size_t)(slash - v) >= sizeof first) cli_usage_error(o, "--shard %s: expected I/N, e.g. 0/4", v);
+            memcpy(first, v, (size_t)(slash - v));
+            first[slash - v] = 0;
+            o->shard_count = (int)parse_int(o, "shard (N)", slash + 1, 1, 1000000);
+            o->shard_index = (int)parse_int(o, "shard (I)", first, 0, o->shard_count - 1);
+            break;
+        }
         case O_TITLE: o->title = v; break;
         case O_CANDIDATES: o->candidates = v; break;
         case O_SKIP_STEPS: o->skip_steps = parse_int(o, "skip-steps", v, 0, INT32_MAX); break;

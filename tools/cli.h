@@ -38,6 +38,7 @@ typedef struct cli_opts {
     const char *markdown_path; /* conformance, chart: write a Markdown report/table */
     const char *case_filter;   /* conformance: only cases whose label contains this */
     const char *case_skip;     /* conformance: leave out cases whose label contains this */
+    int shard_index, shard_count; /* conformance: cases i with i % shard_count == shard_index (count 0: all) */
     const char *title;         /* chart */
     const char *candidates;    /* calibrate: "wt,wh,ww;..." */
     int64_t skip_steps;        /* calibrate: steps before this stay full */

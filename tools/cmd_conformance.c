@@ -15,6 +15,7 @@ typedef struct dev_report {
     int count[4];
     int ran;              /* cases the backend ran (not refused) */
     json_t *cases;
+    json_t *paths;        /* cases run per kernel path: {"mma.sync": 12, ...} */
 } dev_report;
 
 static int collect_devices(const cli_opts *o, char names[][32], int max)
@@ -48,13 +49,14 @@ static char *markdown(const dev_report *r, int nd, const char *date, const char 
     for (int d = 0; d < nd; d++) {
         cli_bufprintf(&b, "## %s: %s\n\n%d pass, %d fail, %d unsupported, %d mistrusted\n\n", r[d].name, r[d].info.description,
                       r[d].count[CONF_PASS], r[d].count[CONF_FAIL], r[d].count[CONF_UNSUPPORTED], r[d].count[CONF_MISTRUSTED]);
-        cli_bufprintf(&b, "| case | status | check | figures | max abs err | rows | deterministic | ms | note |\n"
-                          "|---|---|---|---|---|---|---|---|---|\n");
+        cli_bufprintf(&b, "| case | status | path | check | figures | max abs err | rows | deterministic | ms | note |\n"
+                          "|---|---|---|---|---|---|---|---|---|---|\n");
         size_t i;
         json_t *c;
         json_array_foreach(r[d].cases, i, c) {
-            cli_bufprintf(&b, "| %s | %s | %s | %s | %.2e | %lld | %s | %.2f | %s |\n", json_string_value(json_object_get(c, "case")),
-                          json_string_value(json_object_get(c, "status")), json_string_value(json_object_get(c, "check")),
+            cli_bufprintf(&b, "| %s | %s | %s | %s | %s | %.2e | %lld | %s | %.2f | %s |\n", json_string_value(json_object_get(c, "case")),
+                          json_string_value(json_object_get(c, "status")), json_string_value(json_object_get(c, "path")),
+                          json_string_value(json_object_get(c, "check")),
                           json_string_value(json_object_get(c, "figures")), json_real_value(json_object_get(c, "max_abs_error")),
                           (long long)json_integer_value(json_object_get(c, "rows_checked")),
                           json_is_true(json_object_get(c, "deterministic")) ? "yes" : "no",
@@ -69,9 +71,10 @@ static char *markdown(const dev_report *r, int nd, const char *date, const char 
     return b.s;
 }
 
-static int selected(const cli_opts *o, const char *label)
+static int selected(const cli_opts *o, int index, const char *label)
 {
-    return (!o->case_filter || strstr(label, o->case_filter)) && (!o->case_skip || !strstr(label, o->case_skip));
+    return (!o->case_filter || strstr(label, o->case_filter)) && (!o->case_skip || !strstr(label, o->case_skip)) &&
+           (o->shard_count == 0 || index % o->shard_count == o->shard_index);
 }
 
 int cmd_conformance(int argc, char **argv)
@@ -92,8 +95,8 @@ int cmd_conformance(int argc, char **argv)
     conf_variant *v = conf_expand(&nv);
     if (!v) return 1;
     int sel = 0;
-    for (int i = 0; i < nv; i++) sel += selected(&o, v[i].label);
-    if (sel == 0) cli_usage_error(&o, "no case is left by --case/--skip");
+    for (int i = 0; i < nv; i++) sel += selected(&o, i, v[i].label);
+    if (sel == 0) cli_usage_error(&o, "no case is left by --case/--skip/--shard");
 
     dev_report *rep = calloc((size_t)nd, sizeof *rep);
     if (!rep) return 1;
@@ -110,10 +113,11 @@ int cmd_conformance(int argc, char **argv)
         snprintf(rep[d].name, sizeof rep[d].name, "%.31s", names[d]);
         stile_device_get_info(dev, &rep[d].info);
         rep[d].cases = json_array();
+        rep[d].paths = json_object();
         printf("%s: %s\n", names[d], rep[d].info.description);
         int done = 0;
         for (int i = 0; i < nv; i++) {
-            if (!selected(&o, v[i].label)) continue;
+            if (!selected(&o, i, v[i].label)) continue;
             if (tty) fprintf(stderr, "\r\033[K[%d/%d] %s: %s", ++done, sel, names[d], v[i].label);
             conf_result r = conf_run_variant(dev, &v[i], o.seed * 1000 + 10 * (uint64_t)i);
             rep[d].count[r.status]++;
@@ -134,6 +138,11 @@ int cmd_conformance(int argc, char **argv)
             json_t *rec = json_array_get(rep[d].cases, json_array_size(rep[d].cases) - 1);
             json_object_set_new(rec, "check", json_string(r.probe ? "mask probe" : "oracle"));
             json_object_set_new(rec, "figures", json_string(figures));
+            json_object_set_new(rec, "path", json_string(r.path));
+            if (!r.unsupported && r.path[0]) {
+                json_t *n = json_object_get(rep[d].paths, r.path);
+                json_object_set_new(rep[d].paths, r.path, json_integer(n ? json_integer_value(n) + 1 : 1));
+            }
             if (r.probe) {
                 json_object_set_new(rec, "probe_bad_rows", json_integer((json_int_t)r.probe_bad_rows));
                 json_object_set_new(rec, "probe_lse_ratio", json_real(r.probe_lse_ratio));
@@ -144,6 +153,11 @@ int cmd_conformance(int argc, char **argv)
         printf("%s: %d cases, %d run: %d pass, %d fail, %d mistrusted; %d unsupported as the table expects\n", names[d], sel,
                rep[d].ran, rep[d].count[CONF_PASS], rep[d].count[CONF_FAIL], rep[d].count[CONF_MISTRUSTED],
                rep[d].count[CONF_UNSUPPORTED]);
+        const char *pname;
+        json_t *pn;
+        printf("%s: cases run per kernel path:", names[d]);
+        json_object_foreach(rep[d].paths, pname, pn) printf(" %s %lld;", pname, (long long)json_integer_value(pn));
+        printf("\n");
         if (rep[d].count[CONF_FAIL] || rep[d].count[CONF_MISTRUSTED]) rc = 1;
     }
     int ran = 0;
@@ -161,6 +175,7 @@ int cmd_conformance(int argc, char **argv)
                                               "counts", "pass", rep[d].count[CONF_PASS], "fail", rep[d].count[CONF_FAIL],
                                               "unsupported", rep[d].count[CONF_UNSUPPORTED], "mistrusted",
                                               rep[d].count[CONF_MISTRUSTED], "cases", rep[d].cases));
+        for (int d = 0; d < ran; d++) json_object_set(json_array_get(devs, d), "paths", rep[d].paths);
         json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "schema", "stile-conformance/1", "stile_version", stile_version_string(),
                                  "commit", stile_build_commit(), "date", date, "command", command, "devices", devs);
         char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -177,7 +192,10 @@ int cmd_conformance(int argc, char **argv)
     }
     if (!staged || cli_commit(&o, &outs) != 0) rc = rc ? rc : 1;
     stile_out_set_destroy(&outs);
-    for (int d = 0; d < nd; d++) json_decref(rep[d].cases);
+    for (int d = 0; d < nd; d++) {
+        json_decref(rep[d].cases);
+        json_decref(rep[d].paths);
+    }
     free(rep);
     free(v);
     return rc;

@@ -163,13 +163,17 @@ static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl
     p.lse = io->lse.data;
     gpuError_t e = gpuSetDevice(dev->index);
     if (e != gpuSuccess) return gpu_fail(e, "selecting the device");
-    const int path = stile_gpu_path_select(&p, dev->cc);
+    int path = stile_gpu_path_select(&p, dev->cc);
     if (path == STA_PATH_SCALAR && p.dtype != STILE_DTYPE_F32 && (p.head_dim == 64 || p.head_dim == 128))
         stile_log(STILE_LOG_INFO, "%s: portable kernel: the tensor-core path needs sm_80+, a contiguous head dim, "
                                   "strides that are multiples of 8 and 16-byte aligned tensors", STILE_GPU_NAME);
-    char err[256];
-    int rc = stile_gpu_sta_launch(&p, path, io->stream, err, sizeof err);
+    const int chosen = path;
+    char err[256] = "";
+    int rc = stile_gpu_sta_launch(&p, &path, io->stream, err, sizeof err);
     if (rc != 0) return stile_fail(STILE_ERR_BACKEND, "%s: launching the STA kernel: %s", STILE_GPU_NAME, err);
+    if (path != chosen)
+        stile_log(STILE_LOG_WARN, "%s: %s kernel unavailable (%s): %s kernel instead", STILE_GPU_NAME, stile_gpu_path_name(chosen), err,
+                  stile_gpu_path_name(path));
     if (!io->stream) {
         e = gpuStreamSynchronize(0);
         if (e != gpuSuccess) return gpu_fail(e, "running the STA kernel");

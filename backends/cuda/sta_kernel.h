@@ -49,8 +49,10 @@ int stile_gpu_mma_eligible(const sta_params *p, int cc);
 int stile_gpu_path_select(const sta_params *p, int cc);
 const char *stile_gpu_path_name(int path);
 
-/* Enqueue the forward on stream; 0 on success, else the runtime's error code with err filled. */
-int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size);
+/* Enqueue the forward on stream by *path; 0 on success, else the runtime's error code with err filled.
+ * Where the Hopper kernel cannot run here after all (the driver lacks tensor maps or refuses one),
+ * the sm_80 kernel runs instead: *path says so and err holds why. */
+int stile_gpu_sta_launch(const sta_params *p, int *path, void *stream, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -42,16 +42,18 @@ extern "C" const char *stile_gpu_path_name(int path)
     return path == STA_PATH_HOPPER ? "wgmma+tma (sm_90a)" : path == STA_PATH_MMA ? "mma.sync" : "portable";
 }
 
-extern "C" int stile_gpu_sta_launch(const sta_params *p, int path, void *stream, char *err, size_t err_size)
+extern "C" int stile_gpu_sta_launch(const sta_params *p, int *path_io, void *stream, char *err, size_t err_size)
 {
+    int path = *path_io;
 #if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
     if (path == STA_PATH_HOPPER) {
         const int rc = STA_KERNELS::sm90_launch(p, (gpuStream_t)stream, err, err_size);
         if (rc >= 0) return rc;
-        path = STA_PATH_MMA; /* no tensor-map support from this driver: the sm_80 kernel */
+        path = STA_PATH_MMA; /* no tensor-map support from this driver: the sm_80 kernel (err says why) */
     }
 #endif
     if (path == STA_PATH_HOPPER) path = STA_PATH_MMA;
+    *path_io = path;
     const dim3 grid((unsigned)p->nblocks, (unsigned)p->heads, (unsigned)p->batch); /* query blocks x heads x batch */
     const gpuStream_t s = (gpuStream_t)stream;
     gpuError_t e;

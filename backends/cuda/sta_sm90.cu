@@ -11,6 +11,10 @@
  *     of one tile of one head, landing in shared memory as rows of 128 bytes in the tile's raster
  *     order (w fastest), 128-byte swizzled - exactly a K-major wgmma operand. Head and 64-wide D
  *     chunk are one coordinate on dimension 0. Boxes past the canvas come back zero-filled.
+ *   video q/k/v in tiled order: 3-dim (heads*D, video, B); a tile's tokens are consecutive rows, so a
+ *     box of rows (a block's frames of one tile) starts at the tile's first token. Rows of a partial
+ *     tile's block past its own tokens (the next tile's) are masked like padding; rows past the video
+ *     come back zero-filled.
  *   text q: 3-dim (heads*D, text, B) at the first text token; text k/v: the same over the valid text
  *     tokens only, so padding keys are never even read (out-of-bounds rows are zeros).
  * Query blocks: kq = min(tile_t, 192 / (th*tw)) frames of one tile (6x8x8: 3 frames, 192 rows);
@@ -21,7 +25,10 @@
  * Pipeline: Q (one buffer) with full/empty mbarriers; K and V in S stages, each with its own full
  * barrier (V is awaited only before P V) and one empty barrier (one arrival per consumer warp). The
  * producer writes a small record per item and per stage (mask limits, last-block flag) into shared
- * memory before arriving on the full barrier, so consumers never walk the schedule. */
+ * memory before arriving on the full barrier, so consumers never walk the schedule. Lane 0 of each
+ * consumer warp alone reads a record and hands it to its warp by shuffles: an mbarrier arrive releases
+ * only the arriving thread's own accesses, so the thread that arrives to free a record must be the
+ * only one of its warp that read it. */
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -39,7 +46,7 @@ namespace {
 enum { NWG = 3, MQ = 64 * NWG, KVR = 128, NTHREADS = 128 * (NWG + 1) };
 
 struct sm90_params {
-    CUtensorMap tq, tk, tv; /* video: (heads*D, W, H, T, B) */
+    CUtensorMap tq, tk, tv; /* video: (heads*D, W, H, T, B), or (heads*D, video, B) in tiled order */
     CUtensorMap xq, xk, xv; /* text: (heads*D, text | text_valid, B) */
     sta_params p;
     int kq, kk;             /* frames per query box / key box */
@@ -56,8 +63,8 @@ template <int D, int S> struct smem_layout {
     static constexpr int OFF_Q = 0, OFF_K = Q, OFF_V = OFF_K + S * KV, OFF_BAR = OFF_V + S * KV;
     /* barriers: q_full, q_empty, k_full[S], v_full[S], kv_empty[S] */
     static constexpr int OFF_INFO = OFF_BAR + 8 * (2 + 3 * S);
-    static constexpr int INFO_INTS = 12, SINFO_INTS = 8;
-    static constexpr int OFF_SINFO = OFF_INFO + 4 * INFO_INTS;
+    static constexpr int INFO_INTS = 4, SINFO_INTS = 8;
+    static constexpr int OFF_SINFO = OFF_INFO + 4 * 2 * INFO_INTS;
     static constexpr int END = OFF_SINFO + 4 * SINFO_INTS * S;
     static constexpr int BYTES = END + 1024; /* slack for aligning the base */
 };
@@ -162,8 +169,17 @@ template <bool BF> __device__ __forceinline__ void wgmma_rs_n64(float (&d)[32], 
 
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
+/* A record field read by lane 0 alone and handed to the warp (see the top of the file). */
+__device__ __forceinline__ int lane0_read(const int *field, int lane)
+{
+    int v = 0;
+    if (lane == 0) v = *field;
+    return __shfl_sync(0xffffffffu, v, 0);
+}
+
 struct geom {
     int org[3], ext[3];
+    int first; /* in tiled order: the tile's first token (the tokens of every tile before it) */
 };
 
 __device__ __forceinline__ geom tile_geom(const sta_params &p, int tile)
@@ -176,6 +192,9 @@ __device__ __forceinline__ geom tile_geom(const sta_params &p, int tile)
         const int e = p.canvas[a] - g.org[a];
         g.ext[a] = e < p.tile[a] ? e : p.tile[a];
     }
+    /* whole frames of the canvas before the tile's slab, then within the slab whole rows of tiles,
+     * then the tiles before it in its row */
+    g.first = g.org[0] * p.canvas[1] * p.canvas[2] + g.ext[0] * g.org[1] * p.canvas[2] + g.ext[0] * g.ext[1] * g.org[2];
     return g;
 }
 
@@ -188,11 +207,11 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
     const uint32_t sb = smem_u32(smem);
     const uint32_t q_full = sb + L::OFF_BAR, q_empty = q_full + 8, k_full = q_full + 16, v_full = k_full + 8 * S,
                    kv_empty = v_full + 8 * S;
-    int *info = reinterpret_cast<int *>(smem + L::OFF_INFO);
+    int *infos = reinterpret_cast<int *>(smem + L::OFF_INFO); /* two item records, used in turn */
     int *sinfo = reinterpret_cast<int *>(smem + L::OFF_SINFO);
     const uint32_t q_video_bytes = L::NCH * 128u * kq * hw, q_text_bytes = L::NCH * 128u * MQ;
     const uint32_t kv_video_bytes = L::NCH * 128u * kk * hw, kv_text_bytes = L::NCH * 128u * KVR;
-    const bool kv_rows_full = kk * hw == KVR;
+    const bool kv_rows_full = kk * hw == KVR, tiled = p.tiled_order;
     const int ntb = (p.text_valid + KVR - 1) / KVR; /* text key blocks */
     tma_prefetch(&P.tq);
     tma_prefetch(&P.tk);
@@ -205,8 +224,11 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
     int stage = 0;
     uint32_t phase = 0, qn = 0;
     /* One key block into the next stage: mode 0 dense, 1 video with limits (frames, rows, columns)
-     * a, b, c, 2 text with a valid keys. */
+     * a, b, c, 2 the first a rows valid. A block of rows (text, or video in tiled order) starts at
+     * row c1 of the 3-dim map, a video box in natural order at (c1, c2, c3) = (w, h, t). */
     auto put = [&](bool text, int c1, int c2, int c3, int b, int hd, int mode, int a, int bb, int c, int last) {
+        const bool rows = text || tiled;
+        const CUtensorMap *mk = text ? &P.xk : &P.tk, *mv = text ? &P.xv : &P.tv;
         mbar_wait(kv_empty + 8 * stage, phase ^ 1);
         int *si = sinfo + L::SINFO_INTS * stage;
         si[0] = mode;
@@ -219,14 +241,14 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
         mbar_arrive_tx(k_full + 8 * stage, bytes);
 #pragma unroll
         for (int ch = 0; ch < L::NCH; ch++) {
-            if (text) tma_load3(kdst + ch * L::KCH, &P.xk, k_full + 8 * stage, hd * D + 64 * ch, c1, b);
-            else tma_load5(kdst + ch * L::KCH, &P.tk, k_full + 8 * stage, hd * D + 64 * ch, c1, c2, c3, b);
+            if (rows) tma_load3(kdst + ch * L::KCH, mk, k_full + 8 * stage, hd * D + 64 * ch, c1, b);
+            else tma_load5(kdst + ch * L::KCH, mk, k_full + 8 * stage, hd * D + 64 * ch, c1, c2, c3, b);
         }
         mbar_arrive_tx(v_full + 8 * stage, bytes);
 #pragma unroll
         for (int ch = 0; ch < L::NCH; ch++) {
-            if (text) tma_load3(vdst + ch * L::KCH, &P.xv, v_full + 8 * stage, hd * D + 64 * ch, c1, b);
-            else tma_load5(vdst + ch * L::KCH, &P.tv, v_full + 8 * stage, hd * D + 64 * ch, c1, c2, c3, b);
+            if (rows) tma_load3(vdst + ch * L::KCH, mv, v_full + 8 * stage, hd * D + 64 * ch, c1, b);
+            else tma_load5(vdst + ch * L::KCH, mv, v_full + 8 * stage, hd * D + 64 * ch, c1, c2, c3, b);
         }
         if (++stage == S) {
             stage = 0;
@@ -281,25 +303,32 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
             if (slab * kq >= qg.ext[0]) continue; /* past a partial tile's last frame */
         }
         mbar_wait(q_empty, (qn & 1) ^ 1);
-        info[1] = b;
-        info[2] = hd;
+        int *info = infos + L::INFO_INTS * (qn & 1);
+        /* the item's record: kind (1 video block in natural order, 2 a block of rows: text, or video
+         * in tiled order), b * heads + head, the token of row 0, and which rows are real: kind 2 the
+         * first n; kind 1 frames | rows << 10 | columns << 20 of the tile's extent */
+        info[1] = b * p.heads + hd;
         if (qtile < 0) {
             const int text = p.tokens - p.video;
             info[0] = 2;
-            info[3] = toff;
-            info[6] = text - toff < MQ ? text - toff : MQ;
+            info[2] = p.video + toff;
+            info[3] = text - toff < MQ ? text - toff : MQ;
             mbar_arrive_tx(q_full, q_text_bytes);
 #pragma unroll
             for (int ch = 0; ch < L::NCH; ch++) tma_load3(sb + L::OFF_Q + ch * L::QCH, &P.xq, q_full, hd * D + 64 * ch, toff, b);
+        } else if (tiled) {
+            const int e12 = qg.ext[1] * qg.ext[2], lt = qg.ext[0] - slab * kq, r0 = qg.first + slab * kq * e12;
+            info[0] = 2;
+            info[2] = r0;
+            info[3] = (lt < kq ? lt : kq) * e12;
+            mbar_arrive_tx(q_full, q_video_bytes);
+#pragma unroll
+            for (int ch = 0; ch < L::NCH; ch++) tma_load3(sb + L::OFF_Q + ch * L::QCH, &P.tq, q_full, hd * D + 64 * ch, r0, b);
         } else {
             const int t0 = qg.org[0] + slab * kq, lt = qg.ext[0] - slab * kq;
             info[0] = 1;
-            info[3] = t0;
-            info[4] = qg.org[1];
-            info[5] = qg.org[2];
-            info[6] = lt < kq ? lt : kq;
-            info[7] = qg.ext[1];
-            info[8] = qg.ext[2];
+            info[2] = (t0 * p.canvas[1] + qg.org[1]) * p.canvas[2] + qg.org[2];
+            info[3] = (lt < kq ? lt : kq) | qg.ext[1] << 10 | qg.ext[2] << 20;
             mbar_arrive_tx(q_full, q_video_bytes);
 #pragma unroll
             for (int ch = 0; ch < L::NCH; ch++)
@@ -317,10 +346,11 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
             const geom g = tile_geom(p, kt);
             const int ns = (g.ext[0] + kk - 1) / kk;
             for (int s = 0; s < ns; s++) {
-                const int lt = g.ext[0] - s * kk < kk ? g.ext[0] - s * kk : kk;
+                const int lt = g.ext[0] - s * kk < kk ? g.ext[0] - s * kk : kk, e12 = g.ext[1] * g.ext[2];
                 const bool dense = kv_rows_full && lt == kk && g.ext[1] == th && g.ext[2] == tw;
-                put(false, g.org[2], g.org[1], g.org[0] + s * kk, b, hd, dense ? 0 : 1, lt, g.ext[1], g.ext[2],
-                    sg == nseg - 1 && s == ns - 1 && ntb == 0);
+                const int last = sg == nseg - 1 && s == ns - 1 && ntb == 0;
+                if (tiled) put(false, g.first + s * kk * e12, 0, 0, b, hd, dense ? 0 : 2, lt * e12, 0, 0, last);
+                else put(false, g.org[2], g.org[1], g.org[0] + s * kk, b, hd, dense ? 0 : 1, lt, g.ext[1], g.ext[2], last);
             }
         }
         for (int t = 0; t < ntb; t++) {
@@ -329,7 +359,7 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
         }
     }
     mbar_wait(q_empty, (qn & 1) ^ 1);
-    info[0] = 0; /* no more items */
+    infos[L::INFO_INTS * (qn & 1)] = 0; /* no more items */
     mbar_arrive(q_full);
 }
 
@@ -345,7 +375,7 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
     const uint32_t sb = smem_u32(smem);
     const uint32_t q_full = sb + L::OFF_BAR, q_empty = q_full + 8, k_full = q_full + 16, v_full = k_full + 8 * S,
                    kv_empty = v_full + 8 * S;
-    const int *info = reinterpret_cast<const int *>(smem + L::OFF_INFO);
+    const int *infos = reinterpret_cast<const int *>(smem + L::OFF_INFO);
     const int *sinfo = reinterpret_cast<const int *>(smem + L::OFF_SINFO);
     /* Q rows of this warpgroup (K-major), K (K-major) and V (MN-major: LBO = distance between the
      * 64-wide D chunks) of stage 0; a stage adds L::KV bytes, i.e. L::KV >> 4 in the descriptor. */
@@ -356,10 +386,10 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
     uint32_t phase = 0, qn = 0;
     for (;;) {
         mbar_wait(q_full, qn & 1);
+        const int *info = infos + L::INFO_INTS * (qn & 1);
         qn++;
-        const int kind = info[0];
+        const int kind = lane0_read(info, lane);
         if (kind == 0) break;
-        const int b = info[1], hd = info[2], i3 = info[3], i4 = info[4], i5 = info[5], i6 = info[6], i7 = info[7], i8 = info[8];
         float o[NO];
 #pragma unroll
         for (int i = 0; i < NO; i++) o[i] = 0.f;
@@ -367,7 +397,8 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
         for (;;) {
             mbar_wait(k_full + 8 * stage, phase);
             const int *si = sinfo + L::SINFO_INTS * stage;
-            const int mode = si[0], ma = si[1], mb = si[2], mc = si[3], last = si[4];
+            const int mode = lane0_read(si, lane), ma = lane0_read(si + 1, lane), mb = lane0_read(si + 2, lane),
+                      mc = lane0_read(si + 3, lane), last = lane0_read(si + 4, lane);
             float s[64];
             const uint64_t kdesc = kdesc0 + (uint64_t)((stage * L::KV) >> 4);
             wgmma_fence();
@@ -379,13 +410,8 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             wgmma_commit();
             wgmma_wait<0>();
             reg_fence(s);
-            /* The block's last Q K^T: Q (and the item record) may be replaced. One lane arrives for the
-             * warp, and an arrive releases only its own thread's accesses: __syncwarp first orders every
-             * lane's reads of the records before it (racecheck saw the write-after-read without it). */
-            if (last) {
-                __syncwarp();
-                if (lane == 0) mbar_arrive(q_empty);
-            }
+            /* The block's last Q K^T: Q (and the item record, which only lane 0 read) may be replaced. */
+            if (last && lane == 0) mbar_arrive(q_empty);
             if (mode == 2) {
 #pragma unroll
                 for (int j = 0; j < 16; j++)
@@ -453,15 +479,16 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             wgmma_commit();
             wgmma_wait<0>();
             reg_fence(o);
-            __syncwarp(); /* every lane's reads of the stage (records, and through wgmma K and V) before the arrive */
-            if (lane == 0) mbar_arrive(kv_empty + 8 * stage);
+            if (lane == 0) mbar_arrive(kv_empty + 8 * stage); /* the warp's wgmma reads are done (waited) */
             if (++stage == S) {
                 stage = 0;
                 phase ^= 1;
             }
             if (last) break;
         }
-        /* epilogue: normalise and store straight from registers (4 bytes per column pair) */
+        /* epilogue: normalise and store straight from registers (4 bytes per column pair). The record
+         * is still there: the producer has moved on to the other one. */
+        const int bh = lane0_read(info + 1, lane), tok0 = lane0_read(info + 2, lane), lim = lane0_read(info + 3, lane);
         typedef unsigned short raw16;
 #pragma unroll
         for (int h = 0; h < 2; h++) {
@@ -472,21 +499,22 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             const int R = wg * 64 + warp * 16 + (lane >> 2) + 8 * h;
             long long tok;
             bool ok;
-            if (kind == 2) {
-                ok = R < i6;
-                tok = (long long)p.video + i3 + R;
+            if (kind == 2) { /* text, or video in tiled order */
+                ok = R < lim;
+                tok = (long long)tok0 + R;
             } else {
                 const int lt = R / hw, r = R - lt * hw, lh = r / tw, lw = r - lh * tw;
-                ok = lt < i6 && lh < i7 && lw < i8;
-                tok = ((long long)(i3 + lt) * p.canvas[1] + i4 + lh) * p.canvas[2] + i5 + lw;
+                ok = lt < (lim & 1023) && lh < (lim >> 10 & 1023) && lw < lim >> 20;
+                tok = tok0 + ((long long)lt * p.canvas[1] + lh) * p.canvas[2] + lw;
             }
             if (!ok) continue;
+            const int b = bh / p.heads, hd = bh - b * p.heads;
             raw16 *orow = (raw16 *)p.o + b * p.so[0] + tok * p.so[1] + hd * p.so[2] + 2 * quad;
 #pragma unroll
             for (int j = 0; j < D / 8; j++)
                 *reinterpret_cast<unsigned *>(orow + 8 * j) = pack2<BF>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
             if (p.lse && quad == 0)
-                p.lse[((long long)b * p.heads + hd) * p.tokens + tok] = (m[h] * sc + log2f(lsum)) * 0.69314718055994531f;
+                p.lse[(long long)bh * p.tokens + tok] = (m[h] * sc + log2f(lsum)) * 0.69314718055994531f;
         }
     }
 }
@@ -555,13 +583,16 @@ int frames_per_box(const sta_params *p, int rows)
     return k < p->tile[0] ? k : p->tile[0];
 }
 
+/* A map over base with strides st: with rows > 0 the 3-dim (heads*D, rows tokens from token first, B)
+ * with boxes of box rows; else the natural-order video map (heads*D, W, H, T, B) with boxes of box
+ * frames of one tile. */
 CUresult encode(PFN_cuTensorMapEncodeTiled_v12000 fn, CUtensorMap *m, const sta_params *p, const void *base, const long long *st,
-                bool text, long long rows, int box_rows_or_frames)
+                long long first, long long rows, int box_rows_or_frames)
 {
     const CUtensorMapDataType dt = p->dtype == DT_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
     const cuuint32_t es[5] = {1, 1, 1, 1, 1};
-    if (text) {
-        void *addr = (char *)base + (size_t)p->video * (size_t)st[1] * 2;
+    if (rows > 0) {
+        void *addr = (char *)base + (size_t)first * (size_t)st[1] * 2;
         const cuuint64_t dims[3] = {(cuuint64_t)p->heads * p->head_dim, (cuuint64_t)rows, (cuuint64_t)p->batch};
         const cuuint64_t strides[2] = {(cuuint64_t)st[1] * 2, (cuuint64_t)st[0] * 2};
         const cuuint32_t box[3] = {64, (cuuint32_t)box_rows_or_frames, 1};
@@ -590,7 +621,7 @@ template <int D, bool BF, int S> cudaError_t launch(const sm90_params &P, int gr
 int STA_KERNELS::sm90_eligible(const sta_params *p, int cc)
 {
     if (cc != 90) return 0; /* sm_90a machine code runs on compute capability 9.0 only */
-    if ((p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128) || p->tiled_order) return 0;
+    if ((p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128)) return 0;
     const long long *st[3] = {p->sq, p->sk, p->sv};
     const void *ptr[3] = {p->q, p->k, p->v};
     for (int i = 0; i < 3; i++)
@@ -620,12 +651,16 @@ int STA_KERNELS::sm90_launch(const sta_params *p, gpuStream_t stream, char *err,
     local.text_per_head = (text + MQ - 1) / MQ;
     local.n_text_items = p->batch * p->heads * local.text_per_head;
     local.n_items = local.n_text_items + p->batch * p->heads * p->tiles * local.nsq;
-    CUresult r = encode(fn, &local.tq, p, p->q, p->sq, false, 0, local.kq);
-    if (r == CUDA_SUCCESS) r = encode(fn, &local.tk, p, p->k, p->sk, false, 0, local.kk);
-    if (r == CUDA_SUCCESS) r = encode(fn, &local.tv, p, p->v, p->sv, false, 0, local.kk);
-    if (r == CUDA_SUCCESS && text > 0) r = encode(fn, &local.xq, p, p->q, p->sq, true, text, MQ);
-    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xk, p, p->k, p->sk, true, p->text_valid, KVR);
-    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xv, p, p->v, p->sv, true, p->text_valid, KVR);
+    /* video: natural order in boxes of frames; tiled order in boxes of rows (as many as those frames
+     * hold in a whole tile) over the video tokens alone */
+    const int hw = p->tile[1] * p->tile[2], vrows = p->tiled_order ? p->video : 0;
+    const int qbox = p->tiled_order ? local.kq * hw : local.kq, kbox = p->tiled_order ? local.kk * hw : local.kk;
+    CUresult r = encode(fn, &local.tq, p, p->q, p->sq, 0, vrows, qbox);
+    if (r == CUDA_SUCCESS) r = encode(fn, &local.tk, p, p->k, p->sk, 0, vrows, kbox);
+    if (r == CUDA_SUCCESS) r = encode(fn, &local.tv, p, p->v, p->sv, 0, vrows, kbox);
+    if (r == CUDA_SUCCESS && text > 0) r = encode(fn, &local.xq, p, p->q, p->sq, p->video, text, MQ);
+    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xk, p, p->k, p->sk, p->video, p->text_valid, KVR);
+    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xv, p, p->v, p->sv, p->video, p->text_valid, KVR);
     if (r != CUDA_SUCCESS) {
         snprintf(err, err_size, "cuTensorMapEncodeTiled refused a tensor map (CUresult %d)", (int)r);
         return -1;
