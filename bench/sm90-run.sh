@@ -88,6 +88,7 @@ for tool in memcheck racecheck synccheck; do
         e=$?
         [ $e -eq 0 ] || rc=1
         echo "$tool shard $i/$jobs exit $e"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|cases" /tmp/$tool.$i.log
+        [ $e -eq 124 ] && echo "  cases done: $(grep -cE '^  (pass|fail)' /tmp/$tool.$i.log); last: $(grep -E '^  ' /tmp/$tool.$i.log | tail -1)"
         head -c 3000 /tmp/$tool.$i.log >> "$out/sanitizer.log"
     done
 done
