@@ -15,11 +15,15 @@ double stile_nmse_threshold(stile_dtype dtype)
     return 0;
 }
 
-stile_status stile_check_output(const stile_problem *problem, const stile_io *io, const int64_t *rows, int64_t nrows,
+stile_status stile_check_output(const stile_problem *problem, const stile_io *io_in, const int64_t *rows, int64_t nrows,
                                 const double *ref_o, const double *ref_lse, stile_check *out)
 {
-    if (!io || !ref_o || !out)
-        return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: %s is NULL", !io ? "io" : !ref_o ? "ref_o" : "out");
+    if (!io_in || !ref_o || !out)
+        return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: %s is NULL", !io_in ? "io" : !ref_o ? "ref_o" : "out");
+    stile_io io_cur;
+    stile_status st = stile_io_import(io_in, &io_cur, "stile_check_output");
+    if (st != STILE_OK) return st;
+    const stile_io *io = &io_cur;
     oracle_problem op;
     stile_status rc = stile_oracle_problem_read(problem, "stile_check_output", &op);
     if (rc != STILE_OK) goto done;

@@ -49,12 +49,16 @@ static void natural_of_tiled(const oracle_geom *g, int64_t *map)
                             map[pos++] = (t * g->canvas[1] + h) * g->canvas[2] + w;
 }
 
-stile_status stile_oracle(const stile_problem *problem, const stile_io *io, const int64_t *rows, int64_t nrows,
+stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, const int64_t *rows, int64_t nrows,
                           double *out_o, double *out_lse)
 {
-    if (!io || !out_o) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: %s is NULL", io ? "out_o" : "io");
+    if (!io_in || !out_o) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: %s is NULL", io_in ? "out_o" : "io");
+    stile_io io_cur;
+    stile_status rc = stile_io_import(io_in, &io_cur, "stile_oracle");
+    if (rc != STILE_OK) return rc;
+    const stile_io *io = &io_cur;
     oracle_problem op;
-    stile_status rc = stile_oracle_problem_read(problem, "stile_oracle", &op);
+    rc = stile_oracle_problem_read(problem, "stile_oracle", &op);
     if (rc != STILE_OK) goto done;
     const size_t es = stile_oracle_dtype_bytes(op.dtype);
     const stile_tensor *in[3] = {&io->q, &io->k, &io->v};

@@ -52,11 +52,14 @@ void stile_oracle_problem_free(oracle_problem *op)
     op->windows = NULL;
 }
 
-stile_status stile_oracle_problem_read(const stile_problem *p, const char *who, oracle_problem *op)
+stile_status stile_oracle_problem_read(const stile_problem *in, const char *who, oracle_problem *op)
 {
     memset(op, 0, sizeof *op);
-    stile_status rc = stile_problem_check(p); /* rejects what is invalid, with the library's messages */
+    stile_status rc = stile_problem_check(in); /* rejects what is invalid, with the library's messages */
     if (rc != STILE_OK) return rc;
+    stile_problem cur; /* the caller's layout in the current one: read only this */
+    if ((rc = stile_problem_import(in, &cur, who)) != STILE_OK) return rc;
+    const stile_problem *p = &cur;
     op->batch = p->batch ? p->batch : 1;
     op->heads = p->heads;
     op->head_dim = p->head_dim;

@@ -226,6 +226,9 @@ stile_status stile_plan_get_info(const stile_plan *plan, stile_plan_info *out)
 stile_status stile_plan_get_problem(const stile_plan *plan, stile_problem *out)
 {
     if (!plan || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_get_problem: %s is NULL", plan ? "out" : "plan");
+    stile_problem layout; /* the caller says which layout it holds; only that is written */
+    stile_status st = stile_problem_import(out, &layout, "stile_plan_get_problem (out)");
+    if (st != STILE_OK) return st;
     *out = plan->r.p;
     return STILE_OK;
 }
@@ -271,9 +274,12 @@ static int overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b,
     return a0 < b0 + bbytes && b0 < a0 + abytes;
 }
 
-stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const char *what)
+stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what)
 {
-    if (!plan || !io) return stile_fail(STILE_ERR_NULL_ARGUMENT, "%s: %s is NULL", what, plan ? "io" : "plan");
+    if (!plan || !in) return stile_fail(STILE_ERR_NULL_ARGUMENT, "%s: %s is NULL", what, plan ? "io" : "plan");
+    stile_status st = stile_io_import(in, out, what);
+    if (st != STILE_OK) return st;
+    const stile_io *io = out;
     const stile_resolved *r = &plan->r;
     const stile_tensor *t[4] = {&io->q, &io->k, &io->v, &io->o};
     static const char *nm[4] = {"q", "k", "v", "o"};
@@ -317,7 +323,12 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const ch
 
 stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
 {
-    stile_status rc = stile_io_check(plan, io, "stile_plan_execute");
+    stile_io cur;
+    stile_status rc = stile_io_check(plan, io, &cur, "stile_plan_execute");
     if (rc != STILE_OK) return rc;
-    return plan->device->backend->execute(plan->device->impl, plan, plan->impl, io);
+    stile_exec_info info;
+    memset(&info, 0, sizeof info);
+    rc = plan->device->backend->execute(plan->device->impl, plan, plan->impl, &cur, &info);
+    if (rc == STILE_OK && cur.info) *cur.info = info;
+    return rc;
 }

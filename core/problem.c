@@ -8,7 +8,7 @@
 stile_strides stile_strides_bhsd(const stile_problem *p)
 {
     stile_strides s = {0, 0, 0, 0};
-    if (!p) return s;
+    if (!p || p->struct_size != sizeof *p) return s; /* only fields of the current layout are read */
     int64_t tokens = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text;
     s.dim = 1;
     s.token = p->head_dim;
@@ -61,8 +61,9 @@ void stile_resolved_free(stile_resolved *r)
 stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
 {
     memset(r, 0, sizeof *r);
-    if (!in) return stile_fail(STILE_ERR_NULL_ARGUMENT, "problem is NULL");
-    stile_problem p = *in;
+    stile_problem p;
+    stile_status st = stile_problem_import(in, &p, "problem");
+    if (st != STILE_OK) return st;
     static const char axis[3] = {'t', 'h', 'w'};
 
     if (p.batch < 0) return stile_fail(STILE_ERR_INVALID_SIZE, "batch=%lld: must be >= 1 (0 means 1)", (long long)p.batch);

@@ -1,54 +1,106 @@
-/* Backend registry: which backends stile knows, which this build has, and device names. */
+/* Backend registry: which backends stile knows, which this build has, where their code is (linked
+ * in, or a module loaded at the first query: core/module.h), and device names. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "module.h"
 #include "stile_config.h"
-#include "stile_internal.h"
 
 #if STILE_HAVE_CPU
-extern const stile_backend stile_backend_cpu;
+extern const stile_module_info stile_module_cpu;
+#define CPU_LINKED (&stile_module_cpu)
+#else
+#define CPU_LINKED NULL
 #endif
-#if STILE_HAVE_VULKAN
-extern const stile_backend stile_backend_vulkan;
+#if STILE_HAVE_VULKAN && !STILE_BACKEND_MODULES
+extern const stile_module_info stile_module_vulkan;
+#define VULKAN_LINKED (&stile_module_vulkan)
+#else
+#define VULKAN_LINKED NULL
 #endif
-#if STILE_HAVE_CUDA
-extern const stile_backend stile_backend_cuda;
+#if STILE_HAVE_CUDA && !STILE_BACKEND_MODULES
+extern const stile_module_info stile_module_cuda;
+#define CUDA_LINKED (&stile_module_cuda)
+#else
+#define CUDA_LINKED NULL
 #endif
-#if STILE_HAVE_HIP
-extern const stile_backend stile_backend_hip;
+#if STILE_HAVE_HIP && !STILE_BACKEND_MODULES
+extern const stile_module_info stile_module_hip;
+#define HIP_LINKED (&stile_module_hip)
+#else
+#define HIP_LINKED NULL
 #endif
 
 typedef struct known_backend {
     const char *name;
-    const stile_backend *ops; /* NULL: not built */
+    int built;                      /* this build has it, linked in or as a module */
+    const stile_module_info *linked; /* linked in: its descriptor */
 } known_backend;
 
-/* Fixed order; "auto" prefers the later (GPU) entries once they exist. */
+/* Fixed order; "auto" prefers the later (GPU) entries. */
 static const known_backend known[] = {
-#if STILE_HAVE_CPU
-    {"cpu", &stile_backend_cpu},
-#else
-    {"cpu", NULL},
-#endif
-#if STILE_HAVE_VULKAN
-    {"vulkan", &stile_backend_vulkan},
-#else
-    {"vulkan", NULL},
-#endif
-#if STILE_HAVE_CUDA
-    {"cuda", &stile_backend_cuda},
-#else
-    {"cuda", NULL},
-#endif
-#if STILE_HAVE_HIP
-    {"hip", &stile_backend_hip},
-#else
-    {"hip", NULL},
-#endif
+    {"cpu", STILE_HAVE_CPU, CPU_LINKED},
+    {"vulkan", STILE_HAVE_VULKAN, VULKAN_LINKED},
+    {"cuda", STILE_HAVE_CUDA, CUDA_LINKED},
+    {"hip", STILE_HAVE_HIP, HIP_LINKED},
 };
 #define NKNOWN ((int)(sizeof known / sizeof known[0]))
+
+/* Filled once, at the first query, then only read. */
+typedef struct backend_state {
+    const stile_backend *ops; /* NULL: unavailable, see reason */
+    const void *ext;
+    char module[256];         /* the module file, "" when linked in or not found */
+    char reason[224];
+} backend_state;
+
+static backend_state state[NKNOWN];
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void registry_init(void)
+{
+    for (int b = 0; b < NKNOWN; b++) {
+        backend_state *s = &state[b];
+        if (known[b].linked) {
+            s->ops = known[b].linked->backend;
+            s->ext = known[b].linked->ext;
+        } else if (!known[b].built) {
+            snprintf(s->reason, sizeof s->reason, "not built into this library");
+        } else {
+            stile_module_info mi = {0};
+            char why[sizeof s->reason - 16];
+            if (stile_module_open(known[b].name, &mi, s->module, sizeof s->module, why, sizeof why) == 0) {
+                s->ops = mi.backend;
+                s->ext = mi.ext;
+            } else {
+                snprintf(s->reason, sizeof s->reason, "unavailable: %s", why);
+                stile_log(STILE_LOG_INFO, "backend %s %s", known[b].name, s->reason);
+            }
+        }
+    }
+}
+
+static const backend_state *backend(int b)
+{
+    pthread_once(&registry_once, registry_init);
+    return &state[b];
+}
+
+const stile_backend *stile_registry_backend(const char *name, const void **ext, char *reason, size_t reason_size)
+{
+    for (int b = 0; b < NKNOWN; b++) {
+        if (strcmp(known[b].name, name) != 0) continue;
+        const backend_state *s = backend(b);
+        if (ext) *ext = s->ext;
+        if (!s->ops) snprintf(reason, reason_size, "%s", s->reason);
+        return s->ops;
+    }
+    snprintf(reason, reason_size, "unknown backend");
+    return NULL;
+}
 
 int stile_backend_count(void) { return NKNOWN; }
 
@@ -57,25 +109,27 @@ stile_status stile_backend_get_info(int index, stile_backend_info *out)
     if (!out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_backend_get_info: out is NULL");
     if (index < 0 || index >= NKNOWN)
         return stile_fail(STILE_ERR_OUT_OF_RANGE, "backend index %d: must be within 0..%d", index, NKNOWN - 1);
+    const backend_state *s = backend(index);
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", known[index].name);
-    if (!known[index].ops) {
-        snprintf(out->status, sizeof out->status, "not built into this library");
+    snprintf(out->module, sizeof out->module, "%s", s->module);
+    out->built = known[index].built;
+    if (!s->ops) {
+        snprintf(out->status, sizeof out->status, "%s", s->reason);
         return STILE_OK;
     }
-    out->built = 1;
+    out->available = 1;
     char reason[160] = "";
-    out->devices = known[index].ops->device_count(reason, sizeof reason);
+    out->devices = s->ops->device_count(reason, sizeof reason);
     snprintf(out->status, sizeof out->status, "%s", out->devices > 0 ? "ready" : reason);
     return STILE_OK;
 }
 
 static stile_status open_backend(int b, int index, const stile_device_params *params, stile_device **out)
 {
-    const stile_backend *ops = known[b].ops;
-    if (!ops)
-        return stile_fail(STILE_ERR_UNSUPPORTED, "device '%s:%d': the %s backend is not built into this library",
-                          known[b].name, index, known[b].name);
+    const backend_state *s = backend(b);
+    const stile_backend *ops = s->ops;
+    if (!ops) return stile_fail(STILE_ERR_UNSUPPORTED, "device '%s:%d': the %s backend is %s", known[b].name, index, known[b].name, s->reason);
     char reason[160] = "";
     int n = ops->device_count(reason, sizeof reason);
     if (index >= n) {
@@ -103,15 +157,18 @@ stile_status stile_device_open(const char *name, const stile_device_params *para
     if (out) *out = NULL;
     if (!name) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_device_open: name is NULL");
     if (!out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_device_open: out is NULL");
-    if (params && params->threads < 0)
-        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "device params: threads=%d: must be >= 0 (0: all processors)",
-                          params->threads);
+    stile_device_params prm;
+    stile_status st = stile_device_params_import(params, &prm);
+    if (st != STILE_OK) return st;
+    if (prm.threads < 0)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "device params: threads=%d: must be >= 0 (0: all processors)", prm.threads);
     if (strcmp(name, "auto") == 0) {
         for (int b = NKNOWN - 1; b >= 0; b--) {
+            const stile_backend *ops = backend(b)->ops;
             char reason[160];
-            const int n = known[b].ops ? known[b].ops->device_count(reason, sizeof reason) : 0;
+            const int n = ops ? ops->device_count(reason, sizeof reason) : 0;
             for (int i = 0; i < n; i++)
-                if (!known[b].ops->auto_ok || known[b].ops->auto_ok(i)) return open_backend(b, i, params, out);
+                if (!ops->auto_ok || ops->auto_ok(i)) return open_backend(b, i, &prm, out);
         }
         return stile_fail(STILE_ERR_NO_DEVICE, "auto: no backend of this build has a device here");
     }
@@ -126,7 +183,7 @@ stile_status stile_device_open(const char *name, const stile_device_params *para
                 if (!isdigit((unsigned char)*c)) goto bad_index;
             index = atoi(num);
         }
-        return open_backend(b, index, params, out);
+        return open_backend(b, index, &prm, out);
     bad_index:
         return stile_fail(STILE_ERR_UNKNOWN_DEVICE, "device '%s': the index after ':' must be a number", name);
     }

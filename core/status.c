@@ -5,6 +5,10 @@
 #include "stile_commit.h"
 #include "stile_internal.h"
 
+/* The API version tags the header refers to (stile.h): one per API version this library provides;
+ * a later API version adds its own and keeps these. */
+const int stile_api_1 = 1;
+
 int stile_version(void) { return STILE_VERSION; }
 const char *stile_version_string(void) { return STILE_VERSION_STRING; }
 const char *stile_build_commit(void) { return STILE_COMMIT; }
@@ -49,7 +53,7 @@ void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_level)
     pthread_mutex_unlock(&log_lock);
 }
 
-static void vlog(stile_log_level level, const char *fmt, va_list ap)
+void stile_vlog(stile_log_level level, const char *fmt, va_list ap)
 {
     pthread_mutex_lock(&log_lock);
     stile_log_fn fn = log_fn;
@@ -66,15 +70,30 @@ void stile_log(stile_log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog(level, fmt, ap);
+    stile_vlog(level, fmt, ap);
     va_end(ap);
+}
+
+/* The text of this thread's last failure: every stile_fail writes it, whatever the log sink. */
+static _Thread_local char last_error[512];
+
+const char *stile_last_error(void) { return last_error; }
+
+stile_status stile_vfail(stile_status status, const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    vsnprintf(last_error, sizeof last_error, fmt, copy);
+    va_end(copy);
+    stile_vlog(STILE_LOG_ERROR, fmt, ap);
+    return status;
 }
 
 stile_status stile_fail(stile_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog(STILE_LOG_ERROR, fmt, ap);
+    stile_vfail(status, fmt, ap);
     va_end(ap);
     return status;
 }

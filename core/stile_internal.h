@@ -17,8 +17,18 @@
 #define STILE_PRINTF(a, b)
 #endif
 void stile_log(stile_log_level level, const char *fmt, ...) STILE_PRINTF(2, 3);
-/* Log an error and return its status: `return stile_fail(STILE_ERR_INVALID_WINDOW, "window[1]=%d: ...", w);` */
+/* Log an error, keep it as this thread's stile_last_error(), and return its status:
+ * `return stile_fail(STILE_ERR_INVALID_WINDOW, "window[1]=%d: ...", w);` */
 stile_status stile_fail(stile_status status, const char *fmt, ...) STILE_PRINTF(2, 3);
+void stile_vlog(stile_log_level level, const char *fmt, va_list ap);
+stile_status stile_vfail(stile_status status, const char *fmt, va_list ap);
+
+/* ---- input structures that can grow (core/abi.c): the caller's struct_size checked, the
+ * structure copied into the current layout; read only the copy ---- */
+stile_status stile_problem_import(const stile_problem *in, stile_problem *out, const char *what);
+/* NULL params: the defaults. */
+stile_status stile_device_params_import(const stile_device_params *in, stile_device_params *out);
+stile_status stile_io_import(const stile_io *in, stile_io *out, const char *what);
 
 /* ---- checked arithmetic ---- */
 static inline bool stile_mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
@@ -121,8 +131,9 @@ struct stile_backend {
     stile_status (*supports)(void *device, const stile_plan *plan);
     stile_status (*plan)(void *device, const stile_plan *plan, void **impl);
     void (*plan_destroy)(void *impl);
-    /* io already checked by core against the plan. */
-    stile_status (*execute)(void *device, const stile_plan *plan, void *impl, const stile_io *io);
+    /* io already checked by core against the plan (and in the current layout); info->path receives
+     * the kernel that ran. */
+    stile_status (*execute)(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info);
     /* Device memory: allocate (*ptr is the device address), free, and copy to or from the host. */
     stile_status (*buffer_alloc)(void *device, size_t bytes, void **ptr);
     void (*buffer_free)(void *device, void *ptr);
@@ -136,8 +147,9 @@ struct stile_backend {
 /* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes
  * ownership of impl (closed through the backend's device_close). */
 stile_status stile_device_adopt(const stile_backend *backend, void *impl, const stile_device_info *info, stile_device **out);
-/* The checks of stile_plan_execute on io (what: the caller's name for messages). */
-stile_status stile_io_check(const stile_plan *plan, const stile_io *io, const char *what);
+/* The checks of stile_plan_execute on the caller's io (what: the caller's name for messages): the
+ * structure imported into *out (stile_io_import), then every tensor checked. Read only *out. */
+stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what);
 /* A buffer around memory the backend has already set up at ptr (stile_vulkan_buffer_wrap). */
 stile_status stile_buffer_adopt(stile_device *device, void *ptr, size_t bytes, stile_buffer **out);
 

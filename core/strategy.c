@@ -286,11 +286,15 @@ static int same_base(const stile_problem *a, const stile_problem *b)
            same_strides(&a->q, &b->q) && same_strides(&a->k, &b->k) && same_strides(&a->v, &b->v) && same_strides(&a->o, &b->o);
 }
 
-stile_status stile_strategy_plan(stile_strategy *s, stile_device *device, const stile_problem *base, int64_t step, int64_t layer,
-                                 const stile_plan **out)
+stile_status stile_strategy_plan(stile_strategy *s, stile_device *device, const stile_problem *base_in, int64_t step,
+                                 int64_t layer, const stile_plan **out)
 {
     if (out) *out = NULL;
-    if (!s || !device || !base || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_plan: an argument is NULL");
+    if (!s || !device || !base_in || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_plan: an argument is NULL");
+    stile_problem base_cur; /* the caller's layout in the current one: read only this */
+    stile_status ist = stile_problem_import(base_in, &base_cur, "stile_strategy_plan");
+    if (ist != STILE_OK) return ist;
+    const stile_problem *base = &base_cur;
     pthread_mutex_lock(&s->lock);
     stile_status st = STILE_OK;
     for (int64_t i = 0; i < s->nplans; i++) {

@@ -18,7 +18,7 @@ static void test_a_case_the_cpu_refuses_fails_unless_the_table_expects_it(void *
     (void)state;
     /* head_dim 2048 is valid, but the CPU backend takes 1..1024 */
     conf_case c = {.name = "head_dim 2048", .unsupported_on = NULL};
-    conf_variant v = {.c = &c, .p = {.canvas = {2, 4, 4}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 1, .head_dim = 2048}};
+    conf_variant v = {.c = &c, .p = {.struct_size = sizeof(stile_problem), .canvas = {2, 4, 4}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 1, .head_dim = 2048}};
     conf_result r = conf_run_variant(conf_cpu, &v, 11);
     conf_report(&r, "not expected to be refused");
     assert_int_equal(r.status, CONF_FAIL);
@@ -55,7 +55,7 @@ static void test_unsupported_on_matches_whole_backend_names_only(void **state)
  * count stays 6) with LSE ln 6 and see what the probe says. */
 static int64_t probe_shifted(int shift, conf_result *res)
 {
-    stile_problem p = {.batch = 1, .canvas = {1, 1, 12}, .tile = {1, 1, 2}, .window = {1, 1, 3}, .heads = 1, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof(stile_problem), .batch = 1, .canvas = {1, 1, 12}, .tile = {1, 1, 2}, .window = {1, 1, 3}, .heads = 1, .head_dim = 64};
     p.q = p.k = p.v = p.o = (stile_strides){.batch = 12 * 64, .token = 64, .head = 64, .dim = 1};
     probe pr;
     char why[128];

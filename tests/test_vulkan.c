@@ -13,7 +13,8 @@
 #include "conformance.h"
 #include "stile/stile_vulkan.h"
 #include "stile_internal.h"
-#include "vk_internal.h"
+#include "module.h"
+#include "vk_ext.h"
 
 /* ---- the application's side: its own instance, device, queue and host-visible buffers ---- */
 
@@ -112,13 +113,13 @@ static void app_buffer_free(app_buffer *b)
 
 static stile_vulkan_context app_context(void)
 {
-    return (stile_vulkan_context){.instance = A.inst, .physical_device = A.phys, .device = A.dev, .queue = A.queue,
+    return (stile_vulkan_context){.struct_size = sizeof(stile_vulkan_context), .instance = A.inst, .physical_device = A.phys, .device = A.dev, .queue = A.queue,
                                   .queue_family = A.family};
 }
 
 /* ---- tests ---- */
 
-static const stile_problem small = {.canvas = {4, 6, 6}, .tile = {2, 4, 4}, .window = {1, 1, 3}, .heads = 2, .head_dim = 64,
+static const stile_problem small = {.struct_size = sizeof(stile_problem), .canvas = {4, 6, 6}, .tile = {2, 4, 4}, .window = {1, 1, 3}, .heads = 2, .head_dim = 64,
                                     .text = 7, .text_padding = 2, .dtype = STILE_DTYPE_F32};
 
 /* The application records stile's dispatches into its own command buffer between its own barriers,
@@ -160,7 +161,7 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_string_equal(pi.path, "portable"); /* f32 never takes the tensor-core path */
     assert_string_equal(pi.device, "vulkan:app");
     char *base = stile_buffer_data(bin);
-    stile_io io = {.q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
+    stile_io io = {.struct_size = sizeof(stile_io), .q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
                    .v = {base + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bout), bytes, STILE_DTYPE_F32},
                    .lse = {stile_buffer_data(blse), lse_bytes, STILE_DTYPE_F32}};
 
@@ -183,7 +184,7 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_int_equal(vkQueueWaitIdle(A.queue), VK_SUCCESS);
 
     /* check on host copies (the oracle reads host memory) */
-    stile_io host = {.q = {in.map, bytes, STILE_DTYPE_F32}, .k = {(char *)in.map + bytes, bytes, STILE_DTYPE_F32},
+    stile_io host = {.struct_size = sizeof(stile_io), .q = {in.map, bytes, STILE_DTYPE_F32}, .k = {(char *)in.map + bytes, bytes, STILE_DTYPE_F32},
                      .v = {(char *)in.map + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {out.map, bytes, STILE_DTYPE_F32},
                      .lse = {lse.map, lse_bytes, STILE_DTYPE_F32}};
     double *ref = malloc((size_t)n * sizeof *ref), *ref_lse = malloc((size_t)(tokens * p->heads) * sizeof *ref_lse);
@@ -266,6 +267,10 @@ static void test_wrap_errors(void **state)
     ctx = app_context();
     ctx.flags = 0x80;
     assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_INVALID_ARGUMENT);
+    ctx = app_context();
+    ctx.struct_size = 0; /* a context filled without the size (or by an older header) */
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(stile_last_error(), "struct_size 0"));
 
     /* Vulkan entry points given CPU objects */
     stile_device *cpu = NULL;
@@ -283,7 +288,7 @@ static void test_wrap_errors(void **state)
     const size_t bytes = (size_t)(4 * 6 * 6 + small.text) * small.heads * small.head_dim * sizeof(float);
     float *q = calloc(1, bytes), *k = calloc(1, bytes), *v = calloc(1, bytes), *o = calloc(1, bytes);
     assert_true(q && k && v && o);
-    stile_io io = {.q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
+    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
                    .o = {o, bytes, STILE_DTYPE_F32}};
     assert_int_equal(stile_vulkan_record(plan, &io, (VkCommandBuffer)(uintptr_t)1), STILE_ERR_INVALID_ARGUMENT); /* a CPU plan */
     io.k.data = NULL;
@@ -355,9 +360,12 @@ static void test_out_of_memory_and_device_loss_are_statuses(void **state)
     stile_plan *plan = NULL;
     assert_int_equal(stile_plan_create(dev, &small, &plan), STILE_OK);
     /* what the backend does with VK_ERROR_DEVICE_LOST: the status, and every later call refused */
-    vk_device *d = dev->impl;
-    assert_int_equal(vk_fail(d, VK_ERROR_DEVICE_LOST, "a test"), STILE_ERR_DEVICE_LOST);
-    assert_int_equal(vk_fail(d, VK_ERROR_OUT_OF_DEVICE_MEMORY, "a test"), STILE_ERR_OUT_OF_MEMORY);
+    const void *ext = NULL;
+    char why[256];
+    assert_non_null(stile_registry_backend("vulkan", &ext, why, sizeof why));
+    const vk_ext *vk = ext;
+    assert_int_equal(vk->device_fail(dev->impl, VK_ERROR_DEVICE_LOST, "a test"), STILE_ERR_DEVICE_LOST);
+    assert_int_equal(vk->device_fail(dev->impl, VK_ERROR_OUT_OF_DEVICE_MEMORY, "a test"), STILE_ERR_OUT_OF_MEMORY);
     assert_int_equal(stile_buffer_create(dev, 64, &b), STILE_ERR_DEVICE_LOST);
     stile_plan *again = NULL;
     assert_int_equal(stile_plan_create(dev, &small, &again), STILE_ERR_DEVICE_LOST);

@@ -190,6 +190,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     o->repeat = 3;
     o->warmup = 1;
     o->gemm_ref = 1;
+    o->p.struct_size = sizeof o->p;
     o->p.head_dim = 128;
     const char *text_padding = NULL;
     for (int i = 0; i < argc; i++) {
@@ -349,7 +350,7 @@ void cli_check_problem(const cli_opts *o)
 
 stile_device *cli_open_device(const cli_opts *o)
 {
-    stile_device_params dp = {.threads = o->threads};
+    stile_device_params dp = {.struct_size = sizeof(stile_device_params), .threads = o->threads};
     stile_device *dev = NULL;
     stile_status st = stile_device_open(o->device, &dp, &dev);
     if (st != STILE_OK) {

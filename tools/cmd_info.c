@@ -1,4 +1,4 @@
-/* `stile info`: version, backends built, devices found. */
+/* `stile info`: version, backends built, where their code is (linked in or a module), devices found. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +15,7 @@ int cmd_info(int argc, char **argv)
         stile_backend_info bi;
         if (stile_backend_get_info(i, &bi) != STILE_OK) return 1;
         printf("%-8s %-6s %-8d %s\n", bi.name, bi.built ? "yes" : "no", bi.devices, bi.status);
+        if (bi.available && bi.module[0]) printf("  module     %s\n", bi.module);
         for (int d = 0; d < bi.devices; d++) {
             char name[32];
             snprintf(name, sizeof name, "%s:%d", bi.name, d);

@@ -28,7 +28,7 @@ int cmd_plan(int argc, char **argv)
         free(buf);
     } else {
         stile_plan_info in;
-        stile_problem p;
+        stile_problem p = {.struct_size = sizeof p};
         stile_plan_get_info(plan, &in);
         stile_plan_get_problem(plan, &p);
         char c[64], t[64], g[64];

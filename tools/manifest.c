@@ -119,6 +119,7 @@ static stile_status from_json(const ctx *c, const json_t *m, const char *dir, ma
             return fail(c, STILE_ERR_FORMAT, "unknown field \"%.64s\" (the fields: canvas, tile, heads, head_dim, text, text_padding, samples)",
                         key);
     stile_problem *p = &out->p;
+    p->struct_size = sizeof *p;
     stile_status st;
     if ((st = triple(c, "canvas", "T, H, W", json_object_get(m, "canvas"), p->canvas)) != STILE_OK ||
         (st = triple(c, "tile", "t, h, w", json_object_get(m, "tile"), p->tile)) != STILE_OK ||

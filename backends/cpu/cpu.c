@@ -12,7 +12,7 @@
 
 #include "cpu_kernels.h"
 #include "cpu_threads.h"
-#include "stile_internal.h"
+#include "module.h"
 
 enum {
     CPU_ROW_BLOCK = 384, /* query rows per work item: bounds the score block and feeds both threads */
@@ -330,8 +330,9 @@ static void compute_item(void *ctx, int64_t item, int thread)
     }
 }
 
-static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io)
+static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
 {
+    snprintf(info->path, sizeof info->path, "cblas");
     cpu_device *dev = device;
     const stile_resolved *r = &plan->r;
     const int64_t D = r->p.head_dim;
@@ -408,3 +409,6 @@ const stile_backend stile_backend_cpu = {
     .buffer_copy = cpu_buffer_copy,
     .plan_path = cpu_plan_path,
 };
+
+const stile_module_info stile_module_cpu = {&stile_backend_cpu, NULL};
+

@@ -7,12 +7,14 @@
 
 #include "gpu_vendor.h"
 #include "sta_kernel.h"
-#include "stile_internal.h"
+#include "module.h"
 
 #ifdef STILE_HIP
 #define BACKEND_SYMBOL stile_backend_hip
+#define MODULE_SYMBOL stile_module_hip
 #else
 #define BACKEND_SYMBOL stile_backend_cuda
+#define MODULE_SYMBOL stile_module_cuda
 #endif
 
 typedef struct gpu_device {
@@ -150,7 +152,7 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     return STILE_OK;
 }
 
-static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io)
+static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
 {
     gpu_device *dev = device;
     gpu_plan *gp = impl;
@@ -174,6 +176,7 @@ static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl
     if (path != chosen)
         stile_log(STILE_LOG_WARN, "%s: %s kernel unavailable (%s): %s kernel instead", STILE_GPU_NAME, stile_gpu_path_name(chosen), err,
                   stile_gpu_path_name(path));
+    snprintf(info->path, sizeof info->path, "%s", stile_gpu_path_name(path));
     if (!io->stream) {
         e = gpuStreamSynchronize(0);
         if (e != gpuSuccess) return gpu_fail(e, "running the STA kernel");
@@ -225,3 +228,5 @@ const stile_backend BACKEND_SYMBOL = {
     .buffer_copy = gpu_buffer_copy,
     .plan_path = gpu_plan_path,
 };
+
+const stile_module_info MODULE_SYMBOL = {&BACKEND_SYMBOL, NULL};

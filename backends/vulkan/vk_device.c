@@ -366,10 +366,15 @@ int vk_auto_ok(int index)
 
 /* ---- the public bring-your-own-Vulkan entry point for devices ---- */
 
-STILE_API stile_status stile_vulkan_device_wrap(const stile_vulkan_context *ctx, stile_device **out)
+stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **out)
 {
     if (out) *out = NULL;
     if (!ctx || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: %s is NULL", ctx ? "out" : "ctx");
+    if (ctx->struct_size != sizeof *ctx)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT,
+                          "stile_vulkan_device_wrap: ctx->struct_size %u matches no layout of stile_vulkan_context this library "
+                          "knows (current: %zu bytes); set it to sizeof(stile_vulkan_context)",
+                          (unsigned)ctx->struct_size, sizeof *ctx);
     if (!ctx->instance || !ctx->physical_device || !ctx->device)
         return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: ctx->%s is VK_NULL_HANDLE",
                           !ctx->instance ? "instance" : !ctx->physical_device ? "physical_device" : "device");

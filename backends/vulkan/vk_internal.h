@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <vulkan/vulkan.h>
 
+#include "stile/stile_vulkan.h"
 #include "stile_internal.h"
 
 /* A VkBuffer and the address stile hands out for it. Host-visible memory is mapped and the mapping is
@@ -88,5 +89,11 @@ void vk_buffer_free(void *device, void *ptr);
 stile_status vk_buffer_copy(void *device, void *dst, const void *src, size_t bytes, int to_device);
 
 extern const stile_backend stile_backend_vulkan;
+
+/* The public functions as the backend implements them (vk_ext.h's table). */
+stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **out);
+stile_status vk_api_buffer_wrap(stile_device *device, VkBuffer buffer, VkDeviceSize size, stile_buffer **out);
+stile_status vk_api_buffer_get(const stile_buffer *buffer, VkBuffer *out);
+stile_status vk_api_record(const stile_plan *plan, const stile_io *io, VkCommandBuffer cmd);
 
 #endif /* STILE_VK_INTERNAL_H */

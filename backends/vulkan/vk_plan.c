@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "module.h"
 #include "stile/stile_vulkan.h"
+#include "vk_ext.h"
 #include "vk_internal.h"
 
 enum { VK_MAX_DISPATCH = 65535 };
@@ -324,7 +326,7 @@ static void record_execute(VkCommandBuffer cmd, void *ctx)
                          0, NULL, 0, NULL);
 }
 
-static stile_status vk_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io)
+static stile_status vk_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
 {
     vk_device *d = device;
     stile_status st = vk_check_lost(d);
@@ -332,6 +334,9 @@ static stile_status vk_execute(void *device, const stile_plan *plan, void *impl,
     vk_bound b;
     st = bind_io(d, plan, impl, io, &b);
     if (st != STILE_OK) return st;
+    const vk_plan *vp = impl;
+    if (b.pipe == vp->pipe) vk_plan_path(d, impl, info->path, sizeof info->path);
+    else snprintf(info->path, sizeof info->path, "portable");
     return vk_submit(d, record_execute, &b, "running the STA shader");
 }
 
@@ -339,7 +344,7 @@ static stile_status vk_execute(void *device, const stile_plan *plan, void *impl,
 
 static vk_device *vulkan_of(const stile_device *device) { return device && device->backend == &stile_backend_vulkan ? device->impl : NULL; }
 
-STILE_API stile_status stile_vulkan_buffer_wrap(stile_device *device, VkBuffer buffer, VkDeviceSize size, stile_buffer **out)
+stile_status vk_api_buffer_wrap(stile_device *device, VkBuffer buffer, VkDeviceSize size, stile_buffer **out)
 {
     if (out) *out = NULL;
     if (!device || !out || !buffer)
@@ -356,7 +361,7 @@ STILE_API stile_status stile_vulkan_buffer_wrap(stile_device *device, VkBuffer b
     return st;
 }
 
-STILE_API stile_status stile_vulkan_buffer_get(const stile_buffer *buffer, VkBuffer *out)
+stile_status vk_api_buffer_get(const stile_buffer *buffer, VkBuffer *out)
 {
     if (!buffer || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_buffer_get: %s is NULL", buffer ? "out" : "buffer");
     vk_device *d = vulkan_of(buffer->device);
@@ -366,11 +371,13 @@ STILE_API stile_status stile_vulkan_buffer_get(const stile_buffer *buffer, VkBuf
     return STILE_OK;
 }
 
-STILE_API stile_status stile_vulkan_record(const stile_plan *plan, const stile_io *io, VkCommandBuffer cmd)
+stile_status vk_api_record(const stile_plan *plan, const stile_io *io, VkCommandBuffer cmd)
 {
     if (!cmd) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_record: cmd is NULL");
-    stile_status st = stile_io_check(plan, io, "stile_vulkan_record");
+    stile_io cur;
+    stile_status st = stile_io_check(plan, io, &cur, "stile_vulkan_record");
     if (st != STILE_OK) return st;
+    io = &cur;
     vk_device *d = vulkan_of(plan->device);
     if (!d) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_record: the plan is for %s, not a Vulkan device", plan->info.device);
     if ((st = vk_check_lost(d)) != STILE_OK) return st;
@@ -395,3 +402,16 @@ const stile_backend stile_backend_vulkan = {
     .auto_ok = vk_auto_ok,
     .plan_path = vk_plan_path,
 };
+
+static stile_status vk_fail_impl(void *device_impl, VkResult r, const char *what) { return vk_fail(device_impl, r, what); }
+
+static const vk_ext vk_public = {
+    .device_wrap = vk_api_device_wrap,
+    .buffer_wrap = vk_api_buffer_wrap,
+    .buffer_get = vk_api_buffer_get,
+    .record = vk_api_record,
+    .device_fail = vk_fail_impl,
+};
+
+const stile_module_info stile_module_vulkan = {&stile_backend_vulkan, &vk_public};
+

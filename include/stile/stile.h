@@ -1,6 +1,15 @@
 /* stile — Sliding Tile Attention (STA): the public C API.
  * Describe a problem, plan it on a device, execute the plan; every backend runs the same contract
- * (docs/contract.md) and is checked against the fp64 oracle declared at the end of this header. */
+ * (docs/contract.md) and is checked against the fp64 oracle declared at the end of this header.
+ *
+ * ABI rules (docs/packaging.md): every enum value is written out and never renumbered. Structures
+ * the caller fills (stile_problem, stile_device_params, stile_io, stile_vulkan_context) begin with
+ * struct_size, which the caller sets to sizeof the structure: the library takes the layouts it
+ * knows and refuses any other with STILE_ERR_INVALID_ARGUMENT (or STILE_ERR_UNSUPPORTED for a
+ * newer header) and a message, instead of misreading it. Structures the library fills end in
+ * reserved bytes that later fields take, so their size does not change. A program refers to the
+ * API version of the header it was built with (stile_api_N below), so linking it against a
+ * library without that version fails at link time. */
 #ifndef STILE_STILE_H
 #define STILE_STILE_H
 
@@ -23,6 +32,21 @@ extern "C" {
  * Version
  * ------------------------------------------------------------------------------------------- */
 
+/** The API version of this header: bumped on every change to the API (a new function, a field
+ * taken from reserved space, a new enum value). A library provides every API version up to its own. */
+#define STILE_API_VERSION 1
+
+/** Link-time check, as Qt's qt_version_tag: every program that includes this header refers to the
+ * symbol stile_api_<STILE_API_VERSION>, which only a library providing that API version defines, so
+ * a header newer than the library fails to link (or to load) instead of misreading structures.
+ * Define STILE_NO_API_TAG before including the header to leave the reference out. */
+#define STILE_API_TAG_(n) stile_api_##n
+#define STILE_API_TAG(n) STILE_API_TAG_(n)
+STILE_API extern const int STILE_API_TAG(STILE_API_VERSION);
+#if !defined(STILE_BUILDING) && !defined(STILE_MODULE) && !defined(STILE_NO_API_TAG) && defined(__GNUC__)
+static const int *const stile_api_tag_ __attribute__((used)) = &STILE_API_TAG(STILE_API_VERSION);
+#endif
+
 /** STILE_VERSION: the header's version as one number, major·10000 + minor·100 + patch. */
 #define STILE_VERSION (STILE_VERSION_MAJOR * 10000 + STILE_VERSION_MINOR * 100 + STILE_VERSION_PATCH)
 
@@ -40,24 +64,24 @@ STILE_API const char *stile_build_commit(void);
  * Thread-safety: a value; stile_status_string returns constant strings, safe from any thread. */
 typedef enum stile_status {
     STILE_OK = 0,
-    STILE_ERR_NULL_ARGUMENT,   /**< a required pointer was NULL */
-    STILE_ERR_INVALID_SIZE,    /**< a size (canvas, tile, heads, head_dim, batch, text) was zero, negative or past its limit (STILE_MAX_HEADS, ...) */
-    STILE_ERR_INVALID_WINDOW,  /**< a window extent was zero or negative */
-    STILE_ERR_INVALID_STRIDES, /**< strides are negative or make distinct elements overlap */
-    STILE_ERR_OUT_OF_RANGE,    /**< a tensor's strides reach past the end of its buffer, or an index is out of range */
-    STILE_ERR_DTYPE_MISMATCH,  /**< a tensor's dtype differs from the problem's */
-    STILE_ERR_OVERFLOW,        /**< sizes whose products overflow 64-bit (or a backend's index) arithmetic */
-    STILE_ERR_ALIASING,        /**< the output overlaps an input */
-    STILE_ERR_INVALID_ARGUMENT,/**< any other invalid argument (unknown enum value, bad combination) */
-    STILE_ERR_UNSUPPORTED,     /**< valid, but this backend (or this build) cannot do it; the log says why */
-    STILE_ERR_UNKNOWN_DEVICE,  /**< a device name that names no backend stile knows */
-    STILE_ERR_NO_DEVICE,       /**< the backend is built but has no such device (driver or hardware missing) */
-    STILE_ERR_OUT_OF_MEMORY,   /**< an allocation failed */
-    STILE_ERR_BACKEND,         /**< the backend's runtime failed; the log carries its message */
-    STILE_ERR_IO,              /**< reading or writing a file failed */
-    STILE_ERR_FORMAT,          /**< a file or string is malformed */
-    STILE_ERR_BUFFER_TOO_SMALL,/**< a caller-provided buffer is too small; the needed size is returned */
-    STILE_ERR_DEVICE_LOST      /**< the GPU was lost (reset, hang, driver error): close the device and open it again */
+    STILE_ERR_NULL_ARGUMENT = 1,   /**< a required pointer was NULL */
+    STILE_ERR_INVALID_SIZE = 2,    /**< a size (canvas, tile, heads, head_dim, batch, text) was zero, negative or past its limit (STILE_MAX_HEADS, ...) */
+    STILE_ERR_INVALID_WINDOW = 3,  /**< a window extent was zero or negative */
+    STILE_ERR_INVALID_STRIDES = 4, /**< strides are negative or make distinct elements overlap */
+    STILE_ERR_OUT_OF_RANGE = 5,    /**< a tensor's strides reach past the end of its buffer, or an index is out of range */
+    STILE_ERR_DTYPE_MISMATCH = 6,  /**< a tensor's dtype differs from the problem's */
+    STILE_ERR_OVERFLOW = 7,        /**< sizes whose products overflow 64-bit (or a backend's index) arithmetic */
+    STILE_ERR_ALIASING = 8,        /**< the output overlaps an input */
+    STILE_ERR_INVALID_ARGUMENT = 9,/**< any other invalid argument (unknown enum value, bad combination) */
+    STILE_ERR_UNSUPPORTED = 10,    /**< valid, but this backend (or this build) cannot do it; the log says why */
+    STILE_ERR_UNKNOWN_DEVICE = 11, /**< a device name that names no backend stile knows */
+    STILE_ERR_NO_DEVICE = 12,      /**< the backend is built but has no such device (driver or hardware missing) */
+    STILE_ERR_OUT_OF_MEMORY = 13,  /**< an allocation failed */
+    STILE_ERR_BACKEND = 14,        /**< the backend's runtime failed; the log carries its message */
+    STILE_ERR_IO = 15,             /**< reading or writing a file failed */
+    STILE_ERR_FORMAT = 16,         /**< a file or string is malformed */
+    STILE_ERR_BUFFER_TOO_SMALL = 17,/**< a caller-provided buffer is too small; the needed size is returned */
+    STILE_ERR_DEVICE_LOST = 18     /**< the GPU was lost (reset, hang, driver error): close the device and open it again */
 } stile_status;
 
 /** A constant English sentence for a status ("invalid window"); never NULL, also for unknown values. */
@@ -78,6 +102,12 @@ typedef void (*stile_log_fn)(void *user, stile_log_level level, const char *mess
 /** Route the library's messages of level <= max_level to fn (NULL: silence, the default).
  * Thread-safety: may be called at any time; a message already being delivered goes to the old sink. */
 STILE_API void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_level);
+
+/** The message of the last call on this thread that failed ("" if none has): the sentence the log
+ * sink receives at STILE_LOG_ERROR, kept whether or not a sink is set. Like errno, a later success
+ * leaves it as it was. Thread-safety: per thread; the text stays valid until this thread's next
+ * failing call. */
+STILE_API const char *stile_last_error(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Describing a problem
@@ -122,11 +152,12 @@ typedef struct stile_strides {
 #define STILE_MAX_SCALE 1e4              /**< ... and at most 1e4 (1/sqrt(head_dim) is < 1) */
 
 /** One STA problem. Zero-valued fields take their defaults, so write only what matters:
- *   stile_problem p = { .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .window = {3, 3, 3},
- *                       .heads = 24, .head_dim = 128, .dtype = STILE_DTYPE_BF16 };
+ *   stile_problem p = { .struct_size = sizeof p, .canvas = {30, 48, 80}, .tile = {6, 8, 8},
+ *                       .window = {3, 3, 3}, .heads = 24, .head_dim = 128, .dtype = STILE_DTYPE_BF16 };
  * Every size is bounded: see STILE_MAX_HEADS and the limits above.
  * Thread-safety: plain data; the library only reads it, and copies what it keeps. */
 typedef struct stile_problem {
+    uint32_t struct_size;             /**< sizeof(stile_problem) (required: see the ABI rules at the top) */
     int64_t batch;                    /**< B; 0 means 1; at most STILE_MAX_BATCH */
     int64_t canvas[3];                /**< video tokens T, H, W (required, >= 1; T·H·W + text <= STILE_MAX_TOKENS) */
     int64_t tile[3];                  /**< tile t, h, w in tokens (required, >= 1) */
@@ -159,6 +190,7 @@ typedef struct stile_device stile_device;
 
 /** Options for stile_device_open; NULL or zero fields mean defaults. Thread-safety: plain data, only read. */
 typedef struct stile_device_params {
+    uint32_t struct_size;  /**< sizeof(stile_device_params) (required: see the ABI rules at the top) */
     int threads;           /**< CPU worker threads; 0: one per online processor */
     int keep_blas_threads; /**< CPU: nonzero leaves OpenBLAS's thread count alone. By default the first
                                 open CPU device sets it to 1 (stile threads over tiles itself; a threaded
@@ -174,15 +206,23 @@ typedef struct stile_device_info {
     char description[192]; /**< processor or card, driver, BLAS, threads */
     char card[96];         /**< the processor or card alone ("AMD EPYC", "NVIDIA H100 80GB HBM3") */
     char driver[96];       /**< the driver or runtime ("OpenBLAS 0.3.21 ...", "NVIDIA 570.86") */
+    uint8_t reserved[64];  /**< room for later fields; zero */
 } stile_device_info;
 
-/** Backends that stile knows, built or not, in a fixed order (cpu, vulkan, cuda, hip).
+/** Backends that stile knows, built or not, in a fixed order (cpu, vulkan, cuda, hip). A backend is
+ * linked into the library or, in a build with backend modules (the default for shared builds), a
+ * module libstile-<name>.so loaded at the first device query (docs/packaging.md); a module that
+ * cannot load (its GPU runtime missing, another build's module) leaves the others working.
  * Thread-safety: plain data; stile_backend_get_info may be called from any thread. */
 typedef struct stile_backend_info {
     char name[16];        /**< "cpu" */
-    int built;            /**< 1 if this library was built with it */
-    int devices;          /**< devices it finds now (0 if not built or no driver/hardware) */
-    char status[160];     /**< "ready", "not built into this library", "no driver: ..." */
+    int built;            /**< 1 if this library was built with it (linked in or as a module) */
+    int available;        /**< 1 if its code is here: linked in, or its module loaded */
+    int devices;          /**< devices it finds now (0 if unavailable or no driver/hardware) */
+    char status[256];     /**< "ready", "not built into this library", "unavailable: <why the module did
+                               not load>", "no driver: ..." */
+    char module[256];     /**< the module file loaded ("" when linked in or not found) */
+    uint8_t reserved[64]; /**< room for later fields; zero */
 } stile_backend_info;
 
 /** Number of known backends, and what one of them can do on this machine now. */
@@ -224,7 +264,9 @@ typedef struct stile_plan_info {
     char device[32];               /**< the device it was planned for, "cpu:0" */
     char path[48];                 /**< the kernel the backend chose: "cblas", "mma.sync", "nv-coopmat 16x8x16",
                                         "portable"; an execution whose tensors the path cannot take (e.g.
-                                        addresses not 16-byte aligned) falls back to the portable kernel and logs it */
+                                        addresses not 16-byte aligned) falls back to the portable kernel and logs it;
+                                        stile_exec_info says what each execution ran */
+    uint8_t reserved[64];          /**< room for later fields; zero */
 } stile_plan_info;
 
 /** One head's window and its per-query-tile cost. Thread-safety: plain data. */
@@ -235,6 +277,7 @@ typedef struct stile_head_info {
     int64_t attended_video_pairs;  /**< video x video pairs of this head, one batch entry */
     double sparsity;               /**< 1 - attended_video_pairs / video_tokens^2 */
     int64_t schedule;              /**< index of the distinct window schedule the head uses */
+    uint8_t reserved[32];          /**< room for later fields; zero */
 } stile_head_info;
 
 /** Plan problem p on device. Validates p fully (see stile_problem_check) and asks the backend
@@ -246,7 +289,8 @@ STILE_API void stile_plan_destroy(stile_plan **plan);
 STILE_API stile_status stile_plan_get_info(const stile_plan *plan, stile_plan_info *out);
 STILE_API stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_head_info *out);
 /** The problem the plan was made for, defaults filled in (strides resolved, scale set, batch >= 1).
- * head_windows points into the plan and lives as long as it. */
+ * Set out->struct_size first (it says which layout out holds). head_windows points into the plan
+ * and lives as long as it. */
 STILE_API stile_status stile_plan_get_problem(const stile_plan *plan, stile_problem *out);
 
 /** The key tiles (tile indices in raster order over the grid, ascending) that query tile `query_tile`
@@ -270,6 +314,13 @@ typedef struct stile_tensor {
     stile_dtype dtype;
 } stile_tensor;
 
+/** What one execution did. Thread-safety: plain data, written by the call. */
+typedef struct stile_exec_info {
+    char path[48];         /**< the kernel that ran: the plan's path, or the one it fell back to for these
+                                tensors ("portable" for addresses a tensor-core path cannot take) */
+    uint8_t reserved[80];  /**< room for later fields; zero */
+} stile_exec_info;
+
 /** The tensors of one execution. q, k, v are only read. o receives the output. lse is optional
  * (data NULL: not wanted): f32, contiguous [B, heads, tokens], tokens in the problem's order,
  * natural-log log-sum-exp of the scaled scores over the attended keys. Thread-safety: plain data;
@@ -277,10 +328,12 @@ typedef struct stile_tensor {
  * Tensor data lives where the device computes: host memory for the CPU, device memory (e.g. a
  * cudaMalloc'd pointer or a torch tensor's data_ptr) for a GPU, or stile_buffer_data() of a buffer. */
 typedef struct stile_io {
+    uint32_t struct_size; /**< sizeof(stile_io) (required: see the ABI rules at the top) */
     stile_tensor q, k, v, o, lse;
     void *stream; /**< GPU backends: the caller's stream (a cudaStream_t / hipStream_t) to enqueue on, and
                        the call returns at once; NULL: the default stream, and the call returns when the
                        work is done. The CPU ignores it and always returns when done. */
+    stile_exec_info *info; /**< optional: receives what this execution did (filled when it succeeds) */
 } stile_io;
 
 /** Run the plan. Checks every tensor (NULL, dtype, alignment to its element size, extent against bytes,
@@ -375,6 +428,7 @@ typedef struct stile_check {
     int64_t elements;     /**< elements compared */
     double threshold;     /**< the dtype's NMSE bound: f32 1e-10, f16 1e-5, bf16 1e-4 */
     int passed;           /**< nmse <= threshold, no non-finite values, lse within 1e-3 (f32: 1e-5) */
+    uint8_t reserved[32]; /**< room for later fields; zero */
 } stile_check;
 
 /** The NMSE bound of a dtype, as in stile_check.threshold. */

@@ -26,6 +26,7 @@ extern "C" {
 
 /** The application's Vulkan objects. Thread-safety: plain data, read during the call. */
 typedef struct stile_vulkan_context {
+    uint32_t struct_size;             /**< sizeof(stile_vulkan_context) (required: the ABI rules of stile.h) */
     VkInstance instance;              /**< the instance the device was created from */
     VkPhysicalDevice physical_device; /**< the physical device of `device` */
     VkDevice device;                  /**< the logical device stile creates its pipelines on */

@@ -54,11 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static stile_device *cpu;
     if (!cpu) {
         stile_log_set(quiet, NULL, STILE_LOG_ERROR);
-        stile_device_params dp = {.threads = 1};
+        stile_device_params dp = {.struct_size = sizeof(stile_device_params), .threads = 1};
         if (stile_device_open("cpu", &dp, &cpu) != STILE_OK) abort();
     }
     reader r = {data, size};
-    stile_problem p = {0};
+    stile_problem p = {.struct_size = sizeof p};
     p.batch = value(&r);
     for (int i = 0; i < 3; i++) p.canvas[i] = value(&r), p.tile[i] = value(&r), p.window[i] = value(&r);
     p.heads = value(&r);
@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stile_plan_info info;
     if (stile_plan_get_info(plan, &info) != STILE_OK) abort();
     if (info.tiles != info.grid[0] * info.grid[1] * info.grid[2] || info.attended_pairs < info.attended_video_pairs) abort();
-    stile_problem back;
+    stile_problem back = {.struct_size = sizeof back};
     if (stile_plan_get_problem(plan, &back) != STILE_OK || back.heads != p.heads) abort();
     for (int64_t h = 0; h < back.heads && h < 64; h++) {
         stile_head_info hi;
