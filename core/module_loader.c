@@ -9,10 +9,9 @@
 #include <unistd.h>
 
 #include "module.h"
+#include "stile_config.h"
 
-#ifndef STILE_MODULE_DIR
-#define STILE_MODULE_DIR ""
-#endif
+#define STILE_MODULE_DIR STILE_CONFIG_MODULE_DIR /* where the build installs the modules */
 
 static const stile_core_services services = {
     .vlog = stile_vlog,
@@ -93,6 +92,9 @@ int stile_module_open(const char *name, stile_module_info *out, char *path, size
         snprintf(reason, reason_size, "%s not found (searched %s)", file, searched);
         return 1;
     }
+    char *real = realpath(path, NULL); /* the file as users will look for it, without ../ */
+    if (real && strlen(real) < path_size) strcpy(path, real);
+    free(real);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
