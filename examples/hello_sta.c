@@ -15,7 +15,9 @@ static void log_line(void *user, stile_log_level level, const char *msg)
 int main(void)
 {
     stile_log_set(log_line, NULL, STILE_LOG_ERROR);
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {6, 16, 16}, .tile = {2, 4, 4}, .window = {3, 3, 3}, .heads = 2, .head_dim = 64, .text = 8};
+    /* struct_size: the layout this program was built with, so the library never misreads it */
+    stile_problem p = {.struct_size = sizeof p, .canvas = {6, 16, 16}, .tile = {2, 4, 4}, .window = {3, 3, 3}, .heads = 2,
+                       .head_dim = 64, .text = 8};
 
     stile_device *dev = NULL;
     stile_plan *plan = NULL;
@@ -37,12 +39,14 @@ int main(void)
         stile_buffer_create(dev, bytes, &bo) || stile_buffer_upload(bq, 0, q, bytes) || stile_buffer_upload(bk, 0, k, bytes) ||
         stile_buffer_upload(bv, 0, v, bytes))
         st = STILE_ERR_OUT_OF_MEMORY;
-    stile_io dio = {.struct_size = sizeof(stile_io), .q = {stile_buffer_data(bq), bytes, STILE_DTYPE_F32}, .k = {stile_buffer_data(bk), bytes, STILE_DTYPE_F32},
+    stile_io dio = {.struct_size = sizeof dio,
+                    .q = {stile_buffer_data(bq), bytes, STILE_DTYPE_F32}, .k = {stile_buffer_data(bk), bytes, STILE_DTYPE_F32},
                     .v = {stile_buffer_data(bv), bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bo), bytes, STILE_DTYPE_F32}};
     if (st == STILE_OK) st = stile_plan_execute(plan, &dio);
     if (st == STILE_OK) st = stile_buffer_download(bo, 0, o, bytes);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
-                   .o = {o, bytes, STILE_DTYPE_F32}}; /* host copies, for the oracle */
+    stile_io io = {.struct_size = sizeof io, /* host copies, for the oracle */
+                   .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
+                   .o = {o, bytes, STILE_DTYPE_F32}};
 
     int64_t rows[3] = {0, info.video_tokens / 2, info.tokens - 1}; /* a video corner, the middle, the last text token */
     double ref[3 * 2 * 64];

@@ -68,7 +68,7 @@ conf_variant *conf_expand(int *n)
             if (c->dtypes && !(c->dtypes & (1u << dts[t]))) continue;
             for (int d = 0; d < 2; d++) {
                 if (c->dims && !(c->dims & (1u << d))) continue;
-                stile_problem p = {.struct_size = sizeof(stile_problem), .batch = c->batch, .heads = c->heads, .head_dim = dims[d], .text = c->text,
+                stile_problem p = {.struct_size = sizeof p, .batch = c->batch, .heads = c->heads, .head_dim = dims[d], .text = c->text,
                                    .text_padding = c->text_padding, .dtype = dts[t], .order = c->order,
                                    .head_windows = c->head_windows};
                 memcpy(p.canvas, c->canvas, sizeof p.canvas);

@@ -292,7 +292,7 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
         }
     }
     char *q0 = (char *)stile_buffer_data(m[0].dev) + lead;
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q0, span[0], p.dtype},
+    stile_io io = {.struct_size = sizeof io, .q = {q0, span[0], p.dtype},
                    .k = {packed ? q0 + hd : (char *)stile_buffer_data(m[1].dev) + lead, span[1], p.dtype},
                    .v = {packed ? q0 + 2 * hd : (char *)stile_buffer_data(m[2].dev) + lead, span[2], p.dtype},
                    .o = {(char *)stile_buffer_data(m[3].dev) + lead, span[3], p.dtype},
@@ -342,7 +342,7 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     }
     /* the oracle reads the host copies */
     unsigned char *hq = m[0].host + lead;
-    stile_io host = {.struct_size = sizeof(stile_io), .q = {hq, span[0], p.dtype},
+    stile_io host = {.struct_size = sizeof host, .q = {hq, span[0], p.dtype},
                      .k = {packed ? hq + hd : m[1].host + lead, span[1], p.dtype},
                      .v = {packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype},
                      .o = {m[3].host + lead, span[3], p.dtype},

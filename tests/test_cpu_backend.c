@@ -17,9 +17,9 @@ static void test_single_thread_device_gives_bitwise_the_same_output(void **state
 {
     (void)state;
     stile_device *one = NULL;
-    stile_device_params dp = {.struct_size = sizeof(stile_device_params), .threads = 1};
+    stile_device_params dp = {.struct_size = sizeof dp, .threads = 1};
     assert_int_equal(stile_device_open("cpu:0", &dp, &one), STILE_OK);
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64, .text = 5};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64, .text = 5};
     conf_result r = conf_run(one, &p, CONF_BSHD, 7000, 0);
     assert_true(conf_report(&r, "1 thread"));
     const size_t n = (size_t)(320 * 2 * 64);
@@ -30,7 +30,7 @@ static void test_single_thread_device_gives_bitwise_the_same_output(void **state
     stile_plan *a = NULL, *b = NULL;
     assert_int_equal(stile_plan_create(one, &p, &a), STILE_OK);
     assert_int_equal(stile_plan_create(conf_cpu, &p, &b), STILE_OK);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, n * 4, 0}, .k = {k, n * 4, 0}, .v = {v, n * 4, 0}, .o = {o1, n * 4, 0}};
+    stile_io io = {.struct_size = sizeof io, .q = {q, n * 4, 0}, .k = {k, n * 4, 0}, .v = {v, n * 4, 0}, .o = {o1, n * 4, 0}};
     assert_int_equal(stile_plan_execute(a, &io), STILE_OK);
     io.o.data = o2;
     assert_int_equal(stile_plan_execute(b, &io), STILE_OK);
@@ -56,7 +56,7 @@ static void *conc_run(void *arg)
     conf_fill_normal(q, STILE_DTYPE_F16, (int64_t)n, c->seed);
     conf_fill_normal(k, STILE_DTYPE_F16, (int64_t)n, c->seed + 1);
     conf_fill_normal(v, STILE_DTYPE_F16, (int64_t)n, c->seed + 2);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, n * 2, 1}, .k = {k, n * 2, 1}, .v = {v, n * 2, 1}, .o = {o, n * 2, 1}};
+    stile_io io = {.struct_size = sizeof io, .q = {q, n * 2, 1}, .k = {k, n * 2, 1}, .v = {v, n * 2, 1}, .o = {o, n * 2, 1}};
     double *ref = malloc(n * sizeof *ref);
     stile_check chk = {0};
     for (int rep = 0; rep < 3; rep++) {
@@ -72,7 +72,7 @@ static void *conc_run(void *arg)
 static void test_one_plan_executes_from_four_threads_at_once(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {4, 8, 8}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 2, .head_dim = 64, .text = 2,
+    stile_problem p = {.struct_size = sizeof p, .canvas = {4, 8, 8}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 2, .head_dim = 64, .text = 2,
                        .dtype = STILE_DTYPE_F16};
     stile_plan *plan = NULL;
     assert_int_equal(stile_plan_create(conf_cpu, &p, &plan), STILE_OK);

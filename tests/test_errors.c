@@ -13,7 +13,7 @@
 
 static stile_problem good(void)
 {
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {4, 8, 8}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 2, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {4, 8, 8}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 2, .head_dim = 64};
     return p;
 }
 
@@ -140,7 +140,7 @@ static void test_bad_device_names_get_their_own_status(void **state)
     expect(stile_device_open("cpu:1", NULL, &d), STILE_ERR_NO_DEVICE, "device 'cpu:1'");
     expect(stile_device_open(NULL, NULL, &d), STILE_ERR_NULL_ARGUMENT, "device NULL");
     expect(stile_device_open("cpu", NULL, NULL), STILE_ERR_NULL_ARGUMENT, "out NULL");
-    stile_device_params bad = {.struct_size = sizeof(stile_device_params), .threads = -2};
+    stile_device_params bad = {.struct_size = sizeof bad, .threads = -2};
     expect(stile_device_open("cpu", &bad, &d), STILE_ERR_INVALID_ARGUMENT, "threads -2");
     /* backends this build lacks answer "unsupported", never crash */
     for (int i = 0; i < stile_backend_count(); i++) {
@@ -178,7 +178,7 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     float *q = calloc(n, 4), *k = calloc(n, 4), *v = calloc(n, 4), *o = malloc(bytes), *lse = malloc(2 * 256 * 4);
     uint16_t *half = calloc(n, 2);
     memset(o, 0x5a, bytes);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, bytes, 0}, .k = {k, bytes, 0}, .v = {v, bytes, 0}, .o = {o, bytes, 0}};
+    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, 0}, .k = {k, bytes, 0}, .v = {v, bytes, 0}, .o = {o, bytes, 0}};
     stile_io bad;
     expect(stile_plan_execute(NULL, &io), STILE_ERR_NULL_ARGUMENT, "execute NULL plan");
     expect(stile_plan_execute(plan, NULL), STILE_ERR_NULL_ARGUMENT, "execute NULL io");
@@ -217,7 +217,7 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     assert_int_equal(stile_plan_create(dev, &hp, &hplan), STILE_OK);
     const size_t hbytes = n * 2;
     uint16_t *hq = calloc(n, 2), *hk = calloc(n, 2), *hv = calloc(n, 2);
-    stile_io hio = {.struct_size = sizeof(stile_io), .q = {hq, hbytes, STILE_DTYPE_F16}, .k = {hk, hbytes, STILE_DTYPE_F16}, .v = {hv, hbytes, STILE_DTYPE_F16},
+    stile_io hio = {.struct_size = sizeof hio, .q = {hq, hbytes, STILE_DTYPE_F16}, .k = {hk, hbytes, STILE_DTYPE_F16}, .v = {hv, hbytes, STILE_DTYPE_F16},
                     .o = {raw + 1, hbytes, STILE_DTYPE_F16}};
     expect(stile_plan_execute(hplan, &hio), STILE_ERR_INVALID_ARGUMENT, "f16 o at an odd address");
     hio.o.data = raw + 2;

@@ -55,7 +55,7 @@ static void test_unsupported_on_matches_whole_backend_names_only(void **state)
  * count stays 6) with LSE ln 6 and see what the probe says. */
 static int64_t probe_shifted(int shift, conf_result *res)
 {
-    stile_problem p = {.struct_size = sizeof(stile_problem), .batch = 1, .canvas = {1, 1, 12}, .tile = {1, 1, 2}, .window = {1, 1, 3}, .heads = 1, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof p, .batch = 1, .canvas = {1, 1, 12}, .tile = {1, 1, 2}, .window = {1, 1, 3}, .heads = 1, .head_dim = 64};
     p.q = p.k = p.v = p.o = (stile_strides){.batch = 12 * 64, .token = 64, .head = 64, .dim = 1};
     probe pr;
     char why[128];

@@ -87,7 +87,7 @@ static void test_sampled_oracle_check_on_a_video_shape_misses_the_dropped_key(vo
 static void test_full_oracle_check_on_a_small_shape_catches_the_dropped_key(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64,
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64,
                        .dtype = STILE_DTYPE_BF16};
     conf_result r = conf_run(conf_cpu, &p, CONF_BSHD, 6500, 0);
     conf_report(&r, "partial tiles, bf16, every row");

@@ -48,7 +48,7 @@ static void compare(const stile_problem *p, int S, const char *mask, uint64_t se
     double *got = malloc(sizeof(double) * S * D), *got_lse = malloc(sizeof(double) * S);
     dense_masked(S, D, q, k, v, mask, 1.0 / sqrt(D), want, want_lse);
     size_t bytes = sizeof(float) * S * D;
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32}};
     assert_int_equal(stile_oracle(p, &io, NULL, 0, got, got_lse), STILE_OK);
     double err = 0;
     for (int i = 0; i < S * D; i++) err = fmax(err, fabs(got[i] - want[i]));
@@ -69,7 +69,7 @@ static void test_oracle_equals_dense_attention_with_a_hand_written_1d_mask_and_t
     (void)state;
     /* 6 video tokens in tiles of 2 (tiles A A B B C C), window 2 tiles: tile A -> {A,B}, B -> {A,B}
      * (start clamp(1-1, 0, 1) = 0), C -> {B,C}. Then 2 text tokens, the last one padding. */
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {1, 1, 6}, .tile = {1, 1, 2}, .window = {1, 1, 2}, .heads = 1, .head_dim = 8, .text = 2,
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 1, 6}, .tile = {1, 1, 2}, .window = {1, 1, 2}, .heads = 1, .head_dim = 8, .text = 2,
                        .text_padding = 1};
     static const char mask[8 * 8] = {
         /*       A A B B C C t p */
@@ -91,7 +91,7 @@ static void test_oracle_equals_dense_attention_with_a_hand_written_2d_partial_ti
     /* canvas 1x3x3, tile 1x2x2: tiles P (0,0)-(1,1) 4 tokens, Q column w=2 rows 0-1, R row h=2 cols 0-1,
      * S the corner (2,2). Window 1x1x1: each token attends its own tile only. Token raster order:
      * 0:P 1:P 2:Q / 3:P 4:P 5:Q / 6:R 7:R 8:S. */
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
     static const char tile_of[9] = {'P', 'P', 'Q', 'P', 'P', 'Q', 'R', 'R', 'S'};
     char mask[81];
     for (int i = 0; i < 9; i++)
@@ -105,7 +105,7 @@ static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **sta
     /* canvas 1x3x3, tile 1x2x2: tiled order lists P's tokens (0,1,3,4), then Q (2,5), R (6,7), S (8). */
     static const int natural_of_tiled[9] = {0, 1, 3, 4, 2, 5, 6, 7, 8};
     const int S = 9, D = 4;
-    stile_problem nat = {.struct_size = sizeof(stile_problem), .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 2, 1}, .heads = 1, .head_dim = D};
+    stile_problem nat = {.struct_size = sizeof nat, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 2, 1}, .heads = 1, .head_dim = D};
     stile_problem til = nat;
     til.order = STILE_ORDER_TILED;
     float q[36], k[36], v[36], qt[36], kt[36], vt[36];
@@ -119,8 +119,8 @@ static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **sta
             vt[t * D + c] = v[natural_of_tiled[t] * D + c];
         }
     double on[36], ot[36];
-    stile_io a = {.struct_size = sizeof(stile_io), .q = {q, sizeof q, 0}, .k = {k, sizeof k, 0}, .v = {v, sizeof v, 0}};
-    stile_io b = {.struct_size = sizeof(stile_io), .q = {qt, sizeof qt, 0}, .k = {kt, sizeof kt, 0}, .v = {vt, sizeof vt, 0}};
+    stile_io a = {.struct_size = sizeof a, .q = {q, sizeof q, 0}, .k = {k, sizeof k, 0}, .v = {v, sizeof v, 0}};
+    stile_io b = {.struct_size = sizeof b, .q = {qt, sizeof qt, 0}, .k = {kt, sizeof kt, 0}, .v = {vt, sizeof vt, 0}};
     assert_int_equal(stile_oracle(&nat, &a, NULL, 0, on, NULL), STILE_OK);
     assert_int_equal(stile_oracle(&til, &b, NULL, 0, ot, NULL), STILE_OK);
     for (int t = 0; t < S; t++)
@@ -130,10 +130,10 @@ static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **sta
 static void test_oracle_refuses_bad_rows_and_missing_inputs(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
     float q[36] = {0};
     double o[36];
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, sizeof q, 0}, .k = {q, sizeof q, 0}, .v = {NULL, sizeof q, 0}};
+    stile_io io = {.struct_size = sizeof io, .q = {q, sizeof q, 0}, .k = {q, sizeof q, 0}, .v = {NULL, sizeof q, 0}};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, o, NULL), STILE_ERR_NULL_ARGUMENT);
     io.v.data = q;
     int64_t bad = 9;
@@ -146,11 +146,11 @@ static void test_check_output_refuses_an_lse_buffer_too_small_or_not_f32(void **
 {
     (void)state;
     /* 9 tokens, 1 head: the lse needs 9 floats; the check must not read past a shorter buffer. */
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
     float x[36], o[36], *lse = malloc(8 * sizeof *lse); /* one float short, on the heap so ASan sees an overrun */
     double ref[36], ref_lse[9];
     conf_fill_normal(x, STILE_DTYPE_F32, 36, 404);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {x, sizeof x, 0}, .k = {x, sizeof x, 0}, .v = {x, sizeof x, 0}, .o = {o, sizeof o, 0},
+    stile_io io = {.struct_size = sizeof io, .q = {x, sizeof x, 0}, .k = {x, sizeof x, 0}, .v = {x, sizeof x, 0}, .o = {o, sizeof o, 0},
                    .lse = {lse, 8 * sizeof *lse, STILE_DTYPE_F32}};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
     memcpy(o, x, sizeof o);
@@ -173,12 +173,12 @@ static void test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements(v
     (void)state;
     /* The rule of stile_plan_execute holds for the oracle side too: f32 data at an odd address is
      * refused (a misaligned float load is undefined), not read. */
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
     char *raw = malloc(4 * 37 * sizeof(float) + 1), *lraw = malloc(10 * sizeof(float));
     float *x = (float *)(void *)raw, *o = x + 37, *lse = (float *)(void *)lraw;
     double ref[36], ref_lse[9];
     conf_fill_normal(x, STILE_DTYPE_F32, 36, 405);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {x, 36 * sizeof(float), 0}, .k = {x, 36 * sizeof(float), 0}, .v = {x, 36 * sizeof(float), 0},
+    stile_io io = {.struct_size = sizeof io, .q = {x, 36 * sizeof(float), 0}, .k = {x, 36 * sizeof(float), 0}, .v = {x, 36 * sizeof(float), 0},
                    .o = {o, 36 * sizeof(float), 0}, .lse = {lse, 9 * sizeof(float), STILE_DTYPE_F32}};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
     io.k.data = raw + 1;

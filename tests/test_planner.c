@@ -37,7 +37,7 @@ static void expected_range(int64_t q, int64_t w, int64_t n, int64_t *lo, int64_t
 static void test_hunyuan_720p_has_300_tiles_27_per_query_tile_and_91_percent_sparsity(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .window = {3, 3, 3}, .heads = 24, .head_dim = 128, .text = 256};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .window = {3, 3, 3}, .heads = 24, .head_dim = 128, .text = 256};
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
     assert_int_equal(stile_plan_get_info(plan, &in), STILE_OK);
@@ -120,7 +120,7 @@ static void test_every_query_tile_attends_the_same_number_of_tiles_inside_its_wi
     printf("  seed %llu\n", (unsigned long long)seed);
     srand((unsigned)seed);
     for (int trial = 0; trial < 60; trial++) {
-        stile_problem p = {.struct_size = sizeof(stile_problem), .heads = 1, .head_dim = 64};
+        stile_problem p = {.struct_size = sizeof p, .heads = 1, .head_dim = 64};
         for (int a = 0; a < 3; a++) {
             p.canvas[a] = 1 + rand() % 23;
             p.tile[a] = 1 + rand() % 6;
@@ -133,7 +133,7 @@ static void test_every_query_tile_attends_the_same_number_of_tiles_inside_its_wi
 static void test_window_at_least_the_grid_is_full(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 2, 100}, .heads = 1, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 2, 100}, .heads = 1, .head_dim = 64};
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
@@ -148,7 +148,7 @@ static void test_window_at_canvas_corner_is_clamped_inside(void **state)
     (void)state;
     /* One axis of 6 tiles, window 4 (even): q=0 -> [0,4), q=3 -> [1,5), q=5 -> [2,6). Window 3 over 5 tiles:
      * q=0 -> [0,3), q=2 -> [1,4), q=4 -> [2,5). Hand-computed from the contract. */
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {1, 5, 6}, .tile = {1, 1, 1}, .window = {1, 3, 4}, .heads = 1, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 5, 6}, .tile = {1, 1, 1}, .window = {1, 3, 4}, .heads = 1, .head_dim = 64};
     stile_plan *plan = plan_of(&p);
     const int32_t *t;
     int64_t n;
@@ -189,7 +189,7 @@ static int64_t brute_pairs(const stile_problem *p, const int64_t win[3])
 static void test_partial_tiles_count_only_their_real_tokens(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 1, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 1, .head_dim = 64};
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
@@ -210,7 +210,7 @@ static void test_partial_tiles_count_only_their_real_tokens(void **state)
 static void test_text_tokens_add_window_free_pairs_and_skip_padding_keys(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {3, 5, 6}, .tile = {2, 2, 4}, .window = {1, 3, 1}, .heads = 2, .head_dim = 64, .text = 7,
+    stile_problem p = {.struct_size = sizeof p, .canvas = {3, 5, 6}, .tile = {2, 2, 4}, .window = {1, 3, 1}, .heads = 2, .head_dim = 64, .text = 7,
                        .text_padding = 3, .batch = 2};
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
@@ -228,7 +228,7 @@ static void test_per_head_windows_share_schedules_when_effective_windows_match(v
     (void)state;
     /* grid 3x2x3: 5x9x9 and 3x2x3 are both the full grid once clamped */
     const int64_t w[5][3] = {{1, 1, 1}, {3, 1, 3}, {5, 9, 9}, {1, 1, 1}, {3, 2, 3}};
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .head_windows = w, .heads = 5, .head_dim = 64};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .head_windows = w, .heads = 5, .head_dim = 64};
     check_schedule(&p);
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
@@ -255,7 +255,7 @@ static void test_schedule_table_holds_each_heads_key_tiles_and_every_query_row_o
 {
     (void)state;
     const int64_t w[5][3] = {{1, 1, 1}, {3, 1, 3}, {5, 9, 9}, {1, 1, 1}, {3, 2, 3}};
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .head_windows = w, .heads = 5, .head_dim = 64, .text = 40,
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .head_windows = w, .heads = 5, .head_dim = 64, .text = 40,
                        .text_padding = 3};
     stile_plan *plan = plan_of(&p);
     const int64_t rows = 16, tiles = plan->layout.tiles, video = 5 * 7 * 9, tokens = video + 40;
@@ -340,7 +340,7 @@ static void test_hunyuan_with_24_distinct_windows_plans_24_schedules(void **stat
         w[h][1] = 1 + (h / 5) % 6;
         w[h][2] = 1 + (h * 7) % 10;
     }
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .head_windows = (const int64_t(*)[3])w, .heads = 24,
+    stile_problem p = {.struct_size = sizeof p, .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .head_windows = (const int64_t(*)[3])w, .heads = 24,
                        .head_dim = 128, .text = 256};
     stile_plan *plan = plan_of(&p);
     stile_plan_info in;
@@ -352,7 +352,7 @@ static void test_hunyuan_with_24_distinct_windows_plans_24_schedules(void **stat
 static void test_plan_json_holds_grid_accounting_and_schedules(void **state)
 {
     (void)state;
-    stile_problem p = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64, .text = 3};
+    stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64, .text = 3};
     stile_plan *plan = plan_of(&p);
     size_t len = 0;
     assert_int_equal(stile_plan_json(plan, 0, NULL, 0, &len), STILE_ERR_BUFFER_TOO_SMALL);

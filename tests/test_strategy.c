@@ -93,7 +93,7 @@ static void test_plans_per_step_and_layer_are_made_once_and_reused(void **state)
     const int64_t a[3] = {1, 1, 1}, b[3] = {3, 1, 3};
     assert_int_equal(stile_strategy_set(s, 5, 2, 0, a), STILE_OK);
     assert_int_equal(stile_strategy_set(s, 5, 2, 1, b), STILE_OK);
-    stile_problem base = {.struct_size = sizeof(stile_problem), .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .heads = 3, .head_dim = 64};
+    stile_problem base = {.struct_size = sizeof base, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .heads = 3, .head_dim = 64};
     const stile_plan *p1 = NULL, *p2 = NULL, *p3 = NULL;
     assert_int_equal(stile_strategy_plan(s, dev, &base, 5, 2, &p1), STILE_OK);
     assert_int_equal(stile_strategy_plan(s, dev, &base, 5, 2, &p2), STILE_OK);

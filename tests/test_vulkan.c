@@ -119,7 +119,7 @@ static stile_vulkan_context app_context(void)
 
 /* ---- tests ---- */
 
-static const stile_problem small = {.struct_size = sizeof(stile_problem), .canvas = {4, 6, 6}, .tile = {2, 4, 4}, .window = {1, 1, 3}, .heads = 2, .head_dim = 64,
+static const stile_problem small = {.struct_size = sizeof small, .canvas = {4, 6, 6}, .tile = {2, 4, 4}, .window = {1, 1, 3}, .heads = 2, .head_dim = 64,
                                     .text = 7, .text_padding = 2, .dtype = STILE_DTYPE_F32};
 
 /* The application records stile's dispatches into its own command buffer between its own barriers,
@@ -161,7 +161,7 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_string_equal(pi.path, "portable"); /* f32 never takes the tensor-core path */
     assert_string_equal(pi.device, "vulkan:app");
     char *base = stile_buffer_data(bin);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
+    stile_io io = {.struct_size = sizeof io, .q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
                    .v = {base + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bout), bytes, STILE_DTYPE_F32},
                    .lse = {stile_buffer_data(blse), lse_bytes, STILE_DTYPE_F32}};
 
@@ -184,7 +184,7 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_int_equal(vkQueueWaitIdle(A.queue), VK_SUCCESS);
 
     /* check on host copies (the oracle reads host memory) */
-    stile_io host = {.struct_size = sizeof(stile_io), .q = {in.map, bytes, STILE_DTYPE_F32}, .k = {(char *)in.map + bytes, bytes, STILE_DTYPE_F32},
+    stile_io host = {.struct_size = sizeof host, .q = {in.map, bytes, STILE_DTYPE_F32}, .k = {(char *)in.map + bytes, bytes, STILE_DTYPE_F32},
                      .v = {(char *)in.map + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {out.map, bytes, STILE_DTYPE_F32},
                      .lse = {lse.map, lse_bytes, STILE_DTYPE_F32}};
     double *ref = malloc((size_t)n * sizeof *ref), *ref_lse = malloc((size_t)(tokens * p->heads) * sizeof *ref_lse);
@@ -288,7 +288,7 @@ static void test_wrap_errors(void **state)
     const size_t bytes = (size_t)(4 * 6 * 6 + small.text) * small.heads * small.head_dim * sizeof(float);
     float *q = calloc(1, bytes), *k = calloc(1, bytes), *v = calloc(1, bytes), *o = calloc(1, bytes);
     assert_true(q && k && v && o);
-    stile_io io = {.struct_size = sizeof(stile_io), .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
+    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
                    .o = {o, bytes, STILE_DTYPE_F32}};
     assert_int_equal(stile_vulkan_record(plan, &io, (VkCommandBuffer)(uintptr_t)1), STILE_ERR_INVALID_ARGUMENT); /* a CPU plan */
     io.k.data = NULL;

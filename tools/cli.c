@@ -350,7 +350,7 @@ void cli_check_problem(const cli_opts *o)
 
 stile_device *cli_open_device(const cli_opts *o)
 {
-    stile_device_params dp = {.struct_size = sizeof(stile_device_params), .threads = o->threads};
+    stile_device_params dp = {.struct_size = sizeof dp, .threads = o->threads};
     stile_device *dev = NULL;
     stile_status st = stile_device_open(o->device, &dp, &dev);
     if (st != STILE_OK) {

@@ -28,7 +28,7 @@ const workload *workload_find(const char *name)
 
 stile_problem workload_problem(const workload *w)
 {
-    stile_problem p = {.struct_size = sizeof(stile_problem), .batch = 1, .heads = w->heads, .head_dim = w->head_dim, .text = w->text, .dtype = w->dtype};
+    stile_problem p = {.struct_size = sizeof p, .batch = 1, .heads = w->heads, .head_dim = w->head_dim, .text = w->text, .dtype = w->dtype};
     memcpy(p.canvas, w->canvas, sizeof p.canvas);
     memcpy(p.tile, w->tile, sizeof p.tile);
     memcpy(p.window, w->window, sizeof p.window);

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static stile_device *cpu;
     if (!cpu) {
         stile_log_set(quiet, NULL, STILE_LOG_ERROR);
-        stile_device_params dp = {.struct_size = sizeof(stile_device_params), .threads = 1};
+        stile_device_params dp = {.struct_size = sizeof dp, .threads = 1};
         if (stile_device_open("cpu", &dp, &cpu) != STILE_OK) abort();
     }
     reader r = {data, size};

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static stile_device *cpu;
     if (!cpu) {
         stile_log_set(quiet, NULL, STILE_LOG_ERROR);
-        stile_device_params dp = {.struct_size = sizeof(stile_device_params), .threads = 1};
+        stile_device_params dp = {.struct_size = sizeof dp, .threads = 1};
         /* memory-backed when there is one: a save (temporary, rename) costs milliseconds on a disk */
         snprintf(dir, sizeof dir, "%s/stile-fuzz-strategy-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (stile_device_open("cpu", &dp, &cpu) != STILE_OK || !mkdtemp(dir)) abort();
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         stile_status a = stile_strategy_get(s, 0, 0, h, w), b = stile_strategy_get(back, 0, 0, h, wb);
         if (a != b || (a == STILE_OK && memcmp(w, wb, sizeof w) != 0)) abort();
     }
-    stile_problem base = {.struct_size = sizeof(stile_problem), .canvas = {4, 8, 8}, .tile = {2, 4, 4}, .heads = 4, .head_dim = 8};
+    stile_problem base = {.struct_size = sizeof base, .canvas = {4, 8, 8}, .tile = {2, 4, 4}, .heads = 4, .head_dim = 8};
     const stile_plan *plan = NULL;
     st = stile_strategy_plan(s, cpu, &base, 0, 0, &plan);
     if ((st == STILE_OK) != (plan != NULL)) abort();
