@@ -3,6 +3,8 @@
 # abigail-tools). The library must be built with debug info (the default build is).
 #   abi/abi.sh check BUILD_DIR    fails on any change other than added functions or variables
 #   abi/abi.sh update BUILD_DIR   writes the baseline from the library as built (commit it on purpose)
+#   abi/abi.sh force BUILD_DIR    the same without the soname rule: only for a change made while the
+#                                 soversion already bumped for it has not been released yet
 # A change that is not an addition needs the baseline regenerated in the same commit; an incompatible
 # one (a function removed or its types changed, a structure resized) also needs stile_soversion
 # bumped in meson.build: update refuses to write a baseline with the same soname as the last one
@@ -38,10 +40,10 @@ check)
     echo "ABI: no change against abi/libstile.abi but additions (abidiff status $rc)"
     exit 0
     ;;
-update)
+update | force)
     old=$(sed -n "s/.*soname='\([^']*\)'.*/\1/p" "$base" 2>/dev/null | head -n 1)
     new=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-    if [ -f "$base" ] && [ "$old" = "$new" ] && { [ $((rc & 8)) -ne 0 ] || grep -q 'size changed' "$report"; }; then
+    if [ "$cmd" = update ] && [ -f "$base" ] && [ "$old" = "$new" ] && { [ $((rc & 8)) -ne 0 ] || grep -q 'size changed' "$report"; }; then
         cat "$report"
         echo "refused: an incompatible change with the same soname ($new): bump stile_soversion in meson.build first"
         exit 1
@@ -50,7 +52,7 @@ update)
     echo "wrote $base ($new)"
     ;;
 *)
-    echo "usage: abi/abi.sh check|update BUILD_DIR" >&2
+    echo "usage: abi/abi.sh check|update|force BUILD_DIR" >&2
     exit 2
     ;;
 esac

@@ -10,7 +10,9 @@ stile_status stile_buffer_create(stile_device *device, size_t bytes, stile_buffe
     if (bytes == 0) return stile_fail(STILE_ERR_INVALID_SIZE, "stile_buffer_create: bytes=0: must be >= 1");
     stile_buffer *b = calloc(1, sizeof *b);
     if (!b) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a buffer");
+    const stile_device *previous = stile_log_enter(device);
     stile_status rc = device->backend->buffer_alloc(device->impl, bytes, &b->ptr);
+    stile_log_leave(previous);
     if (rc != STILE_OK) {
         free(b);
         return rc;
@@ -35,7 +37,9 @@ stile_status stile_buffer_adopt(stile_device *device, void *ptr, size_t bytes, s
 void stile_buffer_destroy(stile_buffer **buffer)
 {
     if (!buffer || !*buffer) return;
+    const stile_device *previous = stile_log_enter((*buffer)->device);
     (*buffer)->device->backend->buffer_free((*buffer)->device->impl, (*buffer)->ptr);
+    stile_log_leave(previous);
     free(*buffer);
     *buffer = NULL;
 }
@@ -48,7 +52,10 @@ static stile_status copy(const stile_buffer *b, size_t offset, void *host, size_
                           b->bytes);
     if (bytes == 0) return STILE_OK;
     char *dev = (char *)b->ptr + offset;
-    return b->device->backend->buffer_copy(b->device->impl, to_device ? dev : host, to_device ? host : dev, bytes, to_device);
+    const stile_device *previous = stile_log_enter(b->device);
+    stile_status st = b->device->backend->buffer_copy(b->device->impl, to_device ? dev : host, to_device ? host : dev, bytes, to_device);
+    stile_log_leave(previous);
+    return st;
 }
 
 stile_status stile_buffer_upload(stile_buffer *b, size_t offset, const void *src, size_t bytes)

@@ -72,8 +72,8 @@ static int find_module(const char *file, char *path, size_t size, char *searched
         memcpy(dir + len, "/stile", 7);
         if (try_dir(dir, len + 6, file, path, size)) return 1;
         if (try_dir(dir, len, file, path, size)) return 1;
-        NOTE("%s/stile, %s, ", dir, dir);
         dir[len] = '\0';
+        NOTE("%s/stile, %s, ", dir, dir);
     }
     if (STILE_MODULE_DIR[0] && try_dir(STILE_MODULE_DIR, strlen(STILE_MODULE_DIR), file, path, size)) return 1;
     NOTE("%s", STILE_MODULE_DIR);

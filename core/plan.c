@@ -186,11 +186,21 @@ fail:
     return rc;
 }
 
+static stile_status plan_create(stile_device *device, const stile_problem *problem, stile_plan **out);
+
 stile_status stile_plan_create(stile_device *device, const stile_problem *problem, stile_plan **out)
 {
     if (out) *out = NULL;
     if (!device) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_create: device is NULL");
     if (!out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_create: out is NULL");
+    const stile_device *previous = stile_log_enter(device);
+    stile_status st = plan_create(device, problem, out);
+    stile_log_leave(previous);
+    return st;
+}
+
+static stile_status plan_create(stile_device *device, const stile_problem *problem, stile_plan **out)
+{
     stile_plan *p = NULL;
     stile_status rc = plan_core(problem, &p);
     if (rc != STILE_OK) return rc;
@@ -211,7 +221,9 @@ void stile_plan_destroy(stile_plan **plan)
 {
     if (!plan || !*plan) return;
     stile_plan *p = *plan;
+    const stile_device *previous = stile_log_enter(p->device);
     if (p->impl) p->device->backend->plan_destroy(p->impl);
+    stile_log_leave(previous);
     plan_free_core(p);
     *plan = NULL;
 }
@@ -323,12 +335,15 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
 
 stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)
 {
+    const stile_device *previous = stile_log_enter(plan ? plan->device : NULL);
     stile_io cur;
     stile_status rc = stile_io_check(plan, io, &cur, "stile_plan_execute");
-    if (rc != STILE_OK) return rc;
-    stile_exec_info info;
-    memset(&info, 0, sizeof info);
-    rc = plan->device->backend->execute(plan->device->impl, plan, plan->impl, &cur, &info);
-    if (rc == STILE_OK && cur.info) *cur.info = info;
+    if (rc == STILE_OK) {
+        stile_exec_info info;
+        memset(&info, 0, sizeof info);
+        rc = plan->device->backend->execute(plan->device->impl, plan, plan->impl, &cur, &info);
+        if (rc == STILE_OK && cur.info) *cur.info = info;
+    }
+    stile_log_leave(previous);
     return rc;
 }

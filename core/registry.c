@@ -141,6 +141,9 @@ static stile_status open_backend(int b, int index, const stile_device_params *pa
     if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening %s:%d", known[b].name, index);
     d->backend = ops;
     d->index = index;
+    d->log_fn = params->log;
+    d->log_user = params->log_user;
+    d->log_max = params->log_level ? params->log_level : STILE_LOG_ERROR;
     stile_status rc = ops->device_open(index, params, &d->impl, &d->info);
     if (rc != STILE_OK) {
         free(d);
@@ -152,6 +155,8 @@ static stile_status open_backend(int b, int index, const stile_device_params *pa
     return STILE_OK;
 }
 
+static stile_status device_open(const char *name, const stile_device_params *params, stile_device **out);
+
 stile_status stile_device_open(const char *name, const stile_device_params *params, stile_device **out)
 {
     if (out) *out = NULL;
@@ -160,6 +165,22 @@ stile_status stile_device_open(const char *name, const stile_device_params *para
     stile_device_params prm;
     stile_status st = stile_device_params_import(params, &prm);
     if (st != STILE_OK) return st;
+    /* the device's own sink hears its opening too, a refusal of its params included */
+    const int level_ok = prm.log_level >= 0 && prm.log_level <= STILE_LOG_DEBUG;
+    stile_device scope = {.log_fn = prm.log, .log_user = prm.log_user,
+                          .log_max = level_ok && prm.log_level ? prm.log_level : STILE_LOG_ERROR};
+    const stile_device *previous = stile_log_enter(&scope);
+    if (!level_ok)
+        st = stile_fail(STILE_ERR_INVALID_ARGUMENT, "device params: log_level=%d: must be 0 (errors) or 1..4", (int)prm.log_level);
+    else
+        st = device_open(name, &prm, out);
+    stile_log_leave(previous);
+    return st;
+}
+
+static stile_status device_open(const char *name, const stile_device_params *params, stile_device **out)
+{
+    const stile_device_params prm = *params;
     if (prm.threads < 0)
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "device params: threads=%d: must be >= 0 (0: all processors)", prm.threads);
     if (strcmp(name, "auto") == 0) {
@@ -209,7 +230,9 @@ stile_status stile_device_adopt(const stile_backend *backend, void *impl, const 
 void stile_device_close(stile_device **device)
 {
     if (!device || !*device) return;
+    const stile_device *previous = stile_log_enter(*device);
     (*device)->backend->device_close((*device)->impl);
+    stile_log_leave(previous);
     free(*device);
     *device = NULL;
 }

@@ -53,8 +53,28 @@ void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_level)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* The device whose call this thread is in, if it has its own sink. */
+static _Thread_local const stile_device *log_scope;
+
+const stile_device *stile_log_enter(const stile_device *device)
+{
+    const stile_device *previous = log_scope;
+    log_scope = device && device->log_fn ? device : previous;
+    return previous;
+}
+
+void stile_log_leave(const stile_device *previous) { log_scope = previous; }
+
 void stile_vlog(stile_log_level level, const char *fmt, va_list ap)
 {
+    const stile_device *d = log_scope;
+    if (d) {
+        if (level > d->log_max) return;
+        char line[512];
+        vsnprintf(line, sizeof line, fmt, ap);
+        d->log_fn(d->log_user, level, line);
+        return;
+    }
     pthread_mutex_lock(&log_lock);
     stile_log_fn fn = log_fn;
     void *user = log_user;

@@ -100,7 +100,15 @@ struct stile_device {
     int index;
     void *impl;
     stile_device_info info;
+    stile_log_fn log_fn;          /* the device's own sink (stile_device_params.log), or NULL */
+    void *log_user;
+    stile_log_level log_max;
 };
+
+/* Calls on a device route their messages to its own sink: enter returns the previous scope, which
+ * leave restores (per thread; scopes nest). */
+const stile_device *stile_log_enter(const stile_device *device);
+void stile_log_leave(const stile_device *previous);
 
 struct stile_plan {
     stile_device *device;

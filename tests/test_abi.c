@@ -149,6 +149,40 @@ static void test_last_error_is_per_thread(void **state)
     assert_string_equal(stile_last_error(), mine); /* a success leaves it, as errno */
 }
 
+static void collect(void *user, stile_log_level level, const char *msg)
+{
+    (void)level;
+    snprintf(user, 512, "%s", msg);
+}
+
+/* Errors without globals: a device's own sink hears its calls, the global sink does not. */
+static void test_a_device_has_its_own_log_sink(void **state)
+{
+    (void)state;
+    char mine[512] = "", global[512] = "";
+    stile_log_set(collect, global, STILE_LOG_DEBUG);
+    stile_device_params dp = {.struct_size = sizeof dp, .threads = 1, .log = collect, .log_user = mine, .log_level = 9};
+    stile_device *cpu = NULL;
+    assert_int_equal(stile_device_open("cpu", &dp, &cpu), STILE_ERR_INVALID_ARGUMENT); /* log_level 9 */
+    assert_non_null(strstr(mine, "log_level=9")); /* refused params still reach the device's sink */
+    mine[0] = '\0';
+    dp.log_level = STILE_LOG_ERROR;
+    assert_int_equal(stile_device_open("cpu", &dp, &cpu), STILE_OK);
+    stile_problem p = good();
+    p.head_dim = 2048; /* valid, but the CPU backend takes 1..1024 */
+    stile_plan *plan = NULL;
+    assert_int_equal(stile_plan_create(cpu, &p, &plan), STILE_ERR_UNSUPPORTED);
+    assert_non_null(strstr(mine, "2048"));
+    assert_string_equal(global, "");
+    assert_non_null(strstr(stile_last_error(), "2048"));
+    stile_problem bad = good();
+    bad.heads = 0; /* no device involved: the global sink */
+    assert_int_equal(stile_problem_check(&bad), STILE_ERR_INVALID_SIZE);
+    assert_non_null(strstr(global, "heads=0"));
+    stile_device_close(&cpu);
+    conf_log_init(); /* the harness's sink back */
+}
+
 int main(void)
 {
     conf_log_init();
@@ -157,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_io_and_device_params_of_an_unknown_layout_are_refused),
         cmocka_unit_test(test_enum_values_are_fixed),
         cmocka_unit_test(test_last_error_is_per_thread),
+        cmocka_unit_test(test_a_device_has_its_own_log_sink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

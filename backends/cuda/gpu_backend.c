@@ -34,6 +34,24 @@ static stile_status gpu_fail(gpuError_t e, const char *what)
                       st == STILE_ERR_DEVICE_LOST ? " (the context is unusable: close the device)" : "");
 }
 
+/* A call makes its device current and gives the caller's current device back afterwards, so an
+ * application working on another GPU keeps it. (The runtime cannot say whether the caller has a
+ * device at all: one that never chose reads as device 0, which is then made current again.) */
+typedef struct gpu_scope {
+    int previous, restore;
+} gpu_scope;
+
+static gpuError_t gpu_enter(int index, gpu_scope *s)
+{
+    s->restore = gpuGetDevice(&s->previous) == gpuSuccess && s->previous != index;
+    return gpuSetDevice(index);
+}
+
+static void gpu_leave(const gpu_scope *s)
+{
+    if (s->restore) gpuSetDevice(s->previous);
+}
+
 static int gpu_device_count(char *reason, size_t size)
 {
     int n = 0;
@@ -51,8 +69,10 @@ static stile_status gpu_device_open(int index, const stile_device_params *params
 {
     (void)params;
     gpuDeviceProp prop;
-    gpuError_t e = gpuSetDevice(index);
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(index, &scope);
     if (e == gpuSuccess) e = gpuGetDeviceProperties(&prop, index);
+    gpu_leave(&scope);
     if (e != gpuSuccess) return gpu_fail(e, "opening the device");
     gpu_device *d = calloc(1, sizeof *d);
     if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening a GPU device");
@@ -109,9 +129,11 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
         free(host);
         return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);
     }
-    gpuError_t e = gpuSetDevice(dev->index);
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
     if (e == gpuSuccess) e = gpuMalloc(&gp->table, tab.bytes);
     if (e == gpuSuccess) e = gpuMemcpy(gp->table, host, tab.bytes, gpuMemcpyHostToDevice);
+    gpu_leave(&scope);
     free(host);
     if (e != gpuSuccess) {
         gpu_plan_destroy(gp);
@@ -152,19 +174,27 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     return STILE_OK;
 }
 
+static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, stile_exec_info *info);
+
 static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
 {
-    gpu_device *dev = device;
-    gpu_plan *gp = impl;
     (void)plan;
+    gpu_device *dev = device;
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
+    stile_status st = e == gpuSuccess ? gpu_execute_on(dev, impl, io, info) : gpu_fail(e, "selecting the device");
+    gpu_leave(&scope);
+    return st;
+}
+
+static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, stile_exec_info *info)
+{
     sta_params p = gp->base;
     p.q = io->q.data;
     p.k = io->k.data;
     p.v = io->v.data;
     p.o = io->o.data;
     p.lse = io->lse.data;
-    gpuError_t e = gpuSetDevice(dev->index);
-    if (e != gpuSuccess) return gpu_fail(e, "selecting the device");
     int path = stile_gpu_path_select(&p, dev->cc);
     if (path == STA_PATH_SCALAR && p.dtype != STILE_DTYPE_F32 && (p.head_dim == 64 || p.head_dim == 128))
         stile_log(STILE_LOG_INFO, "%s: portable kernel: the tensor-core path needs sm_80+, a contiguous head dim, "
@@ -172,13 +202,14 @@ static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl
     const int chosen = path;
     char err[256] = "";
     int rc = stile_gpu_sta_launch(&p, &path, io->stream, err, sizeof err);
-    if (rc != 0) return stile_fail(STILE_ERR_BACKEND, "%s: launching the STA kernel: %s", STILE_GPU_NAME, err);
+    /* the runtime's error, under the same rule as every other call (a sticky one loses the device) */
+    if (rc != 0) return gpu_fail((gpuError_t)rc, "launching the STA kernel");
     if (path != chosen)
         stile_log(STILE_LOG_WARN, "%s: %s kernel unavailable (%s): %s kernel instead", STILE_GPU_NAME, stile_gpu_path_name(chosen), err,
                   stile_gpu_path_name(path));
     snprintf(info->path, sizeof info->path, "%s", stile_gpu_path_name(path));
     if (!io->stream) {
-        e = gpuStreamSynchronize(0);
+        gpuError_t e = gpuStreamSynchronize(0);
         if (e != gpuSuccess) return gpu_fail(e, "running the STA kernel");
     }
     return STILE_OK;
@@ -187,22 +218,28 @@ static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl
 static stile_status gpu_buffer_alloc(void *device, size_t bytes, void **ptr)
 {
     gpu_device *dev = device;
-    gpuError_t e = gpuSetDevice(dev->index);
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
     if (e == gpuSuccess) e = gpuMalloc(ptr, bytes);
+    gpu_leave(&scope);
     return e == gpuSuccess ? STILE_OK : gpu_fail(e, "allocating a buffer");
 }
 
 static void gpu_buffer_free(void *device, void *ptr)
 {
     gpu_device *dev = device;
-    if (gpuSetDevice(dev->index) == gpuSuccess) gpuFree(ptr);
+    gpu_scope scope;
+    if (gpu_enter(dev->index, &scope) == gpuSuccess) gpuFree(ptr);
+    gpu_leave(&scope);
 }
 
 static stile_status gpu_buffer_copy(void *device, void *dst, const void *src, size_t bytes, int to_device)
 {
     gpu_device *dev = device;
-    gpuError_t e = gpuSetDevice(dev->index);
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
     if (e == gpuSuccess) e = gpuMemcpy(dst, src, bytes, to_device ? gpuMemcpyHostToDevice : gpuMemcpyDeviceToHost);
+    gpu_leave(&scope);
     return e == gpuSuccess ? STILE_OK : gpu_fail(e, to_device ? "uploading" : "downloading");
 }
 

@@ -15,6 +15,7 @@ typedef hipDeviceProp_t gpuDeviceProp;
 #define gpuErrorIsFatal(e) ((e) == hipErrorIllegalAddress || (e) == hipErrorLaunchFailure)
 #define gpuGetDeviceCount hipGetDeviceCount
 #define gpuSetDevice hipSetDevice
+#define gpuGetDevice hipGetDevice
 #define gpuGetDeviceProperties hipGetDeviceProperties
 #define gpuDriverGetVersion hipDriverGetVersion
 #define gpuRuntimeGetVersion hipRuntimeGetVersion
@@ -43,6 +44,7 @@ typedef struct cudaDeviceProp gpuDeviceProp;
      (e) == cudaErrorECCUncorrectable || (e) == cudaErrorLaunchTimeout)
 #define gpuGetDeviceCount cudaGetDeviceCount
 #define gpuSetDevice cudaSetDevice
+#define gpuGetDevice cudaGetDevice
 #define gpuGetDeviceProperties cudaGetDeviceProperties
 #define gpuDriverGetVersion cudaDriverGetVersion
 #define gpuRuntimeGetVersion cudaRuntimeGetVersion

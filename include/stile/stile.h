@@ -197,6 +197,11 @@ typedef struct stile_device_params {
                                 BLAS inside its workers oversubscribes the cores) and the last close
                                 restores it. This is process-wide: it also applies to the caller's own
                                 OpenBLAS calls while a CPU device is open. */
+    stile_log_fn log;      /**< optional: this device's own log sink. Messages of calls on the device, its
+                                plans and its buffers (opening it included) go here instead of to the
+                                stile_log_set sink; NULL: the global sink. Called on the calling thread. */
+    void *log_user;        /**< passed to log */
+    stile_log_level log_level; /**< the most detailed level log receives; 0: STILE_LOG_ERROR */
 } stile_device_params;
 
 /** What stile_device_get_info reports. Thread-safety: plain data, filled by the call. */
