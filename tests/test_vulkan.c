@@ -251,6 +251,72 @@ static void test_conformance_runner_on_a_wrapped_device(void **state)
     stile_device_close(&dev);
 }
 
+/* libplacebo-style import: the application's queue lock (taken around each submission only, balanced),
+ * its pipeline cache, and the features it enabled (which here lack the tensor-core path's). */
+typedef struct queue_lock {
+    int locks, unlocks, held, nested;
+    uint32_t family, index;
+} queue_lock;
+
+static void lock_cb(void *user, uint32_t family, uint32_t index)
+{
+    queue_lock *q = user;
+    if (q->held) q->nested++;
+    q->held = 1;
+    q->locks++;
+    q->family = family;
+    q->index = index;
+}
+
+static void unlock_cb(void *user, uint32_t family, uint32_t index)
+{
+    queue_lock *q = user;
+    (void)family;
+    (void)index;
+    q->held = 0;
+    q->unlocks++;
+}
+
+static void test_wrap_with_the_applications_queue_lock_cache_and_features(void **state)
+{
+    (void)state;
+    VkPipelineCacheCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    VkPipelineCache cache = VK_NULL_HANDLE;
+    assert_int_equal(vkCreatePipelineCache(A.dev, &pci, NULL, &cache), VK_SUCCESS);
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+    queue_lock q = {0};
+    stile_vulkan_context ctx = app_context();
+    ctx.lock_queue = lock_cb;
+    ctx.unlock_queue = unlock_cb;
+    ctx.queue_user = &q;
+    ctx.pipeline_cache = cache;
+    ctx.features = &f2;
+    stile_device *dev = NULL;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_OK);
+    stile_device_info di;
+    assert_int_equal(stile_device_get_info(dev, &di), STILE_OK);
+    stile_problem p = small;
+    conf_result r = conf_run(dev, &p, CONF_BSHD, 9200, 0);
+    assert_true(conf_report(&r, "wrapped device with the application's queue lock and pipeline cache"));
+    printf("  queue lock: %d locks, %d unlocks (family %u, index %u); %s\n", q.locks, q.unlocks, q.family, q.index, di.description);
+    assert_true(q.locks >= 1); /* the execution was submitted at least */
+    assert_int_equal(q.locks, q.unlocks);
+    assert_int_equal(q.nested, 0);
+    assert_int_equal(q.family, A.family);
+    size_t size = 0;
+    assert_int_equal(vkGetPipelineCacheData(A.dev, cache, &size, NULL), VK_SUCCESS); /* still the application's, valid */
+    stile_device_close(&dev);
+    vkDestroyPipelineCache(A.dev, cache, NULL); /* stile did not destroy it */
+    /* one callback without the other is refused */
+    ctx.unlock_queue = NULL;
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_INVALID_ARGUMENT);
+    ctx.unlock_queue = unlock_cb;
+    ctx.num_extensions = 2; /* without the list */
+    assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_ERR_NULL_ARGUMENT);
+    assert_null(dev);
+}
+
 static void test_wrap_errors(void **state)
 {
     (void)state;
@@ -387,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_record_into_the_applications_command_buffer),
         cmocka_unit_test(test_conformance_runner_on_a_wrapped_device),
         cmocka_unit_test(test_wrap_errors),
+        cmocka_unit_test(test_wrap_with_the_applications_queue_lock_cache_and_features),
         cmocka_unit_test(test_staged_buffers_round_trip),
         cmocka_unit_test(test_out_of_memory_and_device_loss_are_statuses),
     };

@@ -257,6 +257,7 @@ void vk_device_close(void *impl)
         if (d->inst) vkDestroyInstance(d->inst, NULL);
     }
     pthread_mutex_destroy(&d->lock);
+    pthread_mutex_destroy(&d->plock);
     pthread_mutex_destroy(&d->qlock);
     pthread_mutex_destroy(&d->slock);
     free(d);
@@ -267,6 +268,7 @@ static vk_device *new_device(void)
     vk_device *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->plock, NULL);
     pthread_mutex_init(&d->qlock, NULL);
     pthread_mutex_init(&d->slock, NULL);
     return d;
@@ -366,6 +368,29 @@ int vk_auto_ok(int index)
 
 /* ---- the public bring-your-own-Vulkan entry point for devices ---- */
 
+/* Whether the features and extensions the application enabled hold what the tensor-core path needs;
+ * else missing names the first that is not there. */
+static int app_enabled_coopmat(const stile_vulkan_context *ctx, char *missing, size_t size)
+{
+    if (!ctx->features) return 0;
+    int ext = 0, f16 = 0, model = 0, coop = 0;
+    for (uint32_t i = 0; i < ctx->num_extensions; i++)
+        if (ctx->extensions[i] && strcmp(ctx->extensions[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) == 0) ext = 1;
+    for (const VkBaseInStructure *s = (const VkBaseInStructure *)ctx->features; s; s = s->pNext) {
+        if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES) {
+            const VkPhysicalDeviceVulkan12Features *f = (const VkPhysicalDeviceVulkan12Features *)s;
+            f16 = f->shaderFloat16 == VK_TRUE;
+            model = f->vulkanMemoryModel == VK_TRUE;
+        } else if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV) {
+            coop = ((const VkPhysicalDeviceCooperativeMatrixFeaturesNV *)s)->cooperativeMatrix == VK_TRUE;
+        }
+    }
+    const char *first = !ext ? VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME : !coop ? "cooperativeMatrix" : !f16 ? "shaderFloat16"
+                      : !model ? "vulkanMemoryModel" : NULL;
+    if (first) snprintf(missing, size, "%s", first);
+    return first == NULL;
+}
+
 stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **out)
 {
     if (out) *out = NULL;
@@ -380,6 +405,11 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
                           !ctx->instance ? "instance" : !ctx->physical_device ? "physical_device" : "device");
     if (ctx->flags & ~STILE_VULKAN_COOPMAT_NV)
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_device_wrap: unknown flags 0x%x", ctx->flags & ~STILE_VULKAN_COOPMAT_NV);
+    if (!ctx->lock_queue != !ctx->unlock_queue)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_device_wrap: lock_queue and unlock_queue come together (one is NULL)");
+    if (ctx->num_extensions && !ctx->extensions)
+        return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: ctx->extensions is NULL with num_extensions=%u",
+                          ctx->num_extensions);
     uint32_t nf = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, NULL);
     VkQueueFamilyProperties qf[16];
@@ -395,8 +425,18 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     d->dev = ctx->device;
     d->queue = ctx->queue;
     d->family = ctx->queue_family;
-    if (ctx->flags & STILE_VULKAN_COOPMAT_NV) d->coop_n = coop_probe(d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
-    else snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not enable it (STILE_VULKAN_COOPMAT_NV)");
+    d->queue_index = ctx->queue_index;
+    d->lock_queue = ctx->lock_queue;
+    d->unlock_queue = ctx->unlock_queue;
+    d->queue_user = ctx->queue_user;
+    d->cache = ctx->pipeline_cache;
+    char missing[96] = "";
+    if ((ctx->flags & STILE_VULKAN_COOPMAT_NV) || app_enabled_coopmat(ctx, missing, sizeof missing))
+        d->coop_n = coop_probe(d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
+    else if (ctx->features)
+        snprintf(d->coop_reason, sizeof d->coop_reason, "%s not enabled", missing);
+    else
+        snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not say it enabled it (features or STILE_VULKAN_COOPMAT_NV)");
     stile_status st = vk_device_setup(d);
     if (st != STILE_OK) {
         vk_device_close(d);

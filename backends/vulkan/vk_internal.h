@@ -36,7 +36,12 @@ typedef struct vk_device {
     VkPhysicalDevice phys;
     VkDevice dev;
     VkQueue queue;          /* VK_NULL_HANDLE: record only */
-    uint32_t family;
+    uint32_t family, queue_index;
+    /* the application's queue lock (stile_vulkan_context), or NULL: qlock */
+    void (*lock_queue)(void *user, uint32_t family, uint32_t index);
+    void (*unlock_queue)(void *user, uint32_t family, uint32_t index);
+    void *queue_user;
+    VkPipelineCache cache;  /* the application's pipeline cache, or VK_NULL_HANDLE */
     VkPhysicalDeviceMemoryProperties memprops;
     VkDeviceSize max_range, max_alloc;
     int force_staging;      /* STILE_VULKAN_STAGING=1: stage copies even where memory could be mapped */
@@ -47,7 +52,8 @@ typedef struct vk_device {
     VkPipelineLayout layout;
     VkCommandPool pool;
     pthread_mutex_t lock;   /* buffers, pipelines */
-    pthread_mutex_t qlock;  /* command pool, queue */
+    pthread_mutex_t plock;  /* the command pool */
+    pthread_mutex_t qlock;  /* the queue, when the application gave no lock of its own */
     pthread_mutex_t slock;  /* the staging buffer's contents: one staged copy at a time */
     vk_buffer *stage;       /* host-visible staging buffer, made on first use */
     vk_buffer *buffers;

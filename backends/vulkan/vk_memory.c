@@ -178,7 +178,7 @@ stile_status vk_submit(vk_device *d, vk_recorder rec, void *ctx, const char *wha
     if (!d->queue) return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: %s: the device was wrapped without a queue (record only)", what);
     VkCommandBuffer cmd = VK_NULL_HANDLE;
     VkFence fence = VK_NULL_HANDLE;
-    pthread_mutex_lock(&d->qlock); /* the command pool and the queue need external synchronisation */
+    pthread_mutex_lock(&d->plock); /* the command pool needs external synchronisation while recording */
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
@@ -193,14 +193,20 @@ stile_status vk_submit(vk_device *d, vk_recorder rec, void *ctx, const char *wha
         rec(cmd, ctx);
         r = vkEndCommandBuffer(cmd);
     }
-    if (r == VK_SUCCESS) {
+    pthread_mutex_unlock(&d->plock);
+    if (r == VK_SUCCESS) { /* the queue, under the application's lock or stile's, for the submission alone */
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
+        if (d->lock_queue) d->lock_queue(d->queue_user, d->family, d->queue_index);
+        else pthread_mutex_lock(&d->qlock);
         r = vkQueueSubmit(d->queue, 1, &si, fence);
+        if (d->unlock_queue) d->unlock_queue(d->queue_user, d->family, d->queue_index);
+        else pthread_mutex_unlock(&d->qlock);
     }
-    if (r == VK_SUCCESS) r = vkWaitForFences(d->dev, 1, &fence, VK_TRUE, UINT64_MAX);
+    if (r == VK_SUCCESS) r = vkWaitForFences(d->dev, 1, &fence, VK_TRUE, UINT64_MAX); /* no lock held */
     if (fence) vkDestroyFence(d->dev, fence, NULL);
+    pthread_mutex_lock(&d->plock);
     if (cmd) vkFreeCommandBuffers(d->dev, d->pool, 1, &cmd);
-    pthread_mutex_unlock(&d->qlock);
+    pthread_mutex_unlock(&d->plock);
     if (r != VK_SUCCESS) return vk_fail(d, r, what);
     if (d->validation_errors)
         return stile_fail(STILE_ERR_BACKEND, "vulkan: %d validation message(s) so far on this device", d->validation_errors);

@@ -90,7 +90,7 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
                   .module = mod, .pName = "main", .pSpecializationInfo = &si},
         .layout = d->layout};
     vk_pipeline *p = calloc(1, sizeof *p);
-    VkResult r = p ? vkCreateComputePipelines(d->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe) : VK_ERROR_OUT_OF_HOST_MEMORY;
+    VkResult r = p ? vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &p->pipe) : VK_ERROR_OUT_OF_HOST_MEMORY;
     if (r != VK_SUCCESS) {
         free(p);
         pthread_mutex_unlock(&d->lock);

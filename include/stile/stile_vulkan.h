@@ -7,9 +7,10 @@
  *
  * The tensor-core path (GL_NV_cooperative_matrix) needs, on the VkDevice: Vulkan 1.2, the extension
  * VK_NV_cooperative_matrix with the feature cooperativeMatrix, and the Vulkan 1.2 features
- * shaderFloat16 and vulkanMemoryModel. An application that enabled all of them says so with
- * STILE_VULKAN_COOPMAT_NV; stile then also checks the physical device (16xNx16 f16 -> f32 shapes,
- * 32-invocation subgroups). Without the flag, plans take the portable path. */
+ * shaderFloat16 and vulkanMemoryModel. An application says it enabled them either by handing stile
+ * the features and extensions it passed to vkCreateDevice (features, extensions: stile reads what
+ * it needs from them) or with the flag STILE_VULKAN_COOPMAT_NV; stile then also checks the physical
+ * device (16xNx16 f16 -> f32 shapes, 32-invocation subgroups). Otherwise plans take the portable path. */
 #ifndef STILE_VULKAN_H
 #define STILE_VULKAN_H
 
@@ -37,7 +38,23 @@ typedef struct stile_vulkan_context {
                                            STILE_ERR_UNSUPPORTED. */
     uint32_t queue_family;            /**< a family with VK_QUEUE_COMPUTE_BIT; command buffers passed to
                                            stile_vulkan_record must come from a pool of this family */
+    uint32_t queue_index;             /**< the queue's index within its family (passed to lock_queue) */
     uint32_t flags;                   /**< STILE_VULKAN_COOPMAT_NV, or 0 */
+    /** Optional, as libplacebo's: the application's lock of `queue`. stile calls lock_queue before and
+     * unlock_queue after each vkQueueSubmit of its own, and never holds it while waiting for the
+     * work (a fence). Both NULL: stile takes a lock of its own around its submissions, and the
+     * application must not use the queue from another thread meanwhile. Called on the thread of
+     * the stile call. */
+    void (*lock_queue)(void *user, uint32_t queue_family, uint32_t queue_index);
+    void (*unlock_queue)(void *user, uint32_t queue_family, uint32_t queue_index);
+    void *queue_user;                 /**< passed to lock_queue and unlock_queue */
+    VkPipelineCache pipeline_cache;   /**< optional: stile creates its pipelines through the application's
+                                           cache (kept across runs by the application); never destroyed */
+    const VkPhysicalDeviceFeatures2 *features; /**< optional: the feature chain the application passed to
+                                           vkCreateDevice (VkPhysicalDeviceVulkan12Features and
+                                           VkPhysicalDeviceCooperativeMatrixFeaturesNV are read from it) */
+    const char *const *extensions;    /**< optional: the device extensions the application enabled ... */
+    uint32_t num_extensions;          /**< ... and how many */
 } stile_vulkan_context;
 
 /** A stile device on the application's VkDevice. Its name is "vulkan:app". The device creates its own
