@@ -36,13 +36,16 @@ typedef struct stile_core_services {
     stile_status (*io_check)(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what);
     stile_status (*buffer_adopt)(stile_device *device, void *ptr, size_t bytes, stile_buffer **out);
     size_t (*dtype_size)(stile_dtype dtype);
+    const char *(*dtype_name)(stile_dtype dtype);
+    stile_status (*plan_get_head)(const stile_plan *plan, int64_t head, stile_head_info *out);
 } stile_core_services;
 
 /* A backend's descriptor, stile_module_<name> in its sources: what the registry takes from a
  * linked-in backend, and what a module gives back when loaded. */
 typedef struct stile_module_info {
-    const stile_backend *backend; /* its vtable; backend->name is the module's backend name */
-    const void *ext;              /* the backend's public extension functions (Vulkan: vk_ext.h), or NULL */
+    const char *name;             /* "cuda", "vulkan", "json": libstile-<name>.so */
+    const stile_backend *backend; /* a backend's vtable (backend->name == name), or NULL for a library part */
+    const void *ext;              /* the part's own functions (Vulkan: vk_ext.h; JSON: json_ext.h), or NULL */
 } stile_module_info;
 
 /* The exported symbols' names and the load function's type. */

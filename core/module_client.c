@@ -79,3 +79,10 @@ stile_status stile_buffer_adopt(stile_device *device, void *ptr, size_t bytes, s
 }
 
 size_t stile_dtype_size(stile_dtype dtype) { return core->dtype_size(dtype); }
+
+const char *stile_dtype_name(stile_dtype dtype) { return core->dtype_name(dtype); }
+
+stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_head_info *out)
+{
+    return core->plan_get_head(plan, head, out);
+}

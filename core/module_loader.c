@@ -21,6 +21,8 @@ static const stile_core_services services = {
     .io_check = stile_io_check,
     .buffer_adopt = stile_buffer_adopt,
     .dtype_size = stile_dtype_size,
+    .dtype_name = stile_dtype_name,
+    .plan_get_head = stile_plan_get_head,
 };
 
 /* Append directory `dir` (length len) + "/" + file to the candidates if it names an existing file. */
@@ -117,13 +119,13 @@ int stile_module_open(const char *name, stile_module_info *out, char *path, size
     }
     const stile_module_sizes sizes = STILE_MODULE_SIZES;
     char why[256] = "";
-    if (load(&services, &sizes, STILE_VERSION_STRING, out, why, sizeof why) != 0 || !out->backend) {
+    if (load(&services, &sizes, STILE_VERSION_STRING, out, why, sizeof why) != 0 || !out->name || (!out->backend && !out->ext)) {
         snprintf(reason, reason_size, "%s: %s", path, why[0] ? why : "the module refused to load");
         dlclose(h);
         return 1;
     }
-    if (strcmp(out->backend->name, name) != 0) {
-        snprintf(reason, reason_size, "%s: holds the '%s' backend, not '%s'", path, out->backend->name, name);
+    if (strcmp(out->name, name) != 0 || (out->backend && strcmp(out->backend->name, name) != 0)) {
+        snprintf(reason, reason_size, "%s: holds '%s', not '%s'", path, out->name, name);
         dlclose(h);
         return 1;
     }

@@ -1,7 +1,5 @@
 /* Window strategies per (step, layer, head) in FastVideo's JSON format, and the plans made from them,
  * cached per (device, step, layer) so that switching plans per step costs nothing after the first. */
-#include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +7,9 @@
 #include <unistd.h>
 
 #include "file_out.h"
-#include "stile_internal.h"
+#include "json_ext.h"
 
-typedef struct entry {
-    int64_t step, layer, head, window[3];
-} entry;
+typedef stile_window_entry entry;
 
 typedef struct cached_plan {
     stile_device *device;
@@ -142,74 +138,27 @@ stile_status stile_strategy_get(const stile_strategy *s, int64_t step, int64_t l
 
 int64_t stile_strategy_size(const stile_strategy *s) { return s ? s->n : 0; }
 
-/* "STEP_LAYER_HEAD" with three non-negative decimal numbers and nothing else. A leading zero is
- * refused ("00_0_0" would be a second spelling of "0_0_0", and the last of the two would win). */
-static int parse_key(const char *k, int64_t v[3])
-{
-    const char *c = k;
-    for (int i = 0; i < 3; i++) {
-        if (*c < '0' || *c > '9') return 0;
-        if (c[0] == '0' && c[1] >= '0' && c[1] <= '9') return 0;
-        int64_t x = 0;
-        while (*c >= '0' && *c <= '9') {
-            if (x > (INT64_MAX - 9) / 10) return 0;
-            x = x * 10 + (*c++ - '0');
-        }
-        v[i] = x;
-        if (i < 2 && *c++ != '_') return 0;
-    }
-    return *c == 0;
-}
-
 stile_status stile_strategy_load(const char *path, stile_strategy **out)
 {
     if (out) *out = NULL;
     if (!path || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_load: %s is NULL", path ? "out" : "path");
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        FILE *f = fopen(path, "rb");
-        if (!f) return stile_fail(STILE_ERR_IO, "%s: %s", path, strerror(errno));
-        fclose(f);
-        return stile_fail(STILE_ERR_FORMAT, "%s:%d:%d: malformed JSON: %s", path, je.line, je.column, je.text);
-    }
-    stile_status st = STILE_OK;
+    char reason[256];
+    const stile_json_ext *json = stile_json(reason, sizeof reason);
+    if (!json) return stile_fail(STILE_ERR_UNSUPPORTED, "stile_strategy_load: %s: the JSON part of stile is %s", path, reason);
+    stile_window_entry *e = NULL;
+    int64_t n = 0;
+    stile_status st = json->strategy_parse(path, &e, &n);
     stile_strategy *s = NULL;
-    if (!json_is_object(root)) {
-        st = stile_fail(STILE_ERR_FORMAT, "%s: expected an object of \"STEP_LAYER_HEAD\": [wt, wh, ww]", path);
-        goto done;
+    if (st == STILE_OK) st = stile_strategy_create(&s);
+    for (int64_t i = 0; st == STILE_OK && i < n; i++) {
+        if (find(s, e[i].step, e[i].layer, e[i].head)) { /* cannot happen with the key spelling; never let the last win */
+            st = stile_fail(STILE_ERR_FORMAT, "%s: step %lld, layer %lld, head %lld repeats", path, (long long)e[i].step,
+                            (long long)e[i].layer, (long long)e[i].head);
+            break;
+        }
+        st = stile_strategy_set(s, e[i].step, e[i].layer, e[i].head, e[i].window);
     }
-    if ((st = stile_strategy_create(&s)) != STILE_OK) goto done;
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val) {
-        int64_t idx[3], w[3];
-        if (!parse_key(key, idx)) {
-            st = stile_fail(STILE_ERR_FORMAT, "%s: key \"%s\" is not STEP_LAYER_HEAD (decimal numbers without leading zeros)",
-                            path, key);
-            goto done;
-        }
-        if (!json_is_array(val) || json_array_size(val) != 3) {
-            st = stile_fail(STILE_ERR_FORMAT, "%s: \"%s\" must be [wt, wh, ww]", path, key);
-            goto done;
-        }
-        for (int i = 0; i < 3; i++) {
-            json_t *x = json_array_get(val, (size_t)i);
-            if (!json_is_integer(x) || json_integer_value(x) <= 0) {
-                st = stile_fail(STILE_ERR_FORMAT, "%s: \"%s\"[%d] must be a whole number >= 1", path, key, i);
-                goto done;
-            }
-            w[i] = json_integer_value(x);
-        }
-        if (find(s, idx[0], idx[1], idx[2])) { /* cannot happen with the spelling above; never let the last win */
-            st = stile_fail(STILE_ERR_FORMAT, "%s: key \"%s\" repeats (step %lld, layer %lld, head %lld)", path, key,
-                            (long long)idx[0], (long long)idx[1], (long long)idx[2]);
-            goto done;
-        }
-        if ((st = stile_strategy_set(s, idx[0], idx[1], idx[2], w)) != STILE_OK) goto done;
-    }
-done:
-    json_decref(root);
+    free(e);
     if (st != STILE_OK) stile_strategy_destroy(&s);
     *out = s;
     return st;
@@ -223,24 +172,25 @@ static int cmp_entry(const void *a, const void *b)
     return (x->head > y->head) - (x->head < y->head);
 }
 
-/* The strategy as JSON text (keys sorted by step, layer, head), malloc'd; NULL when memory runs out. */
-static char *strategy_text(const stile_strategy *s)
+/* The strategy as JSON text (keys sorted by step, layer, head), malloc'd; NULL with *st set when the
+ * JSON part is unavailable or memory runs out (what: the caller, for the message). */
+static char *strategy_text(const stile_strategy *s, const char *what, stile_status *st)
 {
-    entry *sorted = malloc((size_t)(s->n ? s->n : 1) * sizeof *sorted);
-    if (!sorted) return NULL;
-    if (s->n) memcpy(sorted, s->e, (size_t)s->n * sizeof *sorted); /* an empty strategy's e is NULL */
-    qsort(sorted, (size_t)s->n, sizeof *sorted, cmp_entry);
-    json_t *root = json_object();
-    int ok = root != NULL;
-    for (int64_t i = 0; ok && i < s->n; i++) {
-        char key[80];
-        snprintf(key, sizeof key, "%lld_%lld_%lld", (long long)sorted[i].step, (long long)sorted[i].layer, (long long)sorted[i].head);
-        ok = json_object_set_new(root, key, json_pack("[I,I,I]", (json_int_t)sorted[i].window[0], (json_int_t)sorted[i].window[1],
-                                                      (json_int_t)sorted[i].window[2])) == 0;
+    char reason[256];
+    const stile_json_ext *json = stile_json(reason, sizeof reason);
+    if (!json) {
+        *st = stile_fail(STILE_ERR_UNSUPPORTED, "%s: the JSON part of stile is %s", what, reason);
+        return NULL;
     }
-    free(sorted);
-    char *text = ok ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(root);
+    entry *sorted = malloc((size_t)(s->n ? s->n : 1) * sizeof *sorted);
+    char *text = NULL;
+    if (sorted) {
+        if (s->n) memcpy(sorted, s->e, (size_t)s->n * sizeof *sorted); /* an empty strategy's e is NULL */
+        qsort(sorted, (size_t)s->n, sizeof *sorted, cmp_entry);
+        text = json->strategy_text(sorted, s->n);
+        free(sorted);
+    }
+    if (!text) *st = stile_fail(STILE_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
     return text;
 }
 
@@ -248,11 +198,11 @@ stile_status stile_strategy_json(const stile_strategy *s, char *buf, size_t size
 {
     if (!s || !length) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_json: %s is NULL", s ? "length" : "strategy");
     if (!buf && size) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_json: buf is NULL but size is %zu", size);
-    char *text = strategy_text(s);
-    if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_strategy_json: out of memory");
+    stile_status st = STILE_OK;
+    char *text = strategy_text(s, "stile_strategy_json", &st);
+    if (!text) return st;
     const size_t n = strlen(text);
     *length = n;
-    stile_status st = STILE_OK;
     if (n + 1 > size) st = STILE_ERR_BUFFER_TOO_SMALL; /* the caller asking for the size: no log line */
     else memcpy(buf, text, n + 1);
     free(text);
@@ -262,11 +212,12 @@ stile_status stile_strategy_json(const stile_strategy *s, char *buf, size_t size
 stile_status stile_strategy_save(const stile_strategy *s, const char *path)
 {
     if (!s || !path) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_save: %s is NULL", s ? "path" : "strategy");
-    char *text = strategy_text(s);
-    if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory saving a strategy");
+    stile_status st = STILE_OK;
+    char *text = strategy_text(s, "stile_strategy_save", &st);
+    if (!text) return st;
     char err[512];
     const stile_out_piece piece = {text, strlen(text)};
-    stile_status st = stile_out_write(path, &piece, 1, err, sizeof err);
+    st = stile_out_write(path, &piece, 1, err, sizeof err);
     free(text);
     return st == STILE_OK ? STILE_OK : stile_fail(st, "%s", err);
 }

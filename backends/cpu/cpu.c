@@ -410,5 +410,5 @@ const stile_backend stile_backend_cpu = {
     .plan_path = cpu_plan_path,
 };
 
-const stile_module_info stile_module_cpu = {&stile_backend_cpu, NULL};
+const stile_module_info stile_module_cpu = {"cpu", &stile_backend_cpu, NULL};
 

@@ -266,4 +266,4 @@ const stile_backend BACKEND_SYMBOL = {
     .plan_path = gpu_plan_path,
 };
 
-const stile_module_info MODULE_SYMBOL = {&BACKEND_SYMBOL, NULL};
+const stile_module_info MODULE_SYMBOL = {STILE_GPU_NAME, &BACKEND_SYMBOL, NULL};

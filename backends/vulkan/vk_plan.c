@@ -413,5 +413,5 @@ static const vk_ext vk_public = {
     .device_fail = vk_fail_impl,
 };
 
-const stile_module_info stile_module_vulkan = {&stile_backend_vulkan, &vk_public};
+const stile_module_info stile_module_vulkan = {"vulkan", &stile_backend_vulkan, &vk_public};
 

@@ -1,9 +1,10 @@
-/* The plan as JSON: problem, grid, exact accounting, per-head windows and (unless compact) schedules. */
+/* The plan as JSON (stile_plan_json): problem, grid, exact accounting, per-head windows and (unless
+ * compact) schedules, written with jansson. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stile_internal.h"
+#include "json_ext.h"
 
 static json_t *triple(const int64_t v[3])
 {
@@ -15,7 +16,7 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
     const stile_problem *p = &plan->r.p;
     const stile_plan_info *in = &plan->info;
     json_t *root = json_object();
-    json_object_set_new(root, "stile_version", json_string(stile_version_string()));
+    json_object_set_new(root, "stile_version", json_string(STILE_VERSION_STRING));
     json_object_set_new(root, "device", json_string(in->device));
     if (in->path[0]) json_object_set_new(root, "path", json_string(in->path));
     json_t *prob = json_object();
@@ -76,19 +77,10 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
     return root;
 }
 
-stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, size_t size, size_t *length)
+char *stile_json_plan_text(const stile_plan *plan, int compact)
 {
-    if (!plan || !length) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_json: %s is NULL", plan ? "length" : "plan");
-    if (!buf && size) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_json: buf is NULL but size is %zu", size);
     json_t *root = plan_to_json(plan, compact);
     char *text = root ? json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
     json_decref(root);
-    if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_plan_json: out of memory");
-    size_t n = strlen(text);
-    *length = n;
-    stile_status rc = STILE_OK;
-    if (n + 1 > size) rc = STILE_ERR_BUFFER_TOO_SMALL; /* not an error worth a log line: the caller asks for the size */
-    else memcpy(buf, text, n + 1);
-    free(text);
-    return rc;
+    return text;
 }
