@@ -277,7 +277,17 @@ static void unlock_cb(void *user, uint32_t family, uint32_t index)
     q->unlocks++;
 }
 
-static void test_wrap_with_the_applications_queue_lock_cache_and_features(void **state)
+/* The application's loader entry point: stile must load every function through it. */
+static int gipa_calls, asked_device_proc_addr;
+
+static PFN_vkVoidFunction VKAPI_CALL counting_gipa(VkInstance instance, const char *name)
+{
+    gipa_calls++;
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) asked_device_proc_addr = 1;
+    return vkGetInstanceProcAddr(instance, name);
+}
+
+static void test_wrap_with_the_applications_loader_queue_lock_cache_and_features(void **state)
 {
     (void)state;
     VkPipelineCacheCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
@@ -292,8 +302,11 @@ static void test_wrap_with_the_applications_queue_lock_cache_and_features(void *
     ctx.queue_user = &q;
     ctx.pipeline_cache = cache;
     ctx.features = &f2;
+    ctx.get_instance_proc_addr = counting_gipa;
     stile_device *dev = NULL;
     assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_OK);
+    assert_true(gipa_calls >= 10); /* the instance functions, and vkGetDeviceProcAddr for the rest */
+    assert_true(asked_device_proc_addr);
     stile_device_info di;
     assert_int_equal(stile_device_get_info(dev, &di), STILE_OK);
     stile_problem p = small;
@@ -453,7 +466,7 @@ int main(void)
         cmocka_unit_test(test_record_into_the_applications_command_buffer),
         cmocka_unit_test(test_conformance_runner_on_a_wrapped_device),
         cmocka_unit_test(test_wrap_errors),
-        cmocka_unit_test(test_wrap_with_the_applications_queue_lock_cache_and_features),
+        cmocka_unit_test(test_wrap_with_the_applications_loader_queue_lock_cache_and_features),
         cmocka_unit_test(test_staged_buffers_round_trip),
         cmocka_unit_test(test_out_of_memory_and_device_loss_are_statuses),
     };

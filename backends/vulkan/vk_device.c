@@ -4,6 +4,7 @@
  * With STILE_VULKAN_VALIDATION=1 a device stile opens enables the Khronos validation layer; any message
  * it sends is logged as an error and fails the call that caused it. STILE_VULKAN_PATH=portable turns
  * the tensor-core path off; STILE_VULKAN_STAGING=1 stages copies even into host-visible memory. */
+#define VK_NO_PROTOTYPES /* every Vulkan call through the table of vk_fns.h */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,18 +56,23 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityF
     return VK_FALSE;
 }
 
-static uint32_t instance_api(void)
+static uint32_t instance_api(PFN_vkGetInstanceProcAddr gipa)
 {
     uint32_t v = VK_API_VERSION_1_1;
-    PFN_vkEnumerateInstanceVersion ev = (PFN_vkEnumerateInstanceVersion)vkGetInstanceProcAddr(NULL, "vkEnumerateInstanceVersion");
+    PFN_vkEnumerateInstanceVersion ev = (PFN_vkEnumerateInstanceVersion)gipa(NULL, "vkEnumerateInstanceVersion");
     if (ev && ev(&v) != VK_SUCCESS) v = VK_API_VERSION_1_1;
     return v >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
 }
 
-static VkResult make_instance(vk_device *d, VkInstance *out)
+/* An instance of stile's own through the loader, and its functions in f (d: the device it is for, NULL
+ * for a look at the devices; its validation messenger). */
+static VkResult make_instance(vk_device *d, vk_fns *f, VkInstance *out)
 {
+    *out = VK_NULL_HANDLE;
+    PFN_vkCreateInstance create = (PFN_vkCreateInstance)vkGetInstanceProcAddr(NULL, "vkCreateInstance");
+    if (!create) return VK_ERROR_INITIALIZATION_FAILED;
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "stile",
-                             .pEngineName = "stile", .apiVersion = instance_api()};
+                             .pEngineName = "stile", .apiVersion = instance_api(vkGetInstanceProcAddr)};
     const char *layers[] = {"VK_LAYER_KHRONOS_validation"};
     const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
     VkDebugUtilsMessengerCreateInfoEXT dbg = {
@@ -81,10 +87,17 @@ static VkResult make_instance(vk_device *d, VkInstance *out)
                                .enabledLayerCount = val ? 1u : 0u, .ppEnabledLayerNames = layers,
                                .enabledExtensionCount = val ? 1u : 0u, .ppEnabledExtensionNames = exts,
                                .pNext = val ? &dbg : NULL};
-    VkResult r = vkCreateInstance(&ci, NULL, out);
+    VkResult r = create(&ci, NULL, out);
+    char missing[64];
+    if (r == VK_SUCCESS && vk_fns_instance(f, NULL, *out, missing, sizeof missing) != 0) {
+        PFN_vkDestroyInstance destroy = (PFN_vkDestroyInstance)vkGetInstanceProcAddr(*out, "vkDestroyInstance");
+        if (destroy) destroy(*out, NULL);
+        *out = VK_NULL_HANDLE;
+        return VK_ERROR_INITIALIZATION_FAILED;
+    }
     if (r == VK_SUCCESS && val) {
         PFN_vkCreateDebugUtilsMessengerEXT mk =
-            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkCreateDebugUtilsMessengerEXT");
+            (PFN_vkCreateDebugUtilsMessengerEXT)f->vkGetInstanceProcAddr(*out, "vkCreateDebugUtilsMessengerEXT");
         if (mk) r = mk(*out, &dbg, NULL, &d->messenger);
     }
     return r;
@@ -93,25 +106,26 @@ static VkResult make_instance(vk_device *d, VkInstance *out)
 int vk_device_count(char *reason, size_t size)
 {
     VkInstance inst;
-    VkResult r = make_instance(NULL, &inst);
+    vk_fns f;
+    VkResult r = make_instance(NULL, &f, &inst);
     if (r != VK_SUCCESS) {
         snprintf(reason, size, "no Vulkan loader or driver (vkCreateInstance: %d)", (int)r);
         return 0;
     }
     uint32_t n = 0;
-    vkEnumeratePhysicalDevices(inst, &n, NULL);
-    vkDestroyInstance(inst, NULL);
+    f.vkEnumeratePhysicalDevices(inst, &n, NULL);
+    f.vkDestroyInstance(inst, NULL);
     if (n == 0) snprintf(reason, size, "the Vulkan loader finds no device");
     return (int)n;
 }
 
-static int has_extension(VkPhysicalDevice phys, const char *name)
+static int has_extension(const vk_fns *f, VkPhysicalDevice phys, const char *name)
 {
     uint32_t n = 0;
-    if (vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+    if (f->vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
     VkExtensionProperties *e = calloc(n, sizeof *e);
     int found = 0;
-    if (e && vkEnumerateDeviceExtensionProperties(phys, NULL, &n, e) == VK_SUCCESS)
+    if (e && f->vkEnumerateDeviceExtensionProperties(phys, NULL, &n, e) == VK_SUCCESS)
         for (uint32_t i = 0; i < n && !found; i++) found = strcmp(e[i].extensionName, name) == 0;
     free(e);
     return found;
@@ -120,40 +134,40 @@ static int has_extension(VkPhysicalDevice phys, const char *name)
 /* Whether the physical device can run the tensor-core shader: the extension and features, a 16xNx16
  * f16 x f16 + f32 shape with N 8 or 16 (the first the driver lists), 32-wide subgroups with shuffles,
  * and the shared memory. Returns N, or 0 with the reason. */
-static uint32_t coop_probe(VkInstance inst, VkPhysicalDevice phys, char *reason, size_t size)
+static uint32_t coop_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, char *reason, size_t size)
 {
     if (env_on("STILE_VULKAN_PATH") && strcmp(getenv("STILE_VULKAN_PATH"), "portable") == 0) {
         snprintf(reason, size, "STILE_VULKAN_PATH=portable");
         return 0;
     }
     VkPhysicalDeviceProperties props;
-    vkGetPhysicalDeviceProperties(phys, &props);
-    if (props.apiVersion < VK_API_VERSION_1_2 || instance_api() < VK_API_VERSION_1_2) {
+    f->vkGetPhysicalDeviceProperties(phys, &props);
+    if (props.apiVersion < VK_API_VERSION_1_2 || instance_api(f->vkGetInstanceProcAddr) < VK_API_VERSION_1_2) {
         snprintf(reason, size, "needs Vulkan 1.2");
         return 0;
     }
-    if (!has_extension(phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+    if (!has_extension(f, phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
         snprintf(reason, size, "no VK_NV_cooperative_matrix");
         return 0;
     }
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &cmf};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
-    vkGetPhysicalDeviceFeatures2(phys, &f2);
+    f->vkGetPhysicalDeviceFeatures2(phys, &f2);
     if (!cmf.cooperativeMatrix || !f12.shaderFloat16 || !f12.vulkanMemoryModel) {
         snprintf(reason, size, "missing cooperativeMatrix, shaderFloat16 or vulkanMemoryModel");
         return 0;
     }
     VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
-    vkGetPhysicalDeviceProperties2(phys, &p2);
+    f->vkGetPhysicalDeviceProperties2(phys, &p2);
     const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
     if (sg.subgroupSize != 32 || !(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || (sg.supportedOperations & ops) != ops) {
         snprintf(reason, size, "subgroups of %u (the shader needs 32, with shuffles, in compute)", sg.subgroupSize);
         return 0;
     }
     PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
-        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)f->vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
     uint32_t n = 0, found = 0;
     if (get && get(phys, &n, NULL) == VK_SUCCESS && n) {
         VkCooperativeMatrixPropertiesNV *cp = calloc(n, sizeof *cp);
@@ -183,11 +197,11 @@ stile_status vk_device_setup(vk_device *d)
 {
     VkResult r;
     VkPhysicalDeviceProperties props;
-    vkGetPhysicalDeviceProperties(d->phys, &props);
+    d->vk.vkGetPhysicalDeviceProperties(d->phys, &props);
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
-    vkGetPhysicalDeviceProperties2(d->phys, &p2);
-    vkGetPhysicalDeviceMemoryProperties(d->phys, &d->memprops);
+    d->vk.vkGetPhysicalDeviceProperties2(d->phys, &p2);
+    d->vk.vkGetPhysicalDeviceMemoryProperties(d->phys, &d->memprops);
     d->max_range = props.limits.maxStorageBufferRange;
     d->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (VkDeviceSize)1 << 31;
     d->force_staging = env_on("STILE_VULKAN_STAGING");
@@ -198,11 +212,11 @@ stile_status vk_device_setup(vk_device *d)
                              d->coop_n == 16 ? sizeof spv_coop_d128_n16 : sizeof spv_coop_d128_n8};
     for (int i = 0; i < 2; i++) {
         VkShaderModuleCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = size[i], .pCode = code[i]};
-        if ((r = vkCreateShaderModule(d->dev, &smi, NULL, &d->portable[i])) != VK_SUCCESS) return vk_fail(d, r, "loading the shader");
+        if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->portable[i])) != VK_SUCCESS) return vk_fail(d, r, "loading the shader");
         if (!d->coop_n) continue;
         smi.codeSize = csize[i];
         smi.pCode = ccode[i];
-        if ((r = vkCreateShaderModule(d->dev, &smi, NULL, &d->coop[i])) != VK_SUCCESS)
+        if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->coop[i])) != VK_SUCCESS)
             return vk_fail(d, r, "loading the tensor-core shader");
     }
     VkDescriptorSetLayoutBinding bind[6];
@@ -211,34 +225,34 @@ stile_status vk_device_setup(vk_device *d)
                                                  .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo dli = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = 6,
                                            .pBindings = bind};
-    if ((r = vkCreateDescriptorSetLayout(d->dev, &dli, NULL, &d->dsl)) != VK_SUCCESS) return vk_fail(d, r, "descriptor layout");
+    if ((r = d->vk.vkCreateDescriptorSetLayout(d->dev, &dli, NULL, &d->dsl)) != VK_SUCCESS) return vk_fail(d, r, "descriptor layout");
     VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = 7 * sizeof(uint32_t)};
     VkPipelineLayoutCreateInfo pli = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                       .pSetLayouts = &d->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pcr};
-    if ((r = vkCreatePipelineLayout(d->dev, &pli, NULL, &d->layout)) != VK_SUCCESS) return vk_fail(d, r, "pipeline layout");
+    if ((r = d->vk.vkCreatePipelineLayout(d->dev, &pli, NULL, &d->layout)) != VK_SUCCESS) return vk_fail(d, r, "pipeline layout");
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = d->family};
-    if ((r = vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail(d, r, "command pool");
+    if ((r = d->vk.vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail(d, r, "command pool");
     return STILE_OK;
 }
 
 void vk_device_teardown(vk_device *d)
 {
     if (!d->dev) return;
-    vkDeviceWaitIdle(d->dev);
+    d->vk.vkDeviceWaitIdle(d->dev);
     while (d->buffers) vk_free_buffer(d, d->buffers); /* leaked by the caller: freed with the device */
     if (d->stage) vk_free_buffer(d, d->stage);
     for (vk_pipeline *p = d->pipelines, *n; p; p = n) {
         n = p->next;
-        vkDestroyPipeline(d->dev, p->pipe, NULL);
+        d->vk.vkDestroyPipeline(d->dev, p->pipe, NULL);
         free(p);
     }
-    if (d->pool) vkDestroyCommandPool(d->dev, d->pool, NULL);
-    if (d->layout) vkDestroyPipelineLayout(d->dev, d->layout, NULL);
-    if (d->dsl) vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
+    if (d->pool) d->vk.vkDestroyCommandPool(d->dev, d->pool, NULL);
+    if (d->layout) d->vk.vkDestroyPipelineLayout(d->dev, d->layout, NULL);
+    if (d->dsl) d->vk.vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
     for (int i = 0; i < 2; i++) {
-        if (d->portable[i]) vkDestroyShaderModule(d->dev, d->portable[i], NULL);
-        if (d->coop[i]) vkDestroyShaderModule(d->dev, d->coop[i], NULL);
+        if (d->portable[i]) d->vk.vkDestroyShaderModule(d->dev, d->portable[i], NULL);
+        if (d->coop[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop[i], NULL);
     }
 }
 
@@ -248,13 +262,13 @@ void vk_device_close(void *impl)
     if (!d) return;
     vk_device_teardown(d);
     if (d->owned) {
-        if (d->dev) vkDestroyDevice(d->dev, NULL);
+        if (d->dev) d->vk.vkDestroyDevice(d->dev, NULL);
         if (d->messenger) {
             PFN_vkDestroyDebugUtilsMessengerEXT rm =
-                (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(d->inst, "vkDestroyDebugUtilsMessengerEXT");
+                (PFN_vkDestroyDebugUtilsMessengerEXT)d->vk.vkGetInstanceProcAddr(d->inst, "vkDestroyDebugUtilsMessengerEXT");
             if (rm) rm(d->inst, d->messenger, NULL);
         }
-        if (d->inst) vkDestroyInstance(d->inst, NULL);
+        if (d->inst) d->vk.vkDestroyInstance(d->inst, NULL);
     }
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->plock);
@@ -278,7 +292,7 @@ static void describe(const vk_device *d, stile_device_info *info)
 {
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     VkPhysicalDeviceProperties props;
-    vkGetPhysicalDeviceProperties(d->phys, &props);
+    d->vk.vkGetPhysicalDeviceProperties(d->phys, &props);
     char path[64];
     if (d->coop_n) snprintf(path, sizeof path, "nv-coopmat 16x%ux16 + portable", d->coop_n);
     else snprintf(path, sizeof path, "portable (%.40s)", d->coop_reason);
@@ -297,13 +311,13 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening a Vulkan device");
     d->owned = 1;
     stile_status st = STILE_OK;
-    VkResult r = make_instance(d, &d->inst);
+    VkResult r = make_instance(d, &d->vk, &d->inst);
     if (r != VK_SUCCESS) { st = vk_fail(d, r, "creating the instance"); goto fail; }
     uint32_t n = 0;
-    vkEnumeratePhysicalDevices(d->inst, &n, NULL);
+    d->vk.vkEnumeratePhysicalDevices(d->inst, &n, NULL);
     VkPhysicalDevice *all = calloc(n ? n : 1, sizeof *all);
     if (!all) { st = stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory"); goto fail; }
-    vkEnumeratePhysicalDevices(d->inst, &n, all);
+    d->vk.vkEnumeratePhysicalDevices(d->inst, &n, all);
     if ((uint32_t)index >= n) {
         free(all);
         st = stile_fail(STILE_ERR_NO_DEVICE, "vulkan:%d: only %u device(s)", index, n);
@@ -312,15 +326,15 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     d->phys = all[index];
     free(all);
     uint32_t nf = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nf, NULL);
+    d->vk.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nf, NULL);
     VkQueueFamilyProperties qf[16];
     nf = nf > 16 ? 16 : nf;
-    vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nf, qf);
+    d->vk.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nf, qf);
     d->family = UINT32_MAX;
     for (uint32_t i = 0; i < nf && d->family == UINT32_MAX; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->family = i;
     if (d->family == UINT32_MAX) { st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan:%d: no compute queue", index); goto fail; }
-    d->coop_n = coop_probe(d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
+    d->coop_n = coop_probe(&d->vk, d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->family,
                                    .queueCount = 1, .pQueuePriorities = &prio};
@@ -332,8 +346,13 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
                               .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u : 0u,
                               .ppEnabledExtensionNames = ext};
-    if ((r = vkCreateDevice(d->phys, &dci, NULL, &d->dev)) != VK_SUCCESS) { st = vk_fail(d, r, "creating the device"); goto fail; }
-    vkGetDeviceQueue(d->dev, d->family, 0, &d->queue);
+    if ((r = d->vk.vkCreateDevice(d->phys, &dci, NULL, &d->dev)) != VK_SUCCESS) { st = vk_fail(d, r, "creating the device"); goto fail; }
+    char missing[64];
+    if (vk_fns_device(&d->vk, d->dev, missing, sizeof missing) != 0) {
+        st = stile_fail(STILE_ERR_BACKEND, "vulkan:%d: the driver lacks %s", index, missing);
+        goto fail;
+    }
+    d->vk.vkGetDeviceQueue(d->dev, d->family, 0, &d->queue);
     if ((st = vk_device_setup(d)) != STILE_OK) goto fail;
     describe(d, info);
     if (d->validation_errors) { st = stile_fail(STILE_ERR_BACKEND, "vulkan: validation messages while opening the device"); goto fail; }
@@ -348,21 +367,22 @@ fail:
 int vk_auto_ok(int index)
 {
     VkInstance inst;
-    if (make_instance(NULL, &inst) != VK_SUCCESS) return 0;
+    vk_fns f;
+    if (make_instance(NULL, &f, &inst) != VK_SUCCESS) return 0;
     uint32_t n = 0;
-    vkEnumeratePhysicalDevices(inst, &n, NULL);
+    f.vkEnumeratePhysicalDevices(inst, &n, NULL);
     int ok = 0;
     if ((uint32_t)index < n) {
         VkPhysicalDevice *all = calloc(n, sizeof *all);
         if (all) {
-            vkEnumeratePhysicalDevices(inst, &n, all);
+            f.vkEnumeratePhysicalDevices(inst, &n, all);
             VkPhysicalDeviceProperties props;
-            vkGetPhysicalDeviceProperties(all[index], &props);
+            f.vkGetPhysicalDeviceProperties(all[index], &props);
             ok = props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
             free(all);
         }
     }
-    vkDestroyInstance(inst, NULL);
+    f.vkDestroyInstance(inst, NULL);
     return ok;
 }
 
@@ -410,16 +430,23 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     if (ctx->num_extensions && !ctx->extensions)
         return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: ctx->extensions is NULL with num_extensions=%u",
                           ctx->num_extensions);
+    /* every call through the application's loader entry point (or the one stile links) */
+    vk_fns f;
+    char missing[96] = "";
+    if (vk_fns_instance(&f, ctx->get_instance_proc_addr, ctx->instance, missing, sizeof missing) != 0 ||
+        vk_fns_device(&f, ctx->device, missing, sizeof missing) != 0)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "stile_vulkan_device_wrap: the application's Vulkan lacks %s", missing);
     uint32_t nf = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, NULL);
+    f.vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, NULL);
     VkQueueFamilyProperties qf[16];
     nf = nf > 16 ? 16 : nf;
-    vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, qf);
+    f.vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical_device, &nf, qf);
     if (ctx->queue_family >= nf || !(qf[ctx->queue_family].queueFlags & VK_QUEUE_COMPUTE_BIT))
         return stile_fail(STILE_ERR_UNSUPPORTED, "stile_vulkan_device_wrap: queue family %u has no compute (the device has %u families)",
                           ctx->queue_family, nf);
     vk_device *d = new_device();
     if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory wrapping a Vulkan device");
+    d->vk = f;
     d->inst = ctx->instance;
     d->phys = ctx->physical_device;
     d->dev = ctx->device;
@@ -430,9 +457,8 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     d->unlock_queue = ctx->unlock_queue;
     d->queue_user = ctx->queue_user;
     d->cache = ctx->pipeline_cache;
-    char missing[96] = "";
     if ((ctx->flags & STILE_VULKAN_COOPMAT_NV) || app_enabled_coopmat(ctx, missing, sizeof missing))
-        d->coop_n = coop_probe(d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
+        d->coop_n = coop_probe(&d->vk, d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
     else if (ctx->features)
         snprintf(d->coop_reason, sizeof d->coop_reason, "%s not enabled", missing);
     else

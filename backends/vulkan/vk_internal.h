@@ -4,7 +4,7 @@
 #define STILE_VK_INTERNAL_H
 
 #include <pthread.h>
-#include <vulkan/vulkan.h>
+#include "vk_fns.h"
 
 #include "stile/stile_vulkan.h"
 #include "stile_internal.h"
@@ -30,6 +30,7 @@ typedef struct vk_pipeline {
 enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1 };
 
 typedef struct vk_device {
+    vk_fns vk;              /* every Vulkan call on this device goes through it */
     int owned;              /* instance and device created by stile (else the application's) */
     VkInstance inst;
     VkDebugUtilsMessengerEXT messenger;

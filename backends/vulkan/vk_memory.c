@@ -1,5 +1,6 @@
 /* Vulkan buffers: device-local memory where the device has it, copies staged through one host-visible
  * buffer, and addresses that find a buffer again at execute time (vk_internal.h). */
+#define VK_NO_PROTOTYPES /* every Vulkan call through the table of vk_fns.h */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,13 +71,13 @@ static stile_status make_buffer(vk_device *d, size_t bytes, int host, vk_buffer 
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
-    VkResult r = vkCreateBuffer(d->dev, &bi, NULL, &b->buf);
+    VkResult r = d->vk.vkCreateBuffer(d->dev, &bi, NULL, &b->buf);
     if (r != VK_SUCCESS) {
         free(b);
         return vk_fail(d, r, "creating a buffer");
     }
     VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
+    d->vk.vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     uint32_t type = host ? pick_type(d, req.memoryTypeBits, hv, VK_MEMORY_PROPERTY_HOST_CACHED_BIT)
                          : pick_type(d, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
@@ -93,18 +94,18 @@ static stile_status make_buffer(vk_device *d, size_t bytes, int host, vk_buffer 
         goto fail;
     }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
-    if ((r = vkAllocateMemory(d->dev, &ai, NULL, &b->mem)) != VK_SUCCESS) {
+    if ((r = d->vk.vkAllocateMemory(d->dev, &ai, NULL, &b->mem)) != VK_SUCCESS) {
         b->mem = VK_NULL_HANDLE;
         st = vk_fail(d, r, "allocating buffer memory");
         goto fail;
     }
-    if ((r = vkBindBufferMemory(d->dev, b->buf, b->mem, 0)) != VK_SUCCESS) {
+    if ((r = d->vk.vkBindBufferMemory(d->dev, b->buf, b->mem, 0)) != VK_SUCCESS) {
         st = vk_fail(d, r, "binding buffer memory");
         goto fail;
     }
     b->mapped = host || ((mt->propertyFlags & hv) == hv && !d->force_staging);
     if (b->mapped) {
-        if ((r = vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, (void **)&b->addr)) != VK_SUCCESS) {
+        if ((r = d->vk.vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, (void **)&b->addr)) != VK_SUCCESS) {
             st = vk_fail(d, r, "mapping buffer memory");
             goto fail;
         }
@@ -116,8 +117,8 @@ static stile_status make_buffer(vk_device *d, size_t bytes, int host, vk_buffer 
     *out = b;
     return STILE_OK;
 fail:
-    if (b->mem) vkFreeMemory(d->dev, b->mem, NULL);
-    vkDestroyBuffer(d->dev, b->buf, NULL);
+    if (b->mem) d->vk.vkFreeMemory(d->dev, b->mem, NULL);
+    d->vk.vkDestroyBuffer(d->dev, b->buf, NULL);
     free(b);
     return st;
 }
@@ -149,11 +150,11 @@ void vk_free_buffer(vk_device *d, vk_buffer *b)
             break;
         }
     pthread_mutex_unlock(&d->lock);
-    if (b->mapped) vkUnmapMemory(d->dev, b->mem);
+    if (b->mapped) d->vk.vkUnmapMemory(d->dev, b->mem);
     else if (b->addr) munmap(b->addr, b->bytes ? b->bytes : 1);
     if (b->mem) {
-        vkFreeMemory(d->dev, b->mem, NULL);
-        vkDestroyBuffer(d->dev, b->buf, NULL);
+        d->vk.vkFreeMemory(d->dev, b->mem, NULL);
+        d->vk.vkDestroyBuffer(d->dev, b->buf, NULL);
     }
     free(b);
 }
@@ -182,30 +183,30 @@ stile_status vk_submit(vk_device *d, vk_recorder rec, void *ctx, const char *wha
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VkResult r = vkAllocateCommandBuffers(d->dev, &cai, &cmd);
-    if (r == VK_SUCCESS) r = vkCreateFence(d->dev, &fci, NULL, &fence);
+    VkResult r = d->vk.vkAllocateCommandBuffers(d->dev, &cai, &cmd);
+    if (r == VK_SUCCESS) r = d->vk.vkCreateFence(d->dev, &fci, NULL, &fence);
     if (r == VK_SUCCESS) {
         VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-        r = vkBeginCommandBuffer(cmd, &bi);
+        r = d->vk.vkBeginCommandBuffer(cmd, &bi);
     }
     if (r == VK_SUCCESS) {
         rec(cmd, ctx);
-        r = vkEndCommandBuffer(cmd);
+        r = d->vk.vkEndCommandBuffer(cmd);
     }
     pthread_mutex_unlock(&d->plock);
     if (r == VK_SUCCESS) { /* the queue, under the application's lock or stile's, for the submission alone */
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
         if (d->lock_queue) d->lock_queue(d->queue_user, d->family, d->queue_index);
         else pthread_mutex_lock(&d->qlock);
-        r = vkQueueSubmit(d->queue, 1, &si, fence);
+        r = d->vk.vkQueueSubmit(d->queue, 1, &si, fence);
         if (d->unlock_queue) d->unlock_queue(d->queue_user, d->family, d->queue_index);
         else pthread_mutex_unlock(&d->qlock);
     }
-    if (r == VK_SUCCESS) r = vkWaitForFences(d->dev, 1, &fence, VK_TRUE, UINT64_MAX); /* no lock held */
-    if (fence) vkDestroyFence(d->dev, fence, NULL);
+    if (r == VK_SUCCESS) r = d->vk.vkWaitForFences(d->dev, 1, &fence, VK_TRUE, UINT64_MAX); /* no lock held */
+    if (fence) d->vk.vkDestroyFence(d->dev, fence, NULL);
     pthread_mutex_lock(&d->plock);
-    if (cmd) vkFreeCommandBuffers(d->dev, d->pool, 1, &cmd);
+    if (cmd) d->vk.vkFreeCommandBuffers(d->dev, d->pool, 1, &cmd);
     pthread_mutex_unlock(&d->plock);
     if (r != VK_SUCCESS) return vk_fail(d, r, what);
     if (d->validation_errors)
@@ -216,6 +217,7 @@ stile_status vk_submit(vk_device *d, vk_recorder rec, void *ctx, const char *wha
 /* ---- copies ---- */
 
 typedef struct copy_job {
+    const vk_device *d;
     VkBuffer src, dst;
     VkBufferCopy region;
     int to_device;
@@ -224,11 +226,12 @@ typedef struct copy_job {
 static void record_copy(VkCommandBuffer cmd, void *ctx)
 {
     const copy_job *j = ctx;
-    vkCmdCopyBuffer(cmd, j->src, j->dst, 1, &j->region);
+    const vk_device *d = j->d;
+    d->vk.vkCmdCopyBuffer(cmd, j->src, j->dst, 1, &j->region);
     /* uploads feed compute shaders, downloads the host; later submissions are in the second scope */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = j->to_device ? VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_HOST_READ_BIT};
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+    d->vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
                          j->to_device ? VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT : VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
@@ -250,7 +253,7 @@ stile_status vk_copy(vk_device *d, vk_buffer *b, size_t offset, void *host, size
     pthread_mutex_lock(&d->slock);
     for (size_t done = 0; done < bytes && st == STILE_OK;) {
         const size_t n = bytes - done < (size_t)VK_STAGE_BYTES ? bytes - done : (size_t)VK_STAGE_BYTES;
-        copy_job j = {.to_device = to_device};
+        copy_job j = {.d = d, .to_device = to_device};
         if (to_device) {
             memcpy(stage->addr, (char *)host + done, n);
             j.src = stage->buf;

@@ -2,6 +2,7 @@
  * portable), descriptor sets cached per set of buffers, and the recording of the dispatches, either
  * into stile's own one-shot command buffer (stile_plan_execute) or the application's
  * (stile_vulkan_record). */
+#define VK_NO_PROTOTYPES /* every Vulkan call through the table of vk_fns.h */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
                   .module = mod, .pName = "main", .pSpecializationInfo = &si},
         .layout = d->layout};
     vk_pipeline *p = calloc(1, sizeof *p);
-    VkResult r = p ? vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &p->pipe) : VK_ERROR_OUT_OF_HOST_MEMORY;
+    VkResult r = p ? d->vk.vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &p->pipe) : VK_ERROR_OUT_OF_HOST_MEMORY;
     if (r != VK_SUCCESS) {
         free(p);
         pthread_mutex_unlock(&d->lock);
@@ -109,7 +110,7 @@ static void vk_plan_destroy(void *impl)
     if (!vp) return;
     for (vk_dset *s = vp->sets, *n; s; s = n) {
         n = s->next;
-        vkDestroyDescriptorPool(vp->dev->dev, s->pool, NULL);
+        vp->dev->vk.vkDestroyDescriptorPool(vp->dev->dev, s->pool, NULL);
         free(s);
     }
     if (vp->table) vk_free_buffer(vp->dev, vp->table);
@@ -233,12 +234,12 @@ static stile_status get_set(vk_plan *vp, const VkBuffer key[6], VkDescriptorSet 
     VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 6};
     VkDescriptorPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = 1, .poolSizeCount = 1,
                                       .pPoolSizes = &ps};
-    VkResult r = s ? vkCreateDescriptorPool(d->dev, &pci, NULL, &s->pool) : VK_ERROR_OUT_OF_HOST_MEMORY;
+    VkResult r = s ? d->vk.vkCreateDescriptorPool(d->dev, &pci, NULL, &s->pool) : VK_ERROR_OUT_OF_HOST_MEMORY;
     if (r == VK_SUCCESS) {
         VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = s->pool,
                                           .descriptorSetCount = 1, .pSetLayouts = &d->dsl};
-        r = vkAllocateDescriptorSets(d->dev, &ai, &s->set);
-        if (r != VK_SUCCESS) vkDestroyDescriptorPool(d->dev, s->pool, NULL);
+        r = d->vk.vkAllocateDescriptorSets(d->dev, &ai, &s->set);
+        if (r != VK_SUCCESS) d->vk.vkDestroyDescriptorPool(d->dev, s->pool, NULL);
     }
     if (r != VK_SUCCESS) {
         free(s);
@@ -252,7 +253,7 @@ static stile_status get_set(vk_plan *vp, const VkBuffer key[6], VkDescriptorSet 
         w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->set, .dstBinding = (uint32_t)i,
                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &dbi[i]};
     }
-    vkUpdateDescriptorSets(d->dev, 6, w, 0, NULL);
+    d->vk.vkUpdateDescriptorSets(d->dev, 6, w, 0, NULL);
     memcpy(s->key, key, sizeof s->key);
     s->next = vp->sets;
     vp->sets = s;
@@ -303,25 +304,26 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
 
 static void record_dispatch(VkCommandBuffer cmd, const vk_bound *b)
 {
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipe);
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->d->layout, 0, 1, &b->set, 0, NULL);
+    b->d->vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipe);
+    b->d->vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->d->layout, 0, 1, &b->set, 0, NULL);
     for (int base = 0; base < b->nblocks; base += VK_MAX_DISPATCH) {
         vk_push pc = b->pc;
         pc.block_base = (uint32_t)base;
-        vkCmdPushConstants(cmd, b->d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
+        b->d->vk.vkCmdPushConstants(cmd, b->d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
         const int n = b->nblocks - base < VK_MAX_DISPATCH ? b->nblocks - base : VK_MAX_DISPATCH;
-        vkCmdDispatch(cmd, (uint32_t)n, b->heads, b->batch);
+        b->d->vk.vkCmdDispatch(cmd, (uint32_t)n, b->heads, b->batch);
     }
 }
 
 static void record_execute(VkCommandBuffer cmd, void *ctx)
 {
     record_dispatch(cmd, ctx);
+    const vk_bound *b = ctx;
     /* outputs are read next by the host (mapped), a staged download, or another execution */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
                                            VK_ACCESS_SHADER_WRITE_BIT};
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+    b->d->vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
                          0, NULL, 0, NULL);
 }

@@ -28,6 +28,9 @@ extern "C" {
 /** The application's Vulkan objects. Thread-safety: plain data, read during the call. */
 typedef struct stile_vulkan_context {
     uint32_t struct_size;             /**< sizeof(stile_vulkan_context) (required: the ABI rules of stile.h) */
+    PFN_vkGetInstanceProcAddr get_instance_proc_addr; /**< optional: the application's entry point into Vulkan;
+                                           every Vulkan function stile calls on this device is loaded
+                                           through it (NULL: the loader's vkGetInstanceProcAddr) */
     VkInstance instance;              /**< the instance the device was created from */
     VkPhysicalDevice physical_device; /**< the physical device of `device` */
     VkDevice device;                  /**< the logical device stile creates its pipelines on */
