@@ -280,10 +280,33 @@ stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t 
 
 /* ---- execution: check every tensor before anything is written ---- */
 
+/* Two tensors overlap when they share memory: the same address range, or the same buffer object and
+ * overlapping offsets (an address and a handle never alias: a backend takes one kind per buffer). */
 static int overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b, size_t bbytes)
 {
-    uintptr_t a0 = (uintptr_t)a->data, b0 = (uintptr_t)b->data;
+    if (!a->handle != !b->handle || a->handle != b->handle) return 0;
+    uintptr_t a0 = a->handle ? (uintptr_t)a->offset : (uintptr_t)a->data, b0 = b->handle ? (uintptr_t)b->offset : (uintptr_t)b->data;
     return a0 < b0 + bbytes && b0 < a0 + abytes;
+}
+
+/* Where a tensor is, checked: exactly one of data and handle, a handle only where the backend takes
+ * them, and the first byte aligned to unit. */
+static stile_status check_place(const stile_plan *plan, const stile_tensor *t, const char *name, size_t unit)
+{
+    if (t->data && t->handle)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->%s: data and handle are both set (one place per tensor)", name);
+    if (!t->data && !t->handle) return stile_fail(STILE_ERR_NULL_ARGUMENT, "io->%s.data is NULL", name);
+    if (t->handle && !plan->device->backend->takes_handles)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "io->%s.handle: the %s backend takes addresses (data), not buffer handles", name,
+                          plan->device->backend->name);
+    const uint64_t first = t->handle ? t->offset : (uint64_t)(uintptr_t)t->data;
+    if (first % unit != 0)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->%s.%s=%#llx: not aligned to its %zu-byte elements", name,
+                          t->handle ? "offset" : "data", (unsigned long long)first, unit);
+    if (t->handle && t->offset > UINT64_MAX - t->bytes)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: offset %llu + %zu bytes overflows", name, (unsigned long long)t->offset,
+                          t->bytes);
+    return STILE_OK;
 }
 
 stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what)
@@ -298,28 +321,24 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
     size_t need[4];
     const size_t esz = stile_dtype_size(r->p.dtype);
     for (int i = 0; i < 4; i++) {
-        if (!t[i]->data) return stile_fail(STILE_ERR_NULL_ARGUMENT, "io->%s.data is NULL", nm[i]);
-        if (t[i]->dtype != r->p.dtype)
+        if (t[i]->dtype != r->p.dtype && (t[i]->data || t[i]->handle))
             return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: the plan is for %s", nm[i],
                               stile_dtype_name(t[i]->dtype) ? stile_dtype_name(t[i]->dtype) : "unknown",
                               stile_dtype_name(r->p.dtype));
         /* One rule for every backend: a kernel loads elements as their type (misaligned loads are
          * undefined in C, fault on some GPUs, and cannot be bound as typed storage buffers). */
-        if ((uintptr_t)t[i]->data % esz != 0)
-            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->%s.data=%p: not aligned to its %zu-byte %s elements", nm[i],
-                              t[i]->data, esz, stile_dtype_name(r->p.dtype));
+        if ((st = check_place(plan, t[i], nm[i], esz)) != STILE_OK) return st;
         need[i] = (size_t)r->extent[i] * esz;
         if (t[i]->bytes < need[i])
             return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: strides reach %zu bytes, the buffer has %zu", nm[i], need[i],
                               t[i]->bytes);
     }
     size_t lse_need = 0;
-    if (io->lse.data) {
+    if (io->lse.data || io->lse.handle) {
         if (io->lse.dtype != STILE_DTYPE_F32)
             return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->lse.dtype=%s: lse is always f32",
                               stile_dtype_name(io->lse.dtype) ? stile_dtype_name(io->lse.dtype) : "unknown");
-        if ((uintptr_t)io->lse.data % sizeof(float) != 0)
-            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->lse.data=%p: not aligned to its 4-byte f32 elements", io->lse.data);
+        if ((st = check_place(plan, &io->lse, "lse", sizeof(float))) != STILE_OK) return st;
         lse_need = (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float);
         if (io->lse.bytes < lse_need)
             return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->lse: needs %zu bytes ([B, heads, tokens] f32), the buffer has %zu",

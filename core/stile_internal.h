@@ -150,6 +150,8 @@ struct stile_backend {
     int (*auto_ok)(int index);
     /* The kernel a plan uses (stile_plan_info.path), written into buf. */
     void (*plan_path)(void *device, void *impl, char *buf, size_t size);
+    /* Nonzero: tensors may be given as (handle, offset) of the backend's buffer objects (Vulkan). */
+    int takes_handles;
 };
 
 /* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes

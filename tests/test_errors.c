@@ -187,9 +187,9 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     bad = io; bad.q.bytes = bytes - 4; expect(stile_plan_execute(plan, &bad), STILE_ERR_OUT_OF_RANGE, "q one element short");
     bad = io; bad.o.data = q; expect(stile_plan_execute(plan, &bad), STILE_ERR_ALIASING, "o is q");
     bad = io; bad.o.data = (char *)k + bytes - 8; bad.o.bytes = bytes; expect(stile_plan_execute(plan, &bad), STILE_ERR_ALIASING, "o overlaps k's tail");
-    bad = io; bad.lse = (stile_tensor){lse, 2 * 256 * 4, STILE_DTYPE_F16}; expect(stile_plan_execute(plan, &bad), STILE_ERR_DTYPE_MISMATCH, "lse f16");
-    bad = io; bad.lse = (stile_tensor){lse, 100, STILE_DTYPE_F32}; expect(stile_plan_execute(plan, &bad), STILE_ERR_OUT_OF_RANGE, "lse too small");
-    bad = io; bad.lse = (stile_tensor){o, 2 * 256 * 4, STILE_DTYPE_F32}; expect(stile_plan_execute(plan, &bad), STILE_ERR_ALIASING, "lse is o");
+    bad = io; bad.lse = (stile_tensor){.data = lse, .bytes = 2 * 256 * 4, .dtype = STILE_DTYPE_F16}; expect(stile_plan_execute(plan, &bad), STILE_ERR_DTYPE_MISMATCH, "lse f16");
+    bad = io; bad.lse = (stile_tensor){.data = lse, .bytes = 100, .dtype = STILE_DTYPE_F32}; expect(stile_plan_execute(plan, &bad), STILE_ERR_OUT_OF_RANGE, "lse too small");
+    bad = io; bad.lse = (stile_tensor){.data = o, .bytes = 2 * 256 * 4, .dtype = STILE_DTYPE_F32}; expect(stile_plan_execute(plan, &bad), STILE_ERR_ALIASING, "lse is o");
     /* misaligned tensors: one rule for every backend (the CPU once loaded them misaligned: UBSan) */
     unsigned char *raw = malloc(bytes + 8), *lraw = malloc(2 * 256 * 4 + 8);
     memset(raw, 0, bytes + 8);
@@ -205,7 +205,7 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
             snprintf(needle, sizeof needle, "io->%s.data=%p: not aligned", names[t], (void *)(raw + off));
             assert_non_null(strstr(conf_last_log(), needle));
         }
-    bad = io; bad.lse = (stile_tensor){lraw + 2, 2 * 256 * 4, STILE_DTYPE_F32};
+    bad = io; bad.lse = (stile_tensor){.data = lraw + 2, .bytes = 2 * 256 * 4, .dtype = STILE_DTYPE_F32};
     expect(stile_plan_execute(plan, &bad), STILE_ERR_INVALID_ARGUMENT, "lse at a malloc'd address + 2");
     assert_non_null(strstr(conf_last_log(), "io->lse.data="));
     for (size_t i = 0; i < bytes; i++)

@@ -203,6 +203,40 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_int_equal(stile_check_output(p, &host, NULL, 0, ref, ref_lse, &c), STILE_OK);
     assert_true(c.passed);
 
+    /* the same with the application's VkBuffers named directly, (VkBuffer, offset), nothing wrapped */
+    memset(out.map, 0xff, out.bytes);
+    memset(lse.map, 0xff, lse_bytes);
+    stile_exec_info info;
+    memset(&info, 0, sizeof info);
+    stile_io hio = {.struct_size = sizeof hio, .q = stile_vulkan_tensor(in.buf, 0, bytes, STILE_DTYPE_F32),
+                    .k = stile_vulkan_tensor(in.buf, bytes, bytes, STILE_DTYPE_F32),
+                    .v = stile_vulkan_tensor(in.buf, 2 * bytes, bytes, STILE_DTYPE_F32),
+                    .o = stile_vulkan_tensor(out.buf, 0, bytes, STILE_DTYPE_F32),
+                    .lse = stile_vulkan_tensor(lse.buf, 0, lse_bytes, STILE_DTYPE_F32), .info = &info};
+    assert_int_equal(stile_plan_execute(plan, &hio), STILE_OK);
+    assert_string_equal(info.path, "portable");
+    assert_int_equal(stile_check_output(p, &host, NULL, 0, ref, ref_lse, &c), STILE_OK);
+    printf("  (VkBuffer, offset) tensors: NMSE %.3e, lse max error %.3e\n", c.nmse, c.lse_max_abs_error);
+    assert_true(c.passed);
+    for (size_t i = bytes; i < out.bytes; i++) assert_int_equal(((unsigned char *)out.map)[i], 0xff);
+    stile_io hbad = hio;
+    hbad.o = stile_vulkan_tensor(in.buf, bytes / 2, bytes, STILE_DTYPE_F32); /* o over q and k of the same buffer */
+    assert_int_equal(stile_plan_execute(plan, &hbad), STILE_ERR_ALIASING);
+    hbad = hio;
+    hbad.k.offset = bytes + 2; /* not 4-byte aligned */
+    assert_int_equal(stile_plan_execute(plan, &hbad), STILE_ERR_INVALID_ARGUMENT);
+    hbad = hio;
+    hbad.q.data = in.map; /* both places */
+    assert_int_equal(stile_plan_execute(plan, &hbad), STILE_ERR_INVALID_ARGUMENT);
+    stile_device *cpu = NULL; /* a backend without buffer handles */
+    assert_int_equal(stile_device_open("cpu", NULL, &cpu), STILE_OK);
+    stile_plan *cplan = NULL;
+    assert_int_equal(stile_plan_create(cpu, p, &cplan), STILE_OK);
+    assert_int_equal(stile_plan_execute(cplan, &hio), STILE_ERR_UNSUPPORTED);
+    assert_non_null(strstr(stile_last_error(), "not buffer handles"));
+    stile_plan_destroy(&cplan);
+    stile_device_close(&cpu);
+
     /* staged copies through the application's queue */
     float probe[4] = {1, 2, 3, 4}, back[4] = {0};
     assert_int_equal(stile_buffer_upload(bout, 16, probe, sizeof probe), STILE_OK);

@@ -272,19 +272,31 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     int aligned16 = 1;
     for (int i = 0; i < 5; i++) {
         key[i] = vp->table->buf; /* no lse: any buffer, unused */
-        if (i == 4 && !io->lse.data) continue;
-        vk_buffer *b = vk_find_buffer(d, t[i]->data, t[i]->bytes);
-        if (!b)
-            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s (%zu bytes) is not inside one buffer of this device "
-                                                          "(stile_buffer_create or stile_vulkan_buffer_wrap)", nm[i], t[i]->bytes);
-        const size_t unit = i == 4 ? sizeof(float) : es, byte_off = (size_t)((const char *)t[i]->data - b->addr);
+        if (i == 4 && !io->lse.data && !io->lse.handle) continue;
+        VkBuffer buf;
+        size_t byte_off;
+        if (t[i]->handle) { /* the application's VkBuffer and offset (stile_vulkan_tensor): taken as given */
+            memcpy(&buf, &t[i]->handle, sizeof buf);
+            if (t[i]->offset > UINT32_MAX * (uint64_t)(i == 4 ? sizeof(float) : es))
+                return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: io->%s.offset %llu: past what the shader indexes", nm[i],
+                                  (unsigned long long)t[i]->offset);
+            byte_off = (size_t)t[i]->offset;
+        } else {
+            vk_buffer *b = vk_find_buffer(d, t[i]->data, t[i]->bytes);
+            if (!b)
+                return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s (%zu bytes) is not inside one buffer of this device "
+                                                              "(stile_buffer_create or stile_vulkan_buffer_wrap)", nm[i], t[i]->bytes);
+            buf = b->buf;
+            byte_off = (size_t)((const char *)t[i]->data - b->addr);
+        }
+        const size_t unit = i == 4 ? sizeof(float) : es;
         if (byte_off % (unit == 2 ? 2 : 4))
             return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s starts at byte %zu of its buffer, not a multiple of %zu",
                               nm[i], byte_off, unit == 2 ? (size_t)2 : (size_t)4);
         if (i == 3 && es == 2 && byte_off % 4)
             return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: 16-bit o must start on a 4-byte boundary of its buffer");
         if (i < 3 && byte_off % 16) aligned16 = 0;
-        key[i] = b->buf;
+        key[i] = buf;
         off[i] = (uint32_t)(byte_off / unit);
     }
     key[5] = vp->table->buf;
@@ -295,7 +307,7 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
                                   "for the tensor-core path");
         out->pipe = vp->fallback;
     }
-    out->pc = (vk_push){off[0], off[1], off[2], off[3], off[4], io->lse.data != NULL, 0};
+    out->pc = (vk_push){off[0], off[1], off[2], off[3], off[4], io->lse.data != NULL || io->lse.handle != 0, 0};
     out->nblocks = vp->nblocks;
     out->heads = (uint32_t)plan->r.p.heads;
     out->batch = (uint32_t)plan->r.p.batch;
@@ -402,6 +414,7 @@ const stile_backend stile_backend_vulkan = {
     .buffer_free = vk_buffer_free,
     .buffer_copy = vk_buffer_copy,
     .auto_ok = vk_auto_ok,
+    .takes_handles = 1,
     .plan_path = vk_plan_path,
 };
 

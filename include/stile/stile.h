@@ -310,13 +310,18 @@ STILE_API stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head
  * buf may be NULL when size is 0. */
 STILE_API stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, size_t size, size_t *length);
 
-/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype. data must be
- * aligned to the dtype's element size (f32: 4 bytes, f16 and bf16: 2), lse's to 4, on every backend.
+/** A caller's memory for one tensor: where it is, how many bytes it spans, and its dtype. Where it is:
+ * an address (data), or, on backends whose memory has no addresses, a buffer object and a byte offset
+ * in it (handle, offset: a VkBuffer on Vulkan devices, see stile_vulkan_tensor; other backends answer
+ * STILE_ERR_UNSUPPORTED). Exactly one of data and handle is set. data, or offset, must be aligned to
+ * the dtype's element size (f32: 4 bytes, f16 and bf16: 2), lse's to 4, on every backend.
  * Thread-safety: plain data; the library reads the memory during the call only. */
 typedef struct stile_tensor {
-    void *data;
-    size_t bytes;
+    void *data;       /**< the tensor's first byte where the device computes, or NULL with handle */
+    size_t bytes;     /**< bytes from there that the tensor may span */
     stile_dtype dtype;
+    uint64_t handle;  /**< a backend's buffer object holding the tensor (data NULL), or 0 */
+    uint64_t offset;  /**< with handle: the tensor's first byte in that buffer */
 } stile_tensor;
 
 /** What one execution did. Thread-safety: plain data, written by the call. */

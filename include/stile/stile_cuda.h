@@ -16,7 +16,7 @@ extern "C" {
 /** A tensor over CUDA device memory (cudaMalloc, a torch tensor's data_ptr()), as stile_tensor. */
 static inline stile_tensor stile_cuda_tensor(void *device_ptr, size_t bytes, stile_dtype dtype)
 {
-    stile_tensor t = {device_ptr, bytes, dtype};
+    stile_tensor t = {.data = device_ptr, .bytes = bytes, .dtype = dtype};
     return t;
 }
 

@@ -14,6 +14,7 @@
 #ifndef STILE_VULKAN_H
 #define STILE_VULKAN_H
 
+#include <string.h>
 #include <vulkan/vulkan.h>
 
 #include "stile/stile.h"
@@ -21,6 +22,21 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** A tensor in the application's VkBuffer: `bytes` from byte `offset` (a multiple of the element
+ * size; of 4 for lse and 16-bit o), for stile_io on a Vulkan device, without wrapping the buffer.
+ * The buffer must have VK_BUFFER_USAGE_STORAGE_BUFFER_BIT and be bound to memory; the application
+ * vouches that [offset, offset + bytes) lies inside it (stile cannot ask the driver a buffer's size). */
+static inline stile_tensor stile_vulkan_tensor(VkBuffer buffer, VkDeviceSize offset, size_t bytes, stile_dtype dtype)
+{
+    stile_tensor t;
+    memset(&t, 0, sizeof t);
+    memcpy(&t.handle, &buffer, sizeof buffer < sizeof t.handle ? sizeof buffer : sizeof t.handle);
+    t.offset = offset;
+    t.bytes = bytes;
+    t.dtype = dtype;
+    return t;
+}
 
 /** The application enabled what the tensor-core path needs (see the top of this header). */
 #define STILE_VULKAN_COOPMAT_NV 1u
