@@ -24,6 +24,9 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
     stile_status st = stile_io_import(io_in, &io_cur, "stile_check_output");
     if (st != STILE_OK) return st;
     const stile_io *io = &io_cur;
+    if (io->o.handle || io->lse.handle)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->%s is a buffer handle: the checks read host memory (data)",
+                          io->o.handle ? "o" : "lse");
     oracle_problem op;
     stile_status rc = stile_oracle_problem_read(problem, "stile_check_output", &op);
     if (rc != STILE_OK) goto done;

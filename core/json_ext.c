@@ -21,7 +21,7 @@ static void json_init(void)
 {
 #if STILE_BACKEND_MODULES
     stile_module_info mi = {0};
-    char path[1024], why[sizeof json_reason - 40];
+    char path[4096], why[sizeof json_reason - 40];
     if (stile_module_open("json", &mi, path, sizeof path, why, sizeof why) == 0) json_ext = mi.ext;
     else snprintf(json_reason, sizeof json_reason, "unavailable: %s", why);
 #else

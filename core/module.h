@@ -15,7 +15,7 @@
 #include "stile_internal.h"
 
 /* Bump on any change to stile_internal.h's shared structures, the backend vtable or the tables below. */
-#define STILE_MODULE_ABI 1u
+#define STILE_MODULE_ABI 2u
 
 /* The sizes of what core and module share; any difference refuses the module. */
 typedef struct stile_module_sizes {
@@ -51,8 +51,10 @@ typedef struct stile_module_info {
 /* The exported symbols' names and the load function's type. */
 #define STILE_MODULE_ABI_SYMBOL "stile_module_abi"
 #define STILE_MODULE_LOAD_SYMBOL "stile_module_load"
-/* version: the library's STILE_VERSION_STRING; on failure, reason says why and the call returns nonzero. */
-typedef int (*stile_module_load_fn)(const stile_core_services *core, const stile_module_sizes *sizes, const char *version,
+/* build: the library's STILE_MODULE_BUILD (version and commit: a module of another build is refused
+ * even where the structure sizes agree); on failure, reason says why and the call returns nonzero. */
+#define STILE_MODULE_BUILD STILE_VERSION_STRING "+" STILE_COMMIT
+typedef int (*stile_module_load_fn)(const stile_core_services *core, const stile_module_sizes *sizes, const char *build,
                                     stile_module_info *out, char *reason, size_t reason_size);
 
 /* The core's side (core/module_loader.c): load libstile-<name>.so, searching $STILE_BACKEND_PATH

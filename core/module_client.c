@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "module.h"
+#include "stile_commit.h"
 
 #define STILE_EXPORT __attribute__((visibility("default")))
 
@@ -31,8 +32,9 @@ int stile_module_load(const stile_core_services *services, const stile_module_si
                  "the module comes from another build", (unsigned)mine.plan, (unsigned)sizes->plan);
         return 1;
     }
-    if (strcmp(version, STILE_VERSION_STRING) != 0) {
-        snprintf(reason, reason_size, "module of stile %s, library %s", STILE_VERSION_STRING, version);
+    if (strcmp(version, STILE_MODULE_BUILD) != 0) {
+        snprintf(reason, reason_size, "module of stile %s, library %s (the module comes from another build)", STILE_MODULE_BUILD,
+                 version);
         return 1;
     }
     core = services;

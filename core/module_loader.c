@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "module.h"
+#include "stile_commit.h"
 #include "stile_config.h"
 
 #define STILE_MODULE_DIR STILE_CONFIG_MODULE_DIR /* where the build installs the modules */
@@ -58,7 +59,7 @@ static int find_module(const char *file, char *path, size_t size, char *searched
         int n_ = snprintf(searched + used, searched_size - used, fmt, __VA_ARGS__);                                       \
         if (n_ > 0) used = (size_t)n_ < searched_size - used ? used + (size_t)n_ : searched_size - 1;                     \
     } while (0)
-    const char *env = getenv("STILE_BACKEND_PATH");
+    const char *env = secure_getenv("STILE_BACKEND_PATH"); /* not for setuid programs */
     if (env && *env) {
         for (const char *p = env; *p;) {
             size_t len = strcspn(p, ":");
@@ -119,7 +120,7 @@ int stile_module_open(const char *name, stile_module_info *out, char *path, size
     }
     const stile_module_sizes sizes = STILE_MODULE_SIZES;
     char why[256] = "";
-    if (load(&services, &sizes, STILE_VERSION_STRING, out, why, sizeof why) != 0 || !out->name || (!out->backend && !out->ext)) {
+    if (load(&services, &sizes, STILE_MODULE_BUILD, out, why, sizeof why) != 0 || !out->name || (!out->backend && !out->ext)) {
         snprintf(reason, reason_size, "%s: %s", path, why[0] ? why : "the module refused to load");
         dlclose(h);
         return 1;

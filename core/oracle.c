@@ -57,6 +57,8 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
     stile_status rc = stile_io_import(io_in, &io_cur, "stile_oracle");
     if (rc != STILE_OK) return rc;
     const stile_io *io = &io_cur;
+    if (io->q.handle || io->k.handle || io->v.handle)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_oracle: a tensor is a buffer handle: the oracle reads host memory (data)");
     oracle_problem op;
     rc = stile_oracle_problem_read(problem, "stile_oracle", &op);
     if (rc != STILE_OK) goto done;

@@ -157,8 +157,7 @@ stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
     if (!r->windows) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for %lld head windows", (long long)p.heads);
     for (int64_t h = 0; h < p.heads; h++)
         for (int i = 0; i < 3; i++) r->windows[h][i] = p.head_windows ? p.head_windows[h][i] : p.window[i];
-    p.head_windows = (const int64_t(*)[3])r->windows;
-    if (!in->head_windows) memcpy(p.window, in->window, sizeof p.window);
+    p.head_windows = (const int64_t(*)[3])r->windows; /* p.window stays as the caller gave it */
     r->p = p;
     r->tiles = tiles;
     r->video = video;

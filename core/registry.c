@@ -53,7 +53,7 @@ static const known_backend known[] = {
 typedef struct backend_state {
     const stile_backend *ops; /* NULL: unavailable, see reason */
     const void *ext;
-    char module[256];         /* the module file, "" when linked in or not found */
+    char module[4096];        /* the module file, "" when linked in or not found */
     char reason[224];
 } backend_state;
 
@@ -72,7 +72,9 @@ static void registry_init(void)
         } else {
             stile_module_info mi = {0};
             char why[sizeof s->reason - 16];
-            if (stile_module_open(known[b].name, &mi, s->module, sizeof s->module, why, sizeof why) == 0) {
+            if (stile_module_open(known[b].name, &mi, s->module, sizeof s->module, why, sizeof why) == 0 && !mi.backend)
+                snprintf(s->reason, sizeof s->reason, "unavailable: its module holds no backend (another build's?)");
+            else if (mi.backend) {
                 s->ops = mi.backend;
                 s->ext = mi.ext;
             } else {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,20 @@ static void test_other_backends_are_refused(void **state)
     stile_device_close(&cpu);
 }
 
+/* The calling thread's current CUDA context, from the driver itself (NULL: none). */
+static void *current_context(void)
+{
+    static int (*get)(void **);
+    if (!get) {
+        void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (h) *(void **)&get = dlsym(h, "cuCtxGetCurrent");
+    }
+    void *ctx = (void *)1;
+    assert_non_null(get);
+    assert_int_equal(get(&ctx), 0);
+    return ctx;
+}
+
 static void test_runs_on_the_stream_given(void **state)
 {
     (void)state;
@@ -45,6 +60,8 @@ static void test_runs_on_the_stream_given(void **state)
     int ordinal = -1;
     assert_int_equal(stile_cuda_device_ordinal(dev, &ordinal), STILE_OK);
     assert_int_equal(ordinal, 0);
+    /* this thread had no context before stile's calls and has none after them: stile gives the caller's back */
+    assert_null(current_context());
     stile_plan *plan = NULL;
     assert_int_equal(stile_plan_create(dev, &small, &plan), STILE_OK);
     const int64_t tokens = 2 * 4 * 8 + 3, n = tokens * 2 * 64;
@@ -68,6 +85,7 @@ static void test_runs_on_the_stream_given(void **state)
     dio.stream = NULL;
     assert_int_equal(stile_cuda_execute(plan, &dio, 0), STILE_OK); /* the legacy default stream: returns when done */
     assert_true(info.path[0] != '\0');
+    assert_null(current_context());
     assert_int_equal(stile_buffer_download(b[3], 0, h[3], bytes), STILE_OK);
     stile_io hio = {.struct_size = sizeof hio, .q = {h[0], bytes, STILE_DTYPE_F32}, .k = {h[1], bytes, STILE_DTYPE_F32},
                     .v = {h[2], bytes, STILE_DTYPE_F32}, .o = {h[3], bytes, STILE_DTYPE_F32}};

@@ -1,11 +1,15 @@
 /* The CUDA backend's host side (and HIP's, built from this file with -DSTILE_HIP): devices, device
  * memory, the plan's schedule tables on the device, and launches on the caller's stream. Every
  * runtime error becomes a stile status with the runtime's message in the log; nothing aborts. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu_vendor.h"
+#ifndef STILE_HIP
+#include <cuda.h> /* CUcontext: the caller's context, saved and restored */
+#endif
 #include "sta_kernel.h"
 #include "module.h"
 
@@ -23,6 +27,7 @@ typedef struct gpu_device {
 } gpu_device;
 
 typedef struct gpu_plan {
+    int device;    /* the device index the table lives on */
     void *table;   /* the schedule table (core/schedule_table.h), one device allocation */
     sta_params base;
 } gpu_plan;
@@ -34,21 +39,62 @@ static stile_status gpu_fail(gpuError_t e, const char *what)
                       st == STILE_ERR_DEVICE_LOST ? " (the context is unusable: close the device)" : "");
 }
 
-/* A call makes its device current and gives the caller's current device back afterwards, so an
- * application working on another GPU keeps it. (The runtime cannot say whether the caller has a
- * device at all: one that never chose reads as device 0, which is then made current again.) */
+/* A call makes its device current and gives the caller's state back afterwards, so an application
+ * working on another GPU, or in a context of its own, keeps it. CUDA: the caller's current context
+ * (none included) is saved and restored exactly, through the driver's cuCtxGetCurrent and
+ * cuCtxSetCurrent, so no context is made on a device the caller never touched. Where the driver
+ * entry points are not found, and on HIP, the runtime's current device is restored instead (a
+ * thread that never chose one reads as device 0, which is then made current again). */
 typedef struct gpu_scope {
     int previous, restore;
+#ifndef STILE_HIP
+    CUcontext ctx;
+    int have_ctx;
+#endif
 } gpu_scope;
+
+#ifndef STILE_HIP
+typedef CUresult (*ctx_get_fn)(CUcontext *ctx);
+typedef CUresult (*ctx_set_fn)(CUcontext ctx);
+static ctx_get_fn ctx_get;
+static ctx_set_fn ctx_set;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_load(void)
+{
+    void *g = NULL, *s = NULL;
+    enum cudaDriverEntryPointQueryResult qg = cudaDriverEntryPointSymbolNotFound, qs = qg;
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &g, 4000, cudaEnableDefault, &qg) == cudaSuccess &&
+        cudaGetDriverEntryPointByVersion("cuCtxSetCurrent", &s, 4000, cudaEnableDefault, &qs) == cudaSuccess &&
+        qg == cudaDriverEntryPointSuccess && qs == cudaDriverEntryPointSuccess) {
+        *(void **)&ctx_get = g;
+        *(void **)&ctx_set = s;
+    } else {
+        cudaGetLastError();
+    }
+}
+#endif
 
 static gpuError_t gpu_enter(int index, gpu_scope *s)
 {
+    s->restore = 0;
+#ifndef STILE_HIP
+    pthread_once(&ctx_once, ctx_load);
+    s->have_ctx = ctx_get && ctx_set && ctx_get(&s->ctx) == CUDA_SUCCESS;
+    if (s->have_ctx) return gpuSetDevice(index);
+#endif
     s->restore = gpuGetDevice(&s->previous) == gpuSuccess && s->previous != index;
     return gpuSetDevice(index);
 }
 
 static void gpu_leave(const gpu_scope *s)
 {
+#ifndef STILE_HIP
+    if (s->have_ctx) {
+        ctx_set(s->ctx);
+        return;
+    }
+#endif
     if (s->restore) gpuSetDevice(s->previous);
 }
 
@@ -109,7 +155,11 @@ static void gpu_plan_destroy(void *impl)
 {
     gpu_plan *gp = impl;
     if (!gp) return;
-    if (gp->table) gpuFree(gp->table);
+    if (gp->table) {
+        gpu_scope scope;
+        if (gpu_enter(gp->device, &scope) == gpuSuccess) gpuFree(gp->table);
+        gpu_leave(&scope);
+    }
     free(gp);
 }
 
@@ -125,6 +175,7 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     stile_status pst = stile_sched_table_pack(plan, STILE_BLOCK_ROWS_GPU, 0, sizeof(long long), &host, &tab);
     if (pst != STILE_OK) return pst;
     gpu_plan *gp = calloc(1, sizeof *gp);
+    if (gp) gp->device = dev->index;
     if (!gp) {
         free(host);
         return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for %s", STILE_GPU_NAME);

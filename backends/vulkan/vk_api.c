@@ -9,7 +9,7 @@
 static const vk_ext *backend(const char *what, stile_status *st)
 {
     const void *ext = NULL;
-    char reason[256];
+    char reason[256] = "without its public functions (another build's module?)";
     if (!stile_registry_backend("vulkan", &ext, reason, sizeof reason) || !ext) {
         *st = stile_fail(STILE_ERR_UNSUPPORTED, "%s: the Vulkan backend is %s", what, reason);
         return NULL;

@@ -238,8 +238,10 @@ stile_status vk_device_setup(vk_device *d)
 
 void vk_device_teardown(vk_device *d)
 {
-    if (!d->dev) return;
-    d->vk.vkDeviceWaitIdle(d->dev);
+    if (!d->dev || !d->vk.vkDestroyPipeline) return; /* no device, or its functions never loaded (nothing made) */
+    /* stile's own device: wait for everything. A wrapped one: stile's submissions each waited on
+     * their fence already, and vkDeviceWaitIdle would need every queue of the application locked. */
+    if (d->owned) d->vk.vkDeviceWaitIdle(d->dev);
     while (d->buffers) vk_free_buffer(d, d->buffers); /* leaked by the caller: freed with the device */
     if (d->stage) vk_free_buffer(d, d->stage);
     for (vk_pipeline *p = d->pipelines, *n; p; p = n) {
@@ -262,7 +264,7 @@ void vk_device_close(void *impl)
     if (!d) return;
     vk_device_teardown(d);
     if (d->owned) {
-        if (d->dev) d->vk.vkDestroyDevice(d->dev, NULL);
+        if (d->dev && d->vk.vkDestroyDevice) d->vk.vkDestroyDevice(d->dev, NULL);
         if (d->messenger) {
             PFN_vkDestroyDebugUtilsMessengerEXT rm =
                 (PFN_vkDestroyDebugUtilsMessengerEXT)d->vk.vkGetInstanceProcAddr(d->inst, "vkDestroyDebugUtilsMessengerEXT");
@@ -349,6 +351,9 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     if ((r = d->vk.vkCreateDevice(d->phys, &dci, NULL, &d->dev)) != VK_SUCCESS) { st = vk_fail(d, r, "creating the device"); goto fail; }
     char missing[64];
     if (vk_fns_device(&d->vk, d->dev, missing, sizeof missing) != 0) {
+        PFN_vkDestroyDevice destroy = (PFN_vkDestroyDevice)d->vk.vkGetDeviceProcAddr(d->dev, "vkDestroyDevice");
+        if (destroy) destroy(d->dev, NULL);
+        d->dev = VK_NULL_HANDLE;
         st = stile_fail(STILE_ERR_BACKEND, "vulkan:%d: the driver lacks %s", index, missing);
         goto fail;
     }

@@ -269,6 +269,9 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     const stile_tensor *t[5] = {&io->q, &io->k, &io->v, &io->o, &io->lse};
     VkBuffer key[6];
     uint32_t off[5] = {0};
+    size_t at[5] = {0}, span[5];
+    for (int i = 0; i < 4; i++) span[i] = (size_t)plan->r.extent[i] * es;
+    span[4] = (size_t)(plan->r.p.batch * plan->r.p.heads * plan->r.tokens) * sizeof(float);
     int aligned16 = 1;
     for (int i = 0; i < 5; i++) {
         key[i] = vp->table->buf; /* no lse: any buffer, unused */
@@ -277,9 +280,11 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
         size_t byte_off;
         if (t[i]->handle) { /* the application's VkBuffer and offset (stile_vulkan_tensor): taken as given */
             memcpy(&buf, &t[i]->handle, sizeof buf);
-            if (t[i]->offset > UINT32_MAX * (uint64_t)(i == 4 ? sizeof(float) : es))
-                return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: io->%s.offset %llu: past what the shader indexes", nm[i],
-                                  (unsigned long long)t[i]->offset);
+            /* the buffer is bound whole: the tensor must lie within what one descriptor reaches */
+            if (t[i]->offset > d->max_range || span[i] > d->max_range - t[i]->offset)
+                return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: io->%s: offset %llu + %zu bytes past the device's storage buffer "
+                                  "range (%llu bytes)", nm[i], (unsigned long long)t[i]->offset, span[i],
+                                  (unsigned long long)d->max_range);
             byte_off = (size_t)t[i]->offset;
         } else {
             vk_buffer *b = vk_find_buffer(d, t[i]->data, t[i]->bytes);
@@ -298,6 +303,15 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
         if (i < 3 && byte_off % 16) aligned16 = 0;
         key[i] = buf;
         off[i] = (uint32_t)(byte_off / unit);
+        at[i] = byte_off;
+    }
+    /* One memory named twice (an address in a buffer and the same VkBuffer as a handle): o or lse over
+     * another tensor, which core cannot see across the two kinds. */
+    for (int w = 3; w < 5; w++) {
+        if (w == 4 && !io->lse.data && !io->lse.handle) continue;
+        for (int i = 0; i < w; i++)
+            if (key[i] == key[w] && at[i] < at[w] + span[w] && at[w] < at[i] + span[i])
+                return stile_fail(STILE_ERR_ALIASING, "vulkan: io->%s overlaps io->%s in the same VkBuffer", nm[w], nm[i]);
     }
     key[5] = vp->table->buf;
     out->d = d;
