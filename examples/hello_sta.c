@@ -40,13 +40,13 @@ int main(void)
         stile_buffer_upload(bv, 0, v, bytes))
         st = STILE_ERR_OUT_OF_MEMORY;
     stile_io dio = {.struct_size = sizeof dio,
-                    .q = {stile_buffer_data(bq), bytes, STILE_DTYPE_F32}, .k = {stile_buffer_data(bk), bytes, STILE_DTYPE_F32},
-                    .v = {stile_buffer_data(bv), bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bo), bytes, STILE_DTYPE_F32}};
+                    .q = stile_tensor_at(stile_buffer_data(bq), bytes, STILE_DTYPE_F32), .k = stile_tensor_at(stile_buffer_data(bk), bytes, STILE_DTYPE_F32),
+                    .v = stile_tensor_at(stile_buffer_data(bv), bytes, STILE_DTYPE_F32), .o = stile_tensor_at(stile_buffer_data(bo), bytes, STILE_DTYPE_F32)};
     if (st == STILE_OK) st = stile_plan_execute(plan, &dio);
     if (st == STILE_OK) st = stile_buffer_download(bo, 0, o, bytes);
     stile_io io = {.struct_size = sizeof io, /* host copies, for the oracle */
-                   .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
-                   .o = {o, bytes, STILE_DTYPE_F32}};
+                   .q = stile_tensor_at(q, bytes, STILE_DTYPE_F32), .k = stile_tensor_at(k, bytes, STILE_DTYPE_F32), .v = stile_tensor_at(v, bytes, STILE_DTYPE_F32),
+                   .o = stile_tensor_at(o, bytes, STILE_DTYPE_F32)};
 
     int64_t rows[3] = {0, info.video_tokens / 2, info.tokens - 1}; /* a video corner, the middle, the last text token */
     double ref[3 * 2 * 64];

@@ -292,11 +292,11 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
         }
     }
     char *q0 = (char *)stile_buffer_data(m[0].dev) + lead;
-    stile_io io = {.struct_size = sizeof io, .q = {q0, span[0], p.dtype},
-                   .k = {packed ? q0 + hd : (char *)stile_buffer_data(m[1].dev) + lead, span[1], p.dtype},
-                   .v = {packed ? q0 + 2 * hd : (char *)stile_buffer_data(m[2].dev) + lead, span[2], p.dtype},
-                   .o = {(char *)stile_buffer_data(m[3].dev) + lead, span[3], p.dtype},
-                   .lse = {stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q0, span[0], p.dtype),
+                   .k = stile_tensor_at(packed ? q0 + hd : (char *)stile_buffer_data(m[1].dev) + lead, span[1], p.dtype),
+                   .v = stile_tensor_at(packed ? q0 + 2 * hd : (char *)stile_buffer_data(m[2].dev) + lead, span[2], p.dtype),
+                   .o = stile_tensor_at((char *)stile_buffer_data(m[3].dev) + lead, span[3], p.dtype),
+                   .lse = stile_tensor_at(stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32)};
     const int runs = use_probe ? 1 : 2; /* determinism is the oracle cases' business; a probe run can be big */
     for (int run = 0; run < runs; run++) {
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
@@ -342,11 +342,11 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     }
     /* the oracle reads the host copies */
     unsigned char *hq = m[0].host + lead;
-    stile_io host = {.struct_size = sizeof host, .q = {hq, span[0], p.dtype},
-                     .k = {packed ? hq + hd : m[1].host + lead, span[1], p.dtype},
-                     .v = {packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype},
-                     .o = {m[3].host + lead, span[3], p.dtype},
-                     .lse = {m[4].host, lse_bytes, STILE_DTYPE_F32}};
+    stile_io host = {.struct_size = sizeof host, .q = stile_tensor_at(hq, span[0], p.dtype),
+                     .k = stile_tensor_at(packed ? hq + hd : m[1].host + lead, span[1], p.dtype),
+                     .v = stile_tensor_at(packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype),
+                     .o = stile_tensor_at(m[3].host + lead, span[3], p.dtype),
+                     .lse = stile_tensor_at(m[4].host, lse_bytes, STILE_DTYPE_F32)};
     res.rows_checked = nr;
     if (use_probe) {
         if (probe_check(&pr, m[3].host + lead, (const float *)m[4].host, &res) < 0) goto done;

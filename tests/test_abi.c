@@ -78,8 +78,8 @@ static void test_io_and_device_params_of_an_unknown_layout_are_refused(void **st
     assert_int_equal(stile_plan_create(cpu, &p, &plan), STILE_OK);
     const size_t bytes = (size_t)(4 * 8 * 8) * 2 * 64 * sizeof(float);
     float *q = calloc(1, bytes), *o = calloc(1, bytes);
-    stile_io io = {.q = {q, bytes, STILE_DTYPE_F32}, .k = {q, bytes, STILE_DTYPE_F32}, .v = {q, bytes, STILE_DTYPE_F32},
-                   .o = {o, bytes, STILE_DTYPE_F32}}; /* struct_size left 0 */
+    stile_io io = {.q = stile_tensor_at(q, bytes, STILE_DTYPE_F32), .k = stile_tensor_at(q, bytes, STILE_DTYPE_F32), .v = stile_tensor_at(q, bytes, STILE_DTYPE_F32),
+                   .o = stile_tensor_at(o, bytes, STILE_DTYPE_F32)}; /* struct_size left 0 */
     memset(o, 0x7f, bytes);
     assert_int_equal(stile_plan_execute(plan, &io), STILE_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(stile_last_error(), "stile_io.struct_size is 0"));

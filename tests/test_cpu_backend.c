@@ -30,7 +30,7 @@ static void test_single_thread_device_gives_bitwise_the_same_output(void **state
     stile_plan *a = NULL, *b = NULL;
     assert_int_equal(stile_plan_create(one, &p, &a), STILE_OK);
     assert_int_equal(stile_plan_create(conf_cpu, &p, &b), STILE_OK);
-    stile_io io = {.struct_size = sizeof io, .q = {q, n * 4, 0}, .k = {k, n * 4, 0}, .v = {v, n * 4, 0}, .o = {o1, n * 4, 0}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, n * 4, 0), .k = stile_tensor_at(k, n * 4, 0), .v = stile_tensor_at(v, n * 4, 0), .o = stile_tensor_at(o1, n * 4, 0)};
     assert_int_equal(stile_plan_execute(a, &io), STILE_OK);
     io.o.data = o2;
     assert_int_equal(stile_plan_execute(b, &io), STILE_OK);
@@ -56,7 +56,7 @@ static void *conc_run(void *arg)
     conf_fill_normal(q, STILE_DTYPE_F16, (int64_t)n, c->seed);
     conf_fill_normal(k, STILE_DTYPE_F16, (int64_t)n, c->seed + 1);
     conf_fill_normal(v, STILE_DTYPE_F16, (int64_t)n, c->seed + 2);
-    stile_io io = {.struct_size = sizeof io, .q = {q, n * 2, 1}, .k = {k, n * 2, 1}, .v = {v, n * 2, 1}, .o = {o, n * 2, 1}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, n * 2, 1), .k = stile_tensor_at(k, n * 2, 1), .v = stile_tensor_at(v, n * 2, 1), .o = stile_tensor_at(o, n * 2, 1)};
     double *ref = malloc(n * sizeof *ref);
     stile_check chk = {0};
     for (int rep = 0; rep < 3; rep++) {

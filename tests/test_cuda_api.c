@@ -87,8 +87,8 @@ static void test_runs_on_the_stream_given(void **state)
     assert_true(info.path[0] != '\0');
     assert_null(current_context());
     assert_int_equal(stile_buffer_download(b[3], 0, h[3], bytes), STILE_OK);
-    stile_io hio = {.struct_size = sizeof hio, .q = {h[0], bytes, STILE_DTYPE_F32}, .k = {h[1], bytes, STILE_DTYPE_F32},
-                    .v = {h[2], bytes, STILE_DTYPE_F32}, .o = {h[3], bytes, STILE_DTYPE_F32}};
+    stile_io hio = {.struct_size = sizeof hio, .q = stile_tensor_at(h[0], bytes, STILE_DTYPE_F32), .k = stile_tensor_at(h[1], bytes, STILE_DTYPE_F32),
+                    .v = stile_tensor_at(h[2], bytes, STILE_DTYPE_F32), .o = stile_tensor_at(h[3], bytes, STILE_DTYPE_F32)};
     double *ref = malloc((size_t)n * sizeof(double));
     assert_int_equal(stile_oracle(&small, &hio, NULL, 0, ref, NULL), STILE_OK);
     stile_check c;

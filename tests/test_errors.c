@@ -178,7 +178,7 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     float *q = calloc(n, 4), *k = calloc(n, 4), *v = calloc(n, 4), *o = malloc(bytes), *lse = malloc(2 * 256 * 4);
     uint16_t *half = calloc(n, 2);
     memset(o, 0x5a, bytes);
-    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, 0}, .k = {k, bytes, 0}, .v = {v, bytes, 0}, .o = {o, bytes, 0}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, 0), .k = stile_tensor_at(k, bytes, 0), .v = stile_tensor_at(v, bytes, 0), .o = stile_tensor_at(o, bytes, 0)};
     stile_io bad;
     expect(stile_plan_execute(NULL, &io), STILE_ERR_NULL_ARGUMENT, "execute NULL plan");
     expect(stile_plan_execute(plan, NULL), STILE_ERR_NULL_ARGUMENT, "execute NULL io");
@@ -217,8 +217,8 @@ static void test_bad_plans_and_executions_get_their_own_status_and_write_nothing
     assert_int_equal(stile_plan_create(dev, &hp, &hplan), STILE_OK);
     const size_t hbytes = n * 2;
     uint16_t *hq = calloc(n, 2), *hk = calloc(n, 2), *hv = calloc(n, 2);
-    stile_io hio = {.struct_size = sizeof hio, .q = {hq, hbytes, STILE_DTYPE_F16}, .k = {hk, hbytes, STILE_DTYPE_F16}, .v = {hv, hbytes, STILE_DTYPE_F16},
-                    .o = {raw + 1, hbytes, STILE_DTYPE_F16}};
+    stile_io hio = {.struct_size = sizeof hio, .q = stile_tensor_at(hq, hbytes, STILE_DTYPE_F16), .k = stile_tensor_at(hk, hbytes, STILE_DTYPE_F16), .v = stile_tensor_at(hv, hbytes, STILE_DTYPE_F16),
+                    .o = stile_tensor_at(raw + 1, hbytes, STILE_DTYPE_F16)};
     expect(stile_plan_execute(hplan, &hio), STILE_ERR_INVALID_ARGUMENT, "f16 o at an odd address");
     hio.o.data = raw + 2;
     expect(stile_plan_execute(hplan, &hio), STILE_OK, "f16 o 2 bytes past an aligned address");

@@ -48,7 +48,7 @@ static void compare(const stile_problem *p, int S, const char *mask, uint64_t se
     double *got = malloc(sizeof(double) * S * D), *got_lse = malloc(sizeof(double) * S);
     dense_masked(S, D, q, k, v, mask, 1.0 / sqrt(D), want, want_lse);
     size_t bytes = sizeof(float) * S * D;
-    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, STILE_DTYPE_F32), .k = stile_tensor_at(k, bytes, STILE_DTYPE_F32), .v = stile_tensor_at(v, bytes, STILE_DTYPE_F32)};
     assert_int_equal(stile_oracle(p, &io, NULL, 0, got, got_lse), STILE_OK);
     double err = 0;
     for (int i = 0; i < S * D; i++) err = fmax(err, fabs(got[i] - want[i]));
@@ -119,8 +119,8 @@ static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **sta
             vt[t * D + c] = v[natural_of_tiled[t] * D + c];
         }
     double on[36], ot[36];
-    stile_io a = {.struct_size = sizeof a, .q = {q, sizeof q, 0}, .k = {k, sizeof k, 0}, .v = {v, sizeof v, 0}};
-    stile_io b = {.struct_size = sizeof b, .q = {qt, sizeof qt, 0}, .k = {kt, sizeof kt, 0}, .v = {vt, sizeof vt, 0}};
+    stile_io a = {.struct_size = sizeof a, .q = stile_tensor_at(q, sizeof q, 0), .k = stile_tensor_at(k, sizeof k, 0), .v = stile_tensor_at(v, sizeof v, 0)};
+    stile_io b = {.struct_size = sizeof b, .q = stile_tensor_at(qt, sizeof qt, 0), .k = stile_tensor_at(kt, sizeof kt, 0), .v = stile_tensor_at(vt, sizeof vt, 0)};
     assert_int_equal(stile_oracle(&nat, &a, NULL, 0, on, NULL), STILE_OK);
     assert_int_equal(stile_oracle(&til, &b, NULL, 0, ot, NULL), STILE_OK);
     for (int t = 0; t < S; t++)
@@ -133,7 +133,7 @@ static void test_oracle_refuses_bad_rows_and_missing_inputs(void **state)
     stile_problem p = {.struct_size = sizeof p, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
     float q[36] = {0};
     double o[36];
-    stile_io io = {.struct_size = sizeof io, .q = {q, sizeof q, 0}, .k = {q, sizeof q, 0}, .v = {NULL, sizeof q, 0}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, sizeof q, 0), .k = stile_tensor_at(q, sizeof q, 0), .v = stile_tensor_at(NULL, sizeof q, 0)};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, o, NULL), STILE_ERR_NULL_ARGUMENT);
     io.v.data = q;
     int64_t bad = 9;
@@ -150,8 +150,8 @@ static void test_check_output_refuses_an_lse_buffer_too_small_or_not_f32(void **
     float x[36], o[36], *lse = malloc(8 * sizeof *lse); /* one float short, on the heap so ASan sees an overrun */
     double ref[36], ref_lse[9];
     conf_fill_normal(x, STILE_DTYPE_F32, 36, 404);
-    stile_io io = {.struct_size = sizeof io, .q = {x, sizeof x, 0}, .k = {x, sizeof x, 0}, .v = {x, sizeof x, 0}, .o = {o, sizeof o, 0},
-                   .lse = {lse, 8 * sizeof *lse, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(x, sizeof x, 0), .k = stile_tensor_at(x, sizeof x, 0), .v = stile_tensor_at(x, sizeof x, 0), .o = stile_tensor_at(o, sizeof o, 0),
+                   .lse = stile_tensor_at(lse, 8 * sizeof *lse, STILE_DTYPE_F32)};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
     memcpy(o, x, sizeof o);
     for (int i = 0; i < 8; i++) lse[i] = (float)ref_lse[i];
@@ -178,8 +178,8 @@ static void test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements(v
     float *x = (float *)(void *)raw, *o = x + 37, *lse = (float *)(void *)lraw;
     double ref[36], ref_lse[9];
     conf_fill_normal(x, STILE_DTYPE_F32, 36, 405);
-    stile_io io = {.struct_size = sizeof io, .q = {x, 36 * sizeof(float), 0}, .k = {x, 36 * sizeof(float), 0}, .v = {x, 36 * sizeof(float), 0},
-                   .o = {o, 36 * sizeof(float), 0}, .lse = {lse, 9 * sizeof(float), STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(x, 36 * sizeof(float), 0), .k = stile_tensor_at(x, 36 * sizeof(float), 0), .v = stile_tensor_at(x, 36 * sizeof(float), 0),
+                   .o = stile_tensor_at(o, 36 * sizeof(float), 0), .lse = stile_tensor_at(lse, 9 * sizeof(float), STILE_DTYPE_F32)};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
     io.k.data = raw + 1;
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_ERR_INVALID_ARGUMENT);

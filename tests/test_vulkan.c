@@ -161,9 +161,9 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_string_equal(pi.path, "portable"); /* f32 never takes the tensor-core path */
     assert_string_equal(pi.device, "vulkan:app");
     char *base = stile_buffer_data(bin);
-    stile_io io = {.struct_size = sizeof io, .q = {base, bytes, STILE_DTYPE_F32}, .k = {base + bytes, bytes, STILE_DTYPE_F32},
-                   .v = {base + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {stile_buffer_data(bout), bytes, STILE_DTYPE_F32},
-                   .lse = {stile_buffer_data(blse), lse_bytes, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(base, bytes, STILE_DTYPE_F32), .k = stile_tensor_at(base + bytes, bytes, STILE_DTYPE_F32),
+                   .v = stile_tensor_at(base + 2 * bytes, bytes, STILE_DTYPE_F32), .o = stile_tensor_at(stile_buffer_data(bout), bytes, STILE_DTYPE_F32),
+                   .lse = stile_tensor_at(stile_buffer_data(blse), lse_bytes, STILE_DTYPE_F32)};
 
     VkCommandBuffer cmd;
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = A.pool,
@@ -184,9 +184,9 @@ static void test_record_into_the_applications_command_buffer(void **state)
     assert_int_equal(vkQueueWaitIdle(A.queue), VK_SUCCESS);
 
     /* check on host copies (the oracle reads host memory) */
-    stile_io host = {.struct_size = sizeof host, .q = {in.map, bytes, STILE_DTYPE_F32}, .k = {(char *)in.map + bytes, bytes, STILE_DTYPE_F32},
-                     .v = {(char *)in.map + 2 * bytes, bytes, STILE_DTYPE_F32}, .o = {out.map, bytes, STILE_DTYPE_F32},
-                     .lse = {lse.map, lse_bytes, STILE_DTYPE_F32}};
+    stile_io host = {.struct_size = sizeof host, .q = stile_tensor_at(in.map, bytes, STILE_DTYPE_F32), .k = stile_tensor_at((char *)in.map + bytes, bytes, STILE_DTYPE_F32),
+                     .v = stile_tensor_at((char *)in.map + 2 * bytes, bytes, STILE_DTYPE_F32), .o = stile_tensor_at(out.map, bytes, STILE_DTYPE_F32),
+                     .lse = stile_tensor_at(lse.map, lse_bytes, STILE_DTYPE_F32)};
     double *ref = malloc((size_t)n * sizeof *ref), *ref_lse = malloc((size_t)(tokens * p->heads) * sizeof *ref_lse);
     assert_non_null(ref);
     assert_non_null(ref_lse);
@@ -401,8 +401,8 @@ static void test_wrap_errors(void **state)
     const size_t bytes = (size_t)(4 * 6 * 6 + small.text) * small.heads * small.head_dim * sizeof(float);
     float *q = calloc(1, bytes), *k = calloc(1, bytes), *v = calloc(1, bytes), *o = calloc(1, bytes);
     assert_true(q && k && v && o);
-    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, STILE_DTYPE_F32}, .k = {k, bytes, STILE_DTYPE_F32}, .v = {v, bytes, STILE_DTYPE_F32},
-                   .o = {o, bytes, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, STILE_DTYPE_F32), .k = stile_tensor_at(k, bytes, STILE_DTYPE_F32), .v = stile_tensor_at(v, bytes, STILE_DTYPE_F32),
+                   .o = stile_tensor_at(o, bytes, STILE_DTYPE_F32)};
     assert_int_equal(stile_vulkan_record(plan, &io, (VkCommandBuffer)(uintptr_t)1), STILE_ERR_INVALID_ARGUMENT); /* a CPU plan */
     io.k.data = NULL;
     assert_int_equal(stile_vulkan_record(plan, &io, (VkCommandBuffer)(uintptr_t)1), STILE_ERR_NULL_ARGUMENT);

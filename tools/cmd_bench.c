@@ -255,9 +255,9 @@ int cmd_bench(int argc, char **argv)
         for (int i = 0; i < 4; i++)
             if (stile_buffer_create(dev, bytes, &buf[i]) != STILE_OK || stile_buffer_upload(buf[i], 0, host[i], bytes) != STILE_OK)
                 goto next;
-        stile_io dio = {.struct_size = sizeof dio, .q = {stile_buffer_data(buf[0]), bytes, p.dtype}, .k = {stile_buffer_data(buf[1]), bytes, p.dtype},
-                        .v = {stile_buffer_data(buf[2]), bytes, p.dtype}, .o = {stile_buffer_data(buf[3]), bytes, p.dtype}};
-        stile_io io = {.struct_size = sizeof io, .q = {q, bytes, p.dtype}, .k = {k, bytes, p.dtype}, .v = {v, bytes, p.dtype}, .o = {out, bytes, p.dtype}};
+        stile_io dio = {.struct_size = sizeof dio, .q = stile_tensor_at(stile_buffer_data(buf[0]), bytes, p.dtype), .k = stile_tensor_at(stile_buffer_data(buf[1]), bytes, p.dtype),
+                        .v = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p.dtype), .o = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p.dtype)};
+        stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, p.dtype), .k = stile_tensor_at(k, bytes, p.dtype), .v = stile_tensor_at(v, bytes, p.dtype), .o = stile_tensor_at(out, bytes, p.dtype)};
         if (!o.no_full) {
             stile_problem full = p;
             full.head_windows = NULL;

@@ -172,8 +172,8 @@ static stile_status run(stile_device *dev, const stile_problem *p, stile_buffer 
     stile_plan *plan = NULL;
     stile_status st = stile_plan_create(dev, p, &plan);
     if (st != STILE_OK) return st;
-    stile_io io = {.struct_size = sizeof io, .q = {stile_buffer_data(in[0]), bytes, p->dtype}, .k = {stile_buffer_data(in[1]), bytes, p->dtype},
-                   .v = {stile_buffer_data(in[2]), bytes, p->dtype}, .o = {stile_buffer_data(ob), bytes, p->dtype}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(stile_buffer_data(in[0]), bytes, p->dtype), .k = stile_tensor_at(stile_buffer_data(in[1]), bytes, p->dtype),
+                   .v = stile_tensor_at(stile_buffer_data(in[2]), bytes, p->dtype), .o = stile_tensor_at(stile_buffer_data(ob), bytes, p->dtype)};
     st = stile_plan_execute(plan, &io);
     stile_plan_destroy(&plan);
     if (st != STILE_OK) return st;

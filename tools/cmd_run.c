@@ -86,16 +86,16 @@ int cmd_run(int argc, char **argv)
         if (host[i] && (stile_buffer_create(dev, size[i], &buf[i]) != STILE_OK ||
                         stile_buffer_upload(buf[i], 0, host[i], size[i]) != STILE_OK))
             goto done;
-    stile_io dio = {.struct_size = sizeof dio, .q = {stile_buffer_data(buf[0]), bytes, p->dtype}, .k = {stile_buffer_data(buf[1]), bytes, p->dtype},
-                    .v = {stile_buffer_data(buf[2]), bytes, p->dtype}, .o = {stile_buffer_data(buf[3]), bytes, p->dtype},
-                    .lse = {stile_buffer_data(buf[4]), lse ? lse_bytes : 0, STILE_DTYPE_F32}};
+    stile_io dio = {.struct_size = sizeof dio, .q = stile_tensor_at(stile_buffer_data(buf[0]), bytes, p->dtype), .k = stile_tensor_at(stile_buffer_data(buf[1]), bytes, p->dtype),
+                    .v = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p->dtype), .o = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p->dtype),
+                    .lse = stile_tensor_at(stile_buffer_data(buf[4]), lse ? lse_bytes : 0, STILE_DTYPE_F32)};
     double t0 = cli_now();
     if (stile_plan_execute(plan, &dio) != STILE_OK) goto done;
     double ms = (cli_now() - t0) * 1e3;
     if (stile_buffer_download(buf[3], 0, out, bytes) != STILE_OK || (lse && stile_buffer_download(buf[4], 0, lse, lse_bytes) != STILE_OK))
         goto done;
-    stile_io io = {.struct_size = sizeof io, .q = {q, bytes, p->dtype}, .k = {k, bytes, p->dtype}, .v = {v, bytes, p->dtype}, .o = {out, bytes, p->dtype},
-                   .lse = {lse, lse ? lse_bytes : 0, STILE_DTYPE_F32}};
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, p->dtype), .k = stile_tensor_at(k, bytes, p->dtype), .v = stile_tensor_at(v, bytes, p->dtype), .o = stile_tensor_at(out, bytes, p->dtype),
+                   .lse = stile_tensor_at(lse, lse ? lse_bytes : 0, STILE_DTYPE_F32)};
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
     printf("ran on %s: %.3f ms, %.3f TFLOPS on %.4g computed FLOPs, sparsity %.2f%%\n", in.device, ms, in.flops / ms * 1e-9,

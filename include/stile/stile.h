@@ -324,6 +324,14 @@ typedef struct stile_tensor {
     uint64_t offset;  /**< with handle: the tensor's first byte in that buffer */
 } stile_tensor;
 
+/** A tensor at an address (host memory, a device pointer, stile_buffer_data()): data, bytes and dtype,
+ * the rest zero. Thread-safety: a pure function. */
+static inline stile_tensor stile_tensor_at(void *data, size_t bytes, stile_dtype dtype)
+{
+    stile_tensor t = {.data = data, .bytes = bytes, .dtype = dtype};
+    return t;
+}
+
 /** What one execution did. Thread-safety: plain data, written by the call. */
 typedef struct stile_exec_info {
     char path[48];         /**< the kernel that ran: the plan's path, or the one it fell back to for these
