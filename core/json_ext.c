@@ -9,8 +9,11 @@
 #include "module.h"
 #include "stile_config.h"
 
-#if !STILE_BACKEND_MODULES
+#if STILE_BACKEND_MODULES
+#define JSON_LINKED NULL
+#else
 extern const stile_module_info stile_module_json;
+#define JSON_LINKED (&stile_module_json)
 #endif
 
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
@@ -19,14 +22,9 @@ static char json_reason[256];
 
 static void json_init(void)
 {
-#if STILE_BACKEND_MODULES
     stile_module_info mi = {0};
-    char path[4096], why[sizeof json_reason - 40];
-    if (stile_module_open("json", &mi, path, sizeof path, why, sizeof why) == 0) json_ext = mi.ext;
-    else snprintf(json_reason, sizeof json_reason, "unavailable: %s", why);
-#else
-    json_ext = stile_module_json.ext;
-#endif
+    char path[4096];
+    if (stile_module_get("json", JSON_LINKED, 1, &mi, path, sizeof path, json_reason, sizeof json_reason) == 0) json_ext = mi.ext;
 }
 
 const stile_json_ext *stile_json(char *reason, size_t reason_size)
@@ -45,7 +43,12 @@ stile_status stile_plan_json(const stile_plan *plan, int compact, char *buf, siz
     if (!json) return stile_fail(STILE_ERR_UNSUPPORTED, "stile_plan_json: the JSON part of stile is %s", reason);
     char *text = json->plan_text(plan, compact);
     if (!text) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_plan_json: out of memory");
-    size_t n = strlen(text);
+    return stile_text_out(text, buf, size, length);
+}
+
+stile_status stile_text_out(char *text, char *buf, size_t size, size_t *length)
+{
+    const size_t n = strlen(text);
     *length = n;
     stile_status rc = STILE_OK;
     if (n + 1 > size) rc = STILE_ERR_BUFFER_TOO_SMALL; /* not an error worth a log line: the caller asks for the size */

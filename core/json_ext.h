@@ -26,6 +26,11 @@ stile_status stile_json_strategy_parse(const char *path, stile_window_entry **en
 char *stile_json_strategy_text(const stile_window_entry *sorted, int64_t n);
 char *stile_json_plan_text(const stile_plan *plan, int compact);
 
+/* Hand a malloc'd text to a caller's buffer, snprintf style: *length its length, STILE_OK with the
+ * text and its NUL in buf, or STILE_ERR_BUFFER_TOO_SMALL (no log line: the caller asks for the size).
+ * text is freed. */
+stile_status stile_text_out(char *text, char *buf, size_t size, size_t *length);
+
 /* The JSON part, linked in or its module loaded at the first call; NULL with the reason when its
  * module cannot load (jansson missing, another build's module). */
 const stile_json_ext *stile_json(char *reason, size_t reason_size);

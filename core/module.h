@@ -63,6 +63,13 @@ typedef int (*stile_module_load_fn)(const stile_core_services *core, const stile
  * found (empty when none). */
 int stile_module_open(const char *name, stile_module_info *out, char *path, size_t path_size, char *reason, size_t reason_size);
 
+/* A part of the library by name (a backend, "json"): linked in (linked, its descriptor), not in this
+ * build (built 0), or its module loaded with stile_module_open. 0 and *out filled; else nonzero
+ * with the reason ("not built into this library", "unavailable: <why>"). path receives the module
+ * file when one was found ("" otherwise). */
+int stile_module_get(const char *name, const stile_module_info *linked, int built, stile_module_info *out, char *path,
+                     size_t path_size, char *reason, size_t reason_size);
+
 /* Linked-in or loaded: the backend named `name`'s vtable and extension table, NULL with a reason
  * when it is unavailable (core/registry.c). */
 const stile_backend *stile_registry_backend(const char *name, const void **ext, char *reason, size_t reason_size);

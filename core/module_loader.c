@@ -85,6 +85,24 @@ static int find_module(const char *file, char *path, size_t size, char *searched
     return 0;
 }
 
+int stile_module_get(const char *name, const stile_module_info *linked, int built, stile_module_info *out, char *path,
+                     size_t path_size, char *reason, size_t reason_size)
+{
+    path[0] = '\0';
+    if (linked) {
+        *out = *linked;
+        return 0;
+    }
+    if (!built) {
+        snprintf(reason, reason_size, "not built into this library");
+        return 1;
+    }
+    char why[512];
+    if (stile_module_open(name, out, path, path_size, why, sizeof why) == 0) return 0;
+    snprintf(reason, reason_size, "unavailable: %s", why);
+    return 1;
+}
+
 int stile_module_open(const char *name, stile_module_info *out, char *path, size_t path_size, char *reason, size_t reason_size)
 {
     char file[64], searched[1024];

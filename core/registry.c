@@ -64,24 +64,14 @@ static void registry_init(void)
 {
     for (int b = 0; b < NKNOWN; b++) {
         backend_state *s = &state[b];
-        if (known[b].linked) {
-            s->ops = known[b].linked->backend;
-            s->ext = known[b].linked->ext;
-        } else if (!known[b].built) {
-            snprintf(s->reason, sizeof s->reason, "not built into this library");
-        } else {
-            stile_module_info mi = {0};
-            char why[sizeof s->reason - 16];
-            if (stile_module_open(known[b].name, &mi, s->module, sizeof s->module, why, sizeof why) == 0 && !mi.backend)
-                snprintf(s->reason, sizeof s->reason, "unavailable: its module holds no backend (another build's?)");
-            else if (mi.backend) {
-                s->ops = mi.backend;
-                s->ext = mi.ext;
-            } else {
-                snprintf(s->reason, sizeof s->reason, "unavailable: %s", why);
-                stile_log(STILE_LOG_INFO, "backend %s %s", known[b].name, s->reason);
-            }
-        }
+        stile_module_info mi = {0};
+        if (stile_module_get(known[b].name, known[b].linked, known[b].built, &mi, s->module, sizeof s->module, s->reason,
+                             sizeof s->reason) == 0 &&
+            !mi.backend)
+            snprintf(s->reason, sizeof s->reason, "unavailable: its module holds no backend (another build's?)");
+        s->ops = mi.backend;
+        s->ext = mi.ext;
+        if (!s->ops && known[b].built) stile_log(STILE_LOG_INFO, "backend %s %s", known[b].name, s->reason);
     }
 }
 

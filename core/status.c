@@ -67,19 +67,21 @@ void stile_log_leave(const stile_device *previous) { log_scope = previous; }
 
 void stile_vlog(stile_log_level level, const char *fmt, va_list ap)
 {
+    stile_log_fn fn;
+    void *user;
+    stile_log_level max;
     const stile_device *d = log_scope;
-    if (d) {
-        if (level > d->log_max) return;
-        char line[512];
-        vsnprintf(line, sizeof line, fmt, ap);
-        d->log_fn(d->log_user, level, line);
-        return;
+    if (d) { /* a call on a device with a sink of its own */
+        fn = d->log_fn;
+        user = d->log_user;
+        max = d->log_max;
+    } else {
+        pthread_mutex_lock(&log_lock);
+        fn = log_fn;
+        user = log_user;
+        max = log_max;
+        pthread_mutex_unlock(&log_lock);
     }
-    pthread_mutex_lock(&log_lock);
-    stile_log_fn fn = log_fn;
-    void *user = log_user;
-    stile_log_level max = log_max;
-    pthread_mutex_unlock(&log_lock);
     if (!fn || level > max) return;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);

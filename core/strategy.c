@@ -200,13 +200,7 @@ stile_status stile_strategy_json(const stile_strategy *s, char *buf, size_t size
     if (!buf && size) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_strategy_json: buf is NULL but size is %zu", size);
     stile_status st = STILE_OK;
     char *text = strategy_text(s, "stile_strategy_json", &st);
-    if (!text) return st;
-    const size_t n = strlen(text);
-    *length = n;
-    if (n + 1 > size) st = STILE_ERR_BUFFER_TOO_SMALL; /* the caller asking for the size: no log line */
-    else memcpy(buf, text, n + 1);
-    free(text);
-    return st;
+    return text ? stile_text_out(text, buf, size, length) : st;
 }
 
 stile_status stile_strategy_save(const stile_strategy *s, const char *path)
