@@ -5,9 +5,11 @@
 #include "stile_commit.h"
 #include "stile_internal.h"
 
-/* The API version tags the header refers to (stile.h): one per API version this library provides;
- * a later API version adds its own and keeps these. */
-const int stile_api_1 = 1;
+/* The API version tags the header refers to (stile.h): one per API version this library provides.
+ * A later API version adds its own and keeps the older ones while it only adds; one that takes
+ * something away drops them. API 2 moved the oracle and checks to libstile_check, so a program
+ * built for API 1 (which may call stile_oracle) no longer links or loads against this library. */
+const int stile_api_2 = 2;
 
 int stile_version(void) { return STILE_VERSION; }
 const char *stile_version_string(void) { return STILE_VERSION_STRING; }
@@ -108,6 +110,15 @@ stile_status stile_vfail(stile_status status, const char *fmt, va_list ap)
     vsnprintf(last_error, sizeof last_error, fmt, copy);
     va_end(copy);
     stile_vlog(STILE_LOG_ERROR, fmt, ap);
+    return status;
+}
+
+stile_status stile_report_error(stile_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    stile_vfail(status, fmt, ap);
+    va_end(ap);
     return status;
 }
 

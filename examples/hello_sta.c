@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <stile/stile.h>
+#include <stile/stile_check.h> /* the oracle: libstile_check */
 
 static void log_line(void *user, stile_log_level level, const char *msg)
 {

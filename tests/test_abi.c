@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "stile/stile.h"
 
 /* stile_problem as stile 0.1's header laid it out: no struct_size, batch first. */
@@ -116,8 +116,8 @@ static void test_enum_values_are_fixed(void **state)
     assert_int_equal(STILE_DTYPE_BF16, 2);
     assert_int_equal(STILE_ORDER_TILED, 1);
     assert_int_equal(STILE_LOG_DEBUG, 4);
-    assert_int_equal(stile_api_1, 1);
-    assert_int_equal(STILE_API_VERSION, 1);
+    assert_int_equal(stile_api_2, 2);
+    assert_int_equal(STILE_API_VERSION, 2);
 }
 
 static void *fail_on_another_thread(void *arg)

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "manifest.h"
 #include "npy.h"
 
@@ -58,7 +58,7 @@ static void write_capture_to(const char *d, int heads)
     const int64_t S = T * H * W;
     float *q = calloc((size_t)(S * heads * D), sizeof *q), *k = calloc((size_t)(S * heads * D), sizeof *k),
           *v = malloc((size_t)(S * heads * D) * sizeof *v);
-    conf_fill_normal(v, STILE_DTYPE_F32, S * heads * D, 77);
+    stile_conf_fill_normal(v, STILE_DTYPE_F32, S * heads * D, 77);
     const int64_t planted0[3] = {1, 1, 1}, planted1[3] = {2, 1, 3}, inner[3] = {1, 1, 1}, ring[3] = {1, 2, 2};
     for (int64_t i = 0; i < S; i++)
         for (int h = 0; h < heads; h++) {

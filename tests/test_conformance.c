@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 
 static const char *skip; /* STILE_CONFORMANCE_SKIP: leave out cases whose label contains it */
 
@@ -20,11 +20,11 @@ static void test_device_passes_the_conformance_cases(void **state)
     stile_device *dev = NULL;
     assert_int_equal(stile_device_open(name, NULL, &dev), STILE_OK);
     int n = 0, count[4] = {0}, considered = 0, ran = 0;
-    conf_variant *v = conf_expand(&n);
+    stile_conf_variant *v = stile_conf_expand(&n);
     assert_non_null(v);
     for (int i = 0; i < n; i++) {
         if (skip && strstr(v[i].label, skip)) continue;
-        conf_result r = conf_run_variant(dev, &v[i], 1000 + 10 * (uint64_t)i);
+        stile_conf_result r = stile_conf_run_variant(dev, &v[i], 1000 + 10 * (uint64_t)i);
         conf_report(&r, v[i].label);
         count[r.status]++;
         considered++;
@@ -32,12 +32,12 @@ static void test_device_passes_the_conformance_cases(void **state)
     }
     printf("  %s: %d cases, %d run: %d pass, %d fail (unexpectedly unsupported included), %d mistrusted; "
            "%d unsupported as the table expects\n",
-           name, considered, ran, count[CONF_PASS], count[CONF_FAIL], count[CONF_MISTRUSTED], count[CONF_UNSUPPORTED]);
+           name, considered, ran, count[STILE_CONF_PASS], count[STILE_CONF_FAIL], count[STILE_CONF_MISTRUSTED], count[STILE_CONF_UNSUPPORTED]);
     free(v);
     stile_device_close(&dev);
-    assert_int_equal(count[CONF_FAIL], 0);
-    assert_int_equal(count[CONF_MISTRUSTED], 0);
-    assert_true(count[CONF_PASS] > 0);
+    assert_int_equal(count[STILE_CONF_FAIL], 0);
+    assert_int_equal(count[STILE_CONF_MISTRUSTED], 0);
+    assert_true(count[STILE_CONF_PASS] > 0);
 }
 
 /* test_conformance [BACKEND]: every device of every backend, or of the one named; with no device

@@ -1,5 +1,5 @@
 /* The dtype conversions against known bit patterns, both directions: the library's (core/convert.c,
- * used by the backends) and the oracle's own decoders (core/oracle_problem.c), which must agree. */
+ * used by the backends) and the oracle's own decoders (check/oracle_problem.c), which must agree. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 
 static void test_single_thread_device_gives_bitwise_the_same_output(void **state)
 {
@@ -20,13 +20,13 @@ static void test_single_thread_device_gives_bitwise_the_same_output(void **state
     stile_device_params dp = {.struct_size = sizeof dp, .threads = 1};
     assert_int_equal(stile_device_open("cpu:0", &dp, &one), STILE_OK);
     stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64, .text = 5};
-    conf_result r = conf_run(one, &p, CONF_BSHD, 7000, 0);
+    stile_conf_result r = stile_conf_run(one, &p, STILE_CONF_BSHD, 7000, 0);
     assert_true(conf_report(&r, "1 thread"));
     const size_t n = (size_t)(320 * 2 * 64);
     float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4), *o1 = malloc(n * 4), *o2 = malloc(n * 4);
-    conf_fill_normal(q, 0, (int64_t)n, 7001);
-    conf_fill_normal(k, 0, (int64_t)n, 7002);
-    conf_fill_normal(v, 0, (int64_t)n, 7003);
+    stile_conf_fill_normal(q, 0, (int64_t)n, 7001);
+    stile_conf_fill_normal(k, 0, (int64_t)n, 7002);
+    stile_conf_fill_normal(v, 0, (int64_t)n, 7003);
     stile_plan *a = NULL, *b = NULL;
     assert_int_equal(stile_plan_create(one, &p, &a), STILE_OK);
     assert_int_equal(stile_plan_create(conf_cpu, &p, &b), STILE_OK);
@@ -53,9 +53,9 @@ static void *conc_run(void *arg)
     conc *c = arg;
     const size_t n = (size_t)((4 * 8 * 8 + 2) * 2 * 64);
     uint16_t *q = malloc(n * 2), *k = malloc(n * 2), *v = malloc(n * 2), *o = malloc(n * 2);
-    conf_fill_normal(q, STILE_DTYPE_F16, (int64_t)n, c->seed);
-    conf_fill_normal(k, STILE_DTYPE_F16, (int64_t)n, c->seed + 1);
-    conf_fill_normal(v, STILE_DTYPE_F16, (int64_t)n, c->seed + 2);
+    stile_conf_fill_normal(q, STILE_DTYPE_F16, (int64_t)n, c->seed);
+    stile_conf_fill_normal(k, STILE_DTYPE_F16, (int64_t)n, c->seed + 1);
+    stile_conf_fill_normal(v, STILE_DTYPE_F16, (int64_t)n, c->seed + 2);
     stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, n * 2, 1), .k = stile_tensor_at(k, n * 2, 1), .v = stile_tensor_at(v, n * 2, 1), .o = stile_tensor_at(o, n * 2, 1)};
     double *ref = malloc(n * sizeof *ref);
     stile_check chk = {0};
@@ -101,10 +101,10 @@ static void test_parallel_fill_is_the_single_stream(void **state)
         char *par = malloc(bytes), *one = malloc(bytes);
         assert_non_null(par);
         assert_non_null(one);
-        conf_fill_normal(par, dts[d], n, 77);
-        conf_fill_normal_range(one, dts[d], 0, n, 77);
+        stile_conf_fill_normal(par, dts[d], n, 77);
+        stile_conf_fill_normal_range(one, dts[d], 0, n, 77);
         assert_memory_equal(par, one, bytes);
-        conf_fill_normal_range(one, dts[d], 0, n, 78);
+        stile_conf_fill_normal_range(one, dts[d], 0, n, 78);
         assert_memory_not_equal(par, one, bytes); /* and the seed matters */
         free(par);
         free(one);

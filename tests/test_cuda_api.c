@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "stile/stile_cuda.h"
 
 static const stile_problem small = {.struct_size = sizeof(stile_problem), .canvas = {2, 4, 8}, .tile = {1, 2, 4},

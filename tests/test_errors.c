@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "conformance.h"
+#include "test_util.h"
 
 static stile_problem good(void)
 {

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "file_out.h"
 
 static char dir[64];

@@ -10,50 +10,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "mask_probe.h"
 
 static void test_a_case_the_cpu_refuses_fails_unless_the_table_expects_it(void **state)
 {
     (void)state;
     /* head_dim 2048 is valid, but the CPU backend takes 1..1024 */
-    conf_case c = {.name = "head_dim 2048", .unsupported_on = NULL};
-    conf_variant v = {.c = &c, .p = {.struct_size = sizeof(stile_problem), .canvas = {2, 4, 4}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 1, .head_dim = 2048}};
-    conf_result r = conf_run_variant(conf_cpu, &v, 11);
+    stile_conf_case c = {.name = "head_dim 2048", .unsupported_on = NULL};
+    stile_conf_variant v = {.c = &c, .p = {.struct_size = sizeof(stile_problem), .canvas = {2, 4, 4}, .tile = {2, 4, 4}, .window = {1, 1, 1}, .heads = 1, .head_dim = 2048}};
+    stile_conf_result r = stile_conf_run_variant(conf_cpu, &v, 11);
     conf_report(&r, "not expected to be refused");
-    assert_int_equal(r.status, CONF_FAIL);
+    assert_int_equal(r.status, STILE_CONF_FAIL);
     assert_true(r.unsupported);
     assert_non_null(strstr(r.reason, "expects cpu to run it"));
 
     c.unsupported_on = "vulkan,cuda,hip";
-    r = conf_run_variant(conf_cpu, &v, 11);
-    assert_int_equal(r.status, CONF_FAIL);
+    r = stile_conf_run_variant(conf_cpu, &v, 11);
+    assert_int_equal(r.status, STILE_CONF_FAIL);
 
     c.unsupported_on = "vulkan,cpu";
-    r = conf_run_variant(conf_cpu, &v, 11);
+    r = stile_conf_run_variant(conf_cpu, &v, 11);
     conf_report(&r, "expected to be refused");
-    assert_int_equal(r.status, CONF_UNSUPPORTED);
+    assert_int_equal(r.status, STILE_CONF_UNSUPPORTED);
     assert_true(r.unsupported);
 }
 
 static void test_unsupported_on_matches_whole_backend_names_only(void **state)
 {
     (void)state;
-    conf_case c = {.name = "x", .unsupported_on = "cpux,vulkan"};
-    assert_false(conf_unsupported_expected(&c, "cpu"));
-    assert_true(conf_unsupported_expected(&c, "vulkan"));
-    assert_false(conf_unsupported_expected(&c, "vulk"));
+    stile_conf_case c = {.name = "x", .unsupported_on = "cpux,vulkan"};
+    assert_false(stile_conf_unsupported_expected(&c, "cpu"));
+    assert_true(stile_conf_unsupported_expected(&c, "vulkan"));
+    assert_false(stile_conf_unsupported_expected(&c, "vulk"));
     c.unsupported_on = "hip,cpu";
-    assert_true(conf_unsupported_expected(&c, "cpu"));
-    assert_true(conf_unsupported_expected(&c, "hip"));
+    assert_true(stile_conf_unsupported_expected(&c, "cpu"));
+    assert_true(stile_conf_unsupported_expected(&c, "hip"));
     c.unsupported_on = NULL;
-    assert_false(conf_unsupported_expected(&c, "cpu"));
+    assert_false(stile_conf_unsupported_expected(&c, "cpu"));
 }
 
 /* Canvas 1x1x12 in tiles of 2 (6 tiles along w), window 3 tiles, no text, f32: every query attends 6
  * keys. Write the output of a kernel that attends the key tiles [s + shift, s + shift + 3) (the
  * count stays 6) with LSE ln 6 and see what the probe says. */
-static int64_t probe_shifted(int shift, conf_result *res)
+static int64_t probe_shifted(int shift, stile_conf_result *res)
 {
     stile_problem p = {.struct_size = sizeof p, .batch = 1, .canvas = {1, 1, 12}, .tile = {1, 1, 2}, .window = {1, 1, 3}, .heads = 1, .head_dim = 64};
     p.q = p.k = p.v = p.o = (stile_strides){.batch = 12 * 64, .token = 64, .head = 64, .dim = 1};
@@ -85,7 +85,7 @@ static int64_t probe_shifted(int shift, conf_result *res)
 static void test_probe_tells_a_window_shifted_by_one_tile_at_the_same_count(void **state)
 {
     (void)state;
-    conf_result r;
+    stile_conf_result r;
     assert_int_equal(probe_shifted(0, &r), 0);
     assert_true(r.check.passed);
     assert_int_equal(probe_shifted(1, &r), 12); /* every row: the LSE is right, the tiles are not */

@@ -10,22 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 
 static const char *skip; /* STILE_CONFORMANCE_SKIP, as in test_conformance */
 
-static int skipped(const conf_variant *v) { return skip && strstr(v->label, skip); }
+static int skipped(const stile_conf_variant *v) { return skip && strstr(v->label, skip); }
 
 #ifndef STILE_EXPECT_FAULT
 static void test_every_probe_case_passes_on_the_correct_kernel(void **state)
 {
     (void)state;
     int n = 0, ran = 0, passed = 0;
-    conf_variant *v = conf_expand(&n);
+    stile_conf_variant *v = stile_conf_expand(&n);
     assert_non_null(v);
     for (int i = 0; i < n; i++) {
         if (!v[i].probe || skipped(&v[i])) continue;
-        conf_result r = conf_run_variant(conf_cpu, &v[i], 5000 + 10 * (uint64_t)i);
+        stile_conf_result r = stile_conf_run_variant(conf_cpu, &v[i], 5000 + 10 * (uint64_t)i);
         passed += conf_report(&r, v[i].label);
         ran++;
     }
@@ -39,14 +39,14 @@ static void test_every_probe_case_fails_on_a_kernel_that_drops_one_key_per_row(v
 {
     (void)state;
     int n = 0, ran = 0, failed = 0;
-    conf_variant *v = conf_expand(&n);
+    stile_conf_variant *v = stile_conf_expand(&n);
     assert_non_null(v);
     for (int i = 0; i < n; i++) {
         if (!v[i].probe || skipped(&v[i])) continue;
-        conf_result r = conf_run_variant(conf_cpu, &v[i], 5000 + 10 * (uint64_t)i);
+        stile_conf_result r = stile_conf_run_variant(conf_cpu, &v[i], 5000 + 10 * (uint64_t)i);
         conf_report(&r, v[i].label);
         /* one key short: every video row's LSE is ln(n - 1), nearer to that than to ln(n) */
-        const int caught = r.status == CONF_FAIL && r.probe_bad_rows > 0 && r.probe_lse_ratio > 1;
+        const int caught = r.status == STILE_CONF_FAIL && r.probe_bad_rows > 0 && r.probe_lse_ratio > 1;
         if (!caught) printf("  NOT CAUGHT: %s\n", v[i].label);
         failed += caught;
         ran++;
@@ -64,7 +64,7 @@ static void test_sampled_oracle_check_on_a_video_shape_misses_the_dropped_key(vo
 {
     (void)state;
     int n = 0, found = 0;
-    conf_variant *v = conf_expand(&n);
+    stile_conf_variant *v = stile_conf_expand(&n);
     assert_non_null(v);
     for (int i = 0; i < n; i++) {
         if (v[i].probe || !strstr(v[i].label, "HunyuanVideo 720p + 256 text (sampled)") || !strstr(v[i].label, "bf16")) continue;
@@ -73,9 +73,9 @@ static void test_sampled_oracle_check_on_a_video_shape_misses_the_dropped_key(vo
             found = -1;
             break;
         }
-        conf_result r = conf_run_variant(conf_cpu, &v[i], 6000 + 10 * (uint64_t)i);
+        stile_conf_result r = stile_conf_run_variant(conf_cpu, &v[i], 6000 + 10 * (uint64_t)i);
         conf_report(&r, v[i].label);
-        assert_int_equal(r.status, CONF_PASS);
+        assert_int_equal(r.status, STILE_CONF_PASS);
         found++;
     }
     free(v);
@@ -89,9 +89,9 @@ static void test_full_oracle_check_on_a_small_shape_catches_the_dropped_key(void
     (void)state;
     stile_problem p = {.struct_size = sizeof p, .canvas = {5, 7, 9}, .tile = {2, 4, 4}, .window = {3, 1, 3}, .heads = 2, .head_dim = 64,
                        .dtype = STILE_DTYPE_BF16};
-    conf_result r = conf_run(conf_cpu, &p, CONF_BSHD, 6500, 0);
+    stile_conf_result r = stile_conf_run(conf_cpu, &p, STILE_CONF_BSHD, 6500, 0);
     conf_report(&r, "partial tiles, bf16, every row");
-    assert_int_equal(r.status, CONF_FAIL);
+    assert_int_equal(r.status, STILE_CONF_FAIL);
 }
 #endif
 

@@ -11,10 +11,18 @@ ok() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; fails=$((fails + 1)); }
 lib=$build/libstile.so
 
-# 1. Exports: only stile_*.
-others=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^stile_')
-[ -z "$others" ] && ok "libstile.so exports only stile_* ($(nm -D --defined-only "$lib" | grep -c ' stile_') symbols)" ||
-    bad "libstile.so exports other symbols: $others"
+# 1. Exports: only stile_*, in libstile and in libstile_check; the oracle and harness are libstile_check's alone.
+checklib=$build/libstile_check.so
+for l in "$lib" "$checklib"; do
+    others=$(nm -D --defined-only "$l" | awk '{print $3}' | grep -v '^stile_')
+    [ -z "$others" ] && ok "$(basename "$l") exports only stile_* ($(nm -D --defined-only "$l" | grep -c ' stile_') symbols)" ||
+        bad "$(basename "$l") exports other symbols: $others"
+done
+inboth=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -E '^stile_(oracle|check_|conf_|nmse)')
+[ -z "$inboth" ] && ok "libstile.so holds no oracle, check or harness symbol" || bad "libstile.so still exports: $inboth"
+needed=$(readelf -d "$checklib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+others=$(printf '%s\n' $needed | grep -Ev '^(libstile|libc|libm|libpthread|ld-linux[^.]*)\.so')
+[ -z "$others" ] && ok "libstile_check.so needs only: $needed" || bad "libstile_check.so needs more than libstile, libc, libm, pthreads: $others"
 
 # 2. libstile.so needs libc, libm, pthreads, libdl and CBLAS, nothing else: no GPU runtime, no jansson.
 needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
@@ -96,14 +104,20 @@ if cc -std=c11 -Wall -Wextra -Werror -I"$scratch/inc" "$scratch/prog.c" -o "$scr
 else
     bad "a program built with this header does not link: $(cat "$scratch/err")"
 fi
-sed -i 's/^#define STILE_API_VERSION .*/#define STILE_API_VERSION 2/' "$scratch/inc/stile/stile.h"
-if cc -std=c11 -Wall -Wextra -Werror -I"$scratch/inc" "$scratch/prog.c" -o "$scratch/prog2" -L"$build" -lstile 2>"$scratch/err"; then
-    bad "a program built with a header of API 2 linked against an API 1 library"
-elif grep -q 'stile_api_2' "$scratch/err"; then
-    ok "a program built with a header of API 2 fails to link: $(grep -m1 stile_api_2 "$scratch/err")"
-else
-    bad "linking failed, but not for stile_api_2: $(cat "$scratch/err")"
-fi
+api=$(sed -n 's/^#define STILE_API_VERSION \([0-9]*\)$/\1/p' "$src/include/stile/stile.h")
+# a header of the next API version, and one of API 1 (before the oracle moved to libstile_check, so a
+# program built for it may call stile_oracle): neither may link
+for other in $((api + 1)) 1; do
+    [ "$other" -eq "$api" ] && continue
+    sed -i "s/^#define STILE_API_VERSION .*/#define STILE_API_VERSION $other/" "$scratch/inc/stile/stile.h"
+    if cc -std=c11 -Wall -Wextra -Werror -I"$scratch/inc" "$scratch/prog.c" -o "$scratch/prog2" -L"$build" -lstile 2>"$scratch/err"; then
+        bad "a program built with a header of API $other linked against an API $api library"
+    elif grep -q "stile_api_$other" "$scratch/err"; then
+        ok "a program built with a header of API $other fails to link: $(grep -m1 "stile_api_$other" "$scratch/err")"
+    else
+        bad "linking failed, but not for stile_api_$other: $(cat "$scratch/err")"
+    fi
+done
 
 [ "$fails" -eq 0 ] && echo "all good" || echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

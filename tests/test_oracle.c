@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 
 /* Dense attention over explicit mask[i][j] (1 = attend), [S, D] f32 inputs, one head. */
 static void dense_masked(int S, int D, const float *q, const float *k, const float *v, const char *mask, double scale,
@@ -41,9 +41,9 @@ static void compare(const stile_problem *p, int S, const char *mask, uint64_t se
 {
     const int D = (int)p->head_dim;
     float *q = malloc(sizeof(float) * S * D), *k = malloc(sizeof(float) * S * D), *v = malloc(sizeof(float) * S * D);
-    conf_fill_normal(q, STILE_DTYPE_F32, S * D, seed);
-    conf_fill_normal(k, STILE_DTYPE_F32, S * D, seed + 1);
-    conf_fill_normal(v, STILE_DTYPE_F32, S * D, seed + 2);
+    stile_conf_fill_normal(q, STILE_DTYPE_F32, S * D, seed);
+    stile_conf_fill_normal(k, STILE_DTYPE_F32, S * D, seed + 1);
+    stile_conf_fill_normal(v, STILE_DTYPE_F32, S * D, seed + 2);
     double *want = malloc(sizeof(double) * S * D), *want_lse = malloc(sizeof(double) * S);
     double *got = malloc(sizeof(double) * S * D), *got_lse = malloc(sizeof(double) * S);
     dense_masked(S, D, q, k, v, mask, 1.0 / sqrt(D), want, want_lse);
@@ -109,9 +109,9 @@ static void test_oracle_in_tiled_order_matches_natural_order_permuted(void **sta
     stile_problem til = nat;
     til.order = STILE_ORDER_TILED;
     float q[36], k[36], v[36], qt[36], kt[36], vt[36];
-    conf_fill_normal(q, STILE_DTYPE_F32, 36, 303);
-    conf_fill_normal(k, STILE_DTYPE_F32, 36, 304);
-    conf_fill_normal(v, STILE_DTYPE_F32, 36, 305);
+    stile_conf_fill_normal(q, STILE_DTYPE_F32, 36, 303);
+    stile_conf_fill_normal(k, STILE_DTYPE_F32, 36, 304);
+    stile_conf_fill_normal(v, STILE_DTYPE_F32, 36, 305);
     for (int t = 0; t < S; t++)
         for (int c = 0; c < D; c++) {
             qt[t * D + c] = q[natural_of_tiled[t] * D + c];
@@ -149,7 +149,7 @@ static void test_check_output_refuses_an_lse_buffer_too_small_or_not_f32(void **
     stile_problem p = {.struct_size = sizeof p, .canvas = {1, 3, 3}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 4};
     float x[36], o[36], *lse = malloc(8 * sizeof *lse); /* one float short, on the heap so ASan sees an overrun */
     double ref[36], ref_lse[9];
-    conf_fill_normal(x, STILE_DTYPE_F32, 36, 404);
+    stile_conf_fill_normal(x, STILE_DTYPE_F32, 36, 404);
     stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(x, sizeof x, 0), .k = stile_tensor_at(x, sizeof x, 0), .v = stile_tensor_at(x, sizeof x, 0), .o = stile_tensor_at(o, sizeof o, 0),
                    .lse = stile_tensor_at(lse, 8 * sizeof *lse, STILE_DTYPE_F32)};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);
@@ -177,7 +177,7 @@ static void test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements(v
     char *raw = malloc(4 * 37 * sizeof(float) + 1), *lraw = malloc(10 * sizeof(float));
     float *x = (float *)(void *)raw, *o = x + 37, *lse = (float *)(void *)lraw;
     double ref[36], ref_lse[9];
-    conf_fill_normal(x, STILE_DTYPE_F32, 36, 405);
+    stile_conf_fill_normal(x, STILE_DTYPE_F32, 36, 405);
     stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(x, 36 * sizeof(float), 0), .k = stile_tensor_at(x, 36 * sizeof(float), 0), .v = stile_tensor_at(x, 36 * sizeof(float), 0),
                    .o = stile_tensor_at(o, 36 * sizeof(float), 0), .lse = stile_tensor_at(lse, 9 * sizeof(float), STILE_DTYPE_F32)};
     assert_int_equal(stile_oracle(&p, &io, NULL, 0, ref, ref_lse), STILE_OK);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "stile_internal.h"
 
 static stile_plan *plan_of(const stile_problem *p)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conformance.h"
+#include "test_util.h"
 
 static char dir[64];
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "test_util.h"
 #include "stile/stile_vulkan.h"
 #include "stile_internal.h"
 #include "module.h"
@@ -142,7 +142,7 @@ static void test_record_into_the_applications_command_buffer(void **state)
     app_buffer in = app_buffer_make(3 * bytes), out = app_buffer_make(bytes + 64), lse = app_buffer_make(lse_bytes);
     const uint64_t seed = 4242;
     printf("  seed %llu\n", (unsigned long long)seed);
-    for (int i = 0; i < 3; i++) conf_fill_normal((char *)in.map + (size_t)i * bytes, STILE_DTYPE_F32, n, seed + (uint64_t)i);
+    for (int i = 0; i < 3; i++) stile_conf_fill_normal((char *)in.map + (size_t)i * bytes, STILE_DTYPE_F32, n, seed + (uint64_t)i);
     memset(out.map, 0xff, out.bytes); /* poisoned: NaN, and the guard band after o must stay so */
     memset(lse.map, 0xff, lse_bytes);
 
@@ -280,7 +280,7 @@ static void test_conformance_runner_on_a_wrapped_device(void **state)
     assert_int_equal(stile_vulkan_device_wrap(&ctx, &dev), STILE_OK);
     stile_problem p = small;
     p.dtype = STILE_DTYPE_BF16;
-    conf_result r = conf_run(dev, &p, CONF_BSHD, 9100, 0);
+    stile_conf_result r = stile_conf_run(dev, &p, STILE_CONF_BSHD, 9100, 0);
     assert_true(conf_report(&r, "wrapped device, bf16"));
     stile_device_close(&dev);
 }
@@ -344,7 +344,7 @@ static void test_wrap_with_the_applications_loader_queue_lock_cache_and_features
     stile_device_info di;
     assert_int_equal(stile_device_get_info(dev, &di), STILE_OK);
     stile_problem p = small;
-    conf_result r = conf_run(dev, &p, CONF_BSHD, 9200, 0);
+    stile_conf_result r = stile_conf_run(dev, &p, STILE_CONF_BSHD, 9200, 0);
     assert_true(conf_report(&r, "wrapped device with the application's queue lock and pipeline cache"));
     printf("  queue lock: %d locks, %d unlocks (family %u, index %u); %s\n", q.locks, q.unlocks, q.family, q.index, di.description);
     assert_true(q.locks >= 1); /* the execution was submitted at least */
@@ -455,7 +455,7 @@ static void test_staged_buffers_round_trip(void **state)
     stile_buffer_destroy(&c);
     stile_problem p = small;
     p.dtype = STILE_DTYPE_F16;
-    conf_result r = conf_run(dev, &p, CONF_BSHD, 9200, 0);
+    stile_conf_result r = stile_conf_run(dev, &p, STILE_CONF_BSHD, 9200, 0);
     assert_true(conf_report(&r, "staged, f16"));
     stile_device_close(&dev);
     free(h);

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "conformance.h" /* seeded inputs and sampled rows, shared with the tests */
+#include "stile/stile_check.h" /* the oracle, seeded inputs and sampled rows (libstile_check) */
 #include "file_out.h"    /* output files all or nothing, compiled in from core/ */
 #include "stile/stile.h"
 

@@ -38,8 +38,8 @@ static double gemm_reference(void)
     const int n = 2048;
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     if (!a || !b || !c) { free(a); free(b); free(c); return 0; }
-    conf_fill_normal(a, STILE_DTYPE_F32, (int64_t)n * n, 7);
-    conf_fill_normal(b, STILE_DTYPE_F32, (int64_t)n * n, 8);
+    stile_conf_fill_normal(a, STILE_DTYPE_F32, (int64_t)n * n, 7);
+    stile_conf_fill_normal(b, STILE_DTYPE_F32, (int64_t)n * n, 8);
     double runs[5];
     for (int r = 0; r < 6; r++) {
         double t0 = cli_now();
@@ -247,9 +247,9 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "stile bench: [%s] out of memory for %zu-byte tensors\n", name, bytes);
             goto next;
         }
-        conf_fill_normal(q, p.dtype, (int64_t)n, o.seed);
-        conf_fill_normal(k, p.dtype, (int64_t)n, o.seed + 1);
-        conf_fill_normal(v, p.dtype, (int64_t)n, o.seed + 2);
+        stile_conf_fill_normal(q, p.dtype, (int64_t)n, o.seed);
+        stile_conf_fill_normal(k, p.dtype, (int64_t)n, o.seed + 1);
+        stile_conf_fill_normal(v, p.dtype, (int64_t)n, o.seed + 2);
         void *host[4] = {q, k, v, out};
         memset(out, 0xff, bytes);
         for (int i = 0; i < 4; i++)
@@ -285,7 +285,7 @@ int cmd_bench(int argc, char **argv)
         }
         rc = 0;
         if (o.check) {
-            rows = conf_sample_rows(S, o.check_rows, o.seed, &nrows);
+            rows = stile_conf_sample_rows(S, o.check_rows, o.seed, &nrows);
             int64_t nr = rows ? nrows : S;
             double *ref = malloc((size_t)(B * nr * H * D) * sizeof *ref);
             stile_check chk = {0};

@@ -48,7 +48,7 @@ static char *markdown(const dev_report *r, int nd, const char *date, const char 
                   stile_build_commit(), command);
     for (int d = 0; d < nd; d++) {
         cli_bufprintf(&b, "## %s: %s\n\n%d pass, %d fail, %d unsupported, %d mistrusted\n\n", r[d].name, r[d].info.description,
-                      r[d].count[CONF_PASS], r[d].count[CONF_FAIL], r[d].count[CONF_UNSUPPORTED], r[d].count[CONF_MISTRUSTED]);
+                      r[d].count[STILE_CONF_PASS], r[d].count[STILE_CONF_FAIL], r[d].count[STILE_CONF_UNSUPPORTED], r[d].count[STILE_CONF_MISTRUSTED]);
         cli_bufprintf(&b, "| case | status | path | check | figures | max abs err | rows | deterministic | ms | note |\n"
                           "|---|---|---|---|---|---|---|---|---|---|\n");
         size_t i;
@@ -81,10 +81,9 @@ int cmd_conformance(int argc, char **argv)
 {
     cli_opts o = {.cmd = "conformance", .cmd_bit = CMD_CONFORMANCE};
     cli_parse(&o, argc, argv,
-              "Run the conformance cases (tests/cases.c) on every device found, or the ones named, against the fp64\n"
+              "Run the conformance cases (check/cases.c) on every device found, or the ones named, against the fp64\n"
               "oracle: NMSE per dtype, max error, NaN/Inf, guard bands, poisoned outputs, run-to-run determinism.\n"
               "Exit status 1 if any case fails or is mistrusted (output mostly zeros or constant).");
-    conf_log_init();
     char names[32][32];
     int nd = collect_devices(&o, names, 32);
     if (nd == 0) {
@@ -92,7 +91,7 @@ int cmd_conformance(int argc, char **argv)
         return 1;
     }
     int nv = 0;
-    conf_variant *v = conf_expand(&nv);
+    stile_conf_variant *v = stile_conf_expand(&nv);
     if (!v) return 1;
     int sel = 0;
     for (int i = 0; i < nv; i++) sel += selected(&o, i, v[i].label);
@@ -106,7 +105,7 @@ int cmd_conformance(int argc, char **argv)
         stile_device *dev = NULL;
         stile_status st = stile_device_open(names[d], NULL, &dev);
         if (st != STILE_OK) {
-            fprintf(stderr, "stile conformance: %s: %s (%s)\n", names[d], stile_status_string(st), conf_last_log());
+            fprintf(stderr, "stile conformance: %s: %s (%s)\n", names[d], stile_status_string(st), stile_last_error());
             rc = cli_exit_status(st); /* unknown or not built: 2; not found here: 1 */
             break;
         }
@@ -119,18 +118,18 @@ int cmd_conformance(int argc, char **argv)
         for (int i = 0; i < nv; i++) {
             if (!selected(&o, i, v[i].label)) continue;
             if (tty) fprintf(stderr, "\r\033[K[%d/%d] %s: %s", ++done, sel, names[d], v[i].label);
-            conf_result r = conf_run_variant(dev, &v[i], o.seed * 1000 + 10 * (uint64_t)i);
+            stile_conf_result r = stile_conf_run_variant(dev, &v[i], o.seed * 1000 + 10 * (uint64_t)i);
             rep[d].count[r.status]++;
             rep[d].ran += !r.unsupported;
             if (tty) fprintf(stderr, "\r\033[K");
             char figures[160];
-            conf_summary(&r, figures, sizeof figures);
-            printf("  %-11s %-60s %s%s%s\n", conf_status_name(r.status), v[i].label, figures, r.reason[0] ? "  " : "", r.reason);
+            stile_conf_summary(&r, figures, sizeof figures);
+            printf("  %-11s %-60s %s%s%s\n", stile_conf_status_name(r.status), v[i].label, figures, r.reason[0] ? "  " : "", r.reason);
             json_array_append_new(
                 rep[d].cases,
                 json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:f,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:b,s:f,s:I}", "case", v[i].label, "name",
                           v[i].c->name, "dtype", stile_dtype_name(v[i].p.dtype), "head_dim", (int)v[i].p.head_dim, "status",
-                          conf_status_name(r.status), "reason", r.reason, "nmse", r.check.nmse, "threshold", r.check.threshold,
+                          stile_conf_status_name(r.status), "reason", r.reason, "nmse", r.check.nmse, "threshold", r.check.threshold,
                           "max_abs_error", r.check.max_abs_error, "lse_max_abs_error", r.check.lse_max_abs_error, "nonfinite",
                           (json_int_t)r.check.nonfinite, "rows_checked", (json_int_t)r.rows_checked, "deterministic",
                           r.deterministic, "guard_ok", r.guard_ok, "gaps_ok", r.gaps_ok, "ms", r.ms, "seed", (json_int_t)r.seed));
@@ -151,14 +150,14 @@ int cmd_conformance(int argc, char **argv)
         }
         stile_device_close(&dev);
         printf("%s: %d cases, %d run: %d pass, %d fail, %d mistrusted; %d unsupported as the table expects\n", names[d], sel,
-               rep[d].ran, rep[d].count[CONF_PASS], rep[d].count[CONF_FAIL], rep[d].count[CONF_MISTRUSTED],
-               rep[d].count[CONF_UNSUPPORTED]);
+               rep[d].ran, rep[d].count[STILE_CONF_PASS], rep[d].count[STILE_CONF_FAIL], rep[d].count[STILE_CONF_MISTRUSTED],
+               rep[d].count[STILE_CONF_UNSUPPORTED]);
         const char *pname;
         json_t *pn;
         printf("%s: cases run per kernel path:", names[d]);
         json_object_foreach(rep[d].paths, pname, pn) printf(" %s %lld;", pname, (long long)json_integer_value(pn));
         printf("\n");
-        if (rep[d].count[CONF_FAIL] || rep[d].count[CONF_MISTRUSTED]) rc = 1;
+        if (rep[d].count[STILE_CONF_FAIL] || rep[d].count[STILE_CONF_MISTRUSTED]) rc = 1;
     }
     int ran = 0;
     while (ran < nd && rep[ran].cases) ran++;
@@ -172,9 +171,9 @@ int cmd_conformance(int argc, char **argv)
         for (int d = 0; d < ran; d++)
             json_array_append_new(devs, json_pack("{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:O}", "device", rep[d].name, "description",
                                               rep[d].info.description, "card", rep[d].info.card, "driver", rep[d].info.driver,
-                                              "counts", "pass", rep[d].count[CONF_PASS], "fail", rep[d].count[CONF_FAIL],
-                                              "unsupported", rep[d].count[CONF_UNSUPPORTED], "mistrusted",
-                                              rep[d].count[CONF_MISTRUSTED], "cases", rep[d].cases));
+                                              "counts", "pass", rep[d].count[STILE_CONF_PASS], "fail", rep[d].count[STILE_CONF_FAIL],
+                                              "unsupported", rep[d].count[STILE_CONF_UNSUPPORTED], "mistrusted",
+                                              rep[d].count[STILE_CONF_MISTRUSTED], "cases", rep[d].cases));
         for (int d = 0; d < ran; d++) json_object_set(json_array_get(devs, d), "paths", rep[d].paths);
         json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "schema", "stile-conformance/1", "stile_version", stile_version_string(),
                                  "commit", stile_build_commit(), "date", date, "command", command, "devices", devs);

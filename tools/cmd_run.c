@@ -57,9 +57,9 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "stile run: out of memory for %zu-byte inputs\n", bytes);
             exit(1); /* a run-time failure, not bad usage */
         }
-        conf_fill_normal(q, p->dtype, (int64_t)n, o.seed);
-        conf_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
-        conf_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
+        stile_conf_fill_normal(q, p->dtype, (int64_t)n, o.seed);
+        stile_conf_fill_normal(k, p->dtype, (int64_t)n, o.seed + 1);
+        stile_conf_fill_normal(v, p->dtype, (int64_t)n, o.seed + 2);
         printf("inputs: standard normal, seeds q=%llu k=%llu v=%llu\n", (unsigned long long)o.seed,
                (unsigned long long)o.seed + 1, (unsigned long long)o.seed + 2);
     }
@@ -117,7 +117,7 @@ int cmd_run(int argc, char **argv)
     if (cli_commit(&o, &outs) != 0) goto done;
     rc = 0;
     if (o.check) {
-        int64_t nrows = 0, *rows = conf_sample_rows(S, o.check_rows, o.seed, &nrows);
+        int64_t nrows = 0, *rows = stile_conf_sample_rows(S, o.check_rows, o.seed, &nrows);
         int64_t nr = rows ? nrows : S;
         double *ref = malloc((size_t)(B * nr * H * D) * sizeof *ref), *ref_lse = malloc((size_t)(B * H * nr) * sizeof *ref_lse);
         stile_check c;

@@ -1,6 +1,6 @@
 /* stile — Sliding Tile Attention (STA): the public C API.
  * Describe a problem, plan it on a device, execute the plan; every backend runs the same contract
- * (docs/contract.md) and is checked against the fp64 oracle declared at the end of this header.
+ * (docs/contract.md) and is checked against the fp64 oracle of libstile_check (stile_check.h).
  *
  * ABI rules (docs/packaging.md): every enum value is written out and never renumbered. Structures
  * the caller fills (stile_problem, stile_device_params, stile_io, stile_vulkan_context) begin with
@@ -33,8 +33,9 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 
 /** The API version of this header: bumped on every change to the API (a new function, a field
- * taken from reserved space, a new enum value). A library provides every API version up to its own. */
-#define STILE_API_VERSION 1
+ * taken from reserved space, a new enum value). A library provides every API version since the last
+ * one that took something away (API 2: the oracle and checks moved to libstile_check, stile_check.h). */
+#define STILE_API_VERSION 2
 
 /** Link-time check, as Qt's qt_version_tag: every program that includes this header refers to the
  * symbol stile_api_<STILE_API_VERSION>, which only a library providing that API version defines, so
@@ -108,6 +109,16 @@ STILE_API void stile_log_set(stile_log_fn fn, void *user, stile_log_level max_le
  * leaves it as it was. Thread-safety: per thread; the text stays valid until this thread's next
  * failing call. */
 STILE_API const char *stile_last_error(void);
+
+/** For libraries layered on libstile (libstile_check, language bindings): record a failure as
+ * libstile records its own. The formatted sentence becomes this thread's stile_last_error() and goes
+ * to the log sink at STILE_LOG_ERROR; returns status, so `return stile_report_error(st, "...", ...);`.
+ * Thread-safety: as stile_last_error. */
+STILE_API stile_status stile_report_error(stile_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* ---------------------------------------------------------------------------------------------
  * Describing a problem
@@ -424,38 +435,6 @@ STILE_API stile_status stile_strategy_plan(stile_strategy *s, stile_device *devi
 
 /** Convert n elements between dtypes (round to nearest even when narrowing); src and dst may be at any address. */
 STILE_API stile_status stile_convert(const void *src, stile_dtype src_dtype, void *dst, stile_dtype dst_dtype, size_t n);
-
-/* ---------------------------------------------------------------------------------------------
- * The fp64 oracle and output checks
- * ------------------------------------------------------------------------------------------- */
-
-/** Attention computed in double precision token by token, each (query, key) pair decided from the
- * definition in docs/contract.md, independently of the planner. Reads io->q, io->k, io->v through
- * p's strides and dtype. Computes the query tokens listed in rows (indices along the token axis in
- * p's order; NULL: all tokens, nrows ignored). out_o: [B, nrows, heads, head_dim] doubles;
- * out_lse (optional): [B, heads, nrows]. Cost grows as rows x tokens x heads x head_dim. */
-STILE_API stile_status stile_oracle(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows,
-                                    double *out_o, double *out_lse);
-
-/** Error figures of an output against the oracle. Thread-safety: plain data. */
-typedef struct stile_check {
-    double nmse;          /**< sum (o - ref)^2 / sum ref^2 over the checked elements */
-    double max_abs_error; /**< max |o - ref| */
-    double lse_max_abs_error; /**< max |lse - ref| (0 if lse was not checked) */
-    int64_t nonfinite;    /**< NaN or Inf elements in o (and lse) */
-    int64_t elements;     /**< elements compared */
-    double threshold;     /**< the dtype's NMSE bound: f32 1e-10, f16 1e-5, bf16 1e-4 */
-    int passed;           /**< nmse <= threshold, no non-finite values, lse within 1e-3 (f32: 1e-5) */
-    uint8_t reserved[32]; /**< room for later fields; zero */
-} stile_check;
-
-/** The NMSE bound of a dtype, as in stile_check.threshold. */
-STILE_API double stile_nmse_threshold(stile_dtype dtype);
-
-/** Compare io->o (and io->lse if its data is set and ref_lse is given) against the oracle's
- * ref_o/ref_lse for the same rows (NULL rows: all tokens). */
-STILE_API stile_status stile_check_output(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows,
-                                          const double *ref_o, const double *ref_lse, stile_check *out);
 
 #ifdef __cplusplus
 }

@@ -158,7 +158,7 @@ static const char *channel_name(const probe *pr, int64_t ch, char *buf, size_t s
     return "unused";
 }
 
-int64_t probe_check(const probe *pr, const void *o, const float *lse, conf_result *res)
+int64_t probe_check(const probe *pr, const void *o, const float *lse, stile_conf_result *res)
 {
     const stile_problem *p = &pr->p;
     const stile_strides *so = &p->o;

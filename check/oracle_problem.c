@@ -58,7 +58,7 @@ stile_status stile_oracle_problem_read(const stile_problem *in, const char *who,
     stile_status rc = stile_problem_check(in); /* rejects what is invalid, with the library's messages */
     if (rc != STILE_OK) return rc;
     stile_problem cur; /* the caller's layout in the current one: read only this */
-    if ((rc = stile_problem_import(in, &cur, who)) != STILE_OK) return rc;
+    if ((rc = check_problem_import(in, &cur, who)) != STILE_OK) return rc;
     const stile_problem *p = &cur;
     op->batch = p->batch ? p->batch : 1;
     op->heads = p->heads;
@@ -86,7 +86,7 @@ stile_status stile_oracle_problem_read(const stile_problem *in, const char *who,
         op->span[i] = s.batch * (op->batch - 1) + s.token * (S - 1) + s.head * (H - 1) + s.dim * (D - 1) + 1;
     }
     op->windows = malloc((size_t)H * sizeof *op->windows);
-    if (!op->windows) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld head windows", who, (long long)H);
+    if (!op->windows) return check_fail(STILE_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld head windows", who, (long long)H);
     for (int64_t h = 0; h < H; h++)
         for (int a = 0; a < 3; a++) op->windows[h][a] = p->head_windows ? p->head_windows[h][a] : p->window[a];
     return STILE_OK;

@@ -1,4 +1,5 @@
-/* The conformance runner (see conformance.h). */
+/* The conformance harness (stile_check.h): seeded inputs, guard bands, poisoned outputs, determinism,
+ * and the verdict of the oracle or the mask probe. */
 #include <math.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -7,58 +8,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "conformance.h"
+#include "check_internal.h"
 #include "mask_probe.h"
 
-static char last_log[512];
-
-static void sink(void *user, stile_log_level level, const char *msg)
-{
-    (void)user;
-    (void)level;
-    snprintf(last_log, sizeof last_log, "%s", msg);
-    if (getenv("STILE_TEST_VERBOSE")) fprintf(stderr, "  log: %s\n", msg);
-}
-
-void conf_log_init(void) { stile_log_set(sink, NULL, STILE_LOG_ERROR); }
-const char *conf_last_log(void) { return last_log; }
-
-stile_device *conf_cpu;
-
-int conf_group_open_cpu(void **state)
-{
-    (void)state;
-    conf_log_init();
-    return stile_device_open("cpu", NULL, &conf_cpu) == STILE_OK ? 0 : -1;
-}
-
-int conf_group_close_cpu(void **state)
-{
-    (void)state;
-    stile_device_close(&conf_cpu);
-    return 0;
-}
-
-int conf_tmpdir(char *dir, size_t size, const char *what)
-{
-    if (snprintf(dir, size, "/tmp/stile-%s-XXXXXX", what) >= (int)size) return -1;
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-int conf_tmpdir_remove(const char *dir)
-{
-    char cmd[512];
-    if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= (int)sizeof cmd) return -1;
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-const char *conf_status_name(conf_status s)
+const char *stile_conf_status_name(stile_conf_status s)
 {
     switch (s) {
-    case CONF_PASS: return "pass";
-    case CONF_FAIL: return "fail";
-    case CONF_UNSUPPORTED: return "unsupported";
-    case CONF_MISTRUSTED: return "mistrusted";
+    case STILE_CONF_PASS: return "pass";
+    case STILE_CONF_FAIL: return "fail";
+    case STILE_CONF_UNSUPPORTED: return "unsupported";
+    case STILE_CONF_MISTRUSTED: return "mistrusted";
     }
     return "?";
 }
@@ -71,7 +30,7 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-void conf_fill_normal_range(void *dst, stile_dtype dt, int64_t i0, int64_t i1, uint64_t seed)
+void stile_conf_fill_normal_range(void *dst, stile_dtype dt, int64_t i0, int64_t i1, uint64_t seed)
 {
     /* splitmix64 advances its state by a constant, so element i0 (even) starts from state seed + i0 * gamma:
      * any range continues the one stream that a fill from 0 would produce */
@@ -100,11 +59,11 @@ typedef struct fill_job {
 static void *fill_worker(void *arg)
 {
     fill_job *j = arg;
-    conf_fill_normal_range(j->dst, j->dt, j->i0, j->i1, j->seed);
+    stile_conf_fill_normal_range(j->dst, j->dt, j->i0, j->i1, j->seed);
     return NULL;
 }
 
-void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
+void stile_conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
 {
     enum { MAX_THREADS = 32 };
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -123,7 +82,7 @@ void conf_fill_normal(void *dst, stile_dtype dt, int64_t n, uint64_t seed)
         if (created[t]) pthread_join(th[t], NULL);
 }
 
-int64_t *conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows)
+int64_t *stile_conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int64_t *nrows)
 {
     *nrows = 0;
     if (want <= 0 || want >= tokens || tokens <= 4096) return NULL;
@@ -151,8 +110,8 @@ static int64_t span_of(const stile_strides *s, const int64_t ext[4])
 
 static int guard_intact(const unsigned char *buf, size_t bytes)
 {
-    for (size_t i = 0; i < GUARD_BYTES; i++)
-        if (buf[bytes + i] != GUARD_BYTE) return 0;
+    for (size_t i = 0; i < STILE_CONF_GUARD_BYTES; i++)
+        if (buf[bytes + i] != STILE_CONF_GUARD_BYTE) return 0;
     return 1;
 }
 
@@ -192,7 +151,7 @@ static int degenerate(const stile_problem *p, const stile_io *io, const int64_t 
 
 /* Host arrays with guard bands, mirrored in device buffers of the same size (guards included). */
 typedef struct mirror {
-    unsigned char *host;   /* bytes + GUARD_BYTES */
+    unsigned char *host;   /* bytes + STILE_CONF_GUARD_BYTES */
     stile_buffer *dev;
     size_t bytes;          /* without the guard */
 } mirror;
@@ -200,10 +159,10 @@ typedef struct mirror {
 static int mirror_init(stile_device *dev, mirror *m, size_t bytes)
 {
     m->bytes = bytes;
-    m->host = malloc(bytes + GUARD_BYTES);
+    m->host = malloc(bytes + STILE_CONF_GUARD_BYTES);
     if (!m->host) return 0;
-    memset(m->host + bytes, GUARD_BYTE, GUARD_BYTES);
-    return stile_buffer_create(dev, bytes + GUARD_BYTES, &m->dev) == STILE_OK;
+    memset(m->host + bytes, STILE_CONF_GUARD_BYTE, STILE_CONF_GUARD_BYTES);
+    return stile_buffer_create(dev, bytes + STILE_CONF_GUARD_BYTES, &m->dev) == STILE_OK;
 }
 
 static void mirror_free(mirror *m)
@@ -212,25 +171,24 @@ static void mirror_free(mirror *m)
     stile_buffer_destroy(&m->dev);
 }
 
-static int up(mirror *m) { return stile_buffer_upload(m->dev, 0, m->host, m->bytes + GUARD_BYTES) == STILE_OK; }
-static int down(mirror *m, unsigned char *dst) { return stile_buffer_download(m->dev, 0, dst, m->bytes + GUARD_BYTES) == STILE_OK; }
+static int up(mirror *m) { return stile_buffer_upload(m->dev, 0, m->host, m->bytes + STILE_CONF_GUARD_BYTES) == STILE_OK; }
+static int down(mirror *m, unsigned char *dst) { return stile_buffer_download(m->dev, 0, dst, m->bytes + STILE_CONF_GUARD_BYTES) == STILE_OK; }
 
-/* One case through the harness: checked against the oracle (sample_rows as in conf_run) or the probe. */
-static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_layout layout, uint64_t seed, int64_t sample_rows,
+/* One case through the harness: checked against the oracle (sample_rows as in stile_conf_run) or the probe. */
+static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, stile_conf_layout layout, uint64_t seed, int64_t sample_rows,
                             int use_probe)
 {
-    conf_result res = {.status = CONF_FAIL, .seed = seed, .probe = use_probe};
+    stile_conf_result res = {.status = STILE_CONF_FAIL, .seed = seed, .probe = use_probe};
     stile_plan *plan = NULL;
-    last_log[0] = 0;
     res.api = stile_plan_create(dev, p_in, &plan);
     if (res.api == STILE_ERR_UNSUPPORTED) {
-        res.status = CONF_UNSUPPORTED;
+        res.status = STILE_CONF_UNSUPPORTED;
         res.unsupported = 1;
-        snprintf(res.reason, sizeof res.reason, "%s", last_log[0] ? last_log : "unsupported");
+        snprintf(res.reason, sizeof res.reason, "%s", stile_last_error()[0] ? stile_last_error() : "unsupported");
         return res;
     }
     if (res.api != STILE_OK) {
-        snprintf(res.reason, sizeof res.reason, "plan: %s (%s)", stile_status_string(res.api), last_log);
+        snprintf(res.reason, sizeof res.reason, "plan: %s (%s)", stile_status_string(res.api), stile_last_error());
         return res;
     }
     stile_plan_info pinfo;
@@ -246,19 +204,19 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
             *own[i] = (stile_strides){.batch = S * p.heads * p.head_dim, .token = p.heads * p.head_dim, .head = p.head_dim, .dim = 1};
     const size_t es = stile_dtype_size(p.dtype);
     const stile_strides *st[4] = {&p.q, &p.k, &p.v, &p.o};
-    const int packed = layout == CONF_PACKED_QKV;
+    const int packed = layout == STILE_CONF_PACKED_QKV;
     const int nin = packed ? 1 : 3;
-    /* CONF_UNALIGNED: q, k, v and o start 4 bytes past the buffers' (aligned) starts, so no tensor is
+    /* STILE_CONF_UNALIGNED: q, k, v and o start 4 bytes past the buffers' (aligned) starts, so no tensor is
      * 16-byte aligned: paths that need it must fall back, and those bytes must stay untouched. (4, not
      * one 16-bit element: the Vulkan backend binds 16-bit o from 4-byte boundaries and says so.) */
-    const size_t lead = layout == CONF_UNALIGNED ? 4 : 0;
+    const size_t lead = layout == STILE_CONF_UNALIGNED ? 4 : 0;
     size_t span[4];
     mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
     unsigned char *back = NULL, *o1 = NULL, *l1 = NULL;
     double *ref = NULL, *ref_lse = NULL;
     probe pr = {0};
     if (use_probe) sample_rows = 0;
-    int64_t nrows = 0, *rows = conf_sample_rows(S, sample_rows, seed, &nrows);
+    int64_t nrows = 0, *rows = stile_conf_sample_rows(S, sample_rows, seed, &nrows);
     const int64_t nr = rows ? nrows : S;
     const size_t lse_bytes = (size_t)(p.batch * p.heads * S) * sizeof(float);
     const size_t hd = (size_t)(p.heads * p.head_dim) * es;
@@ -266,13 +224,13 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     int ok = 1;
     for (int i = 0; i < nin && ok; i++) {
         ok = mirror_init(dev, &m[i], lead + (packed ? span[0] + 2 * hd : span[i]));
-        if (ok) conf_fill_normal(m[i].host, p.dtype, (int64_t)(m[i].bytes / es), seed + (uint64_t)i);
+        if (ok) stile_conf_fill_normal(m[i].host, p.dtype, (int64_t)(m[i].bytes / es), seed + (uint64_t)i);
         ok = ok && up(&m[i]);
     }
     ok = ok && mirror_init(dev, &m[3], lead + span[3]) && mirror_init(dev, &m[4], lse_bytes);
     size_t most = 0;
     for (int i = 0; i < 5; i++) most = m[i].bytes > most ? m[i].bytes : most;
-    back = malloc(most + GUARD_BYTES);
+    back = malloc(most + STILE_CONF_GUARD_BYTES);
     o1 = malloc(span[3]);
     l1 = malloc(lse_bytes);
     if (!use_probe) {
@@ -280,14 +238,14 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
         ref_lse = malloc((size_t)(p.batch * p.heads * nr) * sizeof *ref_lse);
     }
     if (!ok || !back || !o1 || !l1 || (!use_probe && (!ref || !ref_lse)) || (sample_rows > 0 && S > 4096 && !rows)) {
-        snprintf(res.reason, sizeof res.reason, "the harness ran out of memory (%s)", last_log);
+        snprintf(res.reason, sizeof res.reason, "the harness ran out of memory");
         goto done;
     }
     if (use_probe) { /* q = 0 and v's channels over the seeded inputs (k stays seeded) */
         if (probe_init(&pr, &p, res.reason, sizeof res.reason) != 0) goto done;
         probe_fill(&pr, m[0].host + lead, packed ? m[0].host + lead + 2 * hd : m[2].host + lead);
         if (!up(&m[0]) || (!packed && !up(&m[2]))) {
-            snprintf(res.reason, sizeof res.reason, "upload failed (%s)", last_log);
+            snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
             goto done;
         }
     }
@@ -297,24 +255,28 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
                    .v = stile_tensor_at(packed ? q0 + 2 * hd : (char *)stile_buffer_data(m[2].dev) + lead, span[2], p.dtype),
                    .o = stile_tensor_at((char *)stile_buffer_data(m[3].dev) + lead, span[3], p.dtype),
                    .lse = stile_tensor_at(stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32)};
+    stile_exec_info xi;
+    memset(&xi, 0, sizeof xi);
+    io.info = &xi; /* what each execution ran: the first one's path is the result's */
     const int runs = use_probe ? 1 : 2; /* determinism is the oracle cases' business; a probe run can be big */
     for (int run = 0; run < runs; run++) {
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
         memset(m[3].host, 0xff, lead + span[3]);
         memset(m[4].host, 0xff, lse_bytes);
         if (!up(&m[3]) || !up(&m[4])) {
-            snprintf(res.reason, sizeof res.reason, "upload failed (%s)", last_log);
+            snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
             goto done;
         }
         double t0 = now_ms();
         res.api = stile_plan_execute(plan, &io);
         if (run == 0) res.ms = now_ms() - t0;
         if (res.api != STILE_OK) {
-            snprintf(res.reason, sizeof res.reason, "execute: %s (%s)", stile_status_string(res.api), last_log);
+            snprintf(res.reason, sizeof res.reason, "execute: %s (%s)", stile_status_string(res.api), stile_last_error());
             goto done;
         }
+        if (run == 0 && xi.path[0]) snprintf(res.path, sizeof res.path, "%s", xi.path);
         if (!down(&m[3], m[3].host) || !down(&m[4], m[4].host)) {
-            snprintf(res.reason, sizeof res.reason, "download failed (%s)", last_log);
+            snprintf(res.reason, sizeof res.reason, "download failed (%s)", stile_last_error());
             goto done;
         }
         if (run == 0) {
@@ -326,7 +288,7 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     res.guard_ok = guard_intact(m[3].host, lead + span[3]) && guard_intact(m[4].host, lse_bytes);
     for (size_t c = 0; c < lead; c++) res.guard_ok &= m[3].host[c] == 0xff; /* nothing written before o */
     for (int i = 0; i < nin; i++) { /* inputs unchanged, their guards too */
-        res.guard_ok &= down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + GUARD_BYTES) == 0;
+        res.guard_ok &= down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + STILE_CONF_GUARD_BYTES) == 0;
     }
     /* every element of o's buffer that no index reaches must still be poison */
     unsigned char *reached = calloc(span[3] / es, 1);
@@ -350,19 +312,19 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
     res.rows_checked = nr;
     if (use_probe) {
         if (probe_check(&pr, m[3].host + lead, (const float *)m[4].host, &res) < 0) goto done;
-        if (res.check.passed && res.guard_ok && res.gaps_ok) res.status = CONF_PASS;
+        if (res.check.passed && res.guard_ok && res.gaps_ok) res.status = STILE_CONF_PASS;
         else if (res.check.passed) /* the probe's reason names the first bad row; otherwise say what broke */
             snprintf(res.reason, sizeof res.reason, "%s", !res.guard_ok ? "a guard band or an input changed" : "o written outside the tensor");
         goto done;
     }
     if (stile_oracle(p_in, &host, rows, nrows, ref, ref_lse) != STILE_OK ||
         stile_check_output(p_in, &host, rows, nrows, ref, ref_lse, &res.check) != STILE_OK) {
-        snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", last_log);
+        snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", stile_last_error());
         goto done;
     }
     char why[200];
     if (degenerate(&p, &host, rows, nrows, ref, why, sizeof why)) {
-        res.status = CONF_MISTRUSTED;
+        res.status = STILE_CONF_MISTRUSTED;
         snprintf(res.reason, sizeof res.reason, "%s", why);
     } else if (!res.check.passed || !res.guard_ok || !res.gaps_ok || !res.deterministic) {
         snprintf(res.reason, sizeof res.reason, "%s%s%s%s%s", res.check.nonfinite ? "NaN/Inf in the output; " : "",
@@ -371,7 +333,7 @@ static conf_result run_case(stile_device *dev, const stile_problem *p_in, conf_l
                  !res.guard_ok ? "a guard band or an input changed; " : !res.gaps_ok ? "o written outside the tensor; " : "",
                  !res.deterministic ? "two runs differ bitwise" : "");
     } else {
-        res.status = CONF_PASS;
+        res.status = STILE_CONF_PASS;
     }
 done:
     probe_free(&pr);
@@ -381,17 +343,17 @@ done:
     return res;
 }
 
-conf_result conf_run(stile_device *dev, const stile_problem *p, conf_layout layout, uint64_t seed, int64_t sample_rows)
+stile_conf_result stile_conf_run(stile_device *dev, const stile_problem *p, stile_conf_layout layout, uint64_t seed, int64_t sample_rows)
 {
     return run_case(dev, p, layout, seed, sample_rows, 0);
 }
 
-conf_result conf_run_probe(stile_device *dev, const stile_problem *p, conf_layout layout, uint64_t seed)
+stile_conf_result stile_conf_run_probe(stile_device *dev, const stile_problem *p, stile_conf_layout layout, uint64_t seed)
 {
     return run_case(dev, p, layout, seed, 0, 1);
 }
 
-int conf_unsupported_expected(const conf_case *c, const char *backend)
+int stile_conf_unsupported_expected(const stile_conf_case *c, const char *backend)
 {
     const size_t n = strlen(backend);
     for (const char *s = c->unsupported_on; s && *s; s += strcspn(s, ","), s += *s == ',') {
@@ -400,23 +362,23 @@ int conf_unsupported_expected(const conf_case *c, const char *backend)
     return 0;
 }
 
-conf_result conf_run_variant(stile_device *dev, const conf_variant *v, uint64_t seed)
+stile_conf_result stile_conf_run_variant(stile_device *dev, const stile_conf_variant *v, uint64_t seed)
 {
-    conf_result r = v->probe ? conf_run_probe(dev, &v->p, v->c->layout, seed)
-                             : conf_run(dev, &v->p, v->c->layout, seed, v->c->sample_rows);
+    stile_conf_result r = v->probe ? stile_conf_run_probe(dev, &v->p, v->c->layout, seed)
+                             : stile_conf_run(dev, &v->p, v->c->layout, seed, v->c->sample_rows);
     stile_device_info info;
     if (stile_device_get_info(dev, &info) != STILE_OK) info.backend[0] = 0;
-    if (r.status == CONF_UNSUPPORTED && !conf_unsupported_expected(v->c, info.backend)) {
+    if (r.status == STILE_CONF_UNSUPPORTED && !stile_conf_unsupported_expected(v->c, info.backend)) {
         /* a backend that refuses what the table expects of it fails, or one that supports nothing would pass */
         char why[sizeof r.reason];
         snprintf(why, sizeof why, "%s", r.reason);
         snprintf(r.reason, sizeof r.reason, "unsupported, and the case table expects %s to run it: %.180s", info.backend, why);
-        r.status = CONF_FAIL;
+        r.status = STILE_CONF_FAIL;
     }
     return r;
 }
 
-void conf_summary(const conf_result *r, char *buf, size_t size)
+void stile_conf_summary(const stile_conf_result *r, char *buf, size_t size)
 {
     if (r->unsupported)
         snprintf(buf, size, "not run");
@@ -425,28 +387,4 @@ void conf_summary(const conf_result *r, char *buf, size_t size)
                  r->probe_lse_ratio, r->probe_channel_ratio);
     else
         snprintf(buf, size, "NMSE %.2e (bound %.0e)", r->check.nmse, r->check.threshold);
-}
-
-int conf_report(const conf_result *r, const char *label)
-{
-    if (r->unsupported) { /* nothing ran: no figures to show */
-        printf("  [%s] %s: %s\n", label, conf_status_name(r->status), r->reason);
-        return r->status == CONF_PASS;
-    }
-    if (r->probe) {
-        char sum[160];
-        conf_summary(r, sum, sizeof sum);
-        printf("  [%s] seed %llu: %s; %s; rows %lld nonfinite %lld guards %s gaps %s %.0f ms%s%s\n", label,
-               (unsigned long long)r->seed, conf_status_name(r->status), sum, (long long)r->rows_checked,
-               (long long)r->check.nonfinite, r->guard_ok ? "ok" : "BROKEN", r->gaps_ok ? "ok" : "WRITTEN", r->ms,
-               r->reason[0] ? ": " : "", r->reason);
-        return r->status == CONF_PASS;
-    }
-    printf("  [%s] seed %llu: %s; NMSE %.3e (bound %.0e) max|err| %.3e lse %.3e nonfinite %lld rows %lld guards %s gaps %s "
-           "deterministic %s%s%s\n",
-           label, (unsigned long long)r->seed, conf_status_name(r->status), r->check.nmse, r->check.threshold,
-           r->check.max_abs_error, r->check.lse_max_abs_error, (long long)r->check.nonfinite, (long long)r->rows_checked,
-           r->guard_ok ? "ok" : "BROKEN", r->gaps_ok ? "ok" : "WRITTEN", r->deterministic ? "yes" : "NO",
-           r->reason[0] ? ": " : "", r->reason);
-    return r->status == CONF_PASS;
 }

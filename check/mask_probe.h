@@ -1,11 +1,11 @@
-/* The mask probe's inputs and verdict (tests/mask_probe.c), run by conf_run_probe inside the
+/* The mask probe's inputs and verdict (tests/mask_probe.c), run by stile_conf_run_probe inside the
  * conformance harness (guard bands, poisoned outputs). */
 #ifndef STILE_MASK_PROBE_H
 #define STILE_MASK_PROBE_H
 
 #include <stddef.h>
 
-#include "conformance.h"
+#include "check_internal.h"
 
 typedef struct probe {
     stile_problem p;       /* batch >= 1, every tensor's strides explicit */
@@ -24,6 +24,6 @@ void probe_fill(const probe *pr, void *q, void *v);
 /* Check every (batch, head, row) of o and lse (f32 [B, heads, tokens]); fills res's probe figures,
  * check.nonfinite/elements/max_abs_error/lse_max_abs_error, and a reason naming the first bad row.
  * Returns the number of bad rows. */
-int64_t probe_check(const probe *pr, const void *o, const float *lse, conf_result *res);
+int64_t probe_check(const probe *pr, const void *o, const float *lse, stile_conf_result *res);
 
 #endif

@@ -19,54 +19,54 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
                                 const double *ref_o, const double *ref_lse, stile_check *out)
 {
     if (!io_in || !ref_o || !out)
-        return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: %s is NULL", !io_in ? "io" : !ref_o ? "ref_o" : "out");
+        return check_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: %s is NULL", !io_in ? "io" : !ref_o ? "ref_o" : "out");
     stile_io io_cur;
-    stile_status st = stile_io_import(io_in, &io_cur, "stile_check_output");
+    stile_status st = check_io_import(io_in, &io_cur, "stile_check_output");
     if (st != STILE_OK) return st;
     const stile_io *io = &io_cur;
     if (io->o.handle || io->lse.handle)
-        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->%s is a buffer handle: the checks read host memory (data)",
+        return check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->%s is a buffer handle: the checks read host memory (data)",
                           io->o.handle ? "o" : "lse");
     oracle_problem op;
     stile_status rc = stile_oracle_problem_read(problem, "stile_check_output", &op);
     if (rc != STILE_OK) goto done;
     const size_t es = stile_oracle_dtype_bytes(op.dtype);
-    if (!io->o.data) { rc = stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: io->o.data is NULL"); goto done; }
-    if (io->o.dtype != op.dtype) { rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->o.dtype differs"); goto done; }
+    if (!io->o.data) { rc = check_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: io->o.data is NULL"); goto done; }
+    if (io->o.dtype != op.dtype) { rc = check_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->o.dtype differs"); goto done; }
     if ((uintptr_t)io->o.data % es != 0) { /* the same rule as stile_plan_execute */
-        rc = stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->o.data=%p: not aligned to its %zu-byte elements",
+        rc = check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->o.data=%p: not aligned to its %zu-byte elements",
                         io->o.data, es);
         goto done;
     }
-    if (io->o.bytes / es < (size_t)op.span[STILE_O]) {
-        rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->o is smaller than its strides reach");
+    if (io->o.bytes / es < (size_t)op.span[ORACLE_O]) {
+        rc = check_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->o is smaller than its strides reach");
         goto done;
     }
     const float *lse = ref_lse ? io->lse.data : NULL; /* read only when there is a reference to compare with */
     if (lse && io->lse.dtype != STILE_DTYPE_F32) {
-        rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->lse.dtype=%d: the lse is always f32", (int)io->lse.dtype);
+        rc = check_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->lse.dtype=%d: the lse is always f32", (int)io->lse.dtype);
         goto done;
     }
     if (lse && (uintptr_t)io->lse.data % sizeof(float) != 0) {
-        rc = stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->lse.data=%p: not aligned to its 4-byte f32 elements",
+        rc = check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->lse.data=%p: not aligned to its 4-byte f32 elements",
                         io->lse.data);
         goto done;
     }
     const size_t lse_elems = (size_t)(op.batch * op.heads * op.tokens);
     if (lse && io->lse.bytes / sizeof(float) < lse_elems) {
-        rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->lse.bytes=%zu: [B, heads, tokens] f32 needs %zu",
+        rc = check_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->lse.bytes=%zu: [B, heads, tokens] f32 needs %zu",
                         io->lse.bytes, lse_elems * sizeof(float));
         goto done;
     }
     if (!rows) nrows = op.tokens;
     memset(out, 0, sizeof *out);
     out->threshold = stile_nmse_threshold(op.dtype);
-    const stile_strides *so = &op.strides[STILE_O];
+    const stile_strides *so = &op.strides[ORACLE_O];
     double num = 0, den = 0;
     for (int64_t b = 0; b < op.batch; b++)
         for (int64_t ri = 0; ri < nrows; ri++) {
             int64_t t = rows ? rows[ri] : ri;
-            if (t < 0 || t >= op.tokens) { rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: row %lld", (long long)t); goto done; }
+            if (t < 0 || t >= op.tokens) { rc = check_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: row %lld", (long long)t); goto done; }
             for (int64_t h = 0; h < op.heads; h++) {
                 for (int64_t d = 0; d < op.head_dim; d++) {
                     double o = stile_oracle_load(io->o.data, op.dtype, b * so->batch + t * so->token + h * so->head + d * so->dim);

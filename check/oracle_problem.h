@@ -3,7 +3,7 @@
 #ifndef STILE_ORACLE_PROBLEM_H
 #define STILE_ORACLE_PROBLEM_H
 
-#include "stile_internal.h"
+#include "check_internal.h"
 
 /* A problem with its defaults filled in from the contract, independently of stile_resolve. */
 typedef struct oracle_problem {

@@ -52,13 +52,13 @@ static void natural_of_tiled(const oracle_geom *g, int64_t *map)
 stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, const int64_t *rows, int64_t nrows,
                           double *out_o, double *out_lse)
 {
-    if (!io_in || !out_o) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: %s is NULL", io_in ? "out_o" : "io");
+    if (!io_in || !out_o) return check_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: %s is NULL", io_in ? "out_o" : "io");
     stile_io io_cur;
-    stile_status rc = stile_io_import(io_in, &io_cur, "stile_oracle");
+    stile_status rc = check_io_import(io_in, &io_cur, "stile_oracle");
     if (rc != STILE_OK) return rc;
     const stile_io *io = &io_cur;
     if (io->q.handle || io->k.handle || io->v.handle)
-        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_oracle: a tensor is a buffer handle: the oracle reads host memory (data)");
+        return check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_oracle: a tensor is a buffer handle: the oracle reads host memory (data)");
     oracle_problem op;
     rc = stile_oracle_problem_read(problem, "stile_oracle", &op);
     if (rc != STILE_OK) goto done;
@@ -66,20 +66,20 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
     const stile_tensor *in[3] = {&io->q, &io->k, &io->v};
     for (int i = 0; i < 3; i++) {
         static const char *nm[3] = {"q", "k", "v"};
-        if (!in[i]->data) rc = stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: io->%s.data is NULL", nm[i]);
-        else if (in[i]->dtype != op.dtype) rc = stile_fail(STILE_ERR_DTYPE_MISMATCH, "stile_oracle: io->%s.dtype differs", nm[i]);
+        if (!in[i]->data) rc = check_fail(STILE_ERR_NULL_ARGUMENT, "stile_oracle: io->%s.data is NULL", nm[i]);
+        else if (in[i]->dtype != op.dtype) rc = check_fail(STILE_ERR_DTYPE_MISMATCH, "stile_oracle: io->%s.dtype differs", nm[i]);
         else if ((uintptr_t)in[i]->data % es != 0) /* the same rule as stile_plan_execute */
-            rc = stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_oracle: io->%s.data=%p: not aligned to its %zu-byte elements", nm[i],
+            rc = check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_oracle: io->%s.data=%p: not aligned to its %zu-byte elements", nm[i],
                             in[i]->data, es);
         else if (in[i]->bytes / es < (size_t)op.span[i])
-            rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: io->%s is smaller than its strides reach", nm[i]);
+            rc = check_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: io->%s is smaller than its strides reach", nm[i]);
         if (rc != STILE_OK) goto done;
     }
     if (!rows) nrows = op.tokens;
-    if (nrows < 0) { rc = stile_fail(STILE_ERR_INVALID_SIZE, "stile_oracle: nrows=%lld", (long long)nrows); goto done; }
+    if (nrows < 0) { rc = check_fail(STILE_ERR_INVALID_SIZE, "stile_oracle: nrows=%lld", (long long)nrows); goto done; }
     for (int64_t i = 0; rows && i < nrows; i++)
         if (rows[i] < 0 || rows[i] >= op.tokens) {
-            rc = stile_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: rows[%lld]=%lld outside 0..%lld", (long long)i,
+            rc = check_fail(STILE_ERR_OUT_OF_RANGE, "stile_oracle: rows[%lld]=%lld outside 0..%lld", (long long)i,
                             (long long)rows[i], (long long)op.tokens - 1);
             goto done;
         }
@@ -95,7 +95,7 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
     double *kd = malloc((size_t)(T * D) * sizeof *kd), *vd = malloc((size_t)(T * D) * sizeof *vd);
     double *qd = malloc((size_t)D * sizeof *qd), *sc = malloc((size_t)T * sizeof *sc);
     if (!g.natural || !kd || !vd || !qd || !sc) {
-        rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_oracle: out of memory");
+        rc = check_fail(STILE_ERR_OUT_OF_MEMORY, "stile_oracle: out of memory");
         goto cleanup;
     }
     if (op.order == STILE_ORDER_TILED) natural_of_tiled(&g, g.natural);
