@@ -1,0 +1,227 @@
+"""stile.attention: the STA forward on whatever arrays the caller holds, without copies."""
+
+import ctypes
+import sys
+
+from . import _capi as C
+from . import _runtime as R
+from ._tensors import view, dtype_name
+
+
+StileValueError = C.StileValueError
+_check = C.check
+
+
+def _triple(x, name):
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name}: expected three integers (t, h, w), got {x!r}")
+    try:
+        t = tuple(int(a) for a in x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected three integers (t, h, w), got {x!r}") from None
+    if len(t) != 3 or any(int(a) != a for a in x):
+        raise ValueError(f"{name}: expected three integers (t, h, w), got {x!r}")
+    return t
+
+
+def normalize_windows(window, heads=None):
+    """One (t, h, w) for every head, or a tuple of per-head triples."""
+    try:
+        if isinstance(window, (str, bytes)):
+            raise TypeError
+        first = window[0]
+    except (TypeError, IndexError, KeyError):
+        raise TypeError(f"window: expected (t, h, w) or one (t, h, w) per head, got {window!r}") from None
+    if isinstance(first, (int,)) or (hasattr(first, "__index__") and not hasattr(first, "__len__")):
+        return _triple(window, "window")
+    ws = tuple(_triple(w, f"window[{i}]") for i, w in enumerate(window))
+    if heads is not None and len(ws) != heads:
+        raise ValueError(f"window: {len(ws)} per-head windows for {heads} heads")
+    return ws
+
+
+_ORDERS = {"natural": C.ORDER_NATURAL, "tiled": C.ORDER_TILED}
+_LAYOUTS = ("bshd", "bhsd")
+
+
+def _device_name(v, device):
+    """The stile device for arrays at v.device, or the caller's choice checked against it."""
+    kind, idx = v.device
+    own = "cpu" if kind == "cpu" else f"cuda:{idx}" if kind == "cuda" else f"hip:{idx}"
+    if device is None:
+        return own, False
+    name = str(device)
+    if name.startswith("torch") or hasattr(device, "type"):  # a torch.device
+        t = getattr(device, "type", None)
+        name = "cpu" if t == "cpu" else f"cuda:{device.index or 0}" if t == "cuda" else name
+    base = name.split(":")[0]
+    if kind == "cpu" and base == "cpu":
+        return name, False
+    if kind == "cpu" and base in ("vulkan", "cuda", "hip", "auto"):
+        return name, True  # host arrays staged through the device's buffers
+    if kind != "cpu" and (name == own or (base == own.split(":")[0] and ":" not in name and idx == 0)):
+        return own, False
+    raise ValueError(f"device={device!r}: the tensors are in {'host' if kind == 'cpu' else kind + ':' + str(idx)} memory; "
+                     f"stile runs on the device that holds them ({own}), or stages host arrays through a GPU device")
+
+
+def _alloc_like(v, shape, dtype_code, name):
+    """A new array of the same kind and device as v (torch, NumPy, or v's module's empty)."""
+    if v.kind == "torch":
+        import torch
+
+        tdt = {C.DTYPE_F32: torch.float32, C.DTYPE_F16: torch.float16, C.DTYPE_BF16: torch.bfloat16}[dtype_code]
+        return torch.empty(shape, dtype=tdt, device=v.obj.device)
+    if v.kind == "numpy" or (v.kind == "dlpack" and v.device[0] == "cpu" and dtype_code != C.DTYPE_BF16):
+        import numpy as np
+
+        return np.empty(shape, dtype={C.DTYPE_F32: np.float32, C.DTYPE_F16: np.float16}.get(dtype_code) or _np_bf16())
+    mod = sys.modules.get(type(v.obj).__module__.split(".")[0])
+    empty = getattr(mod, "empty", None)
+    if empty is not None and dtype_code in (C.DTYPE_F32, C.DTYPE_F16):
+        try:
+            return empty(shape, dtype=dtype_name(dtype_code))
+        except Exception:
+            pass
+    raise TypeError(f"{name}: cannot allocate a {type(v.obj).__qualname__} for the result; pass {name}= (any writable array "
+                    "with __dlpack__ on the same device)")
+
+
+def _np_bf16():
+    try:
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    except ImportError:
+        raise TypeError("out: bfloat16 NumPy arrays need ml_dtypes (pip install ml-dtypes)") from None
+
+
+def _stream_of(v):
+    if v.kind == "torch" and v.device[0] != "cpu":
+        import torch
+
+        s = torch.cuda.current_stream(v.obj.device).cuda_stream
+        if s == 0 and v.device[0] == "cuda":
+            return _CUDA_STREAM_LEGACY  # torch's default stream: enqueue on it and return, as torch's own ops do
+        return s
+    return None  # NULL: the default stream; the call returns when the work is done
+
+
+_CUDA_STREAM_LEGACY = 1  # cudaStreamLegacy: the runtime's handle of the legacy default stream
+
+
+def _strides(v, layout):
+    b, x, y, d = v.strides
+    return C.Strides(b, x, y, d) if layout == "bshd" else C.Strides(b, y, x, d)
+
+
+def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, order="natural", out=None,
+        return_lse=False, device=None, layout="bshd", lse_out=None):
+    """The eager implementation behind attention() (see its docstring); returns (out, lse or None)."""
+    if order not in _ORDERS:
+        raise ValueError(f"order={order!r}: 'natural' or 'tiled'")
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout={layout!r}: 'bshd' ([B, S, H, D]) or 'bhsd' ([B, H, S, D])")
+    canvas, tile = _triple(canvas, "canvas"), _triple(tile, "tile")
+    qv, kv, vv = view(q, "q"), view(k, "k"), view(v, "v")
+    for name, x in (("q", qv), ("k", kv), ("v", vv)):
+        if len(x.shape) != 4:
+            raise ValueError(f"{name}: expected 4 dimensions ({'[B, S, H, D]' if layout == 'bshd' else '[B, H, S, D]'} with "
+                             f"layout={layout!r}), got shape {x.shape}")
+    for name, x in (("k", kv), ("v", vv)):
+        if x.shape != qv.shape:
+            raise ValueError(f"{name}: shape {x.shape} differs from q's {qv.shape}")
+        if x.dtype != qv.dtype:
+            raise TypeError(f"{name}: dtype {dtype_name(x.dtype)} differs from q's {dtype_name(qv.dtype)}")
+        if x.device != qv.device:
+            raise ValueError(f"{name}: on {x.device[0]}:{x.device[1]}, q on {qv.device[0]}:{qv.device[1]}")
+    if layout == "bshd":
+        B, S, H, D = qv.shape
+    else:
+        B, H, S, D = qv.shape
+    text, text_padding = int(text), int(text_padding)
+    video = canvas[0] * canvas[1] * canvas[2]
+    if S != video + text:
+        raise ValueError(f"q: {S} tokens along the sequence axis, but canvas {canvas} has {video} video tokens and text={text}: "
+                         f"{video + text} expected")
+    windows = normalize_windows(window, H)
+    devname, staged = _device_name(qv, device)
+
+    ov = None
+    if out is not None:
+        ov = view(out, "out")
+        if ov.shape != qv.shape:
+            raise ValueError(f"out: shape {ov.shape}, expected q's {qv.shape}")
+        if ov.dtype != qv.dtype:
+            raise TypeError(f"out: dtype {dtype_name(ov.dtype)}, expected q's {dtype_name(qv.dtype)}")
+        if ov.device != qv.device:
+            raise ValueError(f"out: on {ov.device[0]}:{ov.device[1]}, q on {qv.device[0]}:{qv.device[1]}")
+        if not ov.writable:
+            raise ValueError("out: read-only array")
+    else:
+        out = _alloc_like(qv, qv.shape, qv.dtype, "out")
+        ov = view(out, "out")
+    lse = lv = None
+    if return_lse or lse_out is not None:
+        lse = lse_out if lse_out is not None else _alloc_like(qv, (B, H, S), C.DTYPE_F32, "lse")
+        lv = view(lse, "lse")
+        if lv.shape != (B, H, S) or lv.dtype != C.DTYPE_F32 or lv.strides != (H * S, S, 1):
+            raise ValueError(f"lse: expected a contiguous float32 [B, H, S] = {(B, H, S)} array")
+
+    st = tuple((s.batch, s.token, s.head, s.dim) for s in (_strides(x, layout) for x in (qv, kv, vv, ov)))
+    key = (qv.dtype, B, canvas, tile, windows, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
+
+    def make_problem():
+        p = C.Problem()
+        p.struct_size = ctypes.sizeof(C.Problem)
+        p.batch, p.canvas[:], p.tile[:] = B, canvas, tile
+        if isinstance(windows[0], int):
+            p.window[:] = windows
+        else:
+            arr = ((ctypes.c_int64 * 3) * H)(*[(ctypes.c_int64 * 3)(*w) for w in windows])
+            p.head_windows = ctypes.cast(arr, ctypes.POINTER(ctypes.c_int64 * 3))
+            p._keep = arr  # the library copies it while planning
+        p.heads, p.head_dim, p.text, p.text_padding = H, D, text, text_padding
+        p.dtype, p.order, p.scale = qv.dtype, _ORDERS[order], float(scale or 0.0)
+        p.q, p.k, p.v, p.o = (C.Strides(*s) for s in st)
+        return p
+
+    dev = R.device(devname)
+    plan = R.plan(dev, key, make_problem)
+    if staged:
+        _execute_staged(plan, dev, (qv, kv, vv, ov, lv))
+    else:
+        io = C.IO()
+        io.struct_size = ctypes.sizeof(C.IO)
+        for f, x in (("q", qv), ("k", kv), ("v", vv), ("o", ov), ("lse", lv)):
+            if x is not None:
+                t = getattr(io, f)
+                t.data, t.bytes, t.dtype = x.ptr, x.nbytes, x.dtype
+        io.stream = _stream_of(qv)
+        _check(C.stile_plan_execute(plan.handle, ctypes.byref(io)), f"stile.attention on {dev.name}")
+    return out, lse
+
+
+def _execute_staged(plan, dev, views):
+    """Host arrays on a GPU device: each through a buffer of the device (upload, execute, download)."""
+    bufs = []
+    try:
+        io = C.IO()
+        io.struct_size = ctypes.sizeof(C.IO)
+        for f, x in zip(("q", "k", "v", "o", "lse"), views):
+            if x is None:
+                continue
+            b = ctypes.c_void_p()
+            _check(C.stile_buffer_create(dev.handle, max(x.nbytes, 1), ctypes.byref(b)), f"{f}: staging buffer on {dev.name}")
+            bufs.append(b)
+            if f in ("q", "k", "v"):
+                _check(C.stile_buffer_upload(b, 0, x.ptr, x.nbytes), f"{f}: upload to {dev.name}")
+            t = getattr(io, f)
+            t.data, t.bytes, t.dtype = C.stile_buffer_data(b), x.nbytes, x.dtype
+        _check(C.stile_plan_execute(plan.handle, ctypes.byref(io)), f"stile.attention on {dev.name}")
+        _check(C.stile_buffer_download(bufs[3], 0, views[3].ptr, views[3].nbytes), f"out: download from {dev.name}")
+        if views[4] is not None:
+            _check(C.stile_buffer_download(bufs[4], 0, views[4].ptr, views[4].nbytes), f"lse: download from {dev.name}")
+    finally:
+        for b in bufs:
+            C.stile_buffer_destroy(ctypes.byref(b))

@@ -1,0 +1,138 @@
+"""torch tensors (CPU here; CUDA where present): read in place, results against the NumPy reference,
+and the custom op torch.ops.stile.attention under torch.compile(fullgraph=True)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (./run test installs the CPU wheel where it can)")
+
+import stile  # noqa: E402
+from reference import BOUNDS, attention as ref_attention, nmse  # noqa: E402
+
+CANVAS, TILE = (4, 6, 6), (2, 4, 4)
+S = 4 * 6 * 6
+
+
+def _qkv(rng, shape, dtype, device="cpu"):
+    return [torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(device=device, dtype=dtype) for _ in range(3)]
+
+
+def _np64(t):
+    return t.detach().to(torch.float64).cpu().numpy()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("layout", ["bshd", "bhsd"])
+def test_matches_reference(rng, dtype, layout):
+    B, H, D, text, pad = 2, 3, 64, 7, 2
+    shape = (B, S + text, H, D) if layout == "bshd" else (B, H, S + text, D)
+    q, k, v = _qkv(rng, shape, dtype)
+    windows = [(1, 1, 1), (2, 1, 2), (3, 2, 2)]
+    o, lse = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=windows, text=text, text_padding=pad, layout=layout,
+                             return_lse=True)
+    assert isinstance(o, torch.Tensor) and o.dtype == dtype and o.shape == q.shape and lse.dtype == torch.float32
+    to_bshd = (lambda x: x) if layout == "bshd" else (lambda x: np.swapaxes(x, 1, 2))
+    ro, rl = ref_attention(*(to_bshd(_np64(x)) for x in (q, k, v)), CANVAS, TILE, windows, text, pad)
+    assert not torch.isnan(o).any()
+    assert nmse(to_bshd(_np64(o)), ro) <= BOUNDS[str(dtype).split(".")[1]]
+    assert np.abs(_np64(lse) - rl).max() <= (1e-5 if dtype == torch.float32 else 1e-2)
+
+
+def test_transposed_views_are_not_copied(rng):
+    """A [B, H, S, D] tensor seen as [B, S, H, D] through transpose(1, 2): same answer as contiguous."""
+    q, k, v = _qkv(rng, (1, 2, S, 64), torch.float32)
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    assert not qt.is_contiguous()
+    o = stile.attention(qt, kt, vt, canvas=CANVAS, tile=TILE, window=(1, 2, 1))
+    ref = stile.attention(*(x.contiguous() for x in (qt, kt, vt)), canvas=CANVAS, tile=TILE, window=(1, 2, 1))
+    assert torch.equal(o, ref)
+    o2 = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), layout="bhsd")
+    assert torch.equal(o2.transpose(1, 2), ref)
+
+
+def test_torch_errors_name_the_argument(rng):
+    q, k, v = _qkv(rng, (1, S, 2, 64), torch.float32)
+    with pytest.raises(TypeError, match="k: dtype"):
+        stile.attention(q, k.double(), v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    with pytest.raises(TypeError, match="v: dtype bfloat16 differs"):
+        stile.attention(q, k, v.bfloat16(), canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    with pytest.raises(ValueError, match="q: requires grad"):
+        stile.attention(q.requires_grad_(), k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    q.requires_grad_(False)
+    with pytest.raises(ValueError, match="q: a tensor on meta"):
+        stile.attention(q.to("meta"), k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    # a head dim that is not contiguous: refused by the library, or computed right; never a crash
+    wide = torch.from_numpy(rng.standard_normal((1, S, 2, 128)).astype(np.float32))
+    try:
+        o = stile.attention(wide[..., ::2], k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    except stile.StileValueError as e:
+        assert "q" in str(e)
+    else:
+        ref = stile.attention(wide[..., ::2].contiguous(), k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+        assert torch.equal(o, ref)
+
+
+def test_no_grad_allows_leaf_tensors(rng):
+    q, k, v = _qkv(rng, (1, S, 2, 64), torch.float32)
+    q.requires_grad_()
+    with torch.no_grad():
+        o = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    assert o.shape == q.shape
+
+
+class _Block(torch.nn.Module):
+    """A transformer-shaped block: projections around stile.attention, [B, S, H*D] in and out."""
+
+    def __init__(self, H, D):
+        super().__init__()
+        self.H, self.D = H, D
+        self.qkv = torch.nn.Linear(H * D, 3 * H * D, bias=False)
+        self.proj = torch.nn.Linear(H * D, H * D, bias=False)
+
+    def forward(self, x):
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.H, self.D).unbind(2)
+        o, lse = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=[(1, 1, 1), (2, 2, 2)], return_lse=True)
+        return self.proj(torch.relu(o).reshape(B, N, self.H * self.D)) + lse.mean()
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager", "inductor"])
+def test_torch_compile_fullgraph(rng, backend):
+    torch.manual_seed(int(rng.integers(2**31)))
+    torch._dynamo.reset()
+    m = _Block(2, 64).eval()
+    x = torch.randn(2, S, 128)
+    with torch.no_grad():
+        want = m(x)
+        compiled = torch.compile(m, backend=backend, fullgraph=True)
+        got = compiled(x)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_custom_op_registration(rng):
+    """The op's schema, fake implementation and eager behaviour agree (torch.library.opcheck)."""
+    q, k, v = _qkv(rng, (1, S, 2, 64), torch.float32)
+    for return_lse in (False, True):
+        args = (q, k, v, list(CANVAS), list(TILE), [1, 1, 1], 0, 0, 0.0, 0, 0, return_lse)
+        torch.library.opcheck(torch.ops.stile.attention.default, args,
+                              test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode() as mode:
+        fq = mode.from_tensor(q)
+        o, lse = torch.ops.stile.attention(fq, fq, fq, list(CANVAS), list(TILE), [1, 1, 1], 0, 0, 0.0, 0, 0, True)
+        assert o.shape == q.shape and lse.shape == (1, 2, S)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for torch here")
+def test_cuda_tensors_on_the_current_stream(rng):
+    names = [d["name"] for d in stile.devices() if d["name"] == "cuda:0" and "unavailable" not in d]
+    if not names:
+        pytest.skip("stile has no cuda:0 here")
+    q, k, v = _qkv(rng, (1, S, 2, 64), torch.bfloat16, "cuda")
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        o = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    s.synchronize()
+    ro, _ = ref_attention(*(_np64(x) for x in (q, k, v)), CANVAS, TILE, [(1, 1, 1)] * 2)
+    assert nmse(_np64(o), ro) <= BOUNDS["bfloat16"]
