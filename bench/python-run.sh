@@ -4,7 +4,7 @@
 # then bench/python_attention.py (stile.attention against FlexAttention-STA and `stile bench`, in one
 # process). Results in $OUT:   STILE_COMMIT=<commit> bash bench/python-run.sh
 set -uo pipefail
-source "$(dirname "$0")/gpu-common.sh" -Dvulkan=disabled -Dhip=disabled -Dnvcc_archs=90
+source "$(dirname "$0")/gpu-common.sh" -Dvulkan=disabled -Dhip=disabled -Dnvcc_archs=90 -Dtests=false
 export STILE_LIBRARY=$PWD/build-gpu/libstile.so PYTHONPATH=$PWD/python PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 rc=0
 echo "== python tests [${SECONDS}s]"
