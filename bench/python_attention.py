@@ -10,7 +10,8 @@ record (card, driver, date, command, commit, every number).
 Times: stile.attention and FlexAttention per call between CUDA events (median of --repeat after
 --warmup); `stile bench` the CLI's median on the same card, run from here before and after.
 Python overhead: host time of one stile.attention call (it enqueues on torch's current stream and
-returns) minus that of the bare stile_plan_execute call through ctypes with a prepared stile_io.
+returns) minus that of the bare stile_plan_execute call through ctypes with a prepared stile_io,
+measured after the queue drained (host_us) and back to back while the GPU is busy (queued_us).
 """
 import argparse
 import datetime
@@ -49,7 +50,7 @@ def stile_bench(exe, workload, dtype, repeat, warmup):
 
 
 def host_us(torch, fn, n):
-    """Median host time of one call in microseconds (calls enqueue; the queue drains between rounds)."""
+    """Host time of one call in microseconds, median over n calls, each after the queue has drained."""
     out = []
     for _ in range(n):
         torch.cuda.synchronize()
@@ -57,7 +58,38 @@ def host_us(torch, fn, n):
         fn()
         out.append((time.perf_counter_ns() - t0) / 1e3)
     torch.cuda.synchronize()
-    return statistics.median(out), out
+    return statistics.median(out)
+
+
+def queued_us(torch, fn, rounds, per_round=10):
+    """Host time of one call in microseconds while the GPU is busy with the earlier ones: median over
+    rounds of per_round back-to-back calls (what a model's loop pays)."""
+    out = []
+    for _ in range(rounds):
+        torch.cuda.synchronize()
+        fn()  # the GPU is busy from here on
+        t0 = time.perf_counter_ns()
+        for _ in range(per_round):
+            fn()
+        out.append((time.perf_counter_ns() - t0) / 1e3 / per_round)
+    torch.cuda.synchronize()
+    return statistics.median(out)
+
+
+def profile_top(fn, n, lines=14):
+    """The functions that take the host time of n calls (cProfile, by own time)."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        fn()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(lines)
+    return buf.getvalue()
 
 
 def natural_to_tiled(torch, canvas, tile, device):
@@ -149,10 +181,9 @@ def main():
             die(f"stile_plan_execute: {st}")
 
     bare_runs = peers.time_fn(torch, bare, args.warmup, args.repeat)
-    n_host = 200
-    host_eager, _ = host_us(torch, eager, n_host)
-    host_eager_out, _ = host_us(torch, eager_out, n_host)
-    host_bare, _ = host_us(torch, bare, n_host)
+    n_host = 100
+    host_eager, host_eager_out, host_bare = (host_us(torch, f, n_host) for f in (eager, eager_out, bare))
+    q_eager, q_eager_out, q_bare = (queued_us(torch, f, 10) for f in (eager, eager_out, bare))
 
     # torch.compile(fullgraph=True): the custom op in the graph
     torch._dynamo.reset()
@@ -161,7 +192,10 @@ def main():
     torch.cuda.synchronize()
     compiled_equal = bool(torch.equal(oc, o))
     compiled_runs = peers.time_fn(torch, lambda: compiled(q, k, v), args.warmup, args.repeat)
-    host_compiled, _ = host_us(torch, lambda: compiled(q, k, v), n_host)
+    host_compiled = host_us(torch, lambda: compiled(q, k, v), n_host)
+    q_compiled = queued_us(torch, lambda: compiled(q, k, v), 10)
+    print("host profile of 20 compiled calls:\n" + profile_top(lambda: compiled(q, k, v), 20))
+    torch.cuda.synchronize()
 
     # FlexAttention-STA on the same inputs: tokens to tiled order, the contract's mask, back to natural
     perm = torch.cat([natural_to_tiled(torch, canvas, tile, "cuda"), torch.arange(canvas[0] * canvas[1] * canvas[2], S, device="cuda")])
@@ -193,6 +227,9 @@ def main():
         "host_us_compiled": host_compiled,
         "python_overhead_us": host_eager - host_bare, "python_overhead_out_us": host_eager_out - host_bare,
         "compiled_overhead_us": host_compiled - host_bare,
+        "queued_us_attention": q_eager, "queued_us_attention_out": q_eager_out, "queued_us_bare_execute": q_bare,
+        "queued_us_compiled": q_compiled, "queued_python_overhead_us": q_eager - q_bare,
+        "queued_python_overhead_out_us": q_eager_out - q_bare, "queued_compiled_overhead_us": q_compiled - q_bare,
         "runs_ms": {"stile_attention": eager_runs, "stile_attention_out": eager_out_runs, "bare_execute": bare_runs,
                     "compiled": compiled_runs, "flex_sta": flex_runs, "stile_bench_before": before["runs_ms"],
                     "stile_bench_after": after["runs_ms"]},
@@ -200,7 +237,9 @@ def main():
     for key in ("nmse_stile_vs_flex", "stile_bench_before_ms", "stile_attention_ms", "stile_attention_out_ms", "bare_execute_ms",
                 "compiled_ms", "flex_sta_ms", "stile_bench_after_ms", "ratio_attention_to_bench", "ratio_compiled_to_bench",
                 "host_us_attention", "host_us_attention_out", "host_us_bare_execute", "host_us_compiled", "python_overhead_us",
-                "python_overhead_out_us", "compiled_overhead_us", "compiled_output_equals_eager"):
+                "python_overhead_out_us", "compiled_overhead_us", "queued_us_attention", "queued_us_attention_out",
+                "queued_us_bare_execute", "queued_us_compiled", "queued_python_overhead_us", "queued_python_overhead_out_us",
+                "queued_compiled_overhead_us", "compiled_output_equals_eager"):
         print(f"{key:32s} {r[key]:.6g}" if not isinstance(r[key], bool) else f"{key:32s} {r[key]}")
     props = torch.cuda.get_device_properties(0)
     try:

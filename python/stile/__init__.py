@@ -9,7 +9,10 @@ C library does the work (libstile; docs/contract.md states what is computed); pl
 (device, problem), so a diffusion loop plans once. Library messages go to logging.getLogger("stile").
 """
 
+import sys as _sys
+
 from . import _capi
+from ._attention import fast as _fast
 from ._attention import normalize_windows
 from ._attention import run as _run
 from ._capi import StileError, StileValueError, set_log_level
@@ -80,30 +83,25 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     cannot take, StileValueError for a problem the library refuses, StileError otherwise.
     Under torch.compile the call is the custom op torch.ops.stile.attention (no graph break).
     """
-    if _torch_compiling(q):
-        from . import _torch_op
+    sig = None
+    torch = _sys.modules.get("torch")
+    if torch is not None:
+        if isinstance(q, torch.Tensor) and torch.compiler.is_compiling():
+            from . import _torch_op
 
-        windows = normalize_windows(window)
-        o, lse = _torch_op.call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse)
-        if out is not None:
-            out.copy_(o)
-            o = out
-        return (o, lse) if return_lse else o
+            windows = normalize_windows(window)
+            o, lse = _torch_op.call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse)
+            if out is not None:
+                out.copy_(o)
+                o = out
+            return (o, lse) if return_lse else o
+        if device is None:  # a call like an earlier one: its plan and stile_io reused (stile/_prepared.py)
+            done, sig = _fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
+            if done is not None:
+                return done if return_lse else done[0]
     o, lse = _run(q, k, v, canvas=canvas, tile=tile, window=window, text=text, text_padding=text_padding, scale=scale,
-                  order=order, out=out, return_lse=return_lse, device=device, layout=layout)
+                  order=order, out=out, return_lse=return_lse, device=device, layout=layout, sig=sig)
     return (o, lse) if return_lse else o
-
-
-def _torch_compiling(q):
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is None or not isinstance(q, torch.Tensor):
-        return False
-    try:
-        return torch.compiler.is_compiling()
-    except AttributeError:
-        return False
 
 
 def _register_torch_op_if_loaded():

@@ -4,6 +4,7 @@ import ctypes
 import sys
 
 from . import _capi as C
+from . import _prepared as P
 from . import _runtime as R
 from ._tensors import view, dtype_name
 
@@ -97,17 +98,13 @@ def _np_bf16():
 
 
 def _stream_of(v):
+    """torch GPU tensors: torch's current stream (P.stream_handle); others NULL, the default stream,
+    and the call returns when the work is done."""
     if v.kind == "torch" and v.device[0] != "cpu":
         import torch
 
-        s = torch.cuda.current_stream(v.obj.device).cuda_stream
-        if s == 0 and v.device[0] == "cuda":
-            return _CUDA_STREAM_LEGACY  # torch's default stream: enqueue on it and return, as torch's own ops do
-        return s
-    return None  # NULL: the default stream; the call returns when the work is done
-
-
-_CUDA_STREAM_LEGACY = 1  # cudaStreamLegacy: the runtime's handle of the legacy default stream
+        return P.stream_handle(torch, v.device[1], v.device[0] == "cuda")
+    return None
 
 
 def _strides(v, layout):
@@ -115,9 +112,32 @@ def _strides(v, layout):
     return C.Strides(b, x, y, d) if layout == "bshd" else C.Strides(b, y, x, d)
 
 
+def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout):
+    """A call with the signature of an earlier one (P.signature): (result or None, signature or None)."""
+    try:
+        sig = P.signature(torch, q, k, v, out, canvas, tile, window, text, text_padding, scale, order, layout, return_lse)
+        prep = None if sig is None else P.lookup(sig)
+    except TypeError:  # an argument that cannot be a key: the full path every time
+        return None, None
+    if prep is None or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)):
+        return None, sig
+    return prep(torch, q, k, v, out), sig
+
+
+_UNSET = object()
+
+
 def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, order="natural", out=None,
-        return_lse=False, device=None, layout="bshd", lse_out=None):
-    """The eager implementation behind attention() (see its docstring); returns (out, lse or None)."""
+        return_lse=False, device=None, layout="bshd", lse_out=None, sig=_UNSET):
+    """The eager implementation behind attention() (see its docstring); returns (out, lse or None).
+    sig: the call's signature when the caller has tried the fast path already."""
+    if sig is _UNSET:
+        sig = None
+        torch = sys.modules.get("torch")
+        if torch is not None and device is None and lse_out is None:
+            done, sig = fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
+            if done is not None:
+                return done
     if order not in _ORDERS:
         raise ValueError(f"order={order!r}: 'natural' or 'tiled'")
     if layout not in _LAYOUTS:
@@ -198,7 +218,12 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
                 t = getattr(io, f)
                 t.data, t.bytes, t.dtype = x.ptr, x.nbytes, x.dtype
         io.stream = _stream_of(qv)
-        _check(C.stile_plan_execute(plan.handle, ctypes.byref(io)), f"stile.attention on {dev.name}")
+        what = f"stile.attention on {dev.name}"
+        _check(C.stile_plan_execute(plan.handle, ctypes.byref(io)), what)
+        if sig is not None:
+            gpu = qv.device[0] != "cpu"
+            P.record(sig, P.Prepared(plan, io, q, (B, H, S) if lse is not None else None, qv.device[1] if gpu else None,
+                                     qv.device[0] == "cuda", what))
     return out, lse
 
 

@@ -92,6 +92,9 @@ def plan(dev, key, make_problem):
 
 def clear_plan_cache():
     """Drop every cached plan (a plan still executing elsewhere lives until that call returns)."""
+    from . import _prepared
+
+    _prepared.clear()  # the fast path's records hold plans too
     with _lock:
         _plans.clear()
 
@@ -99,6 +102,9 @@ def clear_plan_cache():
 @atexit.register
 def _shutdown():
     global _open
+    from . import _prepared
+
+    _prepared.clear()  # plans go before their devices
     with _lock:
         _plans.clear()
         for d in _devices.values():

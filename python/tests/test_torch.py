@@ -136,3 +136,32 @@ def test_cuda_tensors_on_the_current_stream(rng):
     s.synchronize()
     ro, _ = ref_attention(*(_np64(x) for x in (q, k, v)), CANVAS, TILE, [(1, 1, 1)] * 2)
     assert nmse(_np64(o), ro) <= BOUNDS["bfloat16"]
+
+
+def test_repeated_calls_reuse_the_prepared_call(rng):
+    """The second call of a signature takes the fast path (stile/_prepared.py): same results, one
+    plan; other strides, another output or return_lse are other signatures; grad is still refused."""
+    from stile import _prepared
+
+    stile.clear_plan_cache()
+    q, k, v = _qkv(rng, (1, S, 2, 64), torch.float32)
+    created = stile.plan_cache_stats()["plans_created"]
+    first, lse1 = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), return_lse=True)
+    assert len(_prepared._table) == 1
+    again, lse2 = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), return_lse=True)
+    assert again.data_ptr() != first.data_ptr() and torch.equal(again, first) and torch.equal(lse1, lse2)
+    q2 = q.clone() * 2  # same signature, other data: the addresses are read at each call
+    o2 = stile.attention(q2, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1))
+    ref = stile.attention(q2.numpy(), k.numpy(), v.numpy(), canvas=CANVAS, tile=TILE, window=(1, 2, 1))
+    assert np.array_equal(o2.numpy(), ref)
+    out = torch.empty_like(q)
+    assert stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), out=out) is out
+    assert torch.equal(out, first)
+    assert stile.plan_cache_stats()["plans_created"] - created == 1  # the NumPy arrays' problem is the same
+    with pytest.raises(ValueError, match="q: requires grad"):
+        stile.attention(q.requires_grad_(), k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1))
+    q.requires_grad_(False)
+    with pytest.raises(stile.StileValueError):
+        stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), out=q)  # aliasing: the library refuses
+    stile.clear_plan_cache()
+    assert not _prepared._table
