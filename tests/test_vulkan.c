@@ -1,5 +1,6 @@
 /* The Vulkan backend beyond the conformance table: bring-your-own Vulkan (the application's instance,
- * device, queue, VkBuffers and command buffer), staged copies, out-of-memory and device-loss statuses.
+ * device, queue, VkBuffers and command buffer), staged copies, out-of-memory and device-loss statuses,
+ * the pipeline cache on disk.
  * Runs on whatever device the loader finds (lavapipe in CI); exits 77 (skipped) without one. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -487,6 +488,129 @@ static void test_out_of_memory_and_device_loss_are_statuses(void **state)
     stile_device_close(&dev); /* closing a lost device is allowed and frees everything */
 }
 
+
+/* ---- the pipeline cache on disk (backends/vulkan/vk_cache.c) ---- */
+
+static char logged[4096];
+
+static void collect(void *user, stile_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof logged - n, "%s\n", msg);
+}
+
+/* Open vulkan:0, run the small problem (one pipeline), close; the log lines at WARN in logged. */
+static void run_once(const char *label)
+{
+    logged[0] = '\0';
+    stile_log_set(collect, NULL, STILE_LOG_WARN);
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open("vulkan:0", NULL, &dev), STILE_OK);
+    stile_conf_result r = stile_conf_run(dev, &small, STILE_CONF_BSHD, 9300, 0);
+    assert_true(conf_report(&r, label));
+    stile_device_close(&dev);
+    conf_log_init();
+}
+
+/* The one cache file in dir: its path and bytes (NULL if there is none). */
+static unsigned char *cache_file(const char *dir, char *path, size_t size, size_t *len)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls %s/vulkan-*.bin 2>/dev/null", dir);
+    FILE *ls = popen(cmd, "r");
+    assert_non_null(ls);
+    int found = fgets(path, (int)size, ls) != NULL;
+    pclose(ls);
+    if (!found) return NULL;
+    path[strcspn(path, "\n")] = '\0';
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *b = malloc(1 << 20);
+    assert_non_null(b);
+    *len = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    return b;
+}
+
+static void write_file(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_pipeline_cache_on_disk(void **state)
+{
+    (void)state;
+    char dir[256], path[512], sub[600];
+    size_t n = 0, m = 0;
+    assert_int_equal(conf_tmpdir(dir, sizeof dir, "vkcache"), 0);
+    setenv("STILE_CACHE_DIR", dir, 1);
+    run_once("first use: the cache is written");
+    unsigned char *good = cache_file(dir, path, sizeof path, &n);
+    assert_non_null(good);
+    assert_true(n >= 64);
+    assert_memory_equal(good, "STILEVKC", 8);
+    assert_null(strstr(logged, "pipeline cache"));
+
+    run_once("second use: read without complaint");
+    assert_null(strstr(logged, "pipeline cache"));
+
+    /* a flipped payload byte: ignored with a line, then rewritten whole */
+    unsigned char *bad = malloc(n);
+    assert_non_null(bad);
+    memcpy(bad, good, n);
+    bad[n - 1] ^= 0x5a;
+    write_file(path, bad, n);
+    run_once("corrupt cache");
+    assert_non_null(strstr(logged, "ignored: checksum mismatch"));
+    unsigned char *again = cache_file(dir, path, sizeof path, &m);
+    assert_non_null(again);
+    assert_int_equal(m, n);
+    assert_memory_equal(again, "STILEVKC", 8);
+    free(again);
+
+    /* cut short; someone else's file; another device's data under a right checksum */
+    write_file(path, good, n - 5);
+    run_once("truncated cache");
+    assert_non_null(strstr(logged, "ignored: truncated"));
+    write_file(path, (const unsigned char *)"not a cache at all, just text\n", 30);
+    run_once("foreign file");
+    assert_non_null(strstr(logged, "ignored: not a stile pipeline cache"));
+    memcpy(bad, good, n);
+    bad[32 + 8] ^= 1; /* Vulkan's header: vendorID */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 32; i < n; i++) h = (h ^ bad[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++) bad[24 + i] = (unsigned char)(h >> (8 * i));
+    write_file(path, bad, n);
+    run_once("another device's cache");
+    assert_non_null(strstr(logged, "ignored: made by another device or driver"));
+
+    /* a directory that cannot be made: the call works, one line says so */
+    snprintf(sub, sizeof sub, "%s/sub", path);
+    setenv("STILE_CACHE_DIR", sub, 1);
+    run_once("unwritable cache directory");
+    assert_non_null(strstr(logged, "pipeline cache not saved"));
+
+    /* turned off: nothing written */
+    char off[256];
+    assert_int_equal(conf_tmpdir(off, sizeof off, "vkcache-off"), 0);
+    setenv("STILE_CACHE_DIR", off, 1);
+    setenv("STILE_VULKAN_CACHE", "0", 1);
+    run_once("cache off");
+    unsigned char *none = cache_file(off, path, sizeof path, &m);
+    assert_null(none);
+    unsetenv("STILE_VULKAN_CACHE");
+    unsetenv("STILE_CACHE_DIR");
+    free(good);
+    free(bad);
+    assert_int_equal(conf_tmpdir_remove(dir), 0);
+    assert_int_equal(conf_tmpdir_remove(off), 0);
+}
+
 int main(void)
 {
     conf_log_init();
@@ -503,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_wrap_with_the_applications_loader_queue_lock_cache_and_features),
         cmocka_unit_test(test_staged_buffers_round_trip),
         cmocka_unit_test(test_out_of_memory_and_device_loss_are_statuses),
+        cmocka_unit_test(test_pipeline_cache_on_disk),
     };
     int rc = cmocka_run_group_tests_name("vulkan", tests, NULL, NULL);
     app_close();

@@ -233,6 +233,7 @@ stile_status vk_device_setup(vk_device *d)
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = d->family};
     if ((r = d->vk.vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail(d, r, "command pool");
+    vk_cache_open(d);
     return STILE_OK;
 }
 
@@ -249,6 +250,7 @@ void vk_device_teardown(vk_device *d)
         d->vk.vkDestroyPipeline(d->dev, p->pipe, NULL);
         free(p);
     }
+    vk_cache_close(d);
     if (d->pool) d->vk.vkDestroyCommandPool(d->dev, d->pool, NULL);
     if (d->layout) d->vk.vkDestroyPipelineLayout(d->dev, d->layout, NULL);
     if (d->dsl) d->vk.vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);

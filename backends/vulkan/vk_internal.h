@@ -42,7 +42,9 @@ typedef struct vk_device {
     void (*lock_queue)(void *user, uint32_t family, uint32_t index);
     void (*unlock_queue)(void *user, uint32_t family, uint32_t index);
     void *queue_user;
-    VkPipelineCache cache;  /* the application's pipeline cache, or VK_NULL_HANDLE */
+    VkPipelineCache cache;  /* the application's pipeline cache, stile's on disk (own_cache), or VK_NULL_HANDLE */
+    int own_cache;          /* cache is stile's, loaded from and saved to cache_path (vk_cache.c) */
+    char cache_path[512];
     VkPhysicalDeviceMemoryProperties memprops;
     VkDeviceSize max_range, max_alloc;
     int force_staging;      /* STILE_VULKAN_STAGING=1: stage copies even where memory could be mapped */
@@ -71,6 +73,12 @@ stile_status vk_check_lost(const vk_device *d);
 /* The pipeline layout, shaders and command pool on d->dev (d->phys, d->family, d->coop_n set). */
 stile_status vk_device_setup(vk_device *d);
 void vk_device_teardown(vk_device *d);
+
+/* The pipeline cache on disk (vk_cache.c): opened on a device without the application's cache,
+ * saved after each pipeline it gains, destroyed with the device. None of them fails. */
+void vk_cache_open(vk_device *d);
+void vk_cache_save(vk_device *d);
+void vk_cache_close(vk_device *d);
 
 /* Buffers: a device buffer in the device's list (found by address), or a staging buffer outside it. */
 stile_status vk_make_buffer(vk_device *d, size_t bytes, vk_buffer **out);

@@ -100,6 +100,7 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
     *p = (vk_pipeline){kind, head_dim, dtype, rows, p->pipe, d->pipelines};
     d->pipelines = p;
     *out = p->pipe;
+    vk_cache_save(d); /* the next process finds the compiled pipeline */
     pthread_mutex_unlock(&d->lock);
     return STILE_OK;
 }
