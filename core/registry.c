@@ -113,7 +113,8 @@ stile_status stile_backend_get_info(int index, stile_backend_info *out)
     out->available = 1;
     char reason[160] = "";
     out->devices = s->ops->device_count(reason, sizeof reason);
-    snprintf(out->status, sizeof out->status, "%s", out->devices > 0 ? "ready" : reason);
+    if (out->devices > 0) snprintf(out->status, sizeof out->status, "ready%s%s", reason[0] ? "; " : "", reason);
+    else snprintf(out->status, sizeof out->status, "%s", reason);
     return STILE_OK;
 }
 

@@ -131,7 +131,8 @@ stile_status stile_sched_table_pack(const stile_plan *plan, int64_t block_rows, 
 /* ---- the backend vtable ---- */
 struct stile_backend {
     const char *name;
-    /* Devices present now; on 0, reason says why ("no driver: ..."). */
+    /* Devices present now; on 0, reason says why ("no driver: ..."); otherwise reason may say what
+     * the backend holds ("shaders: ..."), shown after "ready". */
     int (*device_count)(char *reason, size_t reason_size);
     stile_status (*device_open)(int index, const stile_device_params *params, void **impl, stile_device_info *info);
     void (*device_close)(void *impl);

@@ -11,6 +11,7 @@
 
 #include "stile/stile_vulkan.h"
 #include "vk_internal.h"
+#include "vk_khr_coopmat.h"
 
 static const uint32_t spv_portable_d64[] =
 #include "sta_portable_d64.spv.h"
@@ -30,6 +31,12 @@ static const uint32_t spv_coop_d64_n16[] =
 static const uint32_t spv_coop_d128_n16[] =
 #include "sta_coopmat_nv_d128_n16.spv.h"
     ;
+#if STILE_VK_KHR_COOPMAT /* glslangValidator's headers declare spv_khr_d<D>_n<N>[] */
+#include "sta_coopmat_khr_d64_n8.spv.h"
+#include "sta_coopmat_khr_d128_n8.spv.h"
+#include "sta_coopmat_khr_d64_n16.spv.h"
+#include "sta_coopmat_khr_d128_n16.spv.h"
+#endif
 
 /* Key chunk of the tensor-core shader (its BN) and the shared memory it declares, for the check. */
 enum { VK_COOP_BN = 32 };
@@ -116,6 +123,7 @@ int vk_device_count(char *reason, size_t size)
     f.vkEnumeratePhysicalDevices(inst, &n, NULL);
     f.vkDestroyInstance(inst, NULL);
     if (n == 0) snprintf(reason, size, "the Vulkan loader finds no device");
+    else snprintf(reason, size, "shaders: portable, nv-coopmat%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)");
     return (int)n;
 }
 
@@ -131,41 +139,74 @@ static int has_extension(const vk_fns *f, VkPhysicalDevice phys, const char *nam
     return found;
 }
 
-/* Whether the physical device can run the tensor-core shader: the extension and features, a 16xNx16
- * f16 x f16 + f32 shape with N 8 or 16 (the first the driver lists), 32-wide subgroups with shuffles,
- * and the shared memory. Returns N, or 0 with the reason. */
-static uint32_t coop_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, char *reason, size_t size)
+/* What both tensor-core shaders need besides their extension: Vulkan 1.2, shaderFloat16 and
+ * vulkanMemoryModel, and the shared memory; 0, or nonzero with the reason. */
+static int coop_common(const vk_fns *f, VkPhysicalDevice phys, char *reason, size_t size)
 {
-    if (env_on("STILE_VULKAN_PATH") && strcmp(getenv("STILE_VULKAN_PATH"), "portable") == 0) {
-        snprintf(reason, size, "STILE_VULKAN_PATH=portable");
-        return 0;
-    }
     VkPhysicalDeviceProperties props;
     f->vkGetPhysicalDeviceProperties(phys, &props);
     if (props.apiVersion < VK_API_VERSION_1_2 || instance_api(f->vkGetInstanceProcAddr) < VK_API_VERSION_1_2) {
         snprintf(reason, size, "needs Vulkan 1.2");
-        return 0;
+        return -1;
     }
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+    f->vkGetPhysicalDeviceFeatures2(phys, &f2);
+    if (!f12.shaderFloat16 || !f12.vulkanMemoryModel) {
+        snprintf(reason, size, "missing shaderFloat16 or vulkanMemoryModel");
+        return -1;
+    }
+    if (props.limits.maxComputeSharedMemorySize < coop_shared_bytes(128, 16)) {
+        snprintf(reason, size, "%u bytes of shared memory, the shader needs %u", props.limits.maxComputeSharedMemorySize,
+                 coop_shared_bytes(128, 16));
+        return -1;
+    }
+    return 0;
+}
+
+/* 32-wide subgroups with shuffles in compute: natively (0), through VK_EXT_subgroup_size_control
+ * (1: pipelines require 32 and full subgroups), or not at all (-1, with the reason). */
+static int subgroups_32(const vk_fns *f, VkPhysicalDevice phys, int allow_control, char *reason, size_t size)
+{
+    VkPhysicalDeviceSubgroupSizeControlPropertiesEXT sc = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    const int ext = allow_control && has_extension(f, phys, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    if (ext) sg.pNext = &sc;
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+    f->vkGetPhysicalDeviceProperties2(phys, &p2);
+    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    if (!(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || (sg.supportedOperations & ops) != ops) {
+        snprintf(reason, size, "no subgroup shuffles in compute");
+        return -1;
+    }
+    if (sg.subgroupSize == 32) return 0;
+    if (ext && sc.minSubgroupSize <= 32 && sc.maxSubgroupSize >= 32 && (sc.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
+        VkPhysicalDeviceSubgroupSizeControlFeaturesEXT scf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
+        VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &scf};
+        f->vkGetPhysicalDeviceFeatures2(phys, &f2);
+        if (scf.subgroupSizeControl && scf.computeFullSubgroups) return 1;
+    }
+    snprintf(reason, size, "subgroups of %u (the shader needs 32%s)", sg.subgroupSize,
+             allow_control ? ", or subgroup size control that offers it" : "");
+    return -1;
+}
+
+/* VK_NV_cooperative_matrix: a 16xNx16 f16 x f16 + f32 subgroup shape with N 8 or 16 (the first the
+ * driver lists), natively 32-wide subgroups. Returns N, or 0 with the reason. */
+static uint32_t nv_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, char *reason, size_t size)
+{
     if (!has_extension(f, phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
         snprintf(reason, size, "no VK_NV_cooperative_matrix");
         return 0;
     }
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &cmf};
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cmf};
     f->vkGetPhysicalDeviceFeatures2(phys, &f2);
-    if (!cmf.cooperativeMatrix || !f12.shaderFloat16 || !f12.vulkanMemoryModel) {
-        snprintf(reason, size, "missing cooperativeMatrix, shaderFloat16 or vulkanMemoryModel");
+    if (!cmf.cooperativeMatrix) {
+        snprintf(reason, size, "VK_NV_cooperative_matrix without cooperativeMatrix");
         return 0;
     }
-    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
-    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
-    f->vkGetPhysicalDeviceProperties2(phys, &p2);
-    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-    if (sg.subgroupSize != 32 || !(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || (sg.supportedOperations & ops) != ops) {
-        snprintf(reason, size, "subgroups of %u (the shader needs 32, with shuffles, in compute)", sg.subgroupSize);
-        return 0;
-    }
+    if (coop_common(f, phys, reason, size) != 0 || subgroups_32(f, phys, 0, reason, size) != 0) return 0;
     PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
         (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)f->vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
     uint32_t n = 0, found = 0;
@@ -181,17 +222,91 @@ static uint32_t coop_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice ph
                     found = cp[i].NSize;
         free(cp);
     }
-    if (!found) {
-        snprintf(reason, size, "no 16xNx16 f16 -> f32 subgroup shape with N 8 or 16");
-        return 0;
-    }
-    if (props.limits.maxComputeSharedMemorySize < coop_shared_bytes(128, found)) {
-        snprintf(reason, size, "%u bytes of shared memory, the shader needs %u", props.limits.maxComputeSharedMemorySize,
-                 coop_shared_bytes(128, found));
-        return 0;
-    }
+    if (!found) snprintf(reason, size, "NV: no 16xNx16 f16 -> f32 subgroup shape with N 8 or 16");
     return found;
 }
+
+/* VK_KHR_cooperative_matrix (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR): a 16xNx16 f16 x f16
+ * + f32 subgroup shape, N 16 preferred over 8; 32-wide subgroups, natively or required through
+ * subgroup size control (*sg32 set) where allow_control. Returns N, or 0 with the reason. */
+static uint32_t khr_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, int allow_control, int *sg32, char *reason,
+                          size_t size)
+{
+    *sg32 = 0;
+#if !STILE_VK_KHR_COOPMAT
+    (void)f, (void)inst, (void)phys, (void)allow_control;
+    snprintf(reason, size, "KHR shader not built (glslang >= 13 at build time)");
+    return 0;
+#else
+    if (!has_extension(f, phys, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+        snprintf(reason, size, "no VK_KHR_cooperative_matrix");
+        return 0;
+    }
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cmf};
+    f->vkGetPhysicalDeviceFeatures2(phys, &f2);
+    if (!cmf.cooperativeMatrix) {
+        snprintf(reason, size, "VK_KHR_cooperative_matrix without cooperativeMatrix");
+        return 0;
+    }
+    if (coop_common(f, phys, reason, size) != 0) return 0;
+    const int sg = subgroups_32(f, phys, allow_control, reason, size);
+    if (sg < 0) return 0;
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)f->vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+    uint32_t n = 0, found = 0;
+    if (get && get(phys, &n, NULL) == VK_SUCCESS && n) {
+        VkCooperativeMatrixPropertiesKHR *cp = calloc(n, sizeof *cp);
+        for (uint32_t i = 0; cp && i < n; i++) cp[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+        if (cp && get(phys, &n, cp) == VK_SUCCESS)
+            for (uint32_t i = 0; i < n; i++)
+                if (cp[i].MSize == 16 && cp[i].KSize == 16 && (cp[i].NSize == 8 || cp[i].NSize == 16) && cp[i].NSize > found &&
+                    cp[i].AType == VK_COMPONENT_TYPE_FLOAT16_KHR && cp[i].BType == VK_COMPONENT_TYPE_FLOAT16_KHR &&
+                    cp[i].CType == VK_COMPONENT_TYPE_FLOAT32_KHR && cp[i].ResultType == VK_COMPONENT_TYPE_FLOAT32_KHR &&
+                    !cp[i].saturatingAccumulation && cp[i].scope == VK_SCOPE_SUBGROUP_KHR)
+                    found = cp[i].NSize;
+        free(cp);
+    }
+    if (!found) snprintf(reason, size, "KHR: no 16xNx16 f16 -> f32 subgroup shape with N 8 or 16");
+    else *sg32 = sg;
+    return found;
+#endif
+}
+
+/* The tensor-core path for the device, if any: KHR first (any vendor), else NV; STILE_VULKAN_PATH=
+ * portable, khr-coopmat or nv-coopmat restricts the choice. Sets d->coop_kind, coop_n, coop_sg32, or
+ * the reason there is none. khr_ok/nv_ok: what the application enabled (wrapped devices). */
+static void coop_select(vk_device *d, int khr_ok, int nv_ok, int allow_control)
+{
+    const char *want = getenv("STILE_VULKAN_PATH");
+    want = want && *want ? want : "";
+    d->coop_kind = VK_COOP_NONE;
+    d->coop_n = 0;
+    d->coop_sg32 = 0;
+    if (strcmp(want, "portable") == 0) {
+        snprintf(d->coop_reason, sizeof d->coop_reason, "STILE_VULKAN_PATH=portable");
+        return;
+    }
+    char why_khr[96] = "KHR: not enabled by the application", why_nv[96] = "NV: not enabled by the application";
+    if (khr_ok && strcmp(want, "nv-coopmat") != 0)
+        d->coop_n = khr_probe(&d->vk, d->inst, d->phys, allow_control, &d->coop_sg32, why_khr, sizeof why_khr);
+    if (d->coop_n) {
+        d->coop_kind = VK_COOP_KHR;
+        return;
+    }
+    if (nv_ok && strcmp(want, "khr-coopmat") != 0) d->coop_n = nv_probe(&d->vk, d->inst, d->phys, why_nv, sizeof why_nv);
+    if (d->coop_n) {
+        d->coop_kind = VK_COOP_NV;
+        return;
+    }
+    if (strcmp(want, "nv-coopmat") == 0) snprintf(why_khr, sizeof why_khr, "STILE_VULKAN_PATH=nv-coopmat");
+    if (strcmp(want, "khr-coopmat") == 0) snprintf(why_nv, sizeof why_nv, "STILE_VULKAN_PATH=khr-coopmat");
+    if (strcmp(why_khr, "no VK_KHR_cooperative_matrix") == 0 && strcmp(why_nv, "no VK_NV_cooperative_matrix") == 0)
+        snprintf(d->coop_reason, sizeof d->coop_reason, "no VK_KHR_ or VK_NV_cooperative_matrix");
+    else snprintf(d->coop_reason, sizeof d->coop_reason, "%s; %s", why_khr, why_nv);
+}
+
+const char *vk_coop_name(const vk_device *d) { return d->coop_kind == VK_COOP_KHR ? "khr-coopmat" : "nv-coopmat"; }
 
 stile_status vk_device_setup(vk_device *d)
 {
@@ -208,8 +323,16 @@ stile_status vk_device_setup(vk_device *d)
     const uint32_t *code[2] = {spv_portable_d64, spv_portable_d128};
     const size_t size[2] = {sizeof spv_portable_d64, sizeof spv_portable_d128};
     const uint32_t *ccode[2] = {d->coop_n == 16 ? spv_coop_d64_n16 : spv_coop_d64_n8, d->coop_n == 16 ? spv_coop_d128_n16 : spv_coop_d128_n8};
-    const size_t csize[2] = {d->coop_n == 16 ? sizeof spv_coop_d64_n16 : sizeof spv_coop_d64_n8,
-                             d->coop_n == 16 ? sizeof spv_coop_d128_n16 : sizeof spv_coop_d128_n8};
+    size_t csize[2] = {d->coop_n == 16 ? sizeof spv_coop_d64_n16 : sizeof spv_coop_d64_n8,
+                       d->coop_n == 16 ? sizeof spv_coop_d128_n16 : sizeof spv_coop_d128_n8};
+#if STILE_VK_KHR_COOPMAT
+    if (d->coop_kind == VK_COOP_KHR) {
+        ccode[0] = d->coop_n == 16 ? spv_khr_d64_n16 : spv_khr_d64_n8;
+        ccode[1] = d->coop_n == 16 ? spv_khr_d128_n16 : spv_khr_d128_n8;
+        csize[0] = d->coop_n == 16 ? sizeof spv_khr_d64_n16 : sizeof spv_khr_d64_n8;
+        csize[1] = d->coop_n == 16 ? sizeof spv_khr_d128_n16 : sizeof spv_khr_d128_n8;
+    }
+#endif
     for (int i = 0; i < 2; i++) {
         VkShaderModuleCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = size[i], .pCode = code[i]};
         if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->portable[i])) != VK_SUCCESS) return vk_fail(d, r, "loading the shader");
@@ -297,13 +420,13 @@ static void describe(const vk_device *d, stile_device_info *info)
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     VkPhysicalDeviceProperties props;
     d->vk.vkGetPhysicalDeviceProperties(d->phys, &props);
-    char path[64];
-    if (d->coop_n) snprintf(path, sizeof path, "nv-coopmat 16x%ux16 + portable", d->coop_n);
-    else snprintf(path, sizeof path, "portable (%.40s)", d->coop_reason);
+    char path[80];
+    if (d->coop_n) snprintf(path, sizeof path, "%s 16x%ux16%s + portable", vk_coop_name(d), d->coop_n, d->coop_sg32 ? " (wave32)" : "");
+    else snprintf(path, sizeof path, "portable (%.56s)", d->coop_reason);
     snprintf(info->card, sizeof info->card, "%.95s", props.deviceName);
     snprintf(info->driver, sizeof info->driver, "Vulkan %u.%u, driver %u", VK_API_VERSION_MAJOR(props.apiVersion),
              VK_API_VERSION_MINOR(props.apiVersion), props.driverVersion);
-    snprintf(info->description, sizeof info->description, "%.50s (%.14s), %.30s, %.60s%.16s%.8s", props.deviceName,
+    snprintf(info->description, sizeof info->description, "%.50s (%.14s), %.30s, %.66s%.16s%.8s", props.deviceName,
              props.deviceType <= 4 ? types[props.deviceType] : "?", info->driver, path,
              d->owned && env_on("STILE_VULKAN_VALIDATION") ? ", validation on" : "", d->force_staging ? ", staged" : "");
 }
@@ -338,17 +461,25 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     for (uint32_t i = 0; i < nf && d->family == UINT32_MAX; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->family = i;
     if (d->family == UINT32_MAX) { st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan:%d: no compute queue", index); goto fail; }
-    d->coop_n = coop_probe(&d->vk, d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
+    coop_select(d, 1, 1, 1);
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->family,
                                    .queueCount = 1, .pQueuePriorities = &prio};
-    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+    /* the tensor-core path's extension and features: VK_KHR_ or VK_NV_cooperative_matrix, f16,
+     * the memory model, and subgroup size control where the device needs it for 32-wide subgroups */
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT scf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+                                                          .subgroupSizeControl = VK_TRUE, .computeFullSubgroups = VK_TRUE};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV nvf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
                                                        .cooperativeMatrix = VK_TRUE};
-    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &cmf,
+    VkPhysicalDeviceCooperativeMatrixFeaturesKHR khrf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+                                                         .cooperativeMatrix = VK_TRUE, .pNext = d->coop_sg32 ? &scf : NULL};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                            .pNext = d->coop_kind == VK_COOP_KHR ? (void *)&khrf : (void *)&nvf,
                                             .shaderFloat16 = VK_TRUE, .vulkanMemoryModel = VK_TRUE};
-    const char *ext[] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    const char *ext[2] = {d->coop_kind == VK_COOP_KHR ? VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME : VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME,
+                          VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
-                              .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u : 0u,
+                              .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u + (d->coop_sg32 ? 1u : 0u) : 0u,
                               .ppEnabledExtensionNames = ext};
     if ((r = d->vk.vkCreateDevice(d->phys, &dci, NULL, &d->dev)) != VK_SUCCESS) { st = vk_fail(d, r, "creating the device"); goto fail; }
     char missing[64];
@@ -395,25 +526,28 @@ int vk_auto_ok(int index)
 
 /* ---- the public bring-your-own-Vulkan entry point for devices ---- */
 
-/* Whether the features and extensions the application enabled hold what the tensor-core path needs;
- * else missing names the first that is not there. */
-static int app_enabled_coopmat(const stile_vulkan_context *ctx, char *missing, size_t size)
+/* Whether the features and extensions the application enabled hold what a tensor-core path needs
+ * (kind VK_COOP_KHR or VK_COOP_NV); else missing names the first that is not there. */
+static int app_enabled_coopmat(const stile_vulkan_context *ctx, uint32_t kind, char *missing, size_t size)
 {
     if (!ctx->features) return 0;
+    const char *name = kind == VK_COOP_KHR ? VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME : VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    const VkStructureType st = kind == VK_COOP_KHR ? VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR
+                                                   : VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV;
     int ext = 0, f16 = 0, model = 0, coop = 0;
     for (uint32_t i = 0; i < ctx->num_extensions; i++)
-        if (ctx->extensions[i] && strcmp(ctx->extensions[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) == 0) ext = 1;
+        if (ctx->extensions[i] && strcmp(ctx->extensions[i], name) == 0) ext = 1;
     for (const VkBaseInStructure *s = (const VkBaseInStructure *)ctx->features; s; s = s->pNext) {
         if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES) {
             const VkPhysicalDeviceVulkan12Features *f = (const VkPhysicalDeviceVulkan12Features *)s;
             f16 = f->shaderFloat16 == VK_TRUE;
             model = f->vulkanMemoryModel == VK_TRUE;
-        } else if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV) {
+        } else if (s->sType == st) {
+            /* both features structures begin with sType, pNext, cooperativeMatrix */
             coop = ((const VkPhysicalDeviceCooperativeMatrixFeaturesNV *)s)->cooperativeMatrix == VK_TRUE;
         }
     }
-    const char *first = !ext ? VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME : !coop ? "cooperativeMatrix" : !f16 ? "shaderFloat16"
-                      : !model ? "vulkanMemoryModel" : NULL;
+    const char *first = !ext ? name : !coop ? "cooperativeMatrix" : !f16 ? "shaderFloat16" : !model ? "vulkanMemoryModel" : NULL;
     if (first) snprintf(missing, size, "%s", first);
     return first == NULL;
 }
@@ -464,12 +598,16 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     d->unlock_queue = ctx->unlock_queue;
     d->queue_user = ctx->queue_user;
     d->cache = ctx->pipeline_cache;
-    if ((ctx->flags & STILE_VULKAN_COOPMAT_NV) || app_enabled_coopmat(ctx, missing, sizeof missing))
-        d->coop_n = coop_probe(&d->vk, d->inst, d->phys, d->coop_reason, sizeof d->coop_reason);
-    else if (ctx->features)
-        snprintf(d->coop_reason, sizeof d->coop_reason, "%s not enabled", missing);
-    else
+    /* the tensor-core paths the application enabled what they need for (32-wide subgroups natively:
+     * stile cannot know whether it enabled subgroup size control) */
+    char missing_nv[96] = "";
+    const int khr = app_enabled_coopmat(ctx, VK_COOP_KHR, missing, sizeof missing);
+    const int nv = (ctx->flags & STILE_VULKAN_COOPMAT_NV) || app_enabled_coopmat(ctx, VK_COOP_NV, missing_nv, sizeof missing_nv);
+    coop_select(d, khr, nv, 0);
+    if (!d->coop_n && !ctx->features && !(ctx->flags & STILE_VULKAN_COOPMAT_NV))
         snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not say it enabled it (features or STILE_VULKAN_COOPMAT_NV)");
+    else if (!d->coop_n && !khr && !nv)
+        snprintf(d->coop_reason, sizeof d->coop_reason, "KHR: %.40s not enabled; NV: %.40s not enabled", missing, missing_nv);
     stile_status st = vk_device_setup(d);
     if (st != STILE_OK) {
         vk_device_close(d);

@@ -85,9 +85,15 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
                                   ? (VkSpecializationInfo){.mapEntryCount = 1, .pMapEntries = &map[1], .dataSize = sizeof spec, .pData = spec}
                                   : (VkSpecializationInfo){.mapEntryCount = 2, .pMapEntries = map, .dataSize = sizeof spec, .pData = spec};
     VkShaderModule mod = (kind == VK_PATH_COOPMAT ? d->coop : d->portable)[head_dim == 64 ? 0 : 1];
+    /* the tensor-core shader assumes 32-wide subgroups: required where the device's default differs */
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT sg32 = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT, .requiredSubgroupSize = 32};
+    const int need32 = kind == VK_PATH_COOPMAT && d->coop_sg32;
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .pNext = need32 ? &sg32 : NULL,
+                  .flags = need32 ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT : 0,
                   .module = mod, .pName = "main", .pSpecializationInfo = &si},
         .layout = d->layout};
     vk_pipeline *p = calloc(1, sizeof *p);
@@ -206,7 +212,7 @@ static void vk_plan_path(void *device, void *impl, char *buf, size_t size)
 {
     const vk_device *d = device;
     const vk_plan *vp = impl;
-    if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "nv-coopmat 16x%ux16", d->coop_n);
+    if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "%s 16x%ux16", vk_coop_name(d), d->coop_n);
     else snprintf(buf, size, "portable");
 }
 
