@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue 14 on an NVIDIA GPU machine (the device tool; `source .device/setup.sh` first): build with the
+# KHR and NV cooperative-matrix shaders (GLSLANG: a glslangValidator >= 13, default .glslang/ beside
+# its libraries in .glslang/lib: Debian 12's is too old and the machine reaches no registry), then
+#   conf   conformance on vulkan:0 through each tensor-core variant (cases without sampling)
+#   bench  HunyuanVideo 720p f16: KHR against NV in one run
+#   cold   a first call on an empty pipeline cache, then a second process: stile's cache on disk,
+#          with the driver's own shader cache off (__GL_SHADER_DISK_CACHE=0) to see stile's alone
+#   STILE_COMMIT=<commit> PHASES="conf bench cold" bash bench/vulkan-khr-run.sh   (results in $OUT)
+set -uo pipefail
+G=${GLSLANG:-$PWD/.glslang/glslangValidator}
+export LD_LIBRARY_PATH=$(dirname "$G")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dcuda=disabled -Dhip=disabled -Dtests=false -Dglslang="$G"
+$S info
+W=${WORKLOAD:-hunyuan-720p}
+rc=0
+for phase in ${PHASES:-conf bench cold}; do
+    case $phase in
+    conf)
+        for p in khr-coopmat nv-coopmat; do
+            echo "== conformance on vulkan:0, $p, cases without sampling [${SECONDS}s]"
+            STILE_VULKAN_PATH=$p timeout 240 $S conformance --device vulkan:0 --skip sampled --json "$out/conformance-vulkan-$p.json" |
+                grep -vE "^  pass" || rc=1
+        done
+        ;;
+    bench)
+        for p in khr-coopmat nv-coopmat; do
+            echo "== $W f16 on vulkan:0, $p [${SECONDS}s]"
+            STILE_VULKAN_PATH=$p timeout 120 $S bench --device vulkan:0 --workload $W --dtype f16 --no-full --repeat 5 --warmup 2 \
+                --check --check-rows 64 --json "$out/vulkan-$p.json" || rc=1
+        done
+        ;;
+    cold)
+        export STILE_CACHE_DIR=/tmp/stile-cache __GL_SHADER_DISK_CACHE=0
+        rm -rf "$STILE_CACHE_DIR"
+        for i in first second; do
+            t0=$(date +%s.%N)
+            $S run --device vulkan:0 --canvas 12x16x16 --tile 6x8x8 --window 1x1x1 --heads 1 --dtype f16 --check | tail -1
+            echo "cold start, $i process: $(echo "$(date +%s.%N) - $t0" | bc) s wall; cache: $(ls -la $STILE_CACHE_DIR 2>/dev/null | tail -n +4)"
+        done
+        ;;
+    esac
+done
+echo "== done [${SECONDS}s]"
+exit $rc
