@@ -34,9 +34,9 @@ for phase in ${PHASES:-conf bench cold}; do
         export STILE_CACHE_DIR=/tmp/stile-cache __GL_SHADER_DISK_CACHE=0
         rm -rf "$STILE_CACHE_DIR"
         for i in first second; do
-            t0=$(date +%s.%N)
+            t0=$EPOCHREALTIME
             $S run --device vulkan:0 --canvas 12x16x16 --tile 6x8x8 --window 1x1x1 --heads 1 --dtype f16 --check | tail -1
-            echo "cold start, $i process: $(echo "$(date +%s.%N) - $t0" | bc) s wall; cache: $(ls -la $STILE_CACHE_DIR 2>/dev/null | tail -n +4)"
+            echo "cold start, $i process: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.2f", b - a}') s wall; cache: $(ls -la $STILE_CACHE_DIR 2>/dev/null | tail -n +4)"
         done
         ;;
     esac
