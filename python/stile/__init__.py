@@ -89,6 +89,8 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
         if isinstance(q, torch.Tensor) and torch.compiler.is_compiling():
             from . import _torch_op
 
+            if device is not None:
+                raise ValueError(f"device={device!r}: under torch.compile stile runs where the tensors are (leave device unset)")
             windows = normalize_windows(window)
             o, lse = _torch_op.call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse)
             if out is not None:
@@ -99,6 +101,8 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
             done, sig = _fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
             if done is not None:
                 return done if return_lse else done[0]
+        if "stile._torch_op" not in _sys.modules:  # torch came after stile: register the op now, before any compile
+            from . import _torch_op  # noqa: F401
     o, lse = _run(q, k, v, canvas=canvas, tile=tile, window=window, text=text, text_padding=text_padding, scale=scale,
                   order=order, out=out, return_lse=return_lse, device=device, layout=layout, sig=sig)
     return (o, lse) if return_lse else o

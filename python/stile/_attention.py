@@ -1,6 +1,8 @@
 """stile.attention: the STA forward on whatever arrays the caller holds, without copies."""
 
 import ctypes
+import numbers
+import operator
 import sys
 
 from . import _capi as C
@@ -11,6 +13,16 @@ from ._tensors import view, dtype_name
 
 StileValueError = C.StileValueError
 _check = C.check
+
+
+def _int(x, name):
+    """x as an int (int, NumPy or torch integer scalar), or TypeError naming name."""
+    if isinstance(x, bool):
+        raise TypeError(f"{name}: expected an integer, got {x!r}")
+    try:
+        return operator.index(x)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {x!r}") from None
 
 
 def _triple(x, name):
@@ -33,7 +45,7 @@ def normalize_windows(window, heads=None):
         first = window[0]
     except (TypeError, IndexError, KeyError):
         raise TypeError(f"window: expected (t, h, w) or one (t, h, w) per head, got {window!r}") from None
-    if isinstance(first, (int,)) or (hasattr(first, "__index__") and not hasattr(first, "__len__")):
+    if isinstance(first, numbers.Number) or (hasattr(first, "__index__") and not hasattr(first, "__len__")):
         return _triple(window, "window")
     ws = tuple(_triple(w, f"window[{i}]") for i, w in enumerate(window))
     if heads is not None and len(ws) != heads:
@@ -77,7 +89,8 @@ def _alloc_like(v, shape, dtype_code, name):
         import numpy as np
 
         return np.empty(shape, dtype={C.DTYPE_F32: np.float32, C.DTYPE_F16: np.float16}.get(dtype_code) or _np_bf16())
-    mod = sys.modules.get(type(v.obj).__module__.split(".")[0])
+    root = type(v.obj).__module__.split(".")[0]
+    mod = sys.modules.get(root) if root not in ("jax", "jaxlib") else None  # JAX arrays are immutable
     empty = getattr(mod, "empty", None)
     if empty is not None and dtype_code in (C.DTYPE_F32, C.DTYPE_F16):
         try:
@@ -119,7 +132,8 @@ def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order,
         prep = None if sig is None else P.lookup(sig)
     except TypeError:  # an argument that cannot be a key: the full path every time
         return None, None
-    if prep is None or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)):
+    if prep is None or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad or
+                                                      (out is not None and out.requires_grad))):
         return None, sig
     return prep(torch, q, k, v, out), sig
 
@@ -159,7 +173,7 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
         B, S, H, D = qv.shape
     else:
         B, H, S, D = qv.shape
-    text, text_padding = int(text), int(text_padding)
+    text, text_padding = _int(text, "text"), _int(text_padding, "text_padding")
     video = canvas[0] * canvas[1] * canvas[2]
     if S != video + text:
         raise ValueError(f"q: {S} tokens along the sequence axis, but canvas {canvas} has {video} video tokens and text={text}: "
@@ -181,6 +195,9 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
     else:
         out = _alloc_like(qv, qv.shape, qv.dtype, "out")
         ov = view(out, "out")
+        if ov.device != qv.device:  # a producer that allocates on its current device, not q's
+            raise ValueError(f"out: the new array is on {ov.device[0]}:{ov.device[1]}, q on {qv.device[0]}:{qv.device[1]}; "
+                             "pass out= on q's device (or make that device current)")
     lse = lv = None
     if return_lse or lse_out is not None:
         lse = lse_out if lse_out is not None else _alloc_like(qv, (B, H, S), C.DTYPE_F32, "lse")
@@ -188,6 +205,8 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
         if lv.shape != (B, H, S) or lv.dtype != C.DTYPE_F32 or lv.strides != (H * S, S, 1):
             raise ValueError(f"lse: expected a contiguous float32 [B, H, S] = {(B, H, S)} array")
 
+    if B == 0:  # an empty batch: nothing to compute (the library counts batch 0 as 1)
+        return out, lse
     st = tuple((s.batch, s.token, s.head, s.dim) for s in (_strides(x, layout) for x in (qv, kv, vv, ov)))
     key = (qv.dtype, B, canvas, tile, windows, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
 

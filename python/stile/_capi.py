@@ -273,6 +273,7 @@ def check(status, what=""):
 
 # ---- the library's log lines into logging ----
 logger = logging.getLogger("stile")
+logger.addHandler(logging.NullHandler())  # a library's logger: the application decides where messages go
 _PY_LEVEL = {LOG_ERROR: logging.ERROR, LOG_WARN: logging.WARNING, LOG_INFO: logging.INFO, LOG_DEBUG: logging.DEBUG}
 _log_lock = threading.Lock()
 

@@ -20,21 +20,31 @@ _STREAM = C.IO.stream.offset
 _CUDA_STREAM_LEGACY = 1  # cudaStreamLegacy: the runtime's handle of the legacy default stream
 
 
-def _freeze(x):
-    """x as a hashable value (lists to tuples, nested once), or x itself."""
-    if type(x) is list or (type(x) is tuple and x and type(x[0]) is list):
-        return tuple(tuple(e) if type(e) is list else e for e in x)
-    return x
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _key(x):
+    """x as a key that equals another only when the values are equal: plain numbers, strings and
+    (nested) tuples or lists of them. Anything else (a tensor as scale, an array as canvas) raises
+    TypeError, and the call takes the full path, which reads its value every time."""
+    t = type(x)
+    if t in _PLAIN:
+        return x
+    if t is tuple or t is list:
+        return tuple(e if type(e) in _PLAIN else _key(e) for e in x)
+    raise TypeError("not a plain value")
 
 
 def signature(torch, q, k, v, out, canvas, tile, window, text, text_padding, scale, order, layout, return_lse):
-    """The key of a torch call, or None when it is not one the fast path takes."""
+    """The key of a torch call, or None when it is not one the fast path takes (TypeError: arguments
+    that are not plain values)."""
     T = torch.Tensor
     if type(q) is not T or type(k) is not T or type(v) is not T or (out is not None and type(out) is not T):
         return None
     o = None if out is None else (out.shape, out.stride(), out.dtype, out.device)
     return (q.shape, q.stride(), k.shape, k.stride(), v.shape, v.stride(), q.dtype, k.dtype, v.dtype, q.device, k.device,
-            v.device, o, _freeze(canvas), _freeze(tile), _freeze(window), text, text_padding, scale, order, layout, return_lse)
+            v.device, o, _key(canvas), _key(tile), _key(window), _key(text), _key(text_padding), _key(scale), _key(order),
+            _key(layout), _key(return_lse))
 
 
 class Prepared:

@@ -153,9 +153,12 @@ def _dlpack_view(x, name):
         cap = x.__dlpack__(stream=None) if _KDL[int(dev_type)] != "cpu" else x.__dlpack__()
     except TypeError:
         cap = x.__dlpack__()
-    ptr = _capsule_get(cap, b"dltensor")
+    try:
+        ptr = _capsule_get(cap, b"dltensor")
+    except (ValueError, TypeError):
+        ptr = None
     if not ptr:
-        raise TypeError(f"{name}: __dlpack__ did not return a DLPack capsule")
+        raise TypeError(f"{name}: __dlpack__ did not return an unconsumed DLPack capsule")
     mt = ctypes.cast(ptr, ctypes.POINTER(_DLManagedTensor))
     _capsule_rename(cap, b"used_dltensor")  # consumed: the deleter is ours to call now
     owner = _Owner(mt, x)

@@ -5,7 +5,8 @@ the output shapes for tracing; the CPU and CUDA kernels are the eager call on th
 The operator is defined through torch.library.Library and registered for the CPU and CUDA dispatch
 keys directly, not through torch.library.custom_op, whose Python wrapper around each call (autograd
 redispatch, guards) cost about 100 us per call on a 2-core machine; this one costs a few. It has no
-autograd formula: the forward is what stile computes (a tensor that requires grad is refused)."""
+gradient yet: eager calls refuse a tensor that requires grad, and in a compiled graph, where the
+forward cannot see grad mode, the backward raises instead of returning no gradient."""
 
 import torch
 
@@ -48,8 +49,24 @@ def _(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, 
     return o, torch.empty((B, H, S), dtype=torch.float32, device=q.device)
 
 
+def _no_backward(ctx, grad_o, grad_lse):
+    raise RuntimeError("stile.attention is forward-only: it has no gradient (run it under torch.no_grad(), or detach "
+                       "its inputs)")
+
+
+def _setup_context(ctx, inputs, output):
+    pass
+
+
+torch.library.register_autograd("stile::attention", _no_backward, setup_context=_setup_context, lib=_lib)
+
+
 def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
     """The op with stile.attention's arguments (windows: a triple or a tuple of triples)."""
+    if order not in _ORDERS:
+        raise ValueError(f"order={order!r}: 'natural' or 'tiled'")
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout={layout!r}: 'bshd' ([B, S, H, D]) or 'bhsd' ([B, H, S, D])")
     flat = list(windows) if isinstance(windows[0], int) else [x for w in windows for x in w]
     o, lse = torch.ops.stile.attention(q, k, v, list(canvas), list(tile), flat, int(text), int(text_padding),
                                        float(scale or 0.0), _ORDERS.index(order), _LAYOUTS.index(layout), bool(return_lse))

@@ -8,6 +8,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import threading
 
 from . import _capi as C
 
@@ -22,6 +23,7 @@ class Strategy:
             _handle = ctypes.c_void_p()
             C.check(C.stile_strategy_create(ctypes.byref(_handle)), "stile_strategy_create")
         self._h = _handle
+        self._lock = threading.Lock()  # stile.h: calls on one strategy must not race (ctypes lets go of the GIL)
 
     @classmethod
     def load(cls, path):
@@ -31,29 +33,33 @@ class Strategy:
 
     def save(self, path):
         """Write atomically (a temporary file beside it, then rename)."""
-        C.check(C.stile_strategy_save(self._h, os.fsencode(path)), f"saving {path}")
+        with self._lock:
+            C.check(C.stile_strategy_save(self._h, os.fsencode(path)), f"saving {path}")
 
     def to_json(self):
-        n = ctypes.c_size_t()
-        st = C.stile_strategy_json(self._h, None, 0, ctypes.byref(n))
-        if st not in (C.OK, C.ERR_BUFFER_TOO_SMALL):
-            C.check(st, "stile_strategy_json")
-        buf = ctypes.create_string_buffer(n.value + 1)
-        C.check(C.stile_strategy_json(self._h, buf, len(buf), ctypes.byref(n)), "stile_strategy_json")
+        with self._lock:
+            n = ctypes.c_size_t()
+            st = C.stile_strategy_json(self._h, None, 0, ctypes.byref(n))
+            if st not in (C.OK, C.ERR_BUFFER_TOO_SMALL):
+                C.check(st, "stile_strategy_json")
+            buf = ctypes.create_string_buffer(n.value + 1)
+            C.check(C.stile_strategy_json(self._h, buf, len(buf), ctypes.byref(n)), "stile_strategy_json")
         return buf.value.decode()
 
     def __setitem__(self, key, window):
         step, layer, head = key
         w = (ctypes.c_int64 * 3)(*[int(x) for x in window])
-        C.check(C.stile_strategy_set(self._h, step, layer, head, ctypes.byref(w)), f"strategy[{step}, {layer}, {head}]")
+        with self._lock:
+            C.check(C.stile_strategy_set(self._h, step, layer, head, ctypes.byref(w)), f"strategy[{step}, {layer}, {head}]")
 
     def __getitem__(self, key):
         step, layer, head = key
         w = (ctypes.c_int64 * 3)()
-        st = C.stile_strategy_get(self._h, step, layer, head, ctypes.byref(w))
-        if st == C.ERR_OUT_OF_RANGE:
-            raise KeyError(key)
-        C.check(st, f"strategy[{step}, {layer}, {head}]")
+        with self._lock:
+            st = C.stile_strategy_get(self._h, step, layer, head, ctypes.byref(w))
+            if st == C.ERR_OUT_OF_RANGE:
+                raise KeyError(key)
+            C.check(st, f"strategy[{step}, {layer}, {head}]")
         return tuple(w)
 
     def __contains__(self, key):
@@ -64,7 +70,8 @@ class Strategy:
             return False
 
     def __len__(self):
-        return int(C.stile_strategy_size(self._h))
+        with self._lock:
+            return int(C.stile_strategy_size(self._h))
 
     def windows(self, step, layer, heads, full):
         """The per-head windows of (step, layer) for stile.attention: an entry, or `full` (the grid)."""

@@ -29,6 +29,8 @@ def call(q, k, v, **kw):
     (dict(window=[(1, 1, 1)] * 3), ValueError, "3 per-head windows for 2 heads"),
     (dict(window="abc"), TypeError, "window"),
     (dict(order="zigzag"), ValueError, "order="),
+    (dict(text="x"), TypeError, "text: expected an integer"),
+    (dict(text_padding=1.5), TypeError, "text_padding: expected an integer"),
     (dict(layout="sbhd"), ValueError, "layout="),
     (dict(out=np.zeros((1, 32, 2, 32), dtype=np.float32)), ValueError, "out: shape"),
     (dict(out=np.zeros((1, 32, 2, 64), dtype=np.float16)), TypeError, "out: dtype"),
@@ -89,3 +91,22 @@ def test_library_messages_reach_logging(caplog):
     with caplog.at_level("ERROR", logger="stile"), pytest.raises(stile.StileValueError):
         call(q, k, v, window=(0, 1, 1))
     assert any("window" in r.getMessage() for r in caplog.records if r.name == "stile")
+
+
+def test_float_window_values_that_are_integers():
+    q, k, v = qkv()
+    a = call(q, k, v, window=(1.0, 1, 1))
+    assert np.array_equal(a, call(q, k, v, window=(1, 1, 1)))
+
+
+def test_dlpack_that_is_not_a_capsule():
+    class NotACapsule:
+        def __dlpack__(self, stream=None):
+            return object()
+
+        def __dlpack_device__(self):
+            return (1, 0)
+
+    q, k, v = qkv()
+    with pytest.raises(TypeError, match="k: __dlpack__ did not return"):
+        call(q, NotACapsule(), v)

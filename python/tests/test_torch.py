@@ -115,7 +115,8 @@ def test_custom_op_registration(rng):
     for return_lse in (False, True):
         args = (q, k, v, list(CANVAS), list(TILE), [1, 1, 1], 0, 0, 0.0, 0, 0, return_lse)
         torch.library.opcheck(torch.ops.stile.attention.default, args,
-                              test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
+                              test_utils=("test_schema", "test_autograd_registration", "test_faketensor",
+                                          "test_aot_dispatch_static"))
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode() as mode:
@@ -124,18 +125,60 @@ def test_custom_op_registration(rng):
         assert o.shape == q.shape and lse.shape == (1, 2, S)
 
 
+def test_compiled_graph_with_grad_raises_in_backward(rng):
+    """In a compiled graph the op's backward raises (when AOTAutograd traces it, or when it runs),
+    never a silent missing gradient. (Eager calls refuse such tensors at once.)"""
+    torch.manual_seed(int(rng.integers(2**31)))
+    torch._dynamo.reset()
+    m = _Block(2, 64)
+    x = torch.randn(2, S, 128)
+    with pytest.raises(ValueError, match="requires grad"):
+        m(x)
+    with pytest.raises(Exception, match="forward-only"):
+        torch.compile(m, backend="aot_eager", fullgraph=True)(x).sum().backward()
+
+
+def test_argument_values_not_identities_key_the_fast_path(rng):
+    """A scale given as a tensor is read at each call (no cached plan keyed on the object)."""
+    q, k, v = _qkv(rng, (1, S, 2, 64), torch.float32)
+    s = torch.tensor(0.05)
+    a = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1), scale=s)
+    s.fill_(0.5)
+    b = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1), scale=s)
+    want = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1), scale=0.5)
+    assert not torch.equal(a, b) and torch.equal(b, want)
+
+
+def test_empty_batch(rng):
+    q, k, v = _qkv(rng, (0, S, 2, 64), torch.float32)
+    o, lse = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1), return_lse=True)
+    assert o.shape == q.shape and lse.shape == (0, 2, S)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for torch here")
 def test_cuda_tensors_on_the_current_stream(rng):
+    """On torch's default stream (enqueued as cudaStreamLegacy) and on a side stream, first call and
+    repeated (fast path) calls; results against the reference."""
     names = [d["name"] for d in stile.devices() if d["name"] == "cuda:0" and "unavailable" not in d]
     if not names:
         pytest.skip("stile has no cuda:0 here")
     q, k, v = _qkv(rng, (1, S, 2, 64), torch.bfloat16, "cuda")
-    s = torch.cuda.Stream()
-    with torch.cuda.stream(s):
-        o = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
-    s.synchronize()
     ro, _ = ref_attention(*(_np64(x) for x in (q, k, v)), CANVAS, TILE, [(1, 1, 1)] * 2)
-    assert nmse(_np64(o), ro) <= BOUNDS["bfloat16"]
+    stile.clear_plan_cache()
+    for _ in range(2):
+        o = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+        o = o * 1  # a torch op after it on the same stream sees its result
+        assert nmse(_np64(o), ro) <= BOUNDS["bfloat16"]
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    hits = stile.plan_cache_stats()["plan_cache_hits"]
+    with torch.cuda.stream(s):
+        outs = [stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1)) for _ in range(3)]
+        outs = [o * 1 for o in outs]
+    s.synchronize()
+    assert stile.plan_cache_stats()["plan_cache_hits"] - hits == 3
+    for o in outs:
+        assert nmse(_np64(o), ro) <= BOUNDS["bfloat16"]
 
 
 def test_repeated_calls_reuse_the_prepared_call(rng):
@@ -148,7 +191,9 @@ def test_repeated_calls_reuse_the_prepared_call(rng):
     created = stile.plan_cache_stats()["plans_created"]
     first, lse1 = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), return_lse=True)
     assert len(_prepared._table) == 1
+    hits = stile.plan_cache_stats()["plan_cache_hits"]
     again, lse2 = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1), return_lse=True)
+    assert stile.plan_cache_stats()["plan_cache_hits"] == hits + 1
     assert again.data_ptr() != first.data_ptr() and torch.equal(again, first) and torch.equal(lse1, lse2)
     q2 = q.clone() * 2  # same signature, other data: the addresses are read at each call
     o2 = stile.attention(q2, k, v, canvas=CANVAS, tile=TILE, window=(1, 2, 1))
