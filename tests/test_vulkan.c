@@ -489,6 +489,47 @@ static void test_out_of_memory_and_device_loss_are_statuses(void **state)
 }
 
 
+
+/* The subgroup shader (shaders/sta_subgroup.comp), which CPU implementations take only when asked:
+ * every dtype and head dim, both layouts and token orders, text with padding, partial tiles,
+ * per-head windows, a batch; each plan says it runs the subgroup shader. */
+static void test_subgroup_shader(void **state)
+{
+    (void)state;
+    setenv("STILE_VULKAN_PATH", "subgroup", 1);
+    stile_device *dev = NULL;
+    assert_int_equal(stile_device_open("vulkan:0", NULL, &dev), STILE_OK);
+    unsetenv("STILE_VULKAN_PATH");
+    if (!strstr(dev->info.description, "subgroup")) {
+        printf("  [subgroup shader] not available here: %s\n", dev->info.description);
+        stile_device_close(&dev);
+        skip();
+    }
+    static const int64_t heads3[3][3] = {{1, 1, 3}, {3, 2, 1}, {9, 9, 9}};
+    const stile_dtype dts[3] = {STILE_DTYPE_F32, STILE_DTYPE_F16, STILE_DTYPE_BF16};
+    for (int t = 0; t < 3; t++)
+        for (int hd = 64; hd <= 128; hd += 64) {
+            stile_problem p = small;
+            p.dtype = dts[t];
+            p.head_dim = hd;
+            p.batch = 2;
+            p.heads = 3;
+            p.head_windows = heads3;
+            p.order = hd == 64 ? STILE_ORDER_TILED : STILE_ORDER_NATURAL;
+            char label[64];
+            snprintf(label, sizeof label, "subgroup %s d%d %s", stile_dtype_name(p.dtype), hd, hd == 64 ? "tiled" : "natural");
+            stile_conf_result r = stile_conf_run(dev, &p, t == 1 ? STILE_CONF_BHSD : STILE_CONF_BSHD, 9400 + (uint64_t)(t * 2 + hd / 64), 0);
+            assert_true(conf_report(&r, label));
+            stile_plan *plan = NULL;
+            assert_int_equal(stile_plan_create(dev, &p, &plan), STILE_OK);
+            stile_plan_info pi;
+            assert_int_equal(stile_plan_get_info(plan, &pi), STILE_OK);
+            assert_string_equal(pi.path, "subgroup");
+            stile_plan_destroy(&plan);
+        }
+    stile_device_close(&dev);
+}
+
 /* ---- the pipeline cache on disk (backends/vulkan/vk_cache.c) ---- */
 
 static char logged[4096];
@@ -628,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_staged_buffers_round_trip),
         cmocka_unit_test(test_out_of_memory_and_device_loss_are_statuses),
         cmocka_unit_test(test_pipeline_cache_on_disk),
+        cmocka_unit_test(test_subgroup_shader),
     };
     int rc = cmocka_run_group_tests_name("vulkan", tests, NULL, NULL);
     app_close();

@@ -19,6 +19,18 @@ static const uint32_t spv_portable_d64[] =
 static const uint32_t spv_portable_d128[] =
 #include "sta_portable_d128.spv.h"
     ;
+static const uint32_t spv_subgroup_d64_p0[] =
+#include "sta_subgroup_d64_p0.spv.h"
+    ;
+static const uint32_t spv_subgroup_d128_p0[] =
+#include "sta_subgroup_d128_p0.spv.h"
+    ;
+static const uint32_t spv_subgroup_d64_p1[] =
+#include "sta_subgroup_d64_p1.spv.h"
+    ;
+static const uint32_t spv_subgroup_d128_p1[] =
+#include "sta_subgroup_d128_p1.spv.h"
+    ;
 static const uint32_t spv_coop_d64_n8[] =
 #include "sta_coopmat_nv_d64_n8.spv.h"
     ;
@@ -123,7 +135,7 @@ int vk_device_count(char *reason, size_t size)
     f.vkEnumeratePhysicalDevices(inst, &n, NULL);
     f.vkDestroyInstance(inst, NULL);
     if (n == 0) snprintf(reason, size, "the Vulkan loader finds no device");
-    else snprintf(reason, size, "shaders: portable, nv-coopmat%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)");
+    else snprintf(reason, size, "shaders: portable, subgroup, nv-coopmat%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)");
     return (int)n;
 }
 
@@ -283,8 +295,8 @@ static void coop_select(vk_device *d, int khr_ok, int nv_ok, int allow_control)
     d->coop_kind = VK_COOP_NONE;
     d->coop_n = 0;
     d->coop_sg32 = 0;
-    if (strcmp(want, "portable") == 0) {
-        snprintf(d->coop_reason, sizeof d->coop_reason, "STILE_VULKAN_PATH=portable");
+    if (strcmp(want, "portable") == 0 || strcmp(want, "subgroup") == 0) {
+        snprintf(d->coop_reason, sizeof d->coop_reason, "STILE_VULKAN_PATH=%s", want);
         return;
     }
     char why_khr[96] = "KHR: not enabled by the application", why_nv[96] = "NV: not enabled by the application";
@@ -333,9 +345,32 @@ stile_status vk_device_setup(vk_device *d)
         csize[1] = d->coop_n == 16 ? sizeof spv_khr_d128_n16 : sizeof spv_khr_d128_n8;
     }
 #endif
+    /* the subgroup shader: shuffles in compute, subgroups of 4..64 that tile its 64 invocations */
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 sp2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+    d->vk.vkGetPhysicalDeviceProperties2(d->phys, &sp2);
+    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    const char *want = getenv("STILE_VULKAN_PATH");
+    /* On CPU implementations (lavapipe) the one-row-per-invocation shader is faster (2.6x on llvmpipe,
+     * 2026-12-02): they take the subgroup shader only when STILE_VULKAN_PATH=subgroup asks for it. */
+    const int forced = want && strcmp(want, "subgroup") == 0;
+    d->subgroup_ok = props.apiVersion >= VK_API_VERSION_1_1 && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                     (sg.supportedOperations & ops) == ops && sg.subgroupSize >= 4 && sg.subgroupSize <= 64 &&
+                     64 % sg.subgroupSize == 0 && !(want && strcmp(want, "portable") == 0) &&
+                     (props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU || forced);
+    /* [f32, 16-bit] x [d 64, d 128] */
+    const uint32_t *scode[4] = {spv_subgroup_d64_p0, spv_subgroup_d128_p0, spv_subgroup_d64_p1, spv_subgroup_d128_p1};
+    const size_t ssize[4] = {sizeof spv_subgroup_d64_p0, sizeof spv_subgroup_d128_p0, sizeof spv_subgroup_d64_p1,
+                             sizeof spv_subgroup_d128_p1};
     for (int i = 0; i < 2; i++) {
         VkShaderModuleCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = size[i], .pCode = code[i]};
         if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->portable[i])) != VK_SUCCESS) return vk_fail(d, r, "loading the shader");
+        for (int p = 0; p < 2 && d->subgroup_ok; p++) {
+            VkShaderModuleCreateInfo ssi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = ssize[2 * p + i],
+                                            .pCode = scode[2 * p + i]};
+            if ((r = d->vk.vkCreateShaderModule(d->dev, &ssi, NULL, &d->subgroup[2 * p + i])) != VK_SUCCESS)
+                return vk_fail(d, r, "loading the subgroup shader");
+        }
         if (!d->coop_n) continue;
         smi.codeSize = csize[i];
         smi.pCode = ccode[i];
@@ -381,6 +416,9 @@ void vk_device_teardown(vk_device *d)
         if (d->portable[i]) d->vk.vkDestroyShaderModule(d->dev, d->portable[i], NULL);
         if (d->coop[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop[i], NULL);
     }
+    for (int i = 0; i < 4; i++) {
+        if (d->subgroup[i]) d->vk.vkDestroyShaderModule(d->dev, d->subgroup[i], NULL);
+    }
 }
 
 void vk_device_close(void *impl)
@@ -421,8 +459,9 @@ static void describe(const vk_device *d, stile_device_info *info)
     VkPhysicalDeviceProperties props;
     d->vk.vkGetPhysicalDeviceProperties(d->phys, &props);
     char path[80];
-    if (d->coop_n) snprintf(path, sizeof path, "%s 16x%ux16%s + portable", vk_coop_name(d), d->coop_n, d->coop_sg32 ? " (wave32)" : "");
-    else snprintf(path, sizeof path, "portable (%.56s)", d->coop_reason);
+    const char *port = d->subgroup_ok ? "subgroup" : "portable";
+    if (d->coop_n) snprintf(path, sizeof path, "%s 16x%ux16%s + %s", vk_coop_name(d), d->coop_n, d->coop_sg32 ? " (wave32)" : "", port);
+    else snprintf(path, sizeof path, "%s (%.56s)", port, d->coop_reason);
     snprintf(info->card, sizeof info->card, "%.95s", props.deviceName);
     snprintf(info->driver, sizeof info->driver, "Vulkan %u.%u, driver %u", VK_API_VERSION_MAJOR(props.apiVersion),
              VK_API_VERSION_MINOR(props.apiVersion), props.driverVersion);

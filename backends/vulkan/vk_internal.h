@@ -27,7 +27,7 @@ typedef struct vk_pipeline {
     struct vk_pipeline *next;
 } vk_pipeline;
 
-enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1 };
+enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2 };
 enum { VK_COOP_NONE = 0, VK_COOP_KHR = 1, VK_COOP_NV = 2 };
 
 typedef struct vk_device {
@@ -53,7 +53,9 @@ typedef struct vk_device {
     uint32_t coop_n;        /* 0: no tensor-core path; else N of the 16xNx16 cooperative matrix shape */
     int coop_sg32;          /* its pipelines require 32-wide full subgroups (subgroup size control) */
     char coop_reason[128];  /* why there is no tensor-core path */
+    int subgroup_ok;        /* the subgroup shader runs here (sta_subgroup.comp: shuffles, 4..64-wide subgroups) */
     VkShaderModule portable[2], coop[2]; /* head dim 64, 128 */
+    VkShaderModule subgroup[4];  /* f32 d 64, f32 d 128, 16-bit d 64, 16-bit d 128 */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkCommandPool pool;

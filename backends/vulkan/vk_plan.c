@@ -45,6 +45,18 @@ static int coop_strides_ok(const stile_resolved *r)
     return 1;
 }
 
+/* The subgroup shader reads q, k, v a 32-bit word at a time: contiguous head dims, and for 16-bit
+ * dtypes even strides (offsets are checked per execution). */
+static int subgroup_strides_ok(const stile_resolved *r)
+{
+    const int two = stile_dtype_size(r->p.dtype) == 2;
+    for (int i = 0; i < 3; i++) {
+        const stile_strides *s = &r->strides[i];
+        if (s->dim != 1 || (two && (s->batch % 2 || s->token % 2 || s->head % 2))) return 0;
+    }
+    return 1;
+}
+
 static stile_status vk_supports(void *device, const stile_plan *plan)
 {
     vk_device *d = device;
@@ -81,10 +93,14 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
         }
     const uint32_t spec[2] = {rows, dtype};
     const VkSpecializationMapEntry map[2] = {{0, 0, 4}, {1, 4, 4}};
-    VkSpecializationInfo si = kind == VK_PATH_COOPMAT
+    /* the portable shader takes its workgroup size (rows) and dtype; the others fix their size */
+    VkSpecializationInfo si = kind != VK_PATH_PORTABLE
                                   ? (VkSpecializationInfo){.mapEntryCount = 1, .pMapEntries = &map[1], .dataSize = sizeof spec, .pData = spec}
                                   : (VkSpecializationInfo){.mapEntryCount = 2, .pMapEntries = map, .dataSize = sizeof spec, .pData = spec};
-    VkShaderModule mod = (kind == VK_PATH_COOPMAT ? d->coop : d->portable)[head_dim == 64 ? 0 : 1];
+    const int hdi = head_dim == 64 ? 0 : 1;
+    VkShaderModule mod = kind == VK_PATH_COOPMAT    ? d->coop[hdi]
+                         : kind == VK_PATH_SUBGROUP ? d->subgroup[(dtype == STILE_DTYPE_F32 ? 0 : 2) + hdi]
+                                                    : d->portable[hdi];
     /* the tensor-core shader assumes 32-wide subgroups: required where the device's default differs */
     VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT sg32 = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT, .requiredSubgroupSize = 32};
@@ -184,10 +200,13 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     if (d->coop_n && !coop)
         stile_log(STILE_LOG_INFO, "vulkan: portable path: the tensor-core path takes f16/bf16 with a contiguous head dim and "
                                   "q/k/v strides that are multiples of 8");
-    vp->path = coop ? VK_PATH_COOPMAT : VK_PATH_PORTABLE;
+    const int subgroup = !coop && d->subgroup_ok && subgroup_strides_ok(r);
+    vp->path = coop ? VK_PATH_COOPMAT : subgroup ? VK_PATH_SUBGROUP : VK_PATH_PORTABLE;
     vp->block_rows = coop ? STILE_BLOCK_ROWS_VK_COOPMAT : STILE_BLOCK_ROWS_VK_PORTABLE;
     stile_status st = get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
-    if (st == STILE_OK && coop) st = get_pipeline(d, VK_PATH_PORTABLE, hd, dt, STILE_BLOCK_ROWS_VK_COOPMAT, &vp->fallback);
+    /* for executions whose tensors the chosen shader cannot take (alignment): the portable shader */
+    if (st == STILE_OK && vp->path != VK_PATH_PORTABLE)
+        st = get_pipeline(d, VK_PATH_PORTABLE, hd, dt, (uint32_t)vp->block_rows, &vp->fallback);
     int32_t *t = NULL;
     stile_sched_table tab;
     if (st == STILE_OK) st = build_table(plan, vp->block_rows, &t, &tab);
@@ -213,6 +232,7 @@ static void vk_plan_path(void *device, void *impl, char *buf, size_t size)
     const vk_device *d = device;
     const vk_plan *vp = impl;
     if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "%s 16x%ux16", vk_coop_name(d), d->coop_n);
+    else if (vp->path == VK_PATH_SUBGROUP) snprintf(buf, size, "subgroup");
     else snprintf(buf, size, "portable");
 }
 
@@ -279,7 +299,7 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     size_t at[5] = {0}, span[5];
     for (int i = 0; i < 4; i++) span[i] = (size_t)plan->r.extent[i] * es;
     span[4] = (size_t)(plan->r.p.batch * plan->r.p.heads * plan->r.tokens) * sizeof(float);
-    int aligned16 = 1;
+    int aligned16 = 1, even = 1;
     for (int i = 0; i < 5; i++) {
         key[i] = vp->table->buf; /* no lse: any buffer, unused */
         if (i == 4 && !io->lse.data && !io->lse.handle) continue;
@@ -308,6 +328,7 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
         if (i == 3 && es == 2 && byte_off % 4)
             return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: 16-bit o must start on a 4-byte boundary of its buffer");
         if (i < 3 && byte_off % 16) aligned16 = 0;
+        if (i < 3 && byte_off % 4) even = 0; /* 16-bit tensors not on a word boundary */
         key[i] = buf;
         off[i] = (uint32_t)(byte_off / unit);
         at[i] = byte_off;
@@ -326,6 +347,10 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     if (vp->path == VK_PATH_COOPMAT && !aligned16) {
         stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start 16-byte aligned in their buffers "
                                   "for the tensor-core path");
+        out->pipe = vp->fallback;
+    } else if (vp->path == VK_PATH_SUBGROUP && !even) {
+        stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start on 4-byte boundaries of their "
+                                  "buffers for the subgroup shader");
         out->pipe = vp->fallback;
     }
     out->pc = (vk_push){off[0], off[1], off[2], off[3], off[4], io->lse.data != NULL || io->lse.handle != 0, 0};
