@@ -2,8 +2,10 @@
 # Issue 14 on an NVIDIA GPU machine (the device tool; `source .device/setup.sh` first): build with the
 # KHR and NV cooperative-matrix shaders (GLSLANG: a glslangValidator >= 13, default .glslang/ beside
 # its libraries in .glslang/lib: Debian 12's is too old and the machine reaches no registry), then
-#   conf   conformance on vulkan:0 through each tensor-core variant (cases without sampling)
+#   conf   conformance on vulkan:0 through each tensor-core variant and the subgroup shader (cases
+#          without sampling; SHARD=i/N for a part, CONF_S seconds each)
 #   bench  HunyuanVideo 720p f16: KHR against NV in one run
+#   small  a smaller problem: the subgroup shader against the one-row-per-invocation one (and KHR)
 #   cold   a first call on an empty pipeline cache, then a second process: stile's cache on disk,
 #          with the driver's own shader cache off (__GL_SHADER_DISK_CACHE=0) to see stile's alone
 #   STILE_COMMIT=<commit> PHASES="conf bench cold" bash bench/vulkan-khr-run.sh   (results in $OUT)
@@ -14,13 +16,20 @@ source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dcuda=disabled -Dhip=di
 $S info
 W=${WORKLOAD:-hunyuan-720p}
 rc=0
-for phase in ${PHASES:-conf bench cold}; do
+for phase in ${PHASES:-bench cold small conf}; do
     case $phase in
     conf)
-        for p in khr-coopmat nv-coopmat; do
-            echo "== conformance on vulkan:0, $p, cases without sampling [${SECONDS}s]"
-            STILE_VULKAN_PATH=$p timeout 240 $S conformance --device vulkan:0 --skip sampled --json "$out/conformance-vulkan-$p.json" |
-                grep -vE "^  pass" || rc=1
+        for p in khr-coopmat nv-coopmat subgroup; do
+            echo "== conformance on vulkan:0, $p, cases without sampling, shard ${SHARD:-0/1} [${SECONDS}s]"
+            STILE_VULKAN_PATH=$p timeout ${CONF_S:-240} $S conformance --device vulkan:0 --skip sampled --shard ${SHARD:-0/1} \
+                --json "$out/conformance-vulkan-$p.json" | grep -vE "^  pass" || rc=1
+        done
+        ;;
+    small)
+        for p in subgroup portable khr-coopmat; do
+            echo "== a smaller problem (6x24x40, 4 heads, f16) on vulkan:0, $p [${SECONDS}s]"
+            STILE_VULKAN_PATH=$p timeout 120 $S bench --device vulkan:0 --canvas 6x24x40 --tile 6x8x8 --window 1x3x3 --heads 4 \
+                --dtype f16 --no-full --repeat 5 --warmup 1 --check --json "$out/vulkan-small-$p.json" | grep -E "STA|check" || rc=1
         done
         ;;
     bench)
