@@ -43,7 +43,7 @@ static const uint32_t spv_coop_d64_n16[] =
 static const uint32_t spv_coop_d128_n16[] =
 #include "sta_coopmat_nv_d128_n16.spv.h"
     ;
-#if STILE_VK_KHR_COOPMAT /* glslangValidator's headers declare spv_khr_d<D>_n<N>[] */
+#if STILE_VK_KHR_COOPMAT /* shaders/khr_spv.py's headers declare spv_khr_d<D>_n<N>[] */
 #include "sta_coopmat_khr_d64_n8.spv.h"
 #include "sta_coopmat_khr_d128_n8.spv.h"
 #include "sta_coopmat_khr_d64_n16.spv.h"
