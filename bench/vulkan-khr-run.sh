@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Issue 14 on an NVIDIA GPU machine (the device tool; `source .device/setup.sh` first): build with the
-# KHR and NV cooperative-matrix shaders (GLSLANG: a glslangValidator >= 13, default .glslang/ beside
+# KHR cooperative-matrix shader (GLSLANG: a glslangValidator >= 13, default .glslang/ beside
 # its libraries in .glslang/lib: Debian 12's is too old and the machine reaches no registry), then
-#   conf   conformance on vulkan:0 through each tensor-core variant and the subgroup shader (cases
-#          without sampling; SHARD=i/N for a part, CONF_S seconds each)
-#   bench  HunyuanVideo 720p f16: KHR against NV in one run
+#   conf   conformance on vulkan:0 through the tensor-core shader and the subgroup shader (cases
+#          without sampling; SHARD=i/N for a part, CONF_S seconds each; STILE_VULKAN_PATH=khr-coopmat
+#          is the default choice)
+#   bench  HunyuanVideo 720p f16 on the tensor-core shader (the NV build it was measured against is gone)
 #   small  a smaller problem: the subgroup shader against the one-row-per-invocation one (and KHR)
 #   cold   a first call on an empty pipeline cache, then a second process: stile's cache on disk,
 #          with the driver's own shader cache off (__GL_SHADER_DISK_CACHE=0) to see stile's alone
@@ -19,7 +20,7 @@ rc=0
 for phase in ${PHASES:-bench cold small conf}; do
     case $phase in
     conf)
-        for p in khr-coopmat nv-coopmat subgroup; do
+        for p in khr-coopmat subgroup; do
             echo "== conformance on vulkan:0, $p, cases without sampling, shard ${SHARD:-0/1} [${SECONDS}s]"
             STILE_VULKAN_PATH=$p timeout ${CONF_S:-240} $S conformance --device vulkan:0 --skip sampled --shard ${SHARD:-0/1} \
                 --json "$out/conformance-vulkan-$p.json" | grep -vE "^  pass" || rc=1
@@ -33,7 +34,7 @@ for phase in ${PHASES:-bench cold small conf}; do
         done
         ;;
     bench)
-        for p in khr-coopmat nv-coopmat; do
+        for p in khr-coopmat; do
             echo "== $W f16 on vulkan:0, $p [${SECONDS}s]"
             STILE_VULKAN_PATH=$p timeout 120 $S bench --device vulkan:0 --workload $W --dtype f16 --no-full --repeat 5 --warmup 2 \
                 --check --check-rows 64 --json "$out/vulkan-$p.json" || rc=1

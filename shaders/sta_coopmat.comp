@@ -1,25 +1,20 @@
-// STA forward, the Vulkan backend's tensor-core path: f16 operands, f32 accumulation, through
-// GL_KHR_cooperative_matrix (-DKHR=1: any vendor's matrix units; needs glslang >= 13) or
-// GL_NV_cooperative_matrix (NVIDIA; Debian 12's glslc). bf16 tensors are converted to f16 while staging
-// (exact for values within f16's range; see docs/backends.md). One workgroup = 4 subgroups of 32 = 64
-// query rows, 16 per subgroup. Per chunk of BN keys: the workgroup stages K and V in shared memory;
-// each subgroup computes S = Q K^T with cooperative matrices, runs the online softmax on S through
-// shared memory (two lanes per row), and accumulates O += P V in cooperative-matrix accumulators,
-// rescaled per row.
+// STA forward, the Vulkan backend's tensor-core path (GL_KHR_cooperative_matrix: any vendor's matrix
+// units; needs glslang >= 13 to compile): f16 operands, f32 accumulation. bf16 tensors are converted to
+// f16 while staging (exact for values within f16's range; see docs/backends.md). One workgroup = 4
+// subgroups of 32 = 64 query rows, 16 per subgroup. Per chunk of BN keys: the workgroup stages K and V
+// in shared memory; each subgroup computes S = Q K^T with cooperative matrices, runs the online softmax
+// on S through shared memory (two lanes per row), and accumulates O += P V in cooperative-matrix
+// accumulators, rescaled per row.
 //
-// The per-row rescale needs to know which row each accumulator element belongs to, which both
-// extensions leave to the implementation: a matrix of the same type loaded from a table of row numbers
+// The per-row rescale needs to know which row each accumulator element belongs to, which the
+// extension leaves to the implementation: a matrix of the same type loaded from a table of row numbers
 // gives it (elements of one matrix type map to invocations the same way).
 //
-// Compiled per extension, head dim (-DHEAD_DIM=64/128) and matrix width (-DCN=8/16, the N of the
-// device's 16xNx16 f16 -> f32 shape). The host requires 32-invocation subgroups, 16-byte aligned q/k/v
-// rows (token, head and batch strides multiples of 8 elements, dim stride 1) and even o strides.
+// Compiled per head dim (-DHEAD_DIM=64/128) and matrix width (-DCN=8/16, the N of the device's 16xNx16
+// f16 -> f32 shape). The host requires 32-invocation subgroups, 16-byte aligned q/k/v rows (token, head
+// and batch strides multiples of 8 elements, dim stride 1) and even o strides.
 #version 450
-#if KHR
 #extension GL_KHR_cooperative_matrix : require
-#else
-#extension GL_NV_cooperative_matrix : require
-#endif
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -49,26 +44,11 @@ const uint KS = DW + 1;     // shared row stride in uvec4: one 16-byte pad again
 const uint PS = (BN + 8) / 2; // P row stride in uint (pairs of halves)
 const uint SS = BN + 4;     // S row stride in floats
 
-// the two extensions' spellings of the same matrices and operations
-#if KHR
 #define ACC coopmat<float, gl_ScopeSubgroup, 16, CN, gl_MatrixUseAccumulator>
 #define MATA coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
 #define MATB coopmat<float16_t, gl_ScopeSubgroup, 16, CN, gl_MatrixUseB>
 #define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
 #define COL_MAJOR gl_CooperativeMatrixLayoutColumnMajor
-#define CM_LOAD coopMatLoad
-#define CM_STORE coopMatStore
-#define CM_MULADD coopMatMulAdd
-#else
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, CN>
-#define MATA fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define MATB fcoopmatNV<16, gl_ScopeSubgroup, 16, CN>
-#define ROW_MAJOR false
-#define COL_MAJOR true
-#define CM_LOAD coopMatLoadNV
-#define CM_STORE coopMatStoreNV
-#define CM_MULADD coopMatMulAddNV
-#endif
 
 layout(std430, binding = 0) readonly buffer QB { uvec4 q[]; };
 layout(std430, binding = 1) readonly buffer KB { uvec4 k[]; };
@@ -188,9 +168,9 @@ void main()
     }
     barrier();
     MATA qa[D / 16];
-    [[unroll]] for (uint kk = 0; kk < D / 16; kk++) CM_LOAD(qa[kk], shKV, warp * 16 * KS + kk * 2, KS, ROW_MAJOR);
+    [[unroll]] for (uint kk = 0; kk < D / 16; kk++) coopMatLoad(qa[kk], shKV, warp * 16 * KS + kk * 2, KS, ROW_MAJOR);
     ACC ridx;
-    CM_LOAD(ridx, shRidx, 0, CN, ROW_MAJOR);
+    coopMatLoad(ridx, shRidx, 0, CN, ROW_MAJOR);
     ACC oacc[D / CN];
     [[unroll]] for (uint j = 0; j < D / CN; j++) oacc[j] = ACC(0.0);
 
@@ -238,10 +218,10 @@ void main()
                 ACC s = ACC(0.0);
                 [[unroll]] for (uint kk = 0; kk < D / 16; kk++) {
                     MATB kt;
-                    CM_LOAD(kt, shKV, j * CN * KS + kk * 2, KS, COL_MAJOR);
-                    s = CM_MULADD(qa[kk], kt, s);
+                    coopMatLoad(kt, shKV, j * CN * KS + kk * 2, KS, COL_MAJOR);
+                    s = coopMatMulAdd(qa[kk], kt, s);
                 }
-                CM_STORE(s, shS, warp * 16 * SS + j * CN, SS, ROW_MAJOR);
+                coopMatStore(s, shS, warp * 16 * SS + j * CN, SS, ROW_MAJOR);
             }
             subgroupMemoryBarrierShared();
             subgroupBarrier();
@@ -273,11 +253,11 @@ void main()
             rescale_rows(oacc, ridx, warp);
             [[unroll]] for (uint kk = 0; kk < BN / 16; kk++) {
                 MATA pa;
-                CM_LOAD(pa, shP, warp * 16 * PS + kk * 8, PS, ROW_MAJOR);
+                coopMatLoad(pa, shP, warp * 16 * PS + kk * 8, PS, ROW_MAJOR);
                 [[unroll]] for (uint j = 0; j < D / CN; j++) {
                     MATB vm;
-                    CM_LOAD(vm, shKV, (BN + kk * 16) * KS + j * (CN / 8), KS, ROW_MAJOR);
-                    oacc[j] = CM_MULADD(pa, vm, oacc[j]);
+                    coopMatLoad(vm, shKV, (BN + kk * 16) * KS + j * (CN / 8), KS, ROW_MAJOR);
+                    oacc[j] = coopMatMulAdd(pa, vm, oacc[j]);
                 }
             }
         }
@@ -297,7 +277,7 @@ void main()
     const uint obase = pc.o_off + uint(b * tab[STILE_TAB_SO] + otok * tab[STILE_TAB_SO + 1] + h * tab[STILE_TAB_SO + 2]);
     [[unroll]] for (uint p = 0; p < D / BN; p++) {
         [[unroll]] for (uint j = 0; j < BN / CN; j++)
-            CM_STORE(oacc[p * (BN / CN) + j], shS, warp * 16 * SS + j * CN, SS, ROW_MAJOR);
+            coopMatStore(oacc[p * (BN / CN) + j], shS, warp * 16 * SS + j * CN, SS, ROW_MAJOR);
         subgroupMemoryBarrierShared();
         subgroupBarrier();
         const uint sbase = (warp * 16 + row) * SS + half_ * (BN / 2);

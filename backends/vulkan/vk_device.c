@@ -31,18 +31,6 @@ static const uint32_t spv_subgroup_d64_p1[] =
 static const uint32_t spv_subgroup_d128_p1[] =
 #include "sta_subgroup_d128_p1.spv.h"
     ;
-static const uint32_t spv_coop_d64_n8[] =
-#include "sta_coopmat_nv_d64_n8.spv.h"
-    ;
-static const uint32_t spv_coop_d128_n8[] =
-#include "sta_coopmat_nv_d128_n8.spv.h"
-    ;
-static const uint32_t spv_coop_d64_n16[] =
-#include "sta_coopmat_nv_d64_n16.spv.h"
-    ;
-static const uint32_t spv_coop_d128_n16[] =
-#include "sta_coopmat_nv_d128_n16.spv.h"
-    ;
 #if STILE_VK_KHR_COOPMAT /* shaders/khr_spv.py's headers declare spv_khr_d<D>_n<N>[] */
 #include "sta_coopmat_khr_d64_n8.spv.h"
 #include "sta_coopmat_khr_d128_n8.spv.h"
@@ -135,7 +123,7 @@ int vk_device_count(char *reason, size_t size)
     f.vkEnumeratePhysicalDevices(inst, &n, NULL);
     f.vkDestroyInstance(inst, NULL);
     if (n == 0) snprintf(reason, size, "the Vulkan loader finds no device");
-    else snprintf(reason, size, "shaders: portable, subgroup, nv-coopmat%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)");
+    else snprintf(reason, size, "shaders: portable, subgroup%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)");
     return (int)n;
 }
 
@@ -203,41 +191,6 @@ static int subgroups_32(const vk_fns *f, VkPhysicalDevice phys, int allow_contro
     return -1;
 }
 
-/* VK_NV_cooperative_matrix: a 16xNx16 f16 x f16 + f32 subgroup shape with N 8 or 16 (the first the
- * driver lists), natively 32-wide subgroups. Returns N, or 0 with the reason. */
-static uint32_t nv_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, char *reason, size_t size)
-{
-    if (!has_extension(f, phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
-        snprintf(reason, size, "no VK_NV_cooperative_matrix");
-        return 0;
-    }
-    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cmf};
-    f->vkGetPhysicalDeviceFeatures2(phys, &f2);
-    if (!cmf.cooperativeMatrix) {
-        snprintf(reason, size, "VK_NV_cooperative_matrix without cooperativeMatrix");
-        return 0;
-    }
-    if (coop_common(f, phys, reason, size) != 0 || subgroups_32(f, phys, 0, reason, size) != 0) return 0;
-    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
-        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)f->vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
-    uint32_t n = 0, found = 0;
-    if (get && get(phys, &n, NULL) == VK_SUCCESS && n) {
-        VkCooperativeMatrixPropertiesNV *cp = calloc(n, sizeof *cp);
-        for (uint32_t i = 0; cp && i < n; i++) cp[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
-        if (cp && get(phys, &n, cp) == VK_SUCCESS)
-            for (uint32_t i = 0; i < n && !found; i++)
-                if (cp[i].MSize == 16 && cp[i].KSize == 16 && (cp[i].NSize == 8 || cp[i].NSize == 16) &&
-                    cp[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && cp[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                    cp[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && cp[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-                    cp[i].scope == VK_SCOPE_SUBGROUP_NV)
-                    found = cp[i].NSize;
-        free(cp);
-    }
-    if (!found) snprintf(reason, size, "NV: no 16xNx16 f16 -> f32 subgroup shape with N 8 or 16");
-    return found;
-}
-
 /* VK_KHR_cooperative_matrix (vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR): a 16xNx16 f16 x f16
  * + f32 subgroup shape, N 16 preferred over 8; 32-wide subgroups, natively or required through
  * subgroup size control (*sg32 set) where allow_control. Returns N, or 0 with the reason. */
@@ -285,10 +238,11 @@ static uint32_t khr_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phy
 #endif
 }
 
-/* The tensor-core path for the device, if any: KHR first (any vendor), else NV; STILE_VULKAN_PATH=
- * portable, khr-coopmat or nv-coopmat restricts the choice. Sets d->coop_kind, coop_n, coop_sg32, or
- * the reason there is none. khr_ok/nv_ok: what the application enabled (wrapped devices). */
-static void coop_select(vk_device *d, int khr_ok, int nv_ok, int allow_control)
+/* The tensor-core path for the device, if any (VK_KHR_cooperative_matrix; the GL_NV_ shader was
+ * removed when the KHR one measured faster on an H200, 310 against 334 ms, 2026-12-02);
+ * STILE_VULKAN_PATH=portable or subgroup turns it off. Sets d->coop_kind, coop_n, coop_sg32, or the
+ * reason there is none. khr_ok: the application enabled what it needs (wrapped devices). */
+static void coop_select(vk_device *d, int khr_ok, int allow_control)
 {
     const char *want = getenv("STILE_VULKAN_PATH");
     want = want && *want ? want : "";
@@ -299,26 +253,16 @@ static void coop_select(vk_device *d, int khr_ok, int nv_ok, int allow_control)
         snprintf(d->coop_reason, sizeof d->coop_reason, "STILE_VULKAN_PATH=%s", want);
         return;
     }
-    char why_khr[96] = "KHR: not enabled by the application", why_nv[96] = "NV: not enabled by the application";
-    if (khr_ok && strcmp(want, "nv-coopmat") != 0)
-        d->coop_n = khr_probe(&d->vk, d->inst, d->phys, allow_control, &d->coop_sg32, why_khr, sizeof why_khr);
-    if (d->coop_n) {
-        d->coop_kind = VK_COOP_KHR;
-        return;
-    }
-    if (nv_ok && strcmp(want, "khr-coopmat") != 0) d->coop_n = nv_probe(&d->vk, d->inst, d->phys, why_nv, sizeof why_nv);
-    if (d->coop_n) {
-        d->coop_kind = VK_COOP_NV;
-        return;
-    }
-    if (strcmp(want, "nv-coopmat") == 0) snprintf(why_khr, sizeof why_khr, "STILE_VULKAN_PATH=nv-coopmat");
-    if (strcmp(want, "khr-coopmat") == 0) snprintf(why_nv, sizeof why_nv, "STILE_VULKAN_PATH=khr-coopmat");
-    if (strcmp(why_khr, "no VK_KHR_cooperative_matrix") == 0 && strcmp(why_nv, "no VK_NV_cooperative_matrix") == 0)
-        snprintf(d->coop_reason, sizeof d->coop_reason, "no VK_KHR_ or VK_NV_cooperative_matrix");
-    else snprintf(d->coop_reason, sizeof d->coop_reason, "%s; %s", why_khr, why_nv);
+    snprintf(d->coop_reason, sizeof d->coop_reason, "VK_KHR_cooperative_matrix not enabled by the application");
+    if (khr_ok) d->coop_n = khr_probe(&d->vk, d->inst, d->phys, allow_control, &d->coop_sg32, d->coop_reason, sizeof d->coop_reason);
+    if (d->coop_n) d->coop_kind = VK_COOP_KHR;
 }
 
-const char *vk_coop_name(const vk_device *d) { return d->coop_kind == VK_COOP_KHR ? "khr-coopmat" : "nv-coopmat"; }
+const char *vk_coop_name(const vk_device *d)
+{
+    (void)d;
+    return "khr-coopmat";
+}
 
 stile_status vk_device_setup(vk_device *d)
 {
@@ -334,9 +278,8 @@ stile_status vk_device_setup(vk_device *d)
     d->force_staging = env_on("STILE_VULKAN_STAGING");
     const uint32_t *code[2] = {spv_portable_d64, spv_portable_d128};
     const size_t size[2] = {sizeof spv_portable_d64, sizeof spv_portable_d128};
-    const uint32_t *ccode[2] = {d->coop_n == 16 ? spv_coop_d64_n16 : spv_coop_d64_n8, d->coop_n == 16 ? spv_coop_d128_n16 : spv_coop_d128_n8};
-    size_t csize[2] = {d->coop_n == 16 ? sizeof spv_coop_d64_n16 : sizeof spv_coop_d64_n8,
-                       d->coop_n == 16 ? sizeof spv_coop_d128_n16 : sizeof spv_coop_d128_n8};
+    const uint32_t *ccode[2] = {NULL, NULL};
+    size_t csize[2] = {0, 0};
 #if STILE_VK_KHR_COOPMAT
     if (d->coop_kind == VK_COOP_KHR) {
         ccode[0] = d->coop_n == 16 ? spv_khr_d64_n16 : spv_khr_d64_n8;
@@ -500,23 +443,19 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     for (uint32_t i = 0; i < nf && d->family == UINT32_MAX; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->family = i;
     if (d->family == UINT32_MAX) { st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan:%d: no compute queue", index); goto fail; }
-    coop_select(d, 1, 1, 1);
+    coop_select(d, 1, 1);
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->family,
                                    .queueCount = 1, .pQueuePriorities = &prio};
-    /* the tensor-core path's extension and features: VK_KHR_ or VK_NV_cooperative_matrix, f16,
-     * the memory model, and subgroup size control where the device needs it for 32-wide subgroups */
+    /* the tensor-core path's extension and features: VK_KHR_cooperative_matrix, f16, the memory
+     * model, and subgroup size control where the device needs it for 32-wide subgroups */
     VkPhysicalDeviceSubgroupSizeControlFeaturesEXT scf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
                                                           .subgroupSizeControl = VK_TRUE, .computeFullSubgroups = VK_TRUE};
-    VkPhysicalDeviceCooperativeMatrixFeaturesNV nvf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
-                                                       .cooperativeMatrix = VK_TRUE};
     VkPhysicalDeviceCooperativeMatrixFeaturesKHR khrf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
                                                          .cooperativeMatrix = VK_TRUE, .pNext = d->coop_sg32 ? &scf : NULL};
-    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                            .pNext = d->coop_kind == VK_COOP_KHR ? (void *)&khrf : (void *)&nvf,
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &khrf,
                                             .shaderFloat16 = VK_TRUE, .vulkanMemoryModel = VK_TRUE};
-    const char *ext[2] = {d->coop_kind == VK_COOP_KHR ? VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME : VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME,
-                          VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
+    const char *ext[2] = {VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
                               .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u + (d->coop_sg32 ? 1u : 0u) : 0u,
                               .ppEnabledExtensionNames = ext};
@@ -565,28 +504,25 @@ int vk_auto_ok(int index)
 
 /* ---- the public bring-your-own-Vulkan entry point for devices ---- */
 
-/* Whether the features and extensions the application enabled hold what a tensor-core path needs
- * (kind VK_COOP_KHR or VK_COOP_NV); else missing names the first that is not there. */
-static int app_enabled_coopmat(const stile_vulkan_context *ctx, uint32_t kind, char *missing, size_t size)
+/* Whether the features and extensions the application enabled hold what the tensor-core path needs;
+ * else missing names the first that is not there. */
+static int app_enabled_coopmat(const stile_vulkan_context *ctx, char *missing, size_t size)
 {
     if (!ctx->features) return 0;
-    const char *name = kind == VK_COOP_KHR ? VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME : VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
-    const VkStructureType st = kind == VK_COOP_KHR ? VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR
-                                                   : VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV;
     int ext = 0, f16 = 0, model = 0, coop = 0;
     for (uint32_t i = 0; i < ctx->num_extensions; i++)
-        if (ctx->extensions[i] && strcmp(ctx->extensions[i], name) == 0) ext = 1;
+        if (ctx->extensions[i] && strcmp(ctx->extensions[i], VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) == 0) ext = 1;
     for (const VkBaseInStructure *s = (const VkBaseInStructure *)ctx->features; s; s = s->pNext) {
         if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES) {
             const VkPhysicalDeviceVulkan12Features *f = (const VkPhysicalDeviceVulkan12Features *)s;
             f16 = f->shaderFloat16 == VK_TRUE;
             model = f->vulkanMemoryModel == VK_TRUE;
-        } else if (s->sType == st) {
-            /* both features structures begin with sType, pNext, cooperativeMatrix */
-            coop = ((const VkPhysicalDeviceCooperativeMatrixFeaturesNV *)s)->cooperativeMatrix == VK_TRUE;
+        } else if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR) {
+            coop = ((const VkPhysicalDeviceCooperativeMatrixFeaturesKHR *)s)->cooperativeMatrix == VK_TRUE;
         }
     }
-    const char *first = !ext ? name : !coop ? "cooperativeMatrix" : !f16 ? "shaderFloat16" : !model ? "vulkanMemoryModel" : NULL;
+    const char *first = !ext ? VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME : !coop ? "cooperativeMatrix" : !f16 ? "shaderFloat16"
+                      : !model ? "vulkanMemoryModel" : NULL;
     if (first) snprintf(missing, size, "%s", first);
     return first == NULL;
 }
@@ -603,8 +539,8 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     if (!ctx->instance || !ctx->physical_device || !ctx->device)
         return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_vulkan_device_wrap: ctx->%s is VK_NULL_HANDLE",
                           !ctx->instance ? "instance" : !ctx->physical_device ? "physical_device" : "device");
-    if (ctx->flags & ~STILE_VULKAN_COOPMAT_NV)
-        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_device_wrap: unknown flags 0x%x", ctx->flags & ~STILE_VULKAN_COOPMAT_NV);
+    if (ctx->flags & ~STILE_VULKAN_COOPMAT)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_device_wrap: unknown flags 0x%x", ctx->flags & ~STILE_VULKAN_COOPMAT);
     if (!ctx->lock_queue != !ctx->unlock_queue)
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_device_wrap: lock_queue and unlock_queue come together (one is NULL)");
     if (ctx->num_extensions && !ctx->extensions)
@@ -637,16 +573,14 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     d->unlock_queue = ctx->unlock_queue;
     d->queue_user = ctx->queue_user;
     d->cache = ctx->pipeline_cache;
-    /* the tensor-core paths the application enabled what they need for (32-wide subgroups natively:
+    /* the tensor-core path where the application enabled what it needs (32-wide subgroups natively:
      * stile cannot know whether it enabled subgroup size control) */
-    char missing_nv[96] = "";
-    const int khr = app_enabled_coopmat(ctx, VK_COOP_KHR, missing, sizeof missing);
-    const int nv = (ctx->flags & STILE_VULKAN_COOPMAT_NV) || app_enabled_coopmat(ctx, VK_COOP_NV, missing_nv, sizeof missing_nv);
-    coop_select(d, khr, nv, 0);
-    if (!d->coop_n && !ctx->features && !(ctx->flags & STILE_VULKAN_COOPMAT_NV))
-        snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not say it enabled it (features or STILE_VULKAN_COOPMAT_NV)");
-    else if (!d->coop_n && !khr && !nv)
-        snprintf(d->coop_reason, sizeof d->coop_reason, "KHR: %.40s not enabled; NV: %.40s not enabled", missing, missing_nv);
+    const int khr = (ctx->flags & STILE_VULKAN_COOPMAT) || app_enabled_coopmat(ctx, missing, sizeof missing);
+    coop_select(d, khr, 0);
+    if (!khr && !ctx->features)
+        snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not say it enabled it (features or STILE_VULKAN_COOPMAT)");
+    else if (!khr)
+        snprintf(d->coop_reason, sizeof d->coop_reason, "%s not enabled", missing);
     stile_status st = vk_device_setup(d);
     if (st != STILE_OK) {
         vk_device_close(d);

@@ -31,7 +31,8 @@ typedef struct vk_plan {
     int path;            /* VK_PATH_* chosen at plan time */
     int block_rows, nblocks;
     VkPipeline pipe;     /* the path's pipeline */
-    VkPipeline fallback; /* tensor-core plans: the portable shader on the same query blocks */
+    uint32_t head_dim, dtype; /* for the portable shader on the same query blocks, made when an execution
+                                 needs it (tensors the path's shader cannot take): never on the first call */
     pthread_mutex_t lock;
     vk_dset *sets;
 } vk_plan;
@@ -204,9 +205,8 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     vp->path = coop ? VK_PATH_COOPMAT : subgroup ? VK_PATH_SUBGROUP : VK_PATH_PORTABLE;
     vp->block_rows = coop ? STILE_BLOCK_ROWS_VK_COOPMAT : STILE_BLOCK_ROWS_VK_PORTABLE;
     stile_status st = get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
-    /* for executions whose tensors the chosen shader cannot take (alignment): the portable shader */
-    if (st == STILE_OK && vp->path != VK_PATH_PORTABLE)
-        st = get_pipeline(d, VK_PATH_PORTABLE, hd, dt, (uint32_t)vp->block_rows, &vp->fallback);
+    vp->head_dim = hd;
+    vp->dtype = dt;
     int32_t *t = NULL;
     stile_sched_table tab;
     if (st == STILE_OK) st = build_table(plan, vp->block_rows, &t, &tab);
@@ -344,14 +344,11 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     key[5] = vp->table->buf;
     out->d = d;
     out->pipe = vp->pipe;
-    if (vp->path == VK_PATH_COOPMAT && !aligned16) {
-        stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start 16-byte aligned in their buffers "
-                                  "for the tensor-core path");
-        out->pipe = vp->fallback;
-    } else if (vp->path == VK_PATH_SUBGROUP && !even) {
-        stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start on 4-byte boundaries of their "
-                                  "buffers for the subgroup shader");
-        out->pipe = vp->fallback;
+    if ((vp->path == VK_PATH_COOPMAT && !aligned16) || (vp->path == VK_PATH_SUBGROUP && !even)) {
+        stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start %s of their buffers for the %s shader",
+                  vp->path == VK_PATH_COOPMAT ? "16-byte aligned" : "on 4-byte boundaries", vp->path == VK_PATH_COOPMAT ? "tensor-core" : "subgroup");
+        stile_status st = get_pipeline(d, VK_PATH_PORTABLE, vp->head_dim, vp->dtype, (uint32_t)vp->block_rows, &out->pipe);
+        if (st != STILE_OK) return st;
     }
     out->pc = (vk_push){off[0], off[1], off[2], off[3], off[4], io->lse.data != NULL || io->lse.handle != 0, 0};
     out->nblocks = vp->nblocks;

@@ -5,12 +5,13 @@
  * Lifetimes: stile never destroys what it is given (instance, device, buffers). Destroy stile's
  * objects (plans, buffers, then the device) before the Vulkan objects they wrap.
  *
- * The tensor-core path (GL_NV_cooperative_matrix) needs, on the VkDevice: Vulkan 1.2, the extension
- * VK_NV_cooperative_matrix with the feature cooperativeMatrix, and the Vulkan 1.2 features
+ * The tensor-core path (GL_KHR_cooperative_matrix) needs, on the VkDevice: Vulkan 1.2, the extension
+ * VK_KHR_cooperative_matrix with the feature cooperativeMatrix, and the Vulkan 1.2 features
  * shaderFloat16 and vulkanMemoryModel. An application says it enabled them either by handing stile
  * the features and extensions it passed to vkCreateDevice (features, extensions: stile reads what
- * it needs from them) or with the flag STILE_VULKAN_COOPMAT_NV; stile then also checks the physical
- * device (16xNx16 f16 -> f32 shapes, 32-invocation subgroups). Otherwise plans take the portable path. */
+ * it needs from them) or with the flag STILE_VULKAN_COOPMAT; stile then also checks the physical
+ * device (16xNx16 f16 -> f32 shapes, natively 32-invocation subgroups). Otherwise plans take a
+ * portable path. */
 #ifndef STILE_VULKAN_H
 #define STILE_VULKAN_H
 
@@ -39,7 +40,10 @@ static inline stile_tensor stile_vulkan_tensor(VkBuffer buffer, VkDeviceSize off
 }
 
 /** The application enabled what the tensor-core path needs (see the top of this header). */
-#define STILE_VULKAN_COOPMAT_NV 1u
+#define STILE_VULKAN_COOPMAT 1u
+/** The same bit under its name from when the tensor-core path was VK_NV_cooperative_matrix's; it now
+ * says the application enabled VK_KHR_cooperative_matrix. */
+#define STILE_VULKAN_COOPMAT_NV STILE_VULKAN_COOPMAT
 
 /** The application's Vulkan objects. Thread-safety: plain data, read during the call. */
 typedef struct stile_vulkan_context {
@@ -58,7 +62,7 @@ typedef struct stile_vulkan_context {
     uint32_t queue_family;            /**< a family with VK_QUEUE_COMPUTE_BIT; command buffers passed to
                                            stile_vulkan_record must come from a pool of this family */
     uint32_t queue_index;             /**< the queue's index within its family (passed to lock_queue) */
-    uint32_t flags;                   /**< STILE_VULKAN_COOPMAT_NV, or 0 */
+    uint32_t flags;                   /**< STILE_VULKAN_COOPMAT, or 0 */
     /** Optional, as libplacebo's: the application's lock of `queue`. stile calls lock_queue before and
      * unlock_queue after each vkQueueSubmit of its own, and never holds it while waiting for the
      * work (a fence). Both NULL: stile takes a lock of its own around its submissions, and the
