@@ -242,11 +242,7 @@ def main():
                 "queued_compiled_overhead_us", "compiled_output_equals_eager"):
         print(f"{key:32s} {r[key]:.6g}" if not isinstance(r[key], bool) else f"{key:32s} {r[key]}")
     props = torch.cuda.get_device_properties(0)
-    try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
-                                text=True, timeout=30).stdout.strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.SubprocessError):
-        driver = "unknown"
+    driver = peers.nvidia_driver()
     record = {
         "schema": "stile-python/1",
         "card": props.name, "driver": f"NVIDIA {driver}, CUDA {torch.version.cuda}", "torch": torch.__version__,
@@ -258,11 +254,7 @@ def main():
         "workload": w, "dtype": args.dtype, "repeat": args.repeat, "warmup": args.warmup, "host_calls": n_host,
         "results": r,
     }
-    tmp = f"{args.out}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
+    peers.write_record(args.out, record)
 
 
 if __name__ == "__main__":

@@ -227,11 +227,7 @@ def main():
         torch.cuda.empty_cache()
 
     props = torch.cuda.get_device_properties(0)
-    try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.SubprocessError):
-        driver = "unknown"
+    driver = nvidia_driver()
     record = {
         "schema": "stile-bench/2",
         "who": {"implementation": f"torch {torch.__version__}", "version": torch.__version__, "backend": "cuda",
@@ -242,11 +238,25 @@ def main():
         "command": " ".join(["python3"] + sys.argv),
         "results": results,
     }
-    tmp = f"{args.out}.tmp.{os.getpid()}"
+    write_record(args.out, record)
+
+
+def nvidia_driver():
+    """The driver version nvidia-smi reports, or "unknown"."""
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=30).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_record(path, record):
+    """Write a JSON record atomically (a temporary file renamed over path)."""
+    tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(record, f, indent=2)
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
