@@ -2,6 +2,7 @@
  * device, queue, VkBuffers and command buffer), staged copies, out-of-memory and device-loss statuses,
  * the pipeline cache on disk.
  * Runs on whatever device the loader finds (lavapipe in CI); exits 77 (skipped) without one. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -527,6 +528,47 @@ static void test_subgroup_shader(void **state)
             assert_string_equal(pi.path, "subgroup");
             stile_plan_destroy(&plan);
         }
+    /* q at an odd 16-bit offset: that execution runs the portable shader, with the same result */
+    stile_problem p = small;
+    p.dtype = STILE_DTYPE_F16;
+    const size_t n = (size_t)(4 * 6 * 6 + 7) * 2 * 64, bytes = n * 2;
+    uint16_t *h = malloc(bytes), *o1 = malloc(bytes), *o2 = malloc(bytes);
+    assert_non_null(h);
+    assert_non_null(o1);
+    assert_non_null(o2);
+    for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(0x3000u + ((uint32_t)(i * 2654435761u) >> 22)); /* f16 in [0.125, 0.25) */
+    stile_buffer *b[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(stile_buffer_create(dev, bytes + 4, &b[i]), STILE_OK);
+        if (i < 3) assert_int_equal(stile_buffer_upload(b[i], 0, h, bytes), STILE_OK);
+    }
+    stile_plan *plan = NULL;
+    assert_int_equal(stile_plan_create(dev, &p, &plan), STILE_OK);
+    for (int odd = 0; odd < 2; odd++) {
+        stile_exec_info info;
+        memset(&info, 0, sizeof info);
+        stile_io io = {.struct_size = sizeof io, .info = &info};
+        stile_tensor *t[4] = {&io.q, &io.k, &io.v, &io.o};
+        for (int i = 0; i < 4; i++)
+            *t[i] = stile_tensor_at((char *)stile_buffer_data(b[i]) + (odd && i == 0 ? 2 : 0), bytes, STILE_DTYPE_F16);
+        assert_int_equal(stile_buffer_upload(b[0], odd ? 2 : 0, h, bytes), STILE_OK); /* the same q, one element on */
+        assert_int_equal(stile_plan_execute(plan, &io), STILE_OK);
+        assert_string_equal(info.path, odd ? "portable" : "subgroup");
+        assert_int_equal(stile_buffer_download(b[3], 0, odd ? o2 : o1, bytes), STILE_OK);
+    }
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double a = stile_half_to_float(o1[i]), c = stile_half_to_float(o2[i]);
+        worst = fabs(a - c) > worst ? fabs(a - c) : worst;
+        assert_true(a >= 0.124 && a <= 0.25); /* a weighted mean of v's values, all in [0.125, 0.25): written */
+    }
+    printf("  [subgroup shader, q at an odd 16-bit offset] portable shader ran; largest difference %.3g\n", worst);
+    assert_true(worst <= 1e-3);
+    stile_plan_destroy(&plan);
+    for (int i = 0; i < 4; i++) stile_buffer_destroy(&b[i]);
+    free(h);
+    free(o1);
+    free(o2);
     stile_device_close(&dev);
 }
 

@@ -247,7 +247,12 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
 
 
 def _execute_staged(plan, dev, views):
-    """Host arrays on a GPU device: each through a buffer of the device (upload, execute, download)."""
+    """Host arrays on a GPU device: each through a buffer of the device (upload, execute, download).
+    The copies hide an out that overlaps an input from the library: refused here, as it would be."""
+    for i, name in ((0, "q"), (1, "k"), (2, "v"), (4, "lse")):
+        x, o = views[i], views[3]
+        if x is not None and x.nbytes and o.nbytes and x.ptr < o.ptr + o.nbytes and o.ptr < x.ptr + x.nbytes:
+            raise C.StileValueError(C.ERR_ALIASING, f"out overlaps {name} in host memory", "stile.attention")
     bufs = []
     try:
         io = C.IO()

@@ -83,3 +83,12 @@ def test_staged_through_a_gpu_device(rng):
     o = stile.attention(q, k, v, canvas=canvas, tile=tile, window=(1, 1, 1), device=names[0])
     ro, _ = ref_attention(q, k, v, canvas, tile, [(1, 1, 1)] * 2)
     assert nmse(o, ro) <= 1e-10
+
+
+def test_staged_out_overlapping_an_input_is_refused(rng):
+    names = [d["name"] for d in stile.devices() if "unavailable" not in d and d["backend"] != "cpu"]
+    if not names:
+        pytest.skip("no GPU device here (the Vulkan backend with lavapipe provides one in CI)")
+    q, k, v = _inputs(rng, (1, 128, 2, 64), "float32")
+    with pytest.raises(stile.StileValueError, match="out overlaps q"):
+        stile.attention(q, k, v, canvas=(2, 8, 8), tile=(1, 4, 4), window=(1, 1, 1), device=names[0], out=q)
