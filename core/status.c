@@ -122,11 +122,3 @@ stile_status stile_report_error(stile_status status, const char *fmt, ...)
     return status;
 }
 
-stile_status stile_fail(stile_status status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    stile_vfail(status, fmt, ap);
-    va_end(ap);
-    return status;
-}

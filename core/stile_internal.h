@@ -18,8 +18,13 @@
 #endif
 void stile_log(stile_log_level level, const char *fmt, ...) STILE_PRINTF(2, 3);
 /* Log an error, keep it as this thread's stile_last_error(), and return its status:
- * `return stile_fail(STILE_ERR_INVALID_WINDOW, "window[1]=%d: ...", w);` */
+ * `return stile_fail(STILE_ERR_INVALID_WINDOW, "window[1]=%d: ...", w);`. Inside libstile it is the
+ * public stile_report_error; a backend module has its own, through the core (core/module_client.c). */
+#ifdef STILE_MODULE
 stile_status stile_fail(stile_status status, const char *fmt, ...) STILE_PRINTF(2, 3);
+#else
+#define stile_fail stile_report_error
+#endif
 void stile_vlog(stile_log_level level, const char *fmt, va_list ap);
 stile_status stile_vfail(stile_status status, const char *fmt, va_list ap);
 

@@ -139,7 +139,7 @@ static int has_extension(const vk_fns *f, VkPhysicalDevice phys, const char *nam
     return found;
 }
 
-/* What both tensor-core shaders need besides their extension: Vulkan 1.2, shaderFloat16 and
+/* What the tensor-core shader needs besides its extension: Vulkan 1.2, shaderFloat16 and
  * vulkanMemoryModel, and the shared memory; 0, or nonzero with the reason. */
 static int coop_common(const vk_fns *f, VkPhysicalDevice phys, char *reason, size_t size)
 {
@@ -164,6 +164,13 @@ static int coop_common(const vk_fns *f, VkPhysicalDevice phys, char *reason, siz
     return 0;
 }
 
+/* Subgroups with shuffles in compute, which both the tensor-core and the subgroup shader use. */
+static int shuffles_in_compute(const VkPhysicalDeviceSubgroupProperties *sg)
+{
+    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    return (sg->supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg->supportedOperations & ops) == ops;
+}
+
 /* 32-wide subgroups with shuffles in compute: natively (0), through VK_EXT_subgroup_size_control
  * (1: pipelines require 32 and full subgroups), or not at all (-1, with the reason). */
 static int subgroups_32(const vk_fns *f, VkPhysicalDevice phys, int allow_control, char *reason, size_t size)
@@ -174,8 +181,7 @@ static int subgroups_32(const vk_fns *f, VkPhysicalDevice phys, int allow_contro
     if (ext) sg.pNext = &sc;
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
     f->vkGetPhysicalDeviceProperties2(phys, &p2);
-    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-    if (!(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || (sg.supportedOperations & ops) != ops) {
+    if (!shuffles_in_compute(&sg)) {
         snprintf(reason, size, "no subgroup shuffles in compute");
         return -1;
     }
@@ -240,13 +246,12 @@ static uint32_t khr_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phy
 
 /* The tensor-core path for the device, if any (VK_KHR_cooperative_matrix; the GL_NV_ shader was
  * removed when the KHR one measured faster on an H200, 310 against 334 ms, 2026-12-02);
- * STILE_VULKAN_PATH=portable or subgroup turns it off. Sets d->coop_kind, coop_n, coop_sg32, or the
+ * STILE_VULKAN_PATH=portable or subgroup turns it off. Sets d->coop_n and coop_sg32, or the
  * reason there is none. khr_ok: the application enabled what it needs (wrapped devices). */
 static void coop_select(vk_device *d, int khr_ok, int allow_control)
 {
     const char *want = getenv("STILE_VULKAN_PATH");
     want = want && *want ? want : "";
-    d->coop_kind = VK_COOP_NONE;
     d->coop_n = 0;
     d->coop_sg32 = 0;
     if (strcmp(want, "portable") == 0 || strcmp(want, "subgroup") == 0) {
@@ -255,13 +260,6 @@ static void coop_select(vk_device *d, int khr_ok, int allow_control)
     }
     snprintf(d->coop_reason, sizeof d->coop_reason, "VK_KHR_cooperative_matrix not enabled by the application");
     if (khr_ok) d->coop_n = khr_probe(&d->vk, d->inst, d->phys, allow_control, &d->coop_sg32, d->coop_reason, sizeof d->coop_reason);
-    if (d->coop_n) d->coop_kind = VK_COOP_KHR;
-}
-
-const char *vk_coop_name(const vk_device *d)
-{
-    (void)d;
-    return "khr-coopmat";
 }
 
 stile_status vk_device_setup(vk_device *d)
@@ -281,7 +279,7 @@ stile_status vk_device_setup(vk_device *d)
     const uint32_t *ccode[2] = {NULL, NULL};
     size_t csize[2] = {0, 0};
 #if STILE_VK_KHR_COOPMAT
-    if (d->coop_kind == VK_COOP_KHR) {
+    if (d->coop_n) {
         ccode[0] = d->coop_n == 16 ? spv_khr_d64_n16 : spv_khr_d64_n8;
         ccode[1] = d->coop_n == 16 ? spv_khr_d128_n16 : spv_khr_d128_n8;
         csize[0] = d->coop_n == 16 ? sizeof spv_khr_d64_n16 : sizeof spv_khr_d64_n8;
@@ -292,13 +290,11 @@ stile_status vk_device_setup(vk_device *d)
     VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceProperties2 sp2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
     d->vk.vkGetPhysicalDeviceProperties2(d->phys, &sp2);
-    const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
     const char *want = getenv("STILE_VULKAN_PATH");
     /* On CPU implementations (lavapipe) the one-row-per-invocation shader is faster (2.6x on llvmpipe,
      * 2026-12-02): they take the subgroup shader only when STILE_VULKAN_PATH=subgroup asks for it. */
     const int forced = want && strcmp(want, "subgroup") == 0;
-    d->subgroup_ok = props.apiVersion >= VK_API_VERSION_1_1 && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                     (sg.supportedOperations & ops) == ops && sg.subgroupSize >= 4 && sg.subgroupSize <= 64 &&
+    d->subgroup_ok = props.apiVersion >= VK_API_VERSION_1_1 && shuffles_in_compute(&sg) && sg.subgroupSize >= 4 && sg.subgroupSize <= 64 &&
                      64 % sg.subgroupSize == 0 && !(want && strcmp(want, "portable") == 0) &&
                      (props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU || forced);
     /* [f32, 16-bit] x [d 64, d 128] */
@@ -403,7 +399,7 @@ static void describe(const vk_device *d, stile_device_info *info)
     d->vk.vkGetPhysicalDeviceProperties(d->phys, &props);
     char path[80];
     const char *port = d->subgroup_ok ? "subgroup" : "portable";
-    if (d->coop_n) snprintf(path, sizeof path, "%s 16x%ux16%s + %s", vk_coop_name(d), d->coop_n, d->coop_sg32 ? " (wave32)" : "", port);
+    if (d->coop_n) snprintf(path, sizeof path, "khr-coopmat 16x%ux16%s + %s", d->coop_n, d->coop_sg32 ? " (wave32)" : "", port);
     else snprintf(path, sizeof path, "%s (%.56s)", port, d->coop_reason);
     snprintf(info->card, sizeof info->card, "%.95s", props.deviceName);
     snprintf(info->driver, sizeof info->driver, "Vulkan %u.%u, driver %u", VK_API_VERSION_MAJOR(props.apiVersion),

@@ -28,7 +28,6 @@ typedef struct vk_pipeline {
 } vk_pipeline;
 
 enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2 };
-enum { VK_COOP_NONE = 0, VK_COOP_KHR = 1 };
 
 typedef struct vk_device {
     vk_fns vk;              /* every Vulkan call on this device goes through it */
@@ -49,8 +48,7 @@ typedef struct vk_device {
     VkPhysicalDeviceMemoryProperties memprops;
     VkDeviceSize max_range, max_alloc;
     int force_staging;      /* STILE_VULKAN_STAGING=1: stage copies even where memory could be mapped */
-    uint32_t coop_kind;     /* the tensor-core path: VK_COOP_NONE or VK_COOP_KHR */
-    uint32_t coop_n;        /* 0: no tensor-core path; else N of the 16xNx16 cooperative matrix shape */
+    uint32_t coop_n;        /* 0: no tensor-core path; else N of the 16xNx16 KHR cooperative matrix shape */
     int coop_sg32;          /* its pipelines require 32-wide full subgroups (subgroup size control) */
     char coop_reason[128];  /* why there is no tensor-core path */
     int subgroup_ok;        /* the subgroup shader runs here (sta_subgroup.comp: shuffles, 4..64-wide subgroups) */
@@ -74,9 +72,6 @@ typedef struct vk_device {
 stile_status vk_fail(vk_device *d, VkResult r, const char *what);
 /* STILE_ERR_DEVICE_LOST once the device was lost, else STILE_OK. */
 stile_status vk_check_lost(const vk_device *d);
-
-/* "khr-coopmat": the name of the device's tensor-core path. */
-const char *vk_coop_name(const vk_device *d);
 
 /* The pipeline layout, shaders and command pool on d->dev (d->phys, d->family, d->coop_* set). */
 stile_status vk_device_setup(vk_device *d);

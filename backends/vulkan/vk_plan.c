@@ -231,7 +231,7 @@ static void vk_plan_path(void *device, void *impl, char *buf, size_t size)
 {
     const vk_device *d = device;
     const vk_plan *vp = impl;
-    if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "%s 16x%ux16", vk_coop_name(d), d->coop_n);
+    if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "khr-coopmat 16x%ux16", d->coop_n);
     else if (vp->path == VK_PATH_SUBGROUP) snprintf(buf, size, "subgroup");
     else snprintf(buf, size, "portable");
 }

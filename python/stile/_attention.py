@@ -57,6 +57,24 @@ _ORDERS = {"natural": C.ORDER_NATURAL, "tiled": C.ORDER_TILED}
 _LAYOUTS = ("bshd", "bhsd")
 
 
+def check_order_layout(order, layout):
+    """ValueError naming order= or layout= for a value stile does not know."""
+    if order not in _ORDERS:
+        raise ValueError(f"order={order!r}: 'natural' or 'tiled'")
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout={layout!r}: 'bshd' ([B, S, H, D]) or 'bhsd' ([B, H, S, D])")
+
+
+def _like_q(name, x, qv):
+    """x has q's shape, dtype and device, or an error naming name."""
+    if x.shape != qv.shape:
+        raise ValueError(f"{name}: shape {x.shape} differs from q's {qv.shape}")
+    if x.dtype != qv.dtype:
+        raise TypeError(f"{name}: dtype {dtype_name(x.dtype)} differs from q's {dtype_name(qv.dtype)}")
+    if x.device != qv.device:
+        raise ValueError(f"{name}: on {x.device[0]}:{x.device[1]}, q on {qv.device[0]}:{qv.device[1]}")
+
+
 def _device_name(v, device):
     """The stile device for arrays at v.device, or the caller's choice checked against it."""
     kind, idx = v.device
@@ -152,23 +170,15 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
             done, sig = fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
             if done is not None:
                 return done
-    if order not in _ORDERS:
-        raise ValueError(f"order={order!r}: 'natural' or 'tiled'")
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout={layout!r}: 'bshd' ([B, S, H, D]) or 'bhsd' ([B, H, S, D])")
+    check_order_layout(order, layout)
     canvas, tile = _triple(canvas, "canvas"), _triple(tile, "tile")
     qv, kv, vv = view(q, "q"), view(k, "k"), view(v, "v")
     for name, x in (("q", qv), ("k", kv), ("v", vv)):
         if len(x.shape) != 4:
             raise ValueError(f"{name}: expected 4 dimensions ({'[B, S, H, D]' if layout == 'bshd' else '[B, H, S, D]'} with "
                              f"layout={layout!r}), got shape {x.shape}")
-    for name, x in (("k", kv), ("v", vv)):
-        if x.shape != qv.shape:
-            raise ValueError(f"{name}: shape {x.shape} differs from q's {qv.shape}")
-        if x.dtype != qv.dtype:
-            raise TypeError(f"{name}: dtype {dtype_name(x.dtype)} differs from q's {dtype_name(qv.dtype)}")
-        if x.device != qv.device:
-            raise ValueError(f"{name}: on {x.device[0]}:{x.device[1]}, q on {qv.device[0]}:{qv.device[1]}")
+    _like_q("k", kv, qv)
+    _like_q("v", vv, qv)
     if layout == "bshd":
         B, S, H, D = qv.shape
     else:
@@ -184,12 +194,7 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
     ov = None
     if out is not None:
         ov = view(out, "out")
-        if ov.shape != qv.shape:
-            raise ValueError(f"out: shape {ov.shape}, expected q's {qv.shape}")
-        if ov.dtype != qv.dtype:
-            raise TypeError(f"out: dtype {dtype_name(ov.dtype)}, expected q's {dtype_name(qv.dtype)}")
-        if ov.device != qv.device:
-            raise ValueError(f"out: on {ov.device[0]}:{ov.device[1]}, q on {qv.device[0]}:{qv.device[1]}")
+        _like_q("out", ov, qv)
         if not ov.writable:
             raise ValueError("out: read-only array")
     else:

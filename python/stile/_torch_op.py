@@ -10,10 +10,9 @@ forward cannot see grad mode, the backward raises instead of returning no gradie
 
 import torch
 
-from ._attention import run
+from ._attention import _LAYOUTS, _ORDERS, check_order_layout, run
 
-_ORDERS = ("natural", "tiled")
-_LAYOUTS = ("bshd", "bhsd")
+_ORDER_NAMES = {code: name for name, code in _ORDERS.items()}  # the op's order: stile_token_order's value
 SCHEMA = ("attention(Tensor q, Tensor k, Tensor v, int[] canvas, int[] tile, int[] windows, int text, int text_padding, "
           "float scale, int order, int layout, bool return_lse) -> (Tensor, Tensor)")
 
@@ -30,7 +29,7 @@ def _windows(windows):
 
 def _kernel(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
     o, lse = run(q, k, v, canvas=canvas, tile=tile, window=_windows(windows), text=text, text_padding=text_padding,
-                 scale=scale or None, order=_ORDERS[order], layout=_LAYOUTS[layout], return_lse=return_lse)
+                 scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout], return_lse=return_lse)
     if lse is None:
         lse = q.new_empty((0,), dtype=torch.float32)
     return o, lse
@@ -63,11 +62,8 @@ torch.library.register_autograd("stile::attention", _no_backward, setup_context=
 
 def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
     """The op with stile.attention's arguments (windows: a triple or a tuple of triples)."""
-    if order not in _ORDERS:
-        raise ValueError(f"order={order!r}: 'natural' or 'tiled'")
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout={layout!r}: 'bshd' ([B, S, H, D]) or 'bhsd' ([B, H, S, D])")
+    check_order_layout(order, layout)
     flat = list(windows) if isinstance(windows[0], int) else [x for w in windows for x in w]
     o, lse = torch.ops.stile.attention(q, k, v, list(canvas), list(tile), flat, int(text), int(text_padding),
-                                       float(scale or 0.0), _ORDERS.index(order), _LAYOUTS.index(layout), bool(return_lse))
+                                       float(scale or 0.0), _ORDERS[order], _LAYOUTS.index(layout), bool(return_lse))
     return o, (lse if return_lse else None)
