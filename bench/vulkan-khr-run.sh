@@ -5,10 +5,18 @@
 #   conf   conformance on vulkan:0 through the tensor-core shader and the subgroup shader (cases
 #          without sampling; SHARD=i/N for a part, CONF_S seconds each; STILE_VULKAN_PATH=khr-coopmat
 #          is the default choice)
-#   bench  HunyuanVideo 720p f16 on the tensor-core shader (the NV build it was measured against is gone)
+#   bench  HunyuanVideo 720p f16 on the tensor-core shader (BENCH_PATHS="khr-coopmat subgroup" adds the
+#          shader devices without cooperative matrices take)
 #   small  a smaller problem: the subgroup shader against the one-row-per-invocation one (and KHR)
 #   cold   a first call on an empty pipeline cache, then a second process: stile's cache on disk,
 #          with the driver's own shader cache off (__GL_SHADER_DISK_CACHE=0) to see stile's alone
+#   validate  the conformance phase with the Khronos validation layer on (STILE_VULKAN_VALIDATION=1):
+#          Debian 12's layer (1.3.239) does not know the KHR cooperative-matrix structures, so
+#          LAYERS names a .tar.xz holding a newer one (layers/*.json, lib/ with the layer, a loader as new
+#          as it (the 1.3.239 loader asks the layer for an instance function at device level, which it
+#          reports), the glibc and libstdc++ it needs, lib/ld-linux-x86-64.so.2); stile runs under that
+#          ld-linux. Debian trixie's vulkan-validationlayers, libvulkan1, libc6, libstdc++6 and
+#          libgcc-s1 make one.
 #   STILE_COMMIT=<commit> PHASES="conf bench cold" bash bench/vulkan-khr-run.sh   (results in $OUT)
 set -uo pipefail
 G=${GLSLANG:-$PWD/.glslang/glslangValidator}
@@ -26,6 +34,16 @@ for phase in ${PHASES:-bench cold small conf}; do
                 --json "$out/conformance-vulkan-$p.json" | grep -vE "^  pass" || rc=1
         done
         ;;
+    validate)
+        L=$(mktemp -d)
+        tar -C "$L" -xJf "${LAYERS:-.trixie.tar.xz}" || { echo "no validation layer archive"; rc=1; continue; }
+        for p in ${VALIDATE_PATHS:-khr-coopmat subgroup portable}; do
+            echo "== conformance on vulkan:0, $p, validation layer on, cases without sampling, shard ${SHARD:-0/1} [${SECONDS}s]"
+            VK_LAYER_PATH=$L/layers STILE_VULKAN_VALIDATION=1 STILE_VULKAN_PATH=$p timeout ${CONF_S:-240} \
+                "$L/lib/ld-linux-x86-64.so.2" --library-path "$L/lib:${LD_LIBRARY_PATH:-}" $S conformance --device vulkan:0 \
+                --skip sampled --shard ${SHARD:-0/1} --json "$out/conformance-validated-vulkan-$p.json" | grep -vE "^  pass" || rc=1
+        done
+        ;;
     small)
         for p in subgroup portable khr-coopmat; do
             echo "== a smaller problem (6x24x40, 4 heads, f16) on vulkan:0, $p [${SECONDS}s]"
@@ -34,7 +52,7 @@ for phase in ${PHASES:-bench cold small conf}; do
         done
         ;;
     bench)
-        for p in khr-coopmat; do
+        for p in ${BENCH_PATHS:-khr-coopmat}; do
             echo "== $W f16 on vulkan:0, $p [${SECONDS}s]"
             STILE_VULKAN_PATH=$p timeout 120 $S bench --device vulkan:0 --workload $W --dtype f16 --no-full --repeat 5 --warmup 2 \
                 --check --check-rows 64 --json "$out/vulkan-$p.json" || rc=1

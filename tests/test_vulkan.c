@@ -584,11 +584,11 @@ static void collect(void *user, stile_log_level level, const char *msg)
     snprintf(logged + n, sizeof logged - n, "%s\n", msg);
 }
 
-/* Open vulkan:0, run the small problem (one pipeline), close; the log lines at WARN in logged. */
-static void run_once(const char *label)
+/* Open vulkan:0, run the small problem (one pipeline), close; the log lines at level and above in logged. */
+static void run_at(const char *label, stile_log_level level)
 {
     logged[0] = '\0';
-    stile_log_set(collect, NULL, STILE_LOG_WARN);
+    stile_log_set(collect, NULL, level);
     stile_device *dev = NULL;
     assert_int_equal(stile_device_open("vulkan:0", NULL, &dev), STILE_OK);
     stile_conf_result r = stile_conf_run(dev, &small, STILE_CONF_BSHD, 9300, 0);
@@ -596,6 +596,8 @@ static void run_once(const char *label)
     stile_device_close(&dev);
     conf_log_init();
 }
+
+static void run_once(const char *label) { run_at(label, STILE_LOG_WARN); }
 
 /* The one cache file in dir: its path and bytes (NULL if there is none). */
 static unsigned char *cache_file(const char *dir, char *path, size_t size, size_t *len)
@@ -694,6 +696,26 @@ static void test_pipeline_cache_on_disk(void **state)
     assert_int_equal(conf_tmpdir_remove(off), 0);
 }
 
+/* ---- STILE_VULKAN_STATS (backends/vulkan/vk_stats.c): the driver's statistics of each new
+ * pipeline in the log, or one warning where the device has none to give (lavapipe in Debian 12) ---- */
+static void test_pipeline_statistics(void **state)
+{
+    (void)state;
+    setenv("STILE_VULKAN_CACHE", "0", 1);
+    setenv("STILE_VULKAN_STATS", "1", 1);
+    run_at("pipeline statistics on", STILE_LOG_INFO);
+    unsetenv("STILE_VULKAN_STATS");
+    const int none = strstr(logged, "STILE_VULKAN_STATS: the device offers no pipeline statistics") != NULL;
+    const char *line = strstr(logged, ", subgroups of ");
+    printf("# %s\n", none ? "the device offers no pipeline statistics" : "pipeline statistics logged");
+    if (none) assert_null(line);
+    else assert_non_null(line);
+    run_at("pipeline statistics off", STILE_LOG_INFO);
+    assert_null(strstr(logged, "STILE_VULKAN_STATS"));
+    assert_null(strstr(logged, ", subgroups of "));
+    unsetenv("STILE_VULKAN_CACHE");
+}
+
 int main(void)
 {
     conf_log_init();
@@ -711,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_staged_buffers_round_trip),
         cmocka_unit_test(test_out_of_memory_and_device_loss_are_statuses),
         cmocka_unit_test(test_pipeline_cache_on_disk),
+        cmocka_unit_test(test_pipeline_statistics),
         cmocka_unit_test(test_subgroup_shader),
     };
     int rc = cmocka_run_group_tests_name("vulkan", tests, NULL, NULL);

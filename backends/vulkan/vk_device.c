@@ -451,10 +451,27 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
                                                          .cooperativeMatrix = VK_TRUE, .pNext = d->coop_sg32 ? &scf : NULL};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &khrf,
                                             .shaderFloat16 = VK_TRUE, .vulkanMemoryModel = VK_TRUE};
-    const char *ext[2] = {VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
+    const char *ext[3] = {VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
                               .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u + (d->coop_sg32 ? 1u : 0u) : 0u,
                               .ppEnabledExtensionNames = ext};
+    /* STILE_VULKAN_STATS=1: pipeline statistics in the log (vk_stats.c) */
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    if (env_on("STILE_VULKAN_STATS")) {
+        VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pef};
+        const int has = has_extension(&d->vk, d->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+        if (has) d->vk.vkGetPhysicalDeviceFeatures2(d->phys, &f2); /* alone: the chain below asks for what it sets */
+        pef.pNext = (void *)dci.pNext;
+        if (has && pef.pipelineExecutableInfo) {
+            ext[dci.enabledExtensionCount++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+            dci.pNext = &pef;
+            d->stats = 1;
+        } else {
+            stile_log(STILE_LOG_WARN, "vulkan:%d: STILE_VULKAN_STATS: the device offers no pipeline statistics "
+                                      "(VK_KHR_pipeline_executable_properties)", index);
+        }
+    }
     if ((r = d->vk.vkCreateDevice(d->phys, &dci, NULL, &d->dev)) != VK_SUCCESS) { st = vk_fail(d, r, "creating the device"); goto fail; }
     char missing[64];
     if (vk_fns_device(&d->vk, d->dev, missing, sizeof missing) != 0) {

@@ -65,8 +65,12 @@ typedef struct vk_device {
     vk_buffer *buffers;
     vk_pipeline *pipelines;
     int validation_errors;
+    int stats;              /* STILE_VULKAN_STATS=1 on a device that offers pipeline statistics: vk_stats_log */
     int lost;               /* VK_ERROR_DEVICE_LOST seen: every later call fails with STILE_ERR_DEVICE_LOST */
 } vk_device;
+
+/* The driver's statistics of a new pipeline (registers, spills, ...) as log lines (vk_stats.c; d->stats). */
+void vk_stats_log(vk_device *d, VkPipeline pipe, uint32_t kind, uint32_t head_dim, uint32_t dtype);
 
 /* A VkResult as a status: out of memory, device lost (remembered), or a backend error. */
 stile_status vk_fail(vk_device *d, VkResult r, const char *what);

@@ -108,6 +108,7 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
     const int need32 = kind == VK_PATH_COOPMAT && d->coop_sg32;
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .flags = d->stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                   .pNext = need32 ? &sg32 : NULL,
                   .flags = need32 ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT : 0,
@@ -121,6 +122,7 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
         return vk_fail(d, r, "creating the pipeline");
     }
     *p = (vk_pipeline){kind, head_dim, dtype, rows, p->pipe, d->pipelines};
+    if (d->stats) vk_stats_log(d, p->pipe, kind, head_dim, dtype);
     d->pipelines = p;
     *out = p->pipe;
     vk_cache_save(d); /* the next process finds the compiled pipeline */
