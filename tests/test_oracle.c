@@ -200,6 +200,110 @@ static void test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements(v
     free(lraw);
 }
 
+/* ---- the oracle's gradients (check/oracle_grad.c) against central differences of the oracle ---- */
+
+/* L = sum of d_o * o over everything, with o from the forward oracle. */
+static double loss(const stile_problem *p, const stile_io *io, const float *go, double *o, int64_t n)
+{
+    assert_int_equal(stile_oracle(p, io, NULL, 0, o, NULL), STILE_OK);
+    double l = 0;
+    for (int64_t i = 0; i < n; i++) l += (double)go[i] * o[i];
+    return l;
+}
+
+/* Every element of dQ, dK and dV of a problem with batch, per-head windows, partial tiles and text
+ * (a padded token among them) against (L(x + e) - L(x - e)) / (x+ - x-), the perturbation as stored
+ * in f32 (so the quotient is exact up to the difference's truncation, O(e^2)). */
+static void fd_compare(const stile_problem *p, uint64_t seed)
+{
+    const int64_t B = p->batch, H = p->heads, D = p->head_dim;
+    const int64_t S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text, n = B * S * H * D;
+    float *x[3], *go = malloc(sizeof(float) * (size_t)n);
+    double *o = malloc(sizeof(double) * (size_t)n), *grad[3];
+    for (int t = 0; t < 3; t++) {
+        x[t] = malloc(sizeof(float) * (size_t)n);
+        grad[t] = malloc(sizeof(double) * (size_t)n);
+        stile_conf_fill_normal(x[t], STILE_DTYPE_F32, n, seed + (uint64_t)t);
+    }
+    stile_conf_fill_normal(go, STILE_DTYPE_F32, n, seed + 3);
+    const size_t bytes = sizeof(float) * (size_t)n;
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(x[0], bytes, STILE_DTYPE_F32),
+                   .k = stile_tensor_at(x[1], bytes, STILE_DTYPE_F32), .v = stile_tensor_at(x[2], bytes, STILE_DTYPE_F32)};
+    const stile_tensor d_o = stile_tensor_at(go, bytes, STILE_DTYPE_F32);
+    assert_int_equal(stile_oracle_backward(p, &io, &d_o, grad[0], grad[1], grad[2]), STILE_OK);
+    static const char *nm[3] = {"dq", "dk", "dv"};
+    for (int t = 0; t < 3; t++) {
+        double worst = 0, gmax = 0;
+        int64_t zeros = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float keep = x[t][i];
+            x[t][i] = keep + 1e-3f;
+            const double hi = x[t][i], lp = loss(p, &io, go, o, n);
+            x[t][i] = keep - 1e-3f;
+            const double lo = x[t][i], lm = loss(p, &io, go, o, n);
+            x[t][i] = keep;
+            const double fd = (lp - lm) / (hi - lo);
+            worst = fmax(worst, fabs(fd - grad[t][i]));
+            gmax = fmax(gmax, fabs(grad[t][i]));
+            zeros += grad[t][i] == 0;
+        }
+        printf("  seed %llu %s: max |analytic - central difference| = %.3e (largest gradient %.3f, %lld exact zeros)\n",
+               (unsigned long long)seed, nm[t], worst, gmax, (long long)zeros);
+        assert_true(worst < 2e-6 * (1 + gmax));
+        assert_true(gmax > 0.1); /* the comparison is not between zeros */
+    }
+    /* one gradient alone is the same as with the others */
+    double *only = malloc(sizeof(double) * (size_t)n);
+    assert_int_equal(stile_oracle_backward(p, &io, &d_o, NULL, only, NULL), STILE_OK);
+    assert_memory_equal(only, grad[1], sizeof(double) * (size_t)n);
+    free(only);
+    for (int t = 0; t < 3; t++) {
+        free(x[t]);
+        free(grad[t]);
+    }
+    free(go);
+    free(o);
+}
+
+static void test_oracle_gradients_match_central_differences(void **state)
+{
+    (void)state;
+    /* grid 2 x 2 x 2 of tiles 1 x 2 x 3 over 2 x 3 x 4 (partial tiles on two axes), two heads with
+     * their own windows, batch 2, three text tokens (the last one padding), a scale of our own */
+    static const int64_t wins[2][3] = {{1, 1, 1}, {2, 1, 2}};
+    stile_problem p = {.struct_size = sizeof p, .batch = 2, .canvas = {2, 3, 4}, .tile = {1, 2, 3}, .head_windows = wins,
+                       .heads = 2, .head_dim = 4, .text = 3, .text_padding = 1, .scale = 0.7};
+    fd_compare(&p, 7100);
+    p.order = STILE_ORDER_TILED;
+    fd_compare(&p, 7200);
+}
+
+static void test_oracle_backward_refuses_bad_arguments(void **state)
+{
+    (void)state;
+    stile_problem p = {.struct_size = sizeof p, .canvas = {1, 1, 4}, .tile = {1, 1, 2}, .window = {1, 1, 1}, .heads = 1, .head_dim = 2};
+    float q[8] = {0}, go[8] = {0};
+    double g[8];
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, sizeof q, STILE_DTYPE_F32), .k = stile_tensor_at(q, sizeof q, STILE_DTYPE_F32),
+                   .v = stile_tensor_at(q, sizeof q, STILE_DTYPE_F32)};
+    stile_tensor d_o = stile_tensor_at(go, sizeof go, STILE_DTYPE_F32);
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, g, NULL, NULL), STILE_OK);
+    assert_int_equal(stile_oracle_backward(&p, &io, NULL, g, NULL, NULL), STILE_ERR_NULL_ARGUMENT);
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, NULL, NULL, NULL), STILE_ERR_NULL_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "nothing to compute"));
+    d_o.bytes = sizeof go - 4;
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, g, NULL, NULL), STILE_ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(conf_last_log(), "d_o is smaller"));
+    d_o = stile_tensor_at(go, sizeof go, STILE_DTYPE_F16);
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, g, NULL, NULL), STILE_ERR_DTYPE_MISMATCH);
+    d_o = stile_tensor_at(NULL, sizeof go, STILE_DTYPE_F32);
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, g, NULL, NULL), STILE_ERR_NULL_ARGUMENT);
+    io.k.data = NULL;
+    d_o = stile_tensor_at(go, sizeof go, STILE_DTYPE_F32);
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, g, NULL, NULL), STILE_ERR_NULL_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "io->k.data"));
+}
+
 int main(void)
 {
     conf_log_init();
@@ -210,6 +314,8 @@ int main(void)
         cmocka_unit_test(test_oracle_refuses_bad_rows_and_missing_inputs),
         cmocka_unit_test(test_check_output_refuses_an_lse_buffer_too_small_or_not_f32),
         cmocka_unit_test(test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements),
+        cmocka_unit_test(test_oracle_gradients_match_central_differences),
+        cmocka_unit_test(test_oracle_backward_refuses_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

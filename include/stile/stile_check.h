@@ -42,6 +42,15 @@ extern "C" {
 STILE_CHECK_API stile_status stile_oracle(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows,
                                           double *out_o, double *out_lse);
 
+/** Gradients of attention in double precision from the same definition, for the loss
+ * L = sum over every query token, head and dim of d_o * o (so d_o is dL/dO): dQ, dK and dV over all
+ * tokens. Reads io->q, io->k, io->v as stile_oracle does and d_o (host memory of p's dtype, laid out
+ * with p's o strides); io->o and io->lse are not read. out_dq, out_dk, out_dv: [B, tokens, heads,
+ * head_dim] doubles each, or NULL for a gradient not wanted (not all three). Cost grows as
+ * tokens^2 x heads x head_dim x batch: for small problems. Thread-safety: reentrant. */
+STILE_CHECK_API stile_status stile_oracle_backward(const stile_problem *p, const stile_io *io, const stile_tensor *d_o,
+                                                   double *out_dq, double *out_dk, double *out_dv);
+
 /** Error figures of an output against the oracle. Thread-safety: plain data. */
 typedef struct stile_check {
     double nmse;          /**< sum (o - ref)^2 / sum ref^2 over the checked elements */
