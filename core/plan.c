@@ -7,6 +7,54 @@
 
 #include "stile_internal.h"
 
+/* The transposed schedule of s. Window starts rise with the query tile along each axis, so the query
+ * tiles attending key tile k on an axis are one range [lo, hi]: those whose window starts at or
+ * before k and ends after it; a key tile's row is the box of its three ranges, in raster order. */
+static stile_status schedule_transpose(const stile_layout *l, const int64_t win[3], stile_schedule *s)
+{
+    const int64_t *n = l->grid, total = s->row_start[l->tiles];
+    s->query_start = malloc((size_t)(l->tiles + 1) * sizeof *s->query_start);
+    s->query_tiles = malloc((size_t)(total ? total : 1) * sizeof *s->query_tiles);
+    int64_t *lo[3], *hi[3], *buf = malloc((size_t)(2 * (n[0] + n[1] + n[2])) * sizeof *buf);
+    if (!s->query_start || !s->query_tiles || !buf) {
+        free(buf);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a transposed schedule");
+    }
+    for (int i = 0, off = 0; i < 3; off += (int)(2 * n[i]), i++) {
+        lo[i] = buf + off;
+        hi[i] = buf + off + n[i];
+        for (int64_t k = 0; k < n[i]; k++) {
+            lo[i][k] = n[i];
+            hi[i][k] = -1;
+        }
+        for (int64_t q = 0; q < n[i]; q++) {
+            const int64_t st = stile_window_start(q, win[i], n[i]);
+            for (int64_t k = st; k < st + win[i] && k < n[i]; k++) {
+                if (q < lo[i][k]) lo[i][k] = q;
+                hi[i][k] = q; /* q rises: the last one seen is the largest */
+            }
+        }
+    }
+    int32_t *out = s->query_tiles;
+    int64_t key = 0;
+    s->min_per_key = INT64_MAX;
+    s->max_per_key = 0;
+    for (int64_t a = 0; a < n[0]; a++)
+        for (int64_t b = 0; b < n[1]; b++)
+            for (int64_t c = 0; c < n[2]; c++, key++) {
+                s->query_start[key] = (int32_t)(out - s->query_tiles);
+                for (int64_t x = lo[0][a]; x <= hi[0][a]; x++)
+                    for (int64_t y = lo[1][b]; y <= hi[1][b]; y++)
+                        for (int64_t z = lo[2][c]; z <= hi[2][c]; z++) *out++ = (int32_t)((x * n[1] + y) * n[2] + z);
+                const int64_t len = out - s->query_tiles - s->query_start[key];
+                if (len < s->min_per_key) s->min_per_key = len;
+                if (len > s->max_per_key) s->max_per_key = len;
+            }
+    s->query_start[key] = (int32_t)(out - s->query_tiles);
+    free(buf); /* out - query_tiles == total: each (query tile, key tile) pair once either way (tests/test_planner.c) */
+    return STILE_OK;
+}
+
 /* Build the schedule of one effective window. Key tiles of a query tile are the box
  * [s_t, s_t+w_t) x [s_h, s_h+w_h) x [s_w, s_w+w_w), enumerated in raster (ascending) order. */
 static stile_status schedule_build(const stile_layout *l, const int64_t win[3], stile_schedule *s)
@@ -66,7 +114,7 @@ static stile_status schedule_build(const stile_layout *l, const int64_t win[3], 
     s->run_start[q] = (int32_t)(run - s->runs);
     s->video_pairs = pairs;
     free(buf);
-    return STILE_OK;
+    return schedule_transpose(l, win, s);
 }
 
 /* A head's effective window, sorted to find the distinct ones. */
@@ -89,6 +137,8 @@ static void plan_free_core(stile_plan *p)
         free(p->schedules[i].key_tiles);
         free(p->schedules[i].run_start);
         free(p->schedules[i].runs);
+        free(p->schedules[i].query_start);
+        free(p->schedules[i].query_tiles);
     }
     free(p->schedules);
     free(p->head_schedule);
@@ -259,6 +309,8 @@ stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_hea
     out->attended_video_pairs = s->video_pairs;
     out->sparsity = 1.0 - (double)s->video_pairs / ((double)plan->r.video * (double)plan->r.video);
     out->schedule = plan->head_schedule[head];
+    out->min_query_tiles = s->min_per_key;
+    out->max_query_tiles = s->max_per_key;
     return STILE_OK;
 }
 
@@ -275,6 +327,22 @@ stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t 
     const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
     *tiles = s->key_tiles + s->row_start[query_tile];
     *count = s->row_start[query_tile + 1] - s->row_start[query_tile];
+    return STILE_OK;
+}
+
+stile_status stile_plan_query_tiles(const stile_plan *plan, int64_t head, int64_t key_tile, const int32_t **tiles,
+                                    int64_t *count)
+{
+    if (!plan || !tiles || !count) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_query_tiles: an argument is NULL");
+    if (head < 0 || head >= plan->r.p.heads)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "head %lld: must be within 0..%lld", (long long)head,
+                          (long long)plan->r.p.heads - 1);
+    if (key_tile < 0 || key_tile >= plan->r.tiles)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "key tile %lld: must be within 0..%lld", (long long)key_tile,
+                          (long long)plan->r.tiles - 1);
+    const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
+    *tiles = s->query_tiles + s->query_start[key_tile];
+    *count = s->query_start[key_tile + 1] - s->query_start[key_tile];
     return STILE_OK;
 }
 

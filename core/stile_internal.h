@@ -85,6 +85,11 @@ typedef struct stile_schedule {
     int32_t *run_start;   /* tiles + 1 entries */
     stile_tile_run *runs; /* the same key tiles as maximal runs of consecutive tiles (one GEMM operand each) */
     int64_t video_pairs;  /* attended video x video token pairs, one head */
+    /* the transposed schedule (the backward's dK/dV): for each key tile, the query tiles whose window
+     * holds it, ascending; clamped windows make its rows longer at the grid's middle than its edges */
+    int32_t *query_start; /* tiles + 1 entries */
+    int32_t *query_tiles; /* query_start[tiles] = row_start[tiles] entries */
+    int64_t min_per_key, max_per_key; /* the shortest and longest such row */
 } stile_schedule;
 
 /* Start of the window on one axis: s = clamp(q - floor(w/2), 0, n - w); w >= n means the whole axis. */

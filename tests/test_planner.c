@@ -1,6 +1,6 @@
 /* Planner invariants: grid, equal window size for every query tile, full windows, clamping at the
  * canvas edges, partial tiles, text accounting, per-head windows, the GPU schedule table, layout maps,
- * JSON. */
+ * JSON, the transposed schedule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -377,6 +377,84 @@ static void test_plan_json_holds_grid_accounting_and_schedules(void **state)
     stile_plan_destroy(&plan);
 }
 
+/* The transposed schedule (the backward's dK/dV rows) is the forward schedule inverted by brute
+ * force: key tile k of head h lists exactly the query tiles whose key tiles hold k, ascending. */
+static void check_transposed(const stile_problem *p, int64_t want_min, int64_t want_max)
+{
+    stile_plan *plan = plan_of(p);
+    stile_plan_info in;
+    assert_int_equal(stile_plan_get_info(plan, &in), STILE_OK);
+    const int64_t T = in.tiles;
+    int32_t *want = malloc((size_t)T * sizeof *want);
+    assert_non_null(want);
+    for (int64_t h = 0; h < p->heads; h++) {
+        stile_head_info hi;
+        assert_int_equal(stile_plan_get_head(plan, h, &hi), STILE_OK);
+        int64_t total = 0, mn = INT64_MAX, mx = 0;
+        for (int64_t k = 0; k < T; k++) {
+            int64_t nwant = 0;
+            for (int64_t q = 0; q < T; q++) {
+                const int32_t *t;
+                int64_t n;
+                assert_int_equal(stile_plan_key_tiles(plan, h, q, &t, &n), STILE_OK);
+                for (int64_t i = 0; i < n; i++)
+                    if (t[i] == k) want[nwant++] = (int32_t)q;
+            }
+            const int32_t *got;
+            int64_t ngot;
+            assert_int_equal(stile_plan_query_tiles(plan, h, k, &got, &ngot), STILE_OK);
+            assert_int_equal(ngot, nwant);
+            assert_memory_equal(got, want, (size_t)nwant * sizeof *want);
+            total += ngot;
+            mn = ngot < mn ? ngot : mn;
+            mx = ngot > mx ? ngot : mx;
+        }
+        assert_int_equal(total, hi.key_tiles * T); /* every pair once either way */
+        assert_int_equal(hi.min_query_tiles, mn);
+        assert_int_equal(hi.max_query_tiles, mx);
+        if (h == 0 && want_max) {
+            assert_int_equal(mn, want_min);
+            assert_int_equal(mx, want_max);
+        }
+    }
+    free(want);
+    stile_plan_destroy(&plan);
+}
+
+static void test_transposed_schedule_inverts_the_key_tiles(void **state)
+{
+    (void)state;
+    /* HunyuanVideo, grid 5 x 6 x 10, window 3: per axis the key tiles at the edges are attended by 2
+     * query tiles, the middle ones by up to 5 (t), 4 (h) and 4 (w): 8 to 80 per key tile */
+    stile_problem p = {.struct_size = sizeof p, .canvas = {30, 48, 80}, .tile = {6, 8, 8}, .window = {3, 3, 3}, .heads = 1, .head_dim = 64};
+    check_transposed(&p, 8, 80);
+    /* per-head windows: even, clamped, whole-axis and past-the-grid, over partial tiles */
+    static const int64_t wins[4][3] = {{2, 2, 2}, {1, 3, 4}, {5, 1, 2}, {9, 9, 9}};
+    stile_problem q = {.struct_size = sizeof q, .canvas = {7, 10, 13}, .tile = {2, 3, 3}, .head_windows = wins, .heads = 4, .head_dim = 8};
+    check_transposed(&q, 0, 0);
+    stile_problem one = {.struct_size = sizeof one, .canvas = {1, 1, 5}, .tile = {1, 1, 1}, .window = {1, 1, 1}, .heads = 1, .head_dim = 8};
+    check_transposed(&one, 1, 1);
+}
+
+static void test_transposed_schedule_refuses_bad_arguments(void **state)
+{
+    (void)state;
+    stile_problem p = {.struct_size = sizeof p, .canvas = {2, 4, 4}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 2, .head_dim = 8};
+    stile_plan *plan = plan_of(&p);
+    const int32_t *t;
+    int64_t n;
+    assert_int_equal(stile_plan_query_tiles(plan, 2, 0, &t, &n), STILE_ERR_OUT_OF_RANGE);
+    assert_int_equal(stile_plan_query_tiles(plan, -1, 0, &t, &n), STILE_ERR_OUT_OF_RANGE);
+    assert_int_equal(stile_plan_query_tiles(plan, 0, 8, &t, &n), STILE_ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(conf_last_log(), "key tile 8"));
+    assert_int_equal(stile_plan_query_tiles(plan, 0, 0, NULL, &n), STILE_ERR_NULL_ARGUMENT);
+    assert_int_equal(stile_plan_query_tiles(NULL, 0, 0, &t, &n), STILE_ERR_NULL_ARGUMENT);
+    assert_int_equal(stile_plan_query_tiles(plan, 1, 7, &t, &n), STILE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0], 7);
+    stile_plan_destroy(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +469,8 @@ int main(void)
         cmocka_unit_test(test_layout_maps_natural_and_tiled_order_both_ways),
         cmocka_unit_test(test_hunyuan_with_24_distinct_windows_plans_24_schedules),
         cmocka_unit_test(test_plan_json_holds_grid_accounting_and_schedules),
+        cmocka_unit_test(test_transposed_schedule_inverts_the_key_tiles),
+        cmocka_unit_test(test_transposed_schedule_refuses_bad_arguments),
     };
     return cmocka_run_group_tests(tests, conf_group_open_cpu, conf_group_close_cpu);
 }

@@ -1,8 +1,17 @@
-/* `stile plan`: the tile grid, sparsity, FLOPs and blocks per head of a problem, as text or JSON. */
+/* `stile plan`: the tile grid, sparsity, FLOPs and blocks per head of a problem (and the transposed
+ * schedule's rows, what a backward pass gathers per key tile), as text or JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
+
+/* a fraction as "91.00%" */
+static const char *pct(double f)
+{
+    static char buf[32];
+    snprintf(buf, sizeof buf, "%.2f%%", 100 * f);
+    return buf;
+}
 
 int cmd_plan(int argc, char **argv)
 {
@@ -43,14 +52,16 @@ int cmd_plan(int argc, char **argv)
                (long long)in.distinct_windows);
         printf("attended pairs %lld of %lld; FLOPs computed %.4g (full attention %.4g, %.2fx)\n", (long long)in.attended_pairs,
                (long long)in.full_pairs, in.flops, in.full_flops, in.full_flops / in.flops);
-        printf("%-5s %-12s %-12s %-16s %s\n", "head", "window", "effective", "key tiles/query", "sparsity");
+        printf("%-5s %-12s %-12s %-16s %-10s %s\n", "head", "window", "effective", "key tiles/query", "sparsity",
+               "query tiles/key (backward)");
         for (int64_t h = 0; h < p.heads; h++) {
             stile_head_info hi;
             stile_plan_get_head(plan, h, &hi);
             char w[64], e[64];
             cli_triple(w, sizeof w, hi.window);
             cli_triple(e, sizeof e, hi.effective);
-            printf("%-5lld %-12s %-12s %-16lld %.2f%%\n", (long long)h, w, e, (long long)hi.key_tiles, 100 * hi.sparsity);
+            printf("%-5lld %-12s %-12s %-16lld %-10s %lld..%lld\n", (long long)h, w, e, (long long)hi.key_tiles, pct(hi.sparsity),
+                   (long long)hi.min_query_tiles, (long long)hi.max_query_tiles);
         }
     }
     stile_plan_destroy(&plan);

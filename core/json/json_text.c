@@ -60,8 +60,9 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
     json_t *scheds = json_array();
     for (int64_t i = 0; i < plan->nschedules; i++) {
         const stile_schedule *s = &plan->schedules[i];
-        json_t *js = json_pack("{s:o,s:I,s:I}", "window", triple(s->window), "key_tiles_per_query", (json_int_t)s->per_query,
-                               "video_pairs", (json_int_t)s->video_pairs);
+        json_t *js = json_pack("{s:o,s:I,s:I,s:[I,I]}", "window", triple(s->window), "key_tiles_per_query", (json_int_t)s->per_query,
+                               "video_pairs", (json_int_t)s->video_pairs, "query_tiles_per_key", (json_int_t)s->min_per_key,
+                               (json_int_t)s->max_per_key);
         if (!compact) {
             json_t *rows = json_array();
             for (int64_t q = 0; q < plan->r.tiles; q++) {
@@ -70,6 +71,13 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
                 json_array_append_new(rows, row);
             }
             json_object_set_new(js, "key_tiles", rows);
+            json_t *cols = json_array(); /* the transposed schedule: the query tiles of each key tile */
+            for (int64_t k = 0; k < plan->r.tiles; k++) {
+                json_t *col = json_array();
+                for (int32_t q = s->query_start[k]; q < s->query_start[k + 1]; q++) json_array_append_new(col, json_integer(s->query_tiles[q]));
+                json_array_append_new(cols, col);
+            }
+            json_object_set_new(js, "query_tiles", cols);
         }
         json_array_append_new(scheds, js);
     }

@@ -293,7 +293,9 @@ typedef struct stile_head_info {
     int64_t attended_video_pairs;  /**< video x video pairs of this head, one batch entry */
     double sparsity;               /**< 1 - attended_video_pairs / video_tokens^2 */
     int64_t schedule;              /**< index of the distinct window schedule the head uses */
-    uint8_t reserved[32];          /**< room for later fields; zero */
+    int64_t min_query_tiles;       /**< the transposed schedule (stile_plan_query_tiles): fewest query tiles attending one key tile */
+    int64_t max_query_tiles;       /**< ... and most (clamped windows make them differ; key_tiles x tiles in all) */
+    uint8_t reserved[16];          /**< room for later fields; zero */
 } stile_head_info;
 
 /** Plan problem p on device. Validates p fully (see stile_problem_check) and asks the backend
@@ -313,6 +315,13 @@ STILE_API stile_status stile_plan_get_problem(const stile_plan *plan, stile_prob
  * of `head` attends. *tiles points into the plan. */
 STILE_API stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t query_tile,
                                             const int32_t **tiles, int64_t *count);
+
+/** The transposed schedule: the query tiles (ascending) whose window holds key tile `key_tile` of
+ * `head`, i.e. the query tiles a key tile's gradients (dK, dV) gather from. Clamped windows make it
+ * differ from the key tile's own window: a key tile in the grid's middle is attended by more query
+ * tiles than one at its edge. *tiles points into the plan. */
+STILE_API stile_status stile_plan_query_tiles(const stile_plan *plan, int64_t head, int64_t key_tile,
+                                              const int32_t **tiles, int64_t *count);
 
 /** The plan as one line of JSON (problem, grid, accounting, per-head windows, and unless compact the
  * key tiles of every query tile per distinct window) written into buf
