@@ -314,16 +314,24 @@ stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_hea
     return STILE_OK;
 }
 
-stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t query_tile, const int32_t **tiles,
-                                  int64_t *count)
+/* The checks of a schedule row's lookup: pointers, head, and tile (kind: "query" or "key"). */
+static stile_status row_check(const stile_plan *plan, int64_t head, int64_t tile, const char *kind, const char *who, int ptrs_ok)
 {
-    if (!plan || !tiles || !count) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_key_tiles: an argument is NULL");
+    if (!plan || !ptrs_ok) return stile_fail(STILE_ERR_NULL_ARGUMENT, "%s: an argument is NULL", who);
     if (head < 0 || head >= plan->r.p.heads)
         return stile_fail(STILE_ERR_OUT_OF_RANGE, "head %lld: must be within 0..%lld", (long long)head,
                           (long long)plan->r.p.heads - 1);
-    if (query_tile < 0 || query_tile >= plan->r.tiles)
-        return stile_fail(STILE_ERR_OUT_OF_RANGE, "query tile %lld: must be within 0..%lld", (long long)query_tile,
+    if (tile < 0 || tile >= plan->r.tiles)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "%s tile %lld: must be within 0..%lld", kind, (long long)tile,
                           (long long)plan->r.tiles - 1);
+    return STILE_OK;
+}
+
+stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t query_tile, const int32_t **tiles,
+                                  int64_t *count)
+{
+    stile_status st = row_check(plan, head, query_tile, "query", "stile_plan_key_tiles", tiles && count);
+    if (st != STILE_OK) return st;
     const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
     *tiles = s->key_tiles + s->row_start[query_tile];
     *count = s->row_start[query_tile + 1] - s->row_start[query_tile];
@@ -333,13 +341,8 @@ stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t 
 stile_status stile_plan_query_tiles(const stile_plan *plan, int64_t head, int64_t key_tile, const int32_t **tiles,
                                     int64_t *count)
 {
-    if (!plan || !tiles || !count) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_query_tiles: an argument is NULL");
-    if (head < 0 || head >= plan->r.p.heads)
-        return stile_fail(STILE_ERR_OUT_OF_RANGE, "head %lld: must be within 0..%lld", (long long)head,
-                          (long long)plan->r.p.heads - 1);
-    if (key_tile < 0 || key_tile >= plan->r.tiles)
-        return stile_fail(STILE_ERR_OUT_OF_RANGE, "key tile %lld: must be within 0..%lld", (long long)key_tile,
-                          (long long)plan->r.tiles - 1);
+    stile_status st = row_check(plan, head, key_tile, "key", "stile_plan_query_tiles", tiles && count);
+    if (st != STILE_OK) return st;
     const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
     *tiles = s->query_tiles + s->query_start[key_tile];
     *count = s->query_start[key_tile + 1] - s->query_start[key_tile];
