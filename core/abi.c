@@ -52,6 +52,13 @@ stile_status stile_device_params_import(const stile_device_params *in, stile_dev
     return import(in, &l, out, "device params");
 }
 
+stile_status stile_grad_io_import(const stile_grad_io *in, stile_grad_io *out, const char *what)
+{
+    static const layout_sizes l = {"stile_grad_io", sizeof(stile_grad_io)};
+    if (!in) return stile_fail(STILE_ERR_NULL_ARGUMENT, "%s: io is NULL", what);
+    return import(in, &l, out, what);
+}
+
 stile_status stile_io_import(const stile_io *in, stile_io *out, const char *what)
 {
     static const layout_sizes l = {"stile_io", sizeof(stile_io)};

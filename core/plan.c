@@ -353,7 +353,7 @@ stile_status stile_plan_query_tiles(const stile_plan *plan, int64_t head, int64_
 
 /* Two tensors overlap when they share memory: the same address range, or the same buffer object and
  * overlapping offsets (an address and a handle never alias: a backend takes one kind per buffer). */
-static int overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b, size_t bbytes)
+int stile_tensor_overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b, size_t bbytes)
 {
     if (!a->handle != !b->handle || a->handle != b->handle) return 0;
     uintptr_t a0 = a->handle ? (uintptr_t)a->offset : (uintptr_t)a->data, b0 = b->handle ? (uintptr_t)b->offset : (uintptr_t)b->data;
@@ -377,6 +377,20 @@ static stile_status check_place(const stile_plan *plan, const stile_tensor *t, c
     if (t->handle && t->offset > UINT64_MAX - t->bytes)
         return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: offset %llu + %zu bytes overflows", name, (unsigned long long)t->offset,
                           t->bytes);
+    return STILE_OK;
+}
+
+stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, stile_dtype dtype, size_t unit,
+                                size_t need)
+{
+    if (t->dtype != dtype && (t->data || t->handle))
+        return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: %s %s", name,
+                          stile_dtype_name(t->dtype) ? stile_dtype_name(t->dtype) : "unknown",
+                          dtype == plan->r.p.dtype ? "the plan is for" : "it is always", stile_dtype_name(dtype));
+    stile_status st = check_place(plan, t, name, unit);
+    if (st != STILE_OK) return st;
+    if (t->bytes < need)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: strides reach %zu bytes, the buffer has %zu", name, need, t->bytes);
     return STILE_OK;
 }
 
@@ -415,11 +429,11 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
             return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->lse: needs %zu bytes ([B, heads, tokens] f32), the buffer has %zu",
                               lse_need, io->lse.bytes);
         for (int i = 0; i < 4; i++)
-            if (overlaps(&io->lse, lse_need, t[i], need[i]))
+            if (stile_tensor_overlaps(&io->lse, lse_need, t[i], need[i]))
                 return stile_fail(STILE_ERR_ALIASING, "io->lse overlaps io->%s", nm[i]);
     }
     for (int i = 0; i < 3; i++)
-        if (overlaps(&io->o, need[3], t[i], need[i])) return stile_fail(STILE_ERR_ALIASING, "io->o overlaps io->%s", nm[i]);
+        if (stile_tensor_overlaps(&io->o, need[3], t[i], need[i])) return stile_fail(STILE_ERR_ALIASING, "io->o overlaps io->%s", nm[i]);
     return STILE_OK;
 }
 

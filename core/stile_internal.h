@@ -34,6 +34,7 @@ stile_status stile_problem_import(const stile_problem *in, stile_problem *out, c
 /* NULL params: the defaults. */
 stile_status stile_device_params_import(const stile_device_params *in, stile_device_params *out);
 stile_status stile_io_import(const stile_io *in, stile_io *out, const char *what);
+stile_status stile_grad_io_import(const stile_grad_io *in, stile_grad_io *out, const char *what);
 
 /* ---- checked arithmetic ---- */
 static inline bool stile_mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
@@ -163,6 +164,8 @@ struct stile_backend {
     void (*plan_path)(void *device, void *impl, char *buf, size_t size);
     /* Nonzero: tensors may be given as (handle, offset) of the backend's buffer objects (Vulkan). */
     int takes_handles;
+    /* Optional: the backward pass (stile_plan_backward; NULL: none), io checked by core as execute's. */
+    stile_status (*backward)(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
 };
 
 /* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes
@@ -171,6 +174,12 @@ stile_status stile_device_adopt(const stile_backend *backend, void *impl, const 
 /* The checks of stile_plan_execute on the caller's io (what: the caller's name for messages): the
  * structure imported into *out (stile_io_import), then every tensor checked. Read only *out. */
 stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what);
+/* One tensor's checks against the plan (name: for messages, "io->NAME"): dtype, place (exactly one of
+ * data and handle, aligned to unit bytes), and its bytes against need. */
+stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, stile_dtype dtype, size_t unit,
+                                size_t need);
+/* Whether two tensors of abytes and bbytes share memory. */
+int stile_tensor_overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b, size_t bbytes);
 /* A buffer around memory the backend has already set up at ptr (stile_vulkan_buffer_wrap). */
 stile_status stile_buffer_adopt(stile_device *device, void *ptr, size_t bytes, stile_buffer **out);
 

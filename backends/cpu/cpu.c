@@ -10,20 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_internal.h"
 #include "cpu_kernels.h"
 #include "cpu_threads.h"
 #include "module.h"
-
-enum {
-    CPU_ROW_BLOCK = 384, /* query rows per work item: bounds the score block and feeds both threads */
-    CPU_KEY_CHUNK = 384, /* keys per score block: row block x chunk floats stay in L2 */
-    CPU_MAX_HEAD_DIM = 1024
-};
-
-typedef struct cpu_device {
-    int threads;
-    int holds_blas; /* this device set OpenBLAS to one thread and restores it on close */
-} cpu_device;
 
 /* The backend calls BLAS from its own worker threads. A BLAS that threads each call as well
  * oversubscribes the cores: on 2 cores with OpenBLAS 0.3.21 an STA run fell from 166 to 46 GFLOPS.
@@ -55,19 +45,6 @@ static void blas_release(cpu_device *d)
     if (--blas_holders == 0 && set) set(blas_saved_threads);
     pthread_mutex_unlock(&blas_lock);
 }
-
-typedef struct cpu_item {
-    int64_t tile;  /* query tile, or -1 for a block of text queries */
-    int64_t first; /* first query row in tiled order (video) or token index (text) */
-    int64_t local; /* first row's index inside its tile */
-    int64_t rows;
-} cpu_item;
-
-typedef struct cpu_plan {
-    int64_t nitems;
-    cpu_item *items;
-    int64_t max_rows;   /* rows of the largest tile or text block: the per-thread position buffer */
-} cpu_plan;
 
 /* ---- device ---- */
 
@@ -194,8 +171,7 @@ typedef struct cpu_exec {
     float qscale;      /* softmax scale * log2(e): scores come out in log2 units */
 } cpu_exec;
 
-/* Problem-order token index of each row of a tile (video) starting at local row `local`. */
-static void tile_positions(const stile_plan *plan, int64_t tile, int64_t local, int64_t rows, int64_t *pos)
+void stile_cpu_tile_positions(const stile_plan *plan, int64_t tile, int64_t local, int64_t rows, int64_t *pos)
 {
     const stile_layout *l = &plan->layout;
     if (plan->r.p.order == STILE_ORDER_TILED) {
@@ -212,36 +188,45 @@ static void tile_positions(const stile_plan *plan, int64_t tile, int64_t local, 
     }
 }
 
-/* Load token `pos` of tensor `which` for (b, h) as D floats times mul. */
-static void load_row(const cpu_exec *x, int which, int64_t pos, float *dst, float mul)
+void stile_cpu_load_row(const void *data, stile_dtype dt, const stile_strides *s, int64_t b, int64_t h, int64_t pos, int64_t D,
+                        float *dst, float mul)
 {
-    const stile_resolved *r = &x->plan->r;
-    const stile_strides *s = &r->strides[which];
-    const stile_tensor *t = which == STILE_Q ? &x->io->q : which == STILE_K ? &x->io->k : &x->io->v;
-    const int64_t D = r->p.head_dim, base = x->b * s->batch + pos * s->token + x->h * s->head;
-    if (r->p.dtype == STILE_DTYPE_F32 && s->dim == 1) {
-        const float *src = (const float *)t->data + base;
+    const int64_t base = b * s->batch + pos * s->token + h * s->head;
+    if (dt == STILE_DTYPE_F32 && s->dim == 1) {
+        const float *src = (const float *)data + base;
         for (int64_t d = 0; d < D; d++) dst[d] = src[d] * mul;
         return;
     }
-    for (int64_t d = 0; d < D; d++) dst[d] = stile_load_f32(t->data, r->p.dtype, base + d * s->dim) * mul;
+    for (int64_t d = 0; d < D; d++) dst[d] = stile_load_f32(data, dt, base + d * s->dim) * mul;
+}
+
+void stile_cpu_store_row(void *data, stile_dtype dt, const stile_strides *s, int64_t b, int64_t h, int64_t pos, int64_t D,
+                         const float *src, float mul)
+{
+    const int64_t base = b * s->batch + pos * s->token + h * s->head;
+    for (int64_t d = 0; d < D; d++) {
+        float v = src[d] * mul;
+        int64_t i = base + d * s->dim;
+        switch (dt) {
+        case STILE_DTYPE_F32: ((float *)data)[i] = v; break;
+        case STILE_DTYPE_F16: ((uint16_t *)data)[i] = stile_float_to_half(v); break;
+        case STILE_DTYPE_BF16: ((uint16_t *)data)[i] = stile_float_to_bf16(v); break;
+        }
+    }
+}
+
+/* Token `pos` of tensor `which` for (b, h) as D floats times mul. */
+static void load_row(const cpu_exec *x, int which, int64_t pos, float *dst, float mul)
+{
+    const stile_resolved *r = &x->plan->r;
+    const stile_tensor *t = which == STILE_Q ? &x->io->q : which == STILE_K ? &x->io->k : &x->io->v;
+    stile_cpu_load_row(t->data, r->p.dtype, &r->strides[which], x->b, x->h, pos, r->p.head_dim, dst, mul);
 }
 
 static void store_row(const cpu_exec *x, int64_t pos, const float *src, float mul)
 {
     const stile_resolved *r = &x->plan->r;
-    const stile_strides *s = &r->strides[STILE_O];
-    const int64_t D = r->p.head_dim, base = x->b * s->batch + pos * s->token + x->h * s->head;
-    void *o = x->io->o.data;
-    for (int64_t d = 0; d < D; d++) {
-        float v = src[d] * mul;
-        int64_t i = base + d * s->dim;
-        switch (r->p.dtype) {
-        case STILE_DTYPE_F32: ((float *)o)[i] = v; break;
-        case STILE_DTYPE_F16: ((uint16_t *)o)[i] = stile_float_to_half(v); break;
-        case STILE_DTYPE_BF16: ((uint16_t *)o)[i] = stile_float_to_bf16(v); break;
-        }
-    }
+    stile_cpu_store_row(x->io->o.data, r->p.dtype, &r->strides[STILE_O], x->b, x->h, pos, r->p.head_dim, src, mul);
 }
 
 /* Phase 1: item t < tiles packs key tile t; item == tiles packs the valid text keys. */
@@ -260,7 +245,7 @@ static void pack_item(void *ctx, int64_t item, int thread)
     }
     int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_rows;
     int64_t first = plan->layout.tile_start[item], rows = plan->layout.tile_start[item + 1] - first;
-    tile_positions(plan, item, 0, rows, pos);
+    stile_cpu_tile_positions(plan, item, 0, rows, pos);
     for (int64_t i = 0; i < rows; i++) {
         load_row(x, STILE_K, pos[i], x->kp + (first + i) * D, 1.0f);
         load_row(x, STILE_V, pos[i], x->vp + (first + i) * D, 1.0f);
@@ -296,7 +281,7 @@ static void compute_item(void *ctx, int64_t item, int thread)
     float *l = mx + CPU_ROW_BLOCK, *alpha = l + CPU_ROW_BLOCK;
     int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_rows;
 
-    if (it->tile >= 0) tile_positions(plan, it->tile, it->local, m, pos);
+    if (it->tile >= 0) stile_cpu_tile_positions(plan, it->tile, it->local, m, pos);
     else for (int64_t i = 0; i < m; i++) pos[i] = it->first + i;
     for (int64_t i = 0; i < m; i++) {
         load_row(x, STILE_Q, pos[i], q + i * D, x->qscale);
@@ -408,6 +393,7 @@ const stile_backend stile_backend_cpu = {
     .buffer_free = cpu_buffer_free,
     .buffer_copy = cpu_buffer_copy,
     .plan_path = cpu_plan_path,
+    .backward = stile_cpu_backward,
 };
 
 const stile_module_info stile_module_cpu = {"cpu", &stile_backend_cpu, NULL};

@@ -379,6 +379,29 @@ typedef struct stile_io {
  * q, k, v, o or lse is STILE_ERR_INVALID_ARGUMENT, with the tensor and its address in the log. */
 STILE_API stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io);
 
+/** Inputs and outputs of a backward pass (stile_plan_backward): the forward's q, k, v, its output o
+ * and its LSE, the upstream gradient d_o = dL/dO, and the gradients the call writes. d_q, d_k and d_v
+ * take the problem's q, k and v strides, d_o its o strides, all of the problem's dtype; every element
+ * the gradients' strides reach is written (a padded text key's d_k and d_v rows are zero). lse is
+ * required: f32 [B, heads, tokens], as stile_plan_execute wrote it for this o.
+ * Thread-safety: plain data; concurrent calls must not share outputs. */
+typedef struct stile_grad_io {
+    uint32_t struct_size;              /**< sizeof(stile_grad_io) (required: see the ABI rules at the top) */
+    stile_tensor q, k, v, o, lse, d_o; /**< inputs: read only */
+    stile_tensor d_q, d_k, d_v;        /**< outputs */
+    void *stream;                      /**< as stile_io.stream */
+    stile_exec_info *info;             /**< optional: receives what this call did (filled when it succeeds) */
+} stile_grad_io;
+
+/** The backward pass of the plan's attention (docs/contract.md, "Gradients"): dQ, dK and dV from the
+ * forward's inputs, output and LSE and from dO. Deterministic: the same inputs give bitwise the same
+ * gradients on a device, whatever its thread count or scheduling (no floating-point atomics: each
+ * key's sums run over the plan's transposed schedule, stile_plan_query_tiles, in a fixed order).
+ * Checks every tensor as stile_plan_execute does, and that no output overlaps any other tensor,
+ * before writing anything. A backend without a backward pass returns STILE_ERR_UNSUPPORTED with the
+ * reason in the log (so far only the CPU backend has one). */
+STILE_API stile_status stile_plan_backward(const stile_plan *plan, const stile_grad_io *io);
+
 /* ---------------------------------------------------------------------------------------------
  * Buffers: memory where a device computes, for callers without their own GPU allocator
  * ------------------------------------------------------------------------------------------- */
