@@ -14,7 +14,7 @@
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_BACKWARD, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
     O_HELP
 };
 
@@ -76,6 +76,7 @@ static const opt_def opts[] = {
     {O_WARMUP, "warmup", "N", CMD_BENCH, "untimed runs first (default 1)"},
     {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
     {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
+    {O_BACKWARD, "backward", NULL, CMD_BENCH, "also time the backward pass (stile_plan_backward) of the STA problem"},
     {O_HELP, "help", NULL, CMD_INFO | PROB | CMD_CONFORMANCE | CMD_CHART | CMD_CALIBRATE, "show this help"},
 };
 #define NOPTS ((int)(sizeof opts / sizeof opts[0]))
@@ -259,6 +260,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_WARMUP: o->warmup = (int)parse_int(o, "warmup", v, 0, 1000); break;
         case O_PLAN_ONLY: o->plan_only = 1; break;
         case O_NO_GEMM_REF: o->gemm_ref = 0; break;
+        case O_BACKWARD: o->backward = 1; break;
         case O_NO_FULL: o->no_full = 1; break;
         case O_NAME:
             if (!*v || strlen(v) > 64) cli_usage_error(o, "--name %s: must be 1 to 64 characters", *v ? "(too long)" : "''");

@@ -30,6 +30,7 @@ typedef struct cli_opts {
     int repeat, warmup;
     int plan_only;
     int gemm_ref;
+    int backward;
     int no_full;
     int list_workloads;
     const char *workloads;     /* bench: comma-separated names, or "all" */

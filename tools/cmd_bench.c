@@ -108,6 +108,71 @@ static json_t *result_json(const char *workload, const char *impl, const char *k
     return r;
 }
 
+/* --backward: the forward once more, keeping its LSE, then stile_plan_backward timed as the forward
+ * is, with a seeded dO; a result of kind "sta-backward" whose FLOPs are the ones the backend says it
+ * computed (recomputed scores included), or 2.5x the forward's where it does not say. */
+static int time_backward(const cli_opts *o, stile_device *dev, const stile_problem *p, const stile_io *dio, size_t bytes,
+                         const char *name, const char *impl, double fwd_ms, double ref_gflops, json_t *results)
+{
+    const int64_t B = p->batch ? p->batch : 1, S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text;
+    const size_t lse_bytes = (size_t)(B * p->heads * S) * sizeof(float);
+    stile_buffer *lse = NULL, *g[4] = {0}; /* d_o, d_q, d_k, d_v */
+    stile_plan *plan = NULL;
+    void *host = malloc(bytes);
+    timing t = {0};
+    stile_status st = STILE_ERR_OUT_OF_MEMORY;
+    if (!host || (st = stile_buffer_create(dev, lse_bytes, &lse)) != STILE_OK) goto done;
+    for (int i = 0; i < 4; i++)
+        if ((st = stile_buffer_create(dev, bytes, &g[i])) != STILE_OK) goto done;
+    stile_conf_fill_normal(host, p->dtype, (int64_t)(bytes / stile_dtype_size(p->dtype)), o->seed + 3);
+    if ((st = stile_buffer_upload(g[0], 0, host, bytes)) != STILE_OK || (st = stile_plan_create(dev, p, &plan)) != STILE_OK) goto done;
+    stile_io fio = *dio;
+    fio.lse = stile_tensor_at(stile_buffer_data(lse), lse_bytes, STILE_DTYPE_F32);
+    if ((st = stile_plan_execute(plan, &fio)) != STILE_OK) goto done;
+    stile_exec_info info = {0};
+    stile_grad_io gio = {.struct_size = sizeof gio, .q = dio->q, .k = dio->k, .v = dio->v, .o = dio->o, .lse = fio.lse,
+                         .d_o = stile_tensor_at(stile_buffer_data(g[0]), bytes, p->dtype),
+                         .d_q = stile_tensor_at(stile_buffer_data(g[1]), bytes, p->dtype),
+                         .d_k = stile_tensor_at(stile_buffer_data(g[2]), bytes, p->dtype),
+                         .d_v = stile_tensor_at(stile_buffer_data(g[3]), bytes, p->dtype), .info = &info};
+    for (int i = 0; i < o->warmup; i++)
+        if ((st = stile_plan_backward(plan, &gio)) != STILE_OK) goto done;
+    t.n = o->repeat;
+    t.ms = calloc((size_t)t.n, sizeof *t.ms);
+    if (!t.ms) {
+        st = STILE_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (int i = 0; i < t.n; i++) {
+        double t0 = cli_now();
+        if ((st = stile_plan_backward(plan, &gio)) != STILE_OK) goto done;
+        t.ms[i] = (cli_now() - t0) * 1e3;
+    }
+    timing_finish(&t);
+    stile_plan_info in;
+    stile_plan_get_info(plan, &in);
+    const double fl = info.flops > 0 ? info.flops : 2.5 * in.flops;
+    printf("[%s] backward: median %10.3f ms  %.2fx the forward  %7.3f TFLOPS on %s FLOPs  path %s\n", name, t.median,
+           t.median / fwd_ms, fl / t.median * 1e-9, info.flops > 0 ? "computed" : "2.5x the forward's", info.path);
+    in.flops = fl;
+    snprintf(in.path, sizeof in.path, "%s", info.path);
+    json_t *r = result_json(name, impl, "sta-backward", p, o, &t, &in);
+    json_object_set_new(r, "ratio_to_forward", json_real(t.median / fwd_ms));
+    if (ref_gflops > 0) {
+        printf("[%s] backward runs at %.3f of CBLAS sgemm 2048^3 (computed FLOPs)\n", name, fl / t.median * 1e-6 / ref_gflops);
+        json_object_set_new(r, "ratio_to_reference", json_real(fl / t.median * 1e-6 / ref_gflops));
+    }
+    json_array_append_new(results, r);
+done:
+    if (st != STILE_OK) fprintf(stderr, "stile bench: [%s] backward: %s (%s)\n", name, stile_status_string(st), stile_last_error());
+    stile_plan_destroy(&plan);
+    stile_buffer_destroy(&lse);
+    for (int i = 0; i < 4; i++) stile_buffer_destroy(&g[i]);
+    free(host);
+    free(t.ms);
+    return st == STILE_OK ? 0 : cli_exit_status(st);
+}
+
 /* The workload named by the len bytes at name ("all": NULL and *all set), or NULL. */
 static const workload *find_named(const char *name, size_t len, int *all)
 {
@@ -188,6 +253,7 @@ int cmd_bench(int argc, char **argv)
               "Time STA and full attention (the same problem with every window covering the grid) on one\n"
               "backend: median ms over --repeat runs after --warmup, effective TFLOPS over the FLOPs each\n"
               "computes, the speedup, and the planning time. On CPU devices also CBLAS sgemm 2048^3.\n"
+              "--backward adds the backward pass (stile_plan_backward) of the STA problem.\n"
               "Either describe one problem (--canvas, --tile, --window, ...) or name --workload(s).");
     cli_log_init(&o);
     if (o.list_workloads) return list_workloads(&o);
@@ -303,6 +369,7 @@ int cmd_bench(int argc, char **argv)
             free(ref);
         }
         json_array_append_new(results, r);
+        if (rc == 0 && o.backward) rc = time_backward(&o, dev, &p, &dio, bytes, name, impl, ts.median, ref_gflops, results);
     next:
         for (int i = 0; i < 4; i++) stile_buffer_destroy(&buf[i]);
         free(tp.ms); free(ts.ms); free(tf.ms); free(rows);

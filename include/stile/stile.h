@@ -356,7 +356,9 @@ static inline stile_tensor stile_tensor_at(void *data, size_t bytes, stile_dtype
 typedef struct stile_exec_info {
     char path[48];         /**< the kernel that ran: the plan's path, or the one it fell back to for these
                                 tensors ("portable" for addresses a tensor-core path cannot take) */
-    uint8_t reserved[80];  /**< room for later fields; zero */
+    double flops;          /**< stile_plan_backward: the FLOPs it computed, recomputed scores included (0: not
+                                reported); stile_plan_execute leaves it 0: the plan's info has them */
+    uint8_t reserved[72];  /**< room for later fields; zero */
 } stile_exec_info;
 
 /** The tensors of one execution. q, k, v are only read. o receives the output. lse is optional
