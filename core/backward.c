@@ -34,6 +34,12 @@ static stile_status grad_io_check(const stile_plan *plan, const stile_grad_io *i
     return STILE_OK;
 }
 
+double stile_plan_backward_flops(const stile_plan *plan)
+{
+    if (!plan || !plan->device->backend->backward || !plan->device->backend->backward_flops) return 0;
+    return plan->device->backend->backward_flops(plan);
+}
+
 stile_status stile_plan_backward(const stile_plan *plan, const stile_grad_io *in)
 {
     if (!plan || !in) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_backward: %s is NULL", plan ? "io" : "plan");

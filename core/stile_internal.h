@@ -166,6 +166,8 @@ struct stile_backend {
     int takes_handles;
     /* Optional: the backward pass (stile_plan_backward; NULL: none), io checked by core as execute's. */
     stile_status (*backward)(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
+    /* With backward: the FLOPs it computes for plan (stile_plan_backward_flops). */
+    double (*backward_flops)(const stile_plan *plan);
 };
 
 /* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes

@@ -240,6 +240,10 @@ static void test_backward_checks_every_tensor_before_writing(void **state)
                        .d_q = stile_tensor_at(buf[6], b, STILE_DTYPE_F32), .d_k = stile_tensor_at(buf[7], b, STILE_DTYPE_F32),
                        .d_v = stile_tensor_at(buf[8], b, STILE_DTYPE_F32)};
     assert_int_equal(stile_plan_backward(plan, &g), STILE_OK);
+    stile_plan_info in;
+    assert_int_equal(stile_plan_get_info(plan, &in), STILE_OK);
+    assert_true(stile_plan_backward_flops(plan) == 3.5 * in.flops); /* both passes recompute S and dP */
+    assert_true(stile_plan_backward_flops(NULL) == 0);
     stile_grad_io bad = g;
     bad.lse = (stile_tensor){0};
     assert_int_equal(stile_plan_backward(plan, &bad), STILE_ERR_NULL_ARGUMENT);

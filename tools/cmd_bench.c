@@ -110,7 +110,7 @@ static json_t *result_json(const char *workload, const char *impl, const char *k
 
 /* --backward: the forward once more, keeping its LSE, then stile_plan_backward timed as the forward
  * is, with a seeded dO; a result of kind "sta-backward" whose FLOPs are the ones the backend says it
- * computed (recomputed scores included), or 2.5x the forward's where it does not say. */
+ * computes (stile_plan_backward_flops: recomputed scores included), or 2.5x the forward's. */
 static int time_backward(const cli_opts *o, stile_device *dev, const stile_problem *p, const stile_io *dio, size_t bytes,
                          const char *name, const char *impl, double fwd_ms, double ref_gflops, json_t *results)
 {
@@ -151,9 +151,9 @@ static int time_backward(const cli_opts *o, stile_device *dev, const stile_probl
     timing_finish(&t);
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
-    const double fl = info.flops > 0 ? info.flops : 2.5 * in.flops;
+    const double computed = stile_plan_backward_flops(plan), fl = computed > 0 ? computed : 2.5 * in.flops;
     printf("[%s] backward: median %10.3f ms  %.2fx the forward  %7.3f TFLOPS on %s FLOPs  path %s\n", name, t.median,
-           t.median / fwd_ms, fl / t.median * 1e-9, info.flops > 0 ? "computed" : "2.5x the forward's", info.path);
+           t.median / fwd_ms, fl / t.median * 1e-9, computed > 0 ? "computed" : "2.5x the forward's", info.path);
     in.flops = fl;
     snprintf(in.path, sizeof in.path, "%s", info.path);
     json_t *r = result_json(name, impl, "sta-backward", p, o, &t, &in);

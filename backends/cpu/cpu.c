@@ -394,6 +394,7 @@ const stile_backend stile_backend_cpu = {
     .buffer_copy = cpu_buffer_copy,
     .plan_path = cpu_plan_path,
     .backward = stile_cpu_backward,
+    .backward_flops = stile_cpu_backward_flops,
 };
 
 const stile_module_info stile_module_cpu = {"cpu", &stile_backend_cpu, NULL};

@@ -170,11 +170,14 @@ static void dkv_item(void *ctx, int64_t item, int thread)
     }
 }
 
+double stile_cpu_backward_flops(const stile_plan *plan)
+{
+    return 3.5 * plan->info.flops; /* per attended pair: S, dP, dQ in one pass, S, dP, dV, dK in the other: 2 D each */
+}
+
 stile_status stile_cpu_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info)
 {
     snprintf(info->path, sizeof info->path, "cblas");
-    /* per attended pair: S, dP and dQ in one pass, S, dP, dV and dK in the other, 2 D FLOPs each */
-    info->flops = 3.5 * plan->info.flops;
     const cpu_device *dev = device;
     const stile_resolved *r = &plan->r;
     const int64_t D = r->p.head_dim, T = r->tokens;

@@ -41,7 +41,8 @@ void stile_cpu_load_row(const void *data, stile_dtype dt, const stile_strides *s
 void stile_cpu_store_row(void *data, stile_dtype dt, const stile_strides *s, int64_t b, int64_t h, int64_t pos, int64_t D,
                          const float *src, float mul);
 
-/* The backward pass (cpu_backward.c). */
+/* The backward pass (cpu_backward.c) and the FLOPs it computes. */
 stile_status stile_cpu_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
+double stile_cpu_backward_flops(const stile_plan *plan);
 
 #endif

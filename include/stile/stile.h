@@ -356,9 +356,7 @@ static inline stile_tensor stile_tensor_at(void *data, size_t bytes, stile_dtype
 typedef struct stile_exec_info {
     char path[48];         /**< the kernel that ran: the plan's path, or the one it fell back to for these
                                 tensors ("portable" for addresses a tensor-core path cannot take) */
-    double flops;          /**< stile_plan_backward: the FLOPs it computed, recomputed scores included (0: not
-                                reported); stile_plan_execute leaves it 0: the plan's info has them */
-    uint8_t reserved[72];  /**< room for later fields; zero */
+    uint8_t reserved[80];  /**< room for later fields; zero */
 } stile_exec_info;
 
 /** The tensors of one execution. q, k, v are only read. o receives the output. lse is optional
@@ -403,6 +401,11 @@ typedef struct stile_grad_io {
  * before writing anything. A backend without a backward pass returns STILE_ERR_UNSUPPORTED with the
  * reason in the log (so far only the CPU backend has one). */
 STILE_API stile_status stile_plan_backward(const stile_plan *plan, const stile_grad_io *io);
+
+/** The FLOPs one stile_plan_backward of this plan computes on its device, recomputed scores included
+ * (the CPU computes QK^T and dO V^T in both of its passes: 3.5x the forward's), or 0 where the
+ * backend has no backward pass. */
+STILE_API double stile_plan_backward_flops(const stile_plan *plan);
 
 /* ---------------------------------------------------------------------------------------------
  * Buffers: memory where a device computes, for callers without their own GPU allocator
