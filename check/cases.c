@@ -65,7 +65,7 @@ stile_conf_variant *stile_conf_expand(int *n)
 {
     const stile_dtype dts[3] = {STILE_DTYPE_F32, STILE_DTYPE_F16, STILE_DTYPE_BF16};
     const int64_t dims[2] = {64, 128};
-    stile_conf_variant *v = malloc((size_t)conf_ncases * 12 * sizeof *v);
+    stile_conf_variant *v = malloc((size_t)conf_ncases * 18 * sizeof *v); /* 3 dtypes x 2 dims x oracle, probe, backward */
     if (!v) return NULL;
     int k = 0;
     for (int i = 0; i < conf_ncases; i++) {
@@ -96,13 +96,19 @@ stile_conf_variant *stile_conf_expand(int *n)
                 }
                 case STILE_CONF_UNALIGNED: break; /* default strides; the harness offsets the pointers */
                 }
-                for (int probe = 0; probe < 2; probe++) {
-                    if (c->checks && !(c->checks & (probe ? STILE_CONF_CHECK_PROBE : STILE_CONF_CHECK_ORACLE))) continue;
+                /* kinds: 0 the oracle, 1 the mask probe, 2 the backward pass (oracle cases checked on every
+                 * row: its oracle costs tokens^2, so not the sampled video shapes) */
+                for (int kind = 0; kind < 3; kind++) {
+                    const int oracle = !c->checks || (c->checks & STILE_CONF_CHECK_ORACLE);
+                    if (kind == 0 && !oracle) continue;
+                    if (kind == 1 && c->checks && !(c->checks & STILE_CONF_CHECK_PROBE)) continue;
+                    if (kind == 2 && (!oracle || c->sample_rows)) continue;
                     v[k].c = c;
                     v[k].p = p;
-                    v[k].probe = probe;
+                    v[k].probe = kind == 1;
+                    v[k].backward = kind == 2;
                     snprintf(v[k].label, sizeof v[k].label, "%s, %s, d%lld%s", c->name, stile_dtype_name(dts[t]), (long long)D,
-                             probe ? ", mask probe" : "");
+                             kind == 1 ? ", mask probe" : kind == 2 ? ", backward" : "");
                     k++;
                 }
             }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "check_internal.h"
+#include "conf_buffers.h"
 #include "mask_probe.h"
 
 const char *stile_conf_status_name(stile_conf_status s)
@@ -96,25 +97,6 @@ int64_t *stile_conf_sample_rows(int64_t tokens, int64_t want, uint64_t seed, int
     return rows;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int64_t span_of(const stile_strides *s, const int64_t ext[4])
-{
-    return s->batch * (ext[0] - 1) + s->token * (ext[1] - 1) + s->head * (ext[2] - 1) + s->dim * (ext[3] - 1) + 1;
-}
-
-static int guard_intact(const unsigned char *buf, size_t bytes)
-{
-    for (size_t i = 0; i < STILE_CONF_GUARD_BYTES; i++)
-        if (buf[bytes + i] != STILE_CONF_GUARD_BYTE) return 0;
-    return 1;
-}
-
 /* Output mostly exact zeros, or (nearly) constant while the reference varies: the check cannot be trusted. */
 static int degenerate(const stile_problem *p, const stile_io *io, const int64_t *rows, int64_t nrows, const double *ref,
                       char *why, size_t why_size)
@@ -149,31 +131,6 @@ static int degenerate(const stile_problem *p, const stile_io *io, const int64_t 
     return 0;
 }
 
-/* Host arrays with guard bands, mirrored in device buffers of the same size (guards included). */
-typedef struct mirror {
-    unsigned char *host;   /* bytes + STILE_CONF_GUARD_BYTES */
-    stile_buffer *dev;
-    size_t bytes;          /* without the guard */
-} mirror;
-
-static int mirror_init(stile_device *dev, mirror *m, size_t bytes)
-{
-    m->bytes = bytes;
-    m->host = malloc(bytes + STILE_CONF_GUARD_BYTES);
-    if (!m->host) return 0;
-    memset(m->host + bytes, STILE_CONF_GUARD_BYTE, STILE_CONF_GUARD_BYTES);
-    return stile_buffer_create(dev, bytes + STILE_CONF_GUARD_BYTES, &m->dev) == STILE_OK;
-}
-
-static void mirror_free(mirror *m)
-{
-    free(m->host);
-    stile_buffer_destroy(&m->dev);
-}
-
-static int up(mirror *m) { return stile_buffer_upload(m->dev, 0, m->host, m->bytes + STILE_CONF_GUARD_BYTES) == STILE_OK; }
-static int down(mirror *m, unsigned char *dst) { return stile_buffer_download(m->dev, 0, dst, m->bytes + STILE_CONF_GUARD_BYTES) == STILE_OK; }
-
 /* One case through the harness: checked against the oracle (sample_rows as in stile_conf_run) or the probe. */
 static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, stile_conf_layout layout, uint64_t seed, int64_t sample_rows,
                             int use_probe)
@@ -196,12 +153,8 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     /* Batch, tokens and strides by the contract, worked out here rather than taken from the plan: a
      * wrong default in the library must show up, not be followed by the harness too. */
     stile_problem p = *p_in;
-    if (p.batch == 0) p.batch = 1;
+    conf_contract_problem(&p);
     const int64_t S = p.canvas[0] * p.canvas[1] * p.canvas[2] + p.text, ext[4] = {p.batch, S, p.heads, p.head_dim};
-    stile_strides *own[4] = {&p.q, &p.k, &p.v, &p.o};
-    for (int i = 0; i < 4; i++)
-        if (!own[i]->batch && !own[i]->token && !own[i]->head && !own[i]->dim)
-            *own[i] = (stile_strides){.batch = S * p.heads * p.head_dim, .token = p.heads * p.head_dim, .head = p.head_dim, .dim = 1};
     const size_t es = stile_dtype_size(p.dtype);
     const stile_strides *st[4] = {&p.q, &p.k, &p.v, &p.o};
     const int packed = layout == STILE_CONF_PACKED_QKV;
@@ -211,7 +164,7 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
      * one 16-bit element: the Vulkan backend binds 16-bit o from 4-byte boundaries and says so.) */
     const size_t lead = layout == STILE_CONF_UNALIGNED ? 4 : 0;
     size_t span[4];
-    mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
+    conf_mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
     unsigned char *back = NULL, *o1 = NULL, *l1 = NULL;
     double *ref = NULL, *ref_lse = NULL;
     probe pr = {0};
@@ -220,14 +173,14 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     const int64_t nr = rows ? nrows : S;
     const size_t lse_bytes = (size_t)(p.batch * p.heads * S) * sizeof(float);
     const size_t hd = (size_t)(p.heads * p.head_dim) * es;
-    for (int i = 0; i < 4; i++) span[i] = (size_t)span_of(st[i], ext) * es;
+    for (int i = 0; i < 4; i++) span[i] = (size_t)conf_span_of(st[i], ext) * es;
     int ok = 1;
     for (int i = 0; i < nin && ok; i++) {
-        ok = mirror_init(dev, &m[i], lead + (packed ? span[0] + 2 * hd : span[i]));
+        ok = conf_mirror_init(dev, &m[i], lead + (packed ? span[0] + 2 * hd : span[i]));
         if (ok) stile_conf_fill_normal(m[i].host, p.dtype, (int64_t)(m[i].bytes / es), seed + (uint64_t)i);
-        ok = ok && up(&m[i]);
+        ok = ok && conf_up(&m[i]);
     }
-    ok = ok && mirror_init(dev, &m[3], lead + span[3]) && mirror_init(dev, &m[4], lse_bytes);
+    ok = ok && conf_mirror_init(dev, &m[3], lead + span[3]) && conf_mirror_init(dev, &m[4], lse_bytes);
     size_t most = 0;
     for (int i = 0; i < 5; i++) most = m[i].bytes > most ? m[i].bytes : most;
     back = malloc(most + STILE_CONF_GUARD_BYTES);
@@ -244,17 +197,12 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     if (use_probe) { /* q = 0 and v's channels over the seeded inputs (k stays seeded) */
         if (probe_init(&pr, &p, res.reason, sizeof res.reason) != 0) goto done;
         probe_fill(&pr, m[0].host + lead, packed ? m[0].host + lead + 2 * hd : m[2].host + lead);
-        if (!up(&m[0]) || (!packed && !up(&m[2]))) {
+        if (!conf_up(&m[0]) || (!packed && !conf_up(&m[2]))) {
             snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
             goto done;
         }
     }
-    char *q0 = (char *)stile_buffer_data(m[0].dev) + lead;
-    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q0, span[0], p.dtype),
-                   .k = stile_tensor_at(packed ? q0 + hd : (char *)stile_buffer_data(m[1].dev) + lead, span[1], p.dtype),
-                   .v = stile_tensor_at(packed ? q0 + 2 * hd : (char *)stile_buffer_data(m[2].dev) + lead, span[2], p.dtype),
-                   .o = stile_tensor_at((char *)stile_buffer_data(m[3].dev) + lead, span[3], p.dtype),
-                   .lse = stile_tensor_at(stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32)};
+    stile_io io = conf_device_io(m, packed, lead, hd, span, lse_bytes, p.dtype);
     stile_exec_info xi;
     memset(&xi, 0, sizeof xi);
     io.info = &xi; /* what each execution ran: the first one's path is the result's */
@@ -263,19 +211,19 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
         memset(m[3].host, 0xff, lead + span[3]);
         memset(m[4].host, 0xff, lse_bytes);
-        if (!up(&m[3]) || !up(&m[4])) {
+        if (!conf_up(&m[3]) || !conf_up(&m[4])) {
             snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
             goto done;
         }
-        double t0 = now_ms();
+        double t0 = conf_now_ms();
         res.api = stile_plan_execute(plan, &io);
-        if (run == 0) res.ms = now_ms() - t0;
+        if (run == 0) res.ms = conf_now_ms() - t0;
         if (res.api != STILE_OK) {
             snprintf(res.reason, sizeof res.reason, "execute: %s (%s)", stile_status_string(res.api), stile_last_error());
             goto done;
         }
         if (run == 0 && xi.path[0]) snprintf(res.path, sizeof res.path, "%s", xi.path);
-        if (!down(&m[3], m[3].host) || !down(&m[4], m[4].host)) {
+        if (!conf_down(&m[3], m[3].host) || !conf_down(&m[4], m[4].host)) {
             snprintf(res.reason, sizeof res.reason, "download failed (%s)", stile_last_error());
             goto done;
         }
@@ -285,23 +233,13 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
         }
     }
     res.deterministic = use_probe || (memcmp(o1, m[3].host + lead, span[3]) == 0 && memcmp(l1, m[4].host, lse_bytes) == 0);
-    res.guard_ok = guard_intact(m[3].host, lead + span[3]) && guard_intact(m[4].host, lse_bytes);
+    res.guard_ok = conf_guard_intact(m[3].host, lead + span[3]) && conf_guard_intact(m[4].host, lse_bytes);
     for (size_t c = 0; c < lead; c++) res.guard_ok &= m[3].host[c] == 0xff; /* nothing written before o */
     for (int i = 0; i < nin; i++) { /* inputs unchanged, their guards too */
-        res.guard_ok &= down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + STILE_CONF_GUARD_BYTES) == 0;
+        res.guard_ok &= conf_down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + STILE_CONF_GUARD_BYTES) == 0;
     }
     /* every element of o's buffer that no index reaches must still be poison */
-    unsigned char *reached = calloc(span[3] / es, 1);
-    res.gaps_ok = reached != NULL;
-    if (reached) {
-        for (int64_t b = 0; b < ext[0]; b++)
-            for (int64_t t = 0; t < ext[1]; t++)
-                for (int64_t h = 0; h < ext[2]; h++)
-                    for (int64_t d = 0; d < ext[3]; d++) reached[b * p.o.batch + t * p.o.token + h * p.o.head + d * p.o.dim] = 1;
-        for (size_t e = 0; e < span[3] / es; e++)
-            for (size_t c = 0; !reached[e] && c < es; c++) res.gaps_ok &= m[3].host[lead + e * es + c] == 0xff;
-        free(reached);
-    }
+    res.gaps_ok = conf_gaps_poisoned(m[3].host + lead, span[3], &p.o, ext, es) == 1;
     /* the oracle reads the host copies */
     unsigned char *hq = m[0].host + lead;
     stile_io host = {.struct_size = sizeof host, .q = stile_tensor_at(hq, span[0], p.dtype),
@@ -337,7 +275,7 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     }
 done:
     probe_free(&pr);
-    for (int i = 0; i < 5; i++) mirror_free(&m[i]);
+    for (int i = 0; i < 5; i++) conf_mirror_free(&m[i]);
     free(back); free(o1); free(l1); free(ref); free(ref_lse); free(rows);
     stile_plan_destroy(&plan);
     return res;
@@ -364,11 +302,15 @@ int stile_conf_unsupported_expected(const stile_conf_case *c, const char *backen
 
 stile_conf_result stile_conf_run_variant(stile_device *dev, const stile_conf_variant *v, uint64_t seed)
 {
-    stile_conf_result r = v->probe ? stile_conf_run_probe(dev, &v->p, v->c->layout, seed)
-                             : stile_conf_run(dev, &v->p, v->c->layout, seed, v->c->sample_rows);
+    stile_conf_result r = v->backward ? stile_conf_run_backward(dev, &v->p, v->c->layout, seed)
+                          : v->probe  ? stile_conf_run_probe(dev, &v->p, v->c->layout, seed)
+                                      : stile_conf_run(dev, &v->p, v->c->layout, seed, v->c->sample_rows);
+    r.backward = v->backward;
     stile_device_info info;
     if (stile_device_get_info(dev, &info) != STILE_OK) info.backend[0] = 0;
-    if (r.status == STILE_CONF_UNSUPPORTED && !stile_conf_unsupported_expected(v->c, info.backend)) {
+    const stile_conf_case pending = {.unsupported_on = STILE_CONF_BACKWARD_PENDING};
+    if (r.status == STILE_CONF_UNSUPPORTED && !stile_conf_unsupported_expected(v->c, info.backend) &&
+        !(v->backward && stile_conf_unsupported_expected(&pending, info.backend))) {
         /* a backend that refuses what the table expects of it fails, or one that supports nothing would pass */
         char why[sizeof r.reason];
         snprintf(why, sizeof why, "%s", r.reason);
@@ -386,5 +328,5 @@ void stile_conf_summary(const stile_conf_result *r, char *buf, size_t size)
         snprintf(buf, size, "probe: %lld bad rows, lse %.2g, channels %.2g of bound", (long long)r->probe_bad_rows,
                  r->probe_lse_ratio, r->probe_channel_ratio);
     else
-        snprintf(buf, size, "NMSE %.2e (bound %.0e)", r->check.nmse, r->check.threshold);
+        snprintf(buf, size, "%sNMSE %.2e (bound %.0e)", r->backward ? "gradients: worst " : "", r->check.nmse, r->check.threshold);
 }

@@ -135,7 +135,7 @@ int cmd_conformance(int argc, char **argv)
                           r.deterministic, "guard_ok", r.guard_ok, "gaps_ok", r.gaps_ok, "ms", r.ms, "seed", (json_int_t)r.seed));
             /* what was checked, and for a mask probe its own figures (nmse and threshold stay 0 there) */
             json_t *rec = json_array_get(rep[d].cases, json_array_size(rep[d].cases) - 1);
-            json_object_set_new(rec, "check", json_string(r.probe ? "mask probe" : "oracle"));
+            json_object_set_new(rec, "check", json_string(r.probe ? "mask probe" : r.backward ? "backward oracle" : "oracle"));
             json_object_set_new(rec, "figures", json_string(figures));
             json_object_set_new(rec, "path", json_string(r.path));
             if (!r.unsupported && r.path[0]) {

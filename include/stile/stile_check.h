@@ -130,6 +130,7 @@ typedef struct stile_conf_variant {
     const stile_conf_case *c;
     stile_problem p;
     int probe;           /**< 1: the mask probe, 0: the oracle */
+    int backward;        /**< 1: the backward pass against the oracle's gradients (stile_conf_run_backward) */
     char label[176];
 } stile_conf_variant;
 
@@ -147,6 +148,7 @@ typedef struct stile_conf_result {
     int deterministic;     /**< two runs gave bitwise the same o and lse (the probe runs once: 1) */
     int unsupported;       /**< the backend refused the problem (status unsupported, or fail if not expected) */
     int probe;             /**< a mask probe: the figures below, not check, say how it went */
+    int backward;          /**< a backward case: check holds the worst of the three gradients' figures */
     int64_t probe_bad_rows;    /**< (batch, head, row) whose LSE or channels are off */
     double probe_lse_ratio;    /**< max |lse - ln n| / (0.4 ln(1 + 1/n)): <= 1 is closer to n keys than to n +- 1 */
     double probe_channel_ratio;/**< max |o_c n - m_c| / its bound (the output dtype's rounding) */
@@ -168,8 +170,20 @@ STILE_CHECK_API stile_conf_result stile_conf_run(stile_device *dev, const stile_
  * give LSE = ln(n) for exactly the n keys the contract attends, and o = the counts per channel / n. */
 STILE_CHECK_API stile_conf_result stile_conf_run_probe(stile_device *dev, const stile_problem *p, stile_conf_layout layout,
                                                        uint64_t seed);
-/** A variant of the table on dev: the oracle or the probe, and an unsupported verdict turned into a
- * failure unless the case names dev's backend in unsupported_on. */
+/** The backward pass of p on dev (stile_plan_backward after the forward, with seeded q, k, v and dO:
+ * seed .. seed + 3), run twice on poisoned gradients, each gradient against the fp64 oracle's
+ * (stile_oracle_backward: every row, so for small problems) within the forward's NMSE bound; guard
+ * bands, unchanged inputs, untouched stride gaps and bitwise-equal runs. Thread-safety: reentrant. */
+STILE_CHECK_API stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem *p, stile_conf_layout layout,
+                                                          uint64_t seed);
+
+/** Backends without a backward pass yet, whose backward variants may be unsupported (issue 15):
+ * a backend leaves this list when it gets one. */
+#define STILE_CONF_BACKWARD_PENDING "cuda,hip,vulkan"
+
+/** A variant of the table on dev: the oracle, the probe or the backward pass, and an unsupported
+ * verdict turned into a failure unless the case names dev's backend in unsupported_on (for a
+ * backward variant, also STILE_CONF_BACKWARD_PENDING). */
 STILE_CHECK_API stile_conf_result stile_conf_run_variant(stile_device *dev, const stile_conf_variant *v, uint64_t seed);
 /** Whether c lists backend (a whole name in its comma-separated unsupported_on). */
 STILE_CHECK_API int stile_conf_unsupported_expected(const stile_conf_case *c, const char *backend);
