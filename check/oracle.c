@@ -38,14 +38,11 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
         goto cleanup;
     }
 
-    const stile_strides *sq = &op.strides[0], *sk = &op.strides[1], *sv = &op.strides[2];
+    const stile_strides *sq = &op.strides[0];
     for (int64_t b = 0; b < op.batch; b++)
         for (int64_t h = 0; h < op.heads; h++) {
-            for (int64_t j = 0; j < T; j++)
-                for (int64_t d = 0; d < D; d++) {
-                    kd[j * D + d] = stile_oracle_load(io->k.data, op.dtype, b * sk->batch + j * sk->token + h * sk->head + d * sk->dim);
-                    vd[j * D + d] = stile_oracle_load(io->v.data, op.dtype, b * sv->batch + j * sv->token + h * sv->head + d * sv->dim);
-                }
+            stile_oracle_load_head(io->k.data, &op, &op.strides[1], b, h, kd);
+            stile_oracle_load_head(io->v.data, &op, &op.strides[2], b, h, vd);
             for (int64_t ri = 0; ri < nrows; ri++) {
                 int64_t qi = rows ? rows[ri] : ri;
                 for (int64_t d = 0; d < D; d++)

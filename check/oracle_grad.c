@@ -14,15 +14,6 @@
 
 #include "oracle_geom.h"
 
-/* The tensor of b, h as a [T, D] double matrix. */
-static void load_head(const void *data, const oracle_problem *op, const stile_strides *s, int64_t b, int64_t h, double *m)
-{
-    const int64_t T = op->tokens, D = op->head_dim;
-    for (int64_t j = 0; j < T; j++)
-        for (int64_t d = 0; d < D; d++)
-            m[j * D + d] = stile_oracle_load(data, op->dtype, b * s->batch + j * s->token + h * s->head + d * s->dim);
-}
-
 stile_status stile_oracle_backward(const stile_problem *problem, const stile_io *io_in, const stile_tensor *d_o, double *out_dq,
                                    double *out_dk, double *out_dv)
 {
@@ -60,10 +51,10 @@ stile_status stile_oracle_backward(const stile_problem *problem, const stile_io 
     }
     for (int64_t b = 0; b < op.batch; b++)
         for (int64_t h = 0; h < H; h++) {
-            load_head(io->q.data, &op, &op.strides[0], b, h, qd);
-            load_head(io->k.data, &op, &op.strides[1], b, h, kd);
-            load_head(io->v.data, &op, &op.strides[2], b, h, vd);
-            load_head(d_o->data, &op, &op.strides[3], b, h, dod);
+            stile_oracle_load_head(io->q.data, &op, &op.strides[0], b, h, qd);
+            stile_oracle_load_head(io->k.data, &op, &op.strides[1], b, h, kd);
+            stile_oracle_load_head(io->v.data, &op, &op.strides[2], b, h, vd);
+            stile_oracle_load_head(d_o->data, &op, &op.strides[3], b, h, dod);
             memset(dq, 0, (size_t)(T * D) * sizeof *dq);
             memset(dk, 0, (size_t)(T * D) * sizeof *dk);
             memset(dv, 0, (size_t)(T * D) * sizeof *dv);

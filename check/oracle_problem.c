@@ -45,6 +45,14 @@ double stile_oracle_load(const void *base, stile_dtype dt, int64_t i)
     return NAN;
 }
 
+void stile_oracle_load_head(const void *data, const oracle_problem *op, const stile_strides *s, int64_t b, int64_t h, double *m)
+{
+    const int64_t T = op->tokens, D = op->head_dim;
+    for (int64_t j = 0; j < T; j++)
+        for (int64_t d = 0; d < D; d++)
+            m[j * D + d] = stile_oracle_load(data, op->dtype, b * s->batch + j * s->token + h * s->head + d * s->dim);
+}
+
 void stile_oracle_problem_free(oracle_problem *op)
 {
     if (!op) return;

@@ -31,5 +31,7 @@ double stile_oracle_f16(uint16_t bits);
 double stile_oracle_bf16(uint16_t bits);
 /* Element i of a tensor of dtype dt as a double. */
 double stile_oracle_load(const void *base, stile_dtype dt, int64_t i);
+/* Batch entry b, head h of a tensor of op's dtype and strides s as a [tokens, head_dim] matrix m. */
+void stile_oracle_load_head(const void *data, const oracle_problem *op, const stile_strides *s, int64_t b, int64_t h, double *m);
 
 #endif

@@ -17,12 +17,11 @@ static stile_status grad_io_check(const stile_plan *plan, const stile_grad_io *i
     stile_status st;
     for (int i = 0; i < 8; i++) {
         need[i] = (size_t)r->extent[set[i]] * esz;
-        if ((st = stile_tensor_check(plan, t[i], nm[i], r->p.dtype, esz, need[i])) != STILE_OK) return st;
+        if ((st = stile_tensor_check(plan, t[i], nm[i], need[i])) != STILE_OK) return st;
     }
-    need[8] = (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float);
     if (!io->lse.data && !io->lse.handle)
         return stile_fail(STILE_ERR_NULL_ARGUMENT, "io->lse: the backward pass needs the forward's LSE (f32 [B, heads, tokens])");
-    if ((st = stile_tensor_check(plan, &io->lse, "lse", STILE_DTYPE_F32, sizeof(float), need[8])) != STILE_OK) return st;
+    if ((st = stile_lse_check(plan, &io->lse, &need[8])) != STILE_OK) return st;
     /* outputs (5..7) against every other tensor, lse included */
     for (int i = 5; i < 8; i++) {
         for (int j = 0; j < 8; j++)

@@ -380,17 +380,32 @@ static stile_status check_place(const stile_plan *plan, const stile_tensor *t, c
     return STILE_OK;
 }
 
-stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, stile_dtype dtype, size_t unit,
-                                size_t need)
+stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, size_t need)
 {
-    if (t->dtype != dtype && (t->data || t->handle))
-        return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: %s %s", name,
-                          stile_dtype_name(t->dtype) ? stile_dtype_name(t->dtype) : "unknown",
-                          dtype == plan->r.p.dtype ? "the plan is for" : "it is always", stile_dtype_name(dtype));
-    stile_status st = check_place(plan, t, name, unit);
+    const stile_dtype dt = plan->r.p.dtype;
+    if (t->dtype != dt && (t->data || t->handle))
+        return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: the plan is for %s", name,
+                          stile_dtype_name(t->dtype) ? stile_dtype_name(t->dtype) : "unknown", stile_dtype_name(dt));
+    /* One rule for every backend: a kernel loads elements as their type (misaligned loads are
+     * undefined in C, fault on some GPUs, and cannot be bound as typed storage buffers). */
+    stile_status st = check_place(plan, t, name, stile_dtype_size(dt));
     if (st != STILE_OK) return st;
     if (t->bytes < need)
         return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: strides reach %zu bytes, the buffer has %zu", name, need, t->bytes);
+    return STILE_OK;
+}
+
+stile_status stile_lse_check(const stile_plan *plan, const stile_tensor *lse, size_t *need)
+{
+    *need = (size_t)(plan->r.p.batch * plan->r.p.heads * plan->r.tokens) * sizeof(float);
+    if (lse->dtype != STILE_DTYPE_F32)
+        return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->lse.dtype=%s: lse is always f32",
+                          stile_dtype_name(lse->dtype) ? stile_dtype_name(lse->dtype) : "unknown");
+    stile_status st = check_place(plan, lse, "lse", sizeof(float));
+    if (st != STILE_OK) return st;
+    if (lse->bytes < *need)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->lse: needs %zu bytes ([B, heads, tokens] f32), the buffer has %zu", *need,
+                          lse->bytes);
     return STILE_OK;
 }
 
@@ -406,28 +421,12 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
     size_t need[4];
     const size_t esz = stile_dtype_size(r->p.dtype);
     for (int i = 0; i < 4; i++) {
-        if (t[i]->dtype != r->p.dtype && (t[i]->data || t[i]->handle))
-            return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: the plan is for %s", nm[i],
-                              stile_dtype_name(t[i]->dtype) ? stile_dtype_name(t[i]->dtype) : "unknown",
-                              stile_dtype_name(r->p.dtype));
-        /* One rule for every backend: a kernel loads elements as their type (misaligned loads are
-         * undefined in C, fault on some GPUs, and cannot be bound as typed storage buffers). */
-        if ((st = check_place(plan, t[i], nm[i], esz)) != STILE_OK) return st;
         need[i] = (size_t)r->extent[i] * esz;
-        if (t[i]->bytes < need[i])
-            return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: strides reach %zu bytes, the buffer has %zu", nm[i], need[i],
-                              t[i]->bytes);
+        if ((st = stile_tensor_check(plan, t[i], nm[i], need[i])) != STILE_OK) return st;
     }
     size_t lse_need = 0;
     if (io->lse.data || io->lse.handle) {
-        if (io->lse.dtype != STILE_DTYPE_F32)
-            return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->lse.dtype=%s: lse is always f32",
-                              stile_dtype_name(io->lse.dtype) ? stile_dtype_name(io->lse.dtype) : "unknown");
-        if ((st = check_place(plan, &io->lse, "lse", sizeof(float))) != STILE_OK) return st;
-        lse_need = (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float);
-        if (io->lse.bytes < lse_need)
-            return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->lse: needs %zu bytes ([B, heads, tokens] f32), the buffer has %zu",
-                              lse_need, io->lse.bytes);
+        if ((st = stile_lse_check(plan, &io->lse, &lse_need)) != STILE_OK) return st;
         for (int i = 0; i < 4; i++)
             if (stile_tensor_overlaps(&io->lse, lse_need, t[i], need[i]))
                 return stile_fail(STILE_ERR_ALIASING, "io->lse overlaps io->%s", nm[i]);

@@ -176,10 +176,11 @@ stile_status stile_device_adopt(const stile_backend *backend, void *impl, const 
 /* The checks of stile_plan_execute on the caller's io (what: the caller's name for messages): the
  * structure imported into *out (stile_io_import), then every tensor checked. Read only *out. */
 stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what);
-/* One tensor's checks against the plan (name: for messages, "io->NAME"): dtype, place (exactly one of
- * data and handle, aligned to unit bytes), and its bytes against need. */
-stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, stile_dtype dtype, size_t unit,
-                                size_t need);
+/* One tensor of the plan's dtype checked (name: for messages, "io->NAME"): dtype, place (exactly one
+ * of data and handle, aligned to its elements), and its bytes against need. */
+stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, size_t need);
+/* An LSE tensor checked: f32, placed, at least *need bytes ([B, heads, tokens], set here). */
+stile_status stile_lse_check(const stile_plan *plan, const stile_tensor *lse, size_t *need);
 /* Whether two tensors of abytes and bbytes share memory. */
 int stile_tensor_overlaps(const stile_tensor *a, size_t abytes, const stile_tensor *b, size_t bbytes);
 /* A buffer around memory the backend has already set up at ptr (stile_vulkan_buffer_wrap). */
