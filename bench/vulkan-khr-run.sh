@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Issue 14 on an NVIDIA GPU machine (the device tool; `source .device/setup.sh` first): build with the
 # KHR cooperative-matrix shader (GLSLANG: a glslangValidator >= 13, default .glslang/ beside
-# its libraries in .glslang/lib: Debian 12's is too old and the machine reaches no registry), then
-#   conf   conformance on vulkan:0 through the tensor-core shader and the subgroup shader (cases
-#          without sampling; SHARD=i/N for a part, CONF_S seconds each; STILE_VULKAN_PATH=khr-coopmat
-#          is the default choice)
-#   bench  HunyuanVideo 720p f16 on the tensor-core shader (BENCH_PATHS="khr-coopmat subgroup" adds the
-#          shader devices without cooperative matrices take)
+# its libraries in .glslang/lib: Debian 12's is too old and the machine reaches no registry) and the NV
+# cooperative-matrix-2 shader (GLSLANG_NV: glslang >= 15.1, default .glslang-nv/glslangValidator, e.g.
+# ./run's build-tools/glslang-nv with only ld-linux, libc, libm, libstdc++ and libgcc_s kept), then
+#   conf   conformance on vulkan:0 through the tensor-core shaders and the subgroup shader (cases
+#          without sampling; CONF_PATHS to choose, SHARD=i/N for a part, CONF_S seconds each;
+#          nv-coopmat2 is the default choice where it runs)
+#   bench  HunyuanVideo 720p f16 on the tensor-core shaders (BENCH_PATHS="nv-coopmat2 khr-coopmat subgroup"
+#          adds the shader devices without cooperative matrices take)
 #   small  a smaller problem: the subgroup shader against the one-row-per-invocation one (and KHR)
 #   cold   a first call on an empty pipeline cache, then a second process: stile's cache on disk,
 #          with the driver's own shader cache off (__GL_SHADER_DISK_CACHE=0) to see stile's alone
@@ -21,14 +23,17 @@
 set -uo pipefail
 G=${GLSLANG:-$PWD/.glslang/glslangValidator}
 export LD_LIBRARY_PATH=$(dirname "$G")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dcuda=disabled -Dhip=disabled -Dtests=false -Dglslang="$G"
+GN=${GLSLANG_NV:-$PWD/.glslang-nv/glslangValidator}
+nv=()
+[ -x "$GN" ] && nv=(-Dglslang_nv="$GN")
+source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dcuda=disabled -Dhip=disabled -Dtests=false -Dglslang="$G" "${nv[@]}"
 $S info
 W=${WORKLOAD:-hunyuan-720p}
 rc=0
 for phase in ${PHASES:-bench cold small conf}; do
     case $phase in
     conf)
-        for p in khr-coopmat subgroup; do
+        for p in ${CONF_PATHS:-nv-coopmat2 khr-coopmat subgroup}; do
             echo "== conformance on vulkan:0, $p, cases without sampling, shard ${SHARD:-0/1} [${SECONDS}s]"
             STILE_VULKAN_PATH=$p timeout ${CONF_S:-240} $S conformance --device vulkan:0 --skip sampled --shard ${SHARD:-0/1} \
                 --json "$out/conformance-vulkan-$p.json" | grep -vE "^  pass" || rc=1
@@ -37,7 +42,7 @@ for phase in ${PHASES:-bench cold small conf}; do
     validate)
         L=$(mktemp -d)
         tar -C "$L" -xJf "${LAYERS:-.trixie.tar.xz}" || { echo "no validation layer archive"; rc=1; continue; }
-        for p in ${VALIDATE_PATHS:-khr-coopmat subgroup portable}; do
+        for p in ${VALIDATE_PATHS:-nv-coopmat2 khr-coopmat subgroup portable}; do
             echo "== conformance on vulkan:0, $p, validation layer on, cases without sampling, shard ${SHARD:-0/1} [${SECONDS}s]"
             VK_LAYER_PATH=$L/layers STILE_VULKAN_VALIDATION=1 STILE_VULKAN_PATH=$p timeout ${CONF_S:-240} \
                 "$L/lib/ld-linux-x86-64.so.2" --library-path "$L/lib:${LD_LIBRARY_PATH:-}" $S conformance --device vulkan:0 \
@@ -52,7 +57,7 @@ for phase in ${PHASES:-bench cold small conf}; do
         done
         ;;
     bench)
-        for p in ${BENCH_PATHS:-khr-coopmat}; do
+        for p in ${BENCH_PATHS:-nv-coopmat2 khr-coopmat}; do
             echo "== $W f16 on vulkan:0, $p [${SECONDS}s]"
             STILE_VULKAN_PATH=$p timeout 120 $S bench --device vulkan:0 --workload $W --dtype f16 --no-full --repeat 5 --warmup 2 \
                 --check --check-rows 64 --json "$out/vulkan-$p.json" || rc=1

@@ -18,7 +18,8 @@
 
 /* Block rows each kernel is written for; the host plans with them. */
 #define STILE_BLOCK_ROWS_GPU 128         /* CUDA and HIP: the portable kernel's threads, the mma kernel's 4 warps x 32 rows */
-#define STILE_BLOCK_ROWS_VK_COOPMAT 64   /* Vulkan tensor-core shader: 4 subgroups x 16 rows */
+#define STILE_BLOCK_ROWS_VK_COOPMAT 64   /* Vulkan tensor-core shader (KHR): 4 subgroups x 16 rows */
+#define STILE_BLOCK_ROWS_VK_COOPMAT2 128 /* Vulkan NV cooperative-matrix-2 shader: 128 x 64 workgroup matrices */
 #define STILE_BLOCK_ROWS_VK_PORTABLE 16  /* Vulkan portable shader (any size works: a specialization constant) */
 
 /* ---- the arrays, in this order in the buffer (offsets: stile_sched_table below, or the Vulkan header) ----

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Build step for the KHR cooperative-matrix shaders (backends/vulkan/meson.build): compile with a
-glslangValidator >= 13, optimize with the spirv-opt beside it (-O, as glslc -O does for the other
-shaders) when there is one, and write the SPIR-V words as a C array named NAME.
+"""Build step for the shaders glslc cannot compile (backends/vulkan/meson.build): the KHR
+cooperative-matrix shader (glslangValidator >= 13) and the NV cooperative-matrix-2 one (>= 15.1).
+Compile with that glslangValidator, optimize with SPIRV_OPT (-O, as glslc -O does for the other
+shaders) unless it is "-", and write the SPIR-V words as a C array named NAME.
 
     khr_spv.py GLSLANG SPIRV_OPT|- NAME OUT.h -- GLSLANG_ARGS... INPUT"""
 import os

@@ -68,54 +68,8 @@ shared float shRidx[16 * CN];
 shared int shTok[BN];
 shared int shQTok[BM];
 
-ivec3 tile_coord(int tile)
-{
-    int g1 = tab[STILE_TAB_GRID + 1], g2 = tab[STILE_TAB_GRID + 2];
-    return ivec3(tile / (g1 * g2), (tile / g2) % g1, tile % g2);
-}
-
-int tile_token(int tile, int r)
-{
-    if (tab[STILE_TAB_TILED] != 0) return tab[tab[STILE_TAB_TILE_START] + tile] + r;
-    ivec3 c = tile_coord(tile);
-    ivec3 org = c * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
-                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
-    int e12 = ext.y * ext.z, lt = r / e12, rem = r - lt * e12, lh = rem / ext.z, lw = rem - lh * ext.z;
-    return ((org.x + lt) * tab[STILE_TAB_CANVAS + 1] + org.y + lh) * tab[STILE_TAB_CANVAS + 2] + org.z + lw;
-}
-
-int tile_size(int tile)
-{
-    ivec3 org = tile_coord(tile) * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
-                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
-    return ext.x * ext.y * ext.z;
-}
-
-// a pair of bf16 (one word) as a pair of f16
-uint bf2_to_h2(uint w) { return packHalf2x16(vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u))); }
-
-uvec4 to_h8(uvec4 w)
-{
-    if (DTYPE == 2) return uvec4(bf2_to_h2(w.x), bf2_to_h2(w.y), bf2_to_h2(w.z), bf2_to_h2(w.w));
-    return w;
-}
-
-vec2 h2_or_bf2(uint w)
-{
-    if (DTYPE == 2) return vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u));
-    return unpackHalf2x16(w);
-}
-
-uint scaled_h2(uint w, float s) { return packHalf2x16(h2_or_bf2(w) * s); }
-
-uint bf16_bits(float x)
-{
-    uint u = floatBitsToUint(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
-    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
+#include "tile_geometry.glsl"
+#include "f16_staging.glsl"
 
 uint out_pair(float a, float b) { return DTYPE == 1 ? packHalf2x16(vec2(a, b)) : (bf16_bits(a) | (bf16_bits(b) << 16)); }
 

@@ -53,32 +53,9 @@ layout(push_constant) uniform PC { uint q_off, k_off, v_off, o_off, lse_off, has
 shared uint shK[KEYS * W]; // KEYS rows of W words
 shared uint shV[KEYS * W];
 
-ivec3 tile_coord(int tile)
-{
-    int g1 = tab[STILE_TAB_GRID + 1], g2 = tab[STILE_TAB_GRID + 2];
-    return ivec3(tile / (g1 * g2), (tile / g2) % g1, tile % g2);
-}
+#include "tile_geometry.glsl"
 
 // token index (in the tensors' order) of local row r of a tile
-int tile_token(int tile, int r)
-{
-    if (tab[STILE_TAB_TILED] != 0) return tab[tab[STILE_TAB_TILE_START] + tile] + r;
-    ivec3 c = tile_coord(tile);
-    ivec3 org = c * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
-                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
-    int e12 = ext.y * ext.z, lt = r / e12, rem = r - lt * e12, lh = rem / ext.z, lw = rem - lh * ext.z;
-    return ((org.x + lt) * tab[STILE_TAB_CANVAS + 1] + org.y + lh) * tab[STILE_TAB_CANVAS + 2] + org.z + lw;
-}
-
-int tile_size(int tile)
-{
-    ivec3 org = tile_coord(tile) * ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]);
-    ivec3 ext = min(ivec3(tab[STILE_TAB_TILE], tab[STILE_TAB_TILE + 1], tab[STILE_TAB_TILE + 2]),
-                    ivec3(tab[STILE_TAB_CANVAS], tab[STILE_TAB_CANVAS + 1], tab[STILE_TAB_CANVAS + 2]) - org);
-    return ext.x * ext.y * ext.z;
-}
-
 // the elements of one word: f32 (x only), a pair of f16, a pair of bf16
 vec2 unpack_word(uint w)
 {

@@ -11,7 +11,7 @@
 
 #include "stile/stile_vulkan.h"
 #include "vk_internal.h"
-#include "vk_khr_coopmat.h"
+#include "vk_nv_coopmat2.h"
 
 static const uint32_t spv_portable_d64[] =
 #include "sta_portable_d64.spv.h"
@@ -36,6 +36,10 @@ static const uint32_t spv_subgroup_d128_p1[] =
 #include "sta_coopmat_khr_d128_n8.spv.h"
 #include "sta_coopmat_khr_d64_n16.spv.h"
 #include "sta_coopmat_khr_d128_n16.spv.h"
+#endif
+#if STILE_VK_NV_COOPMAT2
+#include "sta_coopmat2_d64.spv.h"
+#include "sta_coopmat2_d128.spv.h"
 #endif
 
 /* Key chunk of the tensor-core shader (its BN) and the shared memory it declares, for the check. */
@@ -68,7 +72,7 @@ static uint32_t instance_api(PFN_vkGetInstanceProcAddr gipa)
     uint32_t v = VK_API_VERSION_1_1;
     PFN_vkEnumerateInstanceVersion ev = (PFN_vkEnumerateInstanceVersion)gipa(NULL, "vkEnumerateInstanceVersion");
     if (ev && ev(&v) != VK_SUCCESS) v = VK_API_VERSION_1_1;
-    return v >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
+    return v >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : v >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
 }
 
 /* An instance of stile's own through the loader, and its functions in f (d: the device it is for, NULL
@@ -123,11 +127,13 @@ int vk_device_count(char *reason, size_t size)
     f.vkEnumeratePhysicalDevices(inst, &n, NULL);
     f.vkDestroyInstance(inst, NULL);
     if (n == 0) snprintf(reason, size, "the Vulkan loader finds no device");
-    else snprintf(reason, size, "shaders: portable, subgroup%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)");
+    else
+        snprintf(reason, size, "shaders: portable, subgroup%s%s", STILE_VK_KHR_COOPMAT ? ", khr-coopmat" : " (khr-coopmat not built)",
+                 STILE_VK_NV_COOPMAT2 ? ", nv-coopmat2" : " (nv-coopmat2 not built)");
     return (int)n;
 }
 
-static int has_extension(const vk_fns *f, VkPhysicalDevice phys, const char *name)
+int vk_has_extension(const vk_fns *f, VkPhysicalDevice phys, const char *name)
 {
     uint32_t n = 0;
     if (f->vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
@@ -177,7 +183,7 @@ static int subgroups_32(const vk_fns *f, VkPhysicalDevice phys, int allow_contro
 {
     VkPhysicalDeviceSubgroupSizeControlPropertiesEXT sc = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
     VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
-    const int ext = allow_control && has_extension(f, phys, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    const int ext = allow_control && vk_has_extension(f, phys, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     if (ext) sg.pNext = &sc;
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
     f->vkGetPhysicalDeviceProperties2(phys, &p2);
@@ -209,7 +215,7 @@ static uint32_t khr_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phy
     snprintf(reason, size, "KHR shader not built (glslang >= 13 at build time)");
     return 0;
 #else
-    if (!has_extension(f, phys, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+    if (!vk_has_extension(f, phys, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
         snprintf(reason, size, "no VK_KHR_cooperative_matrix");
         return 0;
     }
@@ -244,22 +250,28 @@ static uint32_t khr_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phy
 #endif
 }
 
-/* The tensor-core path for the device, if any (VK_KHR_cooperative_matrix; the GL_NV_ shader was
- * removed when the KHR one measured faster on an H200, 310 against 334 ms, 2026-12-02);
- * STILE_VULKAN_PATH=portable or subgroup turns it off. Sets d->coop_n and coop_sg32, or the
- * reason there is none. khr_ok: the application enabled what it needs (wrapped devices). */
-static void coop_select(vk_device *d, int khr_ok, int allow_control)
+/* The tensor-core paths for the device: the NVIDIA cooperative-matrix-2 one (nv2_ok: on stile's own
+ * devices) and the KHR one (the GL_NV_cooperative_matrix shader was removed when the KHR one measured
+ * faster on an H200, 310 against 334 ms, 2026-12-02). STILE_VULKAN_PATH=portable or subgroup turns both
+ * off, khr-coopmat the NV one. Sets d->nv2, d->coop_n and coop_sg32, or the reasons there are none.
+ * khr_ok: the application enabled what the KHR path needs (wrapped devices). */
+static void coop_select(vk_device *d, int khr_ok, int nv2_ok, int allow_control)
 {
     const char *want = getenv("STILE_VULKAN_PATH");
     want = want && *want ? want : "";
     d->coop_n = 0;
     d->coop_sg32 = 0;
+    d->nv2 = 0;
     if (strcmp(want, "portable") == 0 || strcmp(want, "subgroup") == 0) {
         snprintf(d->coop_reason, sizeof d->coop_reason, "STILE_VULKAN_PATH=%s", want);
+        snprintf(d->nv2_reason, sizeof d->nv2_reason, "STILE_VULKAN_PATH=%s", want);
         return;
     }
     snprintf(d->coop_reason, sizeof d->coop_reason, "VK_KHR_cooperative_matrix not enabled by the application");
     if (khr_ok) d->coop_n = khr_probe(&d->vk, d->inst, d->phys, allow_control, &d->coop_sg32, d->coop_reason, sizeof d->coop_reason);
+    if (strcmp(want, "khr-coopmat") == 0) snprintf(d->nv2_reason, sizeof d->nv2_reason, "STILE_VULKAN_PATH=%s", want);
+    else if (!nv2_ok) snprintf(d->nv2_reason, sizeof d->nv2_reason, "NV coopmat2: only on devices stile opens");
+    else d->nv2 = vk_nv2_probe(&d->vk, d->inst, d->phys, instance_api(d->vk.vkGetInstanceProcAddr), d->nv2_reason, sizeof d->nv2_reason);
 }
 
 stile_status vk_device_setup(vk_device *d)
@@ -316,6 +328,15 @@ stile_status vk_device_setup(vk_device *d)
         if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->coop[i])) != VK_SUCCESS)
             return vk_fail(d, r, "loading the tensor-core shader");
     }
+#if STILE_VK_NV_COOPMAT2
+    const uint32_t *ncode[2] = {spv_nv2_d64, spv_nv2_d128};
+    const size_t nsize[2] = {sizeof spv_nv2_d64, sizeof spv_nv2_d128};
+    for (int i = 0; i < 2 && d->nv2; i++) {
+        VkShaderModuleCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = nsize[i], .pCode = ncode[i]};
+        if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->coop2[i])) != VK_SUCCESS)
+            return vk_fail(d, r, "loading the NV cooperative-matrix-2 shader");
+    }
+#endif
     VkDescriptorSetLayoutBinding bind[6];
     for (int i = 0; i < 6; i++)
         bind[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
@@ -354,6 +375,7 @@ void vk_device_teardown(vk_device *d)
     for (int i = 0; i < 2; i++) {
         if (d->portable[i]) d->vk.vkDestroyShaderModule(d->dev, d->portable[i], NULL);
         if (d->coop[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop[i], NULL);
+        if (d->coop2[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop2[i], NULL);
     }
     for (int i = 0; i < 4; i++) {
         if (d->subgroup[i]) d->vk.vkDestroyShaderModule(d->dev, d->subgroup[i], NULL);
@@ -397,9 +419,11 @@ static void describe(const vk_device *d, stile_device_info *info)
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     VkPhysicalDeviceProperties props;
     d->vk.vkGetPhysicalDeviceProperties(d->phys, &props);
-    char path[80];
+    char path[96];
     const char *port = d->subgroup_ok ? "subgroup" : "portable";
-    if (d->coop_n) snprintf(path, sizeof path, "khr-coopmat 16x%ux16%s + %s", d->coop_n, d->coop_sg32 ? " (wave32)" : "", port);
+    if (d->coop_n)
+        snprintf(path, sizeof path, "%skhr-coopmat 16x%ux16%s + %s", d->nv2 ? "nv-coopmat2 + " : "", d->coop_n, d->coop_sg32 ? " (wave32)" : "", port);
+    else if (d->nv2) snprintf(path, sizeof path, "nv-coopmat2 + %s", port);
     else snprintf(path, sizeof path, "%s (%.56s)", port, d->coop_reason);
     snprintf(info->card, sizeof info->card, "%.95s", props.deviceName);
     snprintf(info->driver, sizeof info->driver, "Vulkan %u.%u, driver %u", VK_API_VERSION_MAJOR(props.apiVersion),
@@ -439,7 +463,8 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     for (uint32_t i = 0; i < nf && d->family == UINT32_MAX; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->family = i;
     if (d->family == UINT32_MAX) { st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan:%d: no compute queue", index); goto fail; }
-    coop_select(d, 1, 1);
+    coop_select(d, 1, 1, 1);
+    if (!d->nv2) stile_log(STILE_LOG_INFO, "vulkan:%d: no nv-coopmat2 path: %s", index, d->nv2_reason);
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->family,
                                    .queueCount = 1, .pQueuePriorities = &prio};
@@ -451,16 +476,35 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
                                                          .cooperativeMatrix = VK_TRUE, .pNext = d->coop_sg32 ? &scf : NULL};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &khrf,
                                             .shaderFloat16 = VK_TRUE, .vulkanMemoryModel = VK_TRUE};
-    const char *ext[3] = {VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
+    /* the NV cooperative-matrix-2 path's (vk_coopmat2.c): its extension and matrix features, 16-bit
+     * storage and shaderInt16 (the shader writes 16-bit outputs one at a time) */
+    VkPhysicalDeviceCooperativeMatrix2FeaturesNV nv2f = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV,
+                                                         .cooperativeMatrixWorkgroupScope = VK_TRUE,
+                                                         .cooperativeMatrixFlexibleDimensions = VK_TRUE,
+                                                         .cooperativeMatrixReductions = VK_TRUE,
+                                                         .cooperativeMatrixConversions = VK_TRUE,
+                                                         .cooperativeMatrixPerElementOperations = VK_TRUE};
+    VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &nv2f,
+                                            .storageBuffer16BitAccess = VK_TRUE};
+    VkPhysicalDeviceFeatures core = {.shaderInt16 = VK_TRUE};
+    if (d->nv2) {
+        nv2f.pNext = khrf.pNext;
+        khrf.pNext = &f11;
+    }
+    const char *ext[4] = {VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    uint32_t next = 0;
+    if (d->coop_n || d->nv2) next = 1;
+    if (d->coop_sg32) ext[next++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    if (d->nv2) ext[next++] = VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME;
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
-                              .pNext = d->coop_n ? &f12 : NULL, .enabledExtensionCount = d->coop_n ? 1u + (d->coop_sg32 ? 1u : 0u) : 0u,
-                              .ppEnabledExtensionNames = ext};
+                              .pNext = d->coop_n || d->nv2 ? &f12 : NULL, .enabledExtensionCount = next,
+                              .ppEnabledExtensionNames = ext, .pEnabledFeatures = d->nv2 ? &core : NULL};
     /* STILE_VULKAN_STATS=1: pipeline statistics in the log (vk_stats.c) */
     VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
     if (env_on("STILE_VULKAN_STATS")) {
         VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pef};
-        const int has = has_extension(&d->vk, d->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+        const int has = vk_has_extension(&d->vk, d->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
         if (has) d->vk.vkGetPhysicalDeviceFeatures2(d->phys, &f2); /* alone: the chain below asks for what it sets */
         pef.pNext = (void *)dci.pNext;
         if (has && pef.pipelineExecutableInfo) {
@@ -589,7 +633,7 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     /* the tensor-core path where the application enabled what it needs (32-wide subgroups natively:
      * stile cannot know whether it enabled subgroup size control) */
     const int khr = (ctx->flags & STILE_VULKAN_COOPMAT) || app_enabled_coopmat(ctx, missing, sizeof missing);
-    coop_select(d, khr, 0);
+    coop_select(d, khr, 0, 0);
     if (!khr && !ctx->features)
         snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not say it enabled it (features or STILE_VULKAN_COOPMAT)");
     else if (!khr)

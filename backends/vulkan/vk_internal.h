@@ -27,7 +27,7 @@ typedef struct vk_pipeline {
     struct vk_pipeline *next;
 } vk_pipeline;
 
-enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2 };
+enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2, VK_PATH_COOPMAT2 = 3 };
 
 typedef struct vk_device {
     vk_fns vk;              /* every Vulkan call on this device goes through it */
@@ -51,8 +51,10 @@ typedef struct vk_device {
     uint32_t coop_n;        /* 0: no tensor-core path; else N of the 16xNx16 KHR cooperative matrix shape */
     int coop_sg32;          /* its pipelines require 32-wide full subgroups (subgroup size control) */
     char coop_reason[128];  /* why there is no tensor-core path */
+    int nv2;                /* the NV cooperative-matrix-2 path (vk_coopmat2.c) runs here and is enabled */
+    char nv2_reason[128];   /* why it does not */
     int subgroup_ok;        /* the subgroup shader runs here (sta_subgroup.comp: shuffles, 4..64-wide subgroups) */
-    VkShaderModule portable[2], coop[2]; /* head dim 64, 128 */
+    VkShaderModule portable[2], coop[2], coop2[2]; /* head dim 64, 128 */
     VkShaderModule subgroup[4];  /* f32 d 64, f32 d 128, 16-bit d 64, 16-bit d 128 */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -71,6 +73,13 @@ typedef struct vk_device {
 
 /* The driver's statistics of a new pipeline (registers, spills, ...) as log lines (vk_stats.c; d->stats). */
 void vk_stats_log(vk_device *d, VkPipeline pipe, uint32_t kind, uint32_t head_dim, uint32_t dtype);
+
+/* Whether the physical device offers the extension. */
+int vk_has_extension(const vk_fns *f, VkPhysicalDevice phys, const char *name);
+/* Whether the device runs the NV cooperative-matrix-2 shader (its extension and features, Vulkan 1.3
+ * on the device and in instance_api, workgroup matrices for 256 invocations, the shared memory); 0 with
+ * the reason if not (vk_coopmat2.c). */
+int vk_nv2_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, uint32_t instance_api, char *reason, size_t size);
 
 /* A VkResult as a status: out of memory, device lost (remembered), or a backend error. */
 stile_status vk_fail(vk_device *d, VkResult r, const char *what);

@@ -99,7 +99,8 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
                                   ? (VkSpecializationInfo){.mapEntryCount = 1, .pMapEntries = &map[1], .dataSize = sizeof spec, .pData = spec}
                                   : (VkSpecializationInfo){.mapEntryCount = 2, .pMapEntries = map, .dataSize = sizeof spec, .pData = spec};
     const int hdi = head_dim == 64 ? 0 : 1;
-    VkShaderModule mod = kind == VK_PATH_COOPMAT    ? d->coop[hdi]
+    VkShaderModule mod = kind == VK_PATH_COOPMAT2   ? d->coop2[hdi]
+                         : kind == VK_PATH_COOPMAT  ? d->coop[hdi]
                          : kind == VK_PATH_SUBGROUP ? d->subgroup[(dtype == STILE_DTYPE_F32 ? 0 : 2) + hdi]
                                                     : d->portable[hdi];
     /* the tensor-core shader assumes 32-wide subgroups: required where the device's default differs */
@@ -199,13 +200,14 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     vp->dev = d;
     pthread_mutex_init(&vp->lock, NULL);
     const uint32_t hd = (uint32_t)r->p.head_dim, dt = (uint32_t)r->p.dtype;
-    const int coop = d->coop_n && (r->p.dtype == STILE_DTYPE_F16 || r->p.dtype == STILE_DTYPE_BF16) && coop_strides_ok(r);
-    if (d->coop_n && !coop)
-        stile_log(STILE_LOG_INFO, "vulkan: portable path: the tensor-core path takes f16/bf16 with a contiguous head dim and "
+    const int tensor = (r->p.dtype == STILE_DTYPE_F16 || r->p.dtype == STILE_DTYPE_BF16) && coop_strides_ok(r);
+    const int coop2 = d->nv2 && tensor, coop = !coop2 && d->coop_n && tensor;
+    if ((d->coop_n || d->nv2) && !tensor)
+        stile_log(STILE_LOG_INFO, "vulkan: portable path: the tensor-core paths take f16/bf16 with a contiguous head dim and "
                                   "q/k/v strides that are multiples of 8");
-    const int subgroup = !coop && d->subgroup_ok && subgroup_strides_ok(r);
-    vp->path = coop ? VK_PATH_COOPMAT : subgroup ? VK_PATH_SUBGROUP : VK_PATH_PORTABLE;
-    vp->block_rows = coop ? STILE_BLOCK_ROWS_VK_COOPMAT : STILE_BLOCK_ROWS_VK_PORTABLE;
+    const int subgroup = !coop && !coop2 && d->subgroup_ok && subgroup_strides_ok(r);
+    vp->path = coop2 ? VK_PATH_COOPMAT2 : coop ? VK_PATH_COOPMAT : subgroup ? VK_PATH_SUBGROUP : VK_PATH_PORTABLE;
+    vp->block_rows = coop2 ? STILE_BLOCK_ROWS_VK_COOPMAT2 : coop ? STILE_BLOCK_ROWS_VK_COOPMAT : STILE_BLOCK_ROWS_VK_PORTABLE;
     stile_status st = get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
     vp->head_dim = hd;
     vp->dtype = dt;
@@ -233,7 +235,8 @@ static void vk_plan_path(void *device, void *impl, char *buf, size_t size)
 {
     const vk_device *d = device;
     const vk_plan *vp = impl;
-    if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "khr-coopmat 16x%ux16", d->coop_n);
+    if (vp->path == VK_PATH_COOPMAT2) snprintf(buf, size, "nv-coopmat2");
+    else if (vp->path == VK_PATH_COOPMAT) snprintf(buf, size, "khr-coopmat 16x%ux16", d->coop_n);
     else if (vp->path == VK_PATH_SUBGROUP) snprintf(buf, size, "subgroup");
     else snprintf(buf, size, "portable");
 }
@@ -346,9 +349,10 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     key[5] = vp->table->buf;
     out->d = d;
     out->pipe = vp->pipe;
-    if ((vp->path == VK_PATH_COOPMAT && !aligned16) || (vp->path == VK_PATH_SUBGROUP && !even)) {
+    const int tensor = vp->path == VK_PATH_COOPMAT || vp->path == VK_PATH_COOPMAT2;
+    if ((tensor && !aligned16) || (vp->path == VK_PATH_SUBGROUP && !even)) {
         stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start %s of their buffers for the %s shader",
-                  vp->path == VK_PATH_COOPMAT ? "16-byte aligned" : "on 4-byte boundaries", vp->path == VK_PATH_COOPMAT ? "tensor-core" : "subgroup");
+                  tensor ? "16-byte aligned" : "on 4-byte boundaries", tensor ? "tensor-core" : "subgroup");
         stile_status st = get_pipeline(d, VK_PATH_PORTABLE, vp->head_dim, vp->dtype, (uint32_t)vp->block_rows, &out->pipe);
         if (st != STILE_OK) return st;
     }

@@ -11,7 +11,10 @@
 
 static const char *path_name(uint32_t kind)
 {
-    return kind == VK_PATH_COOPMAT ? "khr-coopmat" : kind == VK_PATH_SUBGROUP ? "subgroup" : "portable";
+    return kind == VK_PATH_COOPMAT2  ? "nv-coopmat2"
+           : kind == VK_PATH_COOPMAT ? "khr-coopmat"
+           : kind == VK_PATH_SUBGROUP ? "subgroup"
+                                      : "portable";
 }
 
 void vk_stats_log(vk_device *d, VkPipeline pipe, uint32_t kind, uint32_t head_dim, uint32_t dtype)
