@@ -3,41 +3,12 @@
  * (stile_oracle_backward) with the forward's NMSE bound per gradient; guard bands after every buffer,
  * every input unchanged, stride gaps still poisoned, and the two runs bitwise the same. The oracle's
  * gradients cost tokens^2 per head, so only cases small enough to check every row take this path. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf_buffers.h"
 #include "oracle_problem.h"
-
-/* Worst NMSE over the three gradients of dev (strides st, on the host at g[t]) against ref[t]
- * ([B, S, H, D]); non-finite elements counted. */
-static void compare(const stile_problem *p, const stile_strides *st[3], unsigned char *const g[3], double *const ref[3],
-                    stile_check *c)
-{
-    const int64_t S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text, H = p->heads, D = p->head_dim;
-    c->threshold = stile_nmse_threshold(p->dtype);
-    for (int t = 0; t < 3; t++) {
-        double num = 0, den = 0;
-        for (int64_t b = 0; b < p->batch; b++)
-            for (int64_t i = 0; i < S; i++)
-                for (int64_t h = 0; h < H; h++)
-                    for (int64_t d = 0; d < D; d++) {
-                        const int64_t e = b * st[t]->batch + i * st[t]->token + h * st[t]->head + d * st[t]->dim;
-                        const double got = stile_oracle_load(g[t], p->dtype, e); /* the oracle's own decoding */
-                        const double want = ref[t][((b * S + i) * H + h) * D + d], err = got - want;
-                        if (!isfinite(got)) c->nonfinite++;
-                        else num += err * err;
-                        den += want * want;
-                        c->max_abs_error = isfinite(got) && fabs(err) > c->max_abs_error ? fabs(err) : c->max_abs_error;
-                        c->elements++;
-                    }
-        const double nmse = den > 0 ? num / den : (num > 0 ? INFINITY : 0);
-        if (nmse > c->nmse) c->nmse = nmse;
-    }
-    c->passed = c->nonfinite == 0 && c->nmse <= c->threshold;
-}
 
 stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem *p_in, stile_conf_layout layout, uint64_t seed)
 {
@@ -154,8 +125,13 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
         snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", stile_last_error());
         goto done;
     }
-    unsigned char *got[3] = {m[6].host + lead, m[7].host + lead, m[8].host + lead};
-    compare(&p, st, got, ref, &res.check);
+    const stile_grad_io got = {.struct_size = sizeof got, .d_q = stile_tensor_at(m[6].host + lead, span[0], p.dtype),
+                               .d_k = stile_tensor_at(m[7].host + lead, span[1], p.dtype),
+                               .d_v = stile_tensor_at(m[8].host + lead, span[2], p.dtype)};
+    if (stile_check_gradients(&p, &got, ref[0], ref[1], ref[2], &res.check) != STILE_OK) {
+        snprintf(res.reason, sizeof res.reason, "the gradient check could not run (%s)", stile_last_error());
+        goto done;
+    }
     res.rows_checked = S;
     if (!res.check.passed || !res.guard_ok || !res.gaps_ok || !res.deterministic)
         snprintf(res.reason, sizeof res.reason, "%s%s%s%s", res.check.nonfinite ? "NaN/Inf in a gradient; " : "",

@@ -304,6 +304,56 @@ static void test_oracle_backward_refuses_bad_arguments(void **state)
     assert_non_null(strstr(conf_last_log(), "io->k.data"));
 }
 
+static void test_check_gradients_sees_one_wrong_element_and_refuses_bad_arguments(void **state)
+{
+    (void)state;
+    stile_problem p = {.struct_size = sizeof p, .canvas = {2, 3, 4}, .tile = {1, 2, 2}, .window = {1, 1, 1}, .heads = 2, .head_dim = 4, .text = 2};
+    enum { N = (2 * 3 * 4 + 2) * 2 * 4 };
+    float x[4][N], g[3][N];
+    double ref[3][N];
+    for (int t = 0; t < 4; t++) stile_conf_fill_normal(x[t], STILE_DTYPE_F32, N, 7300 + (uint64_t)t);
+    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(x[0], sizeof x[0], STILE_DTYPE_F32),
+                   .k = stile_tensor_at(x[1], sizeof x[1], STILE_DTYPE_F32), .v = stile_tensor_at(x[2], sizeof x[2], STILE_DTYPE_F32)};
+    const stile_tensor d_o = stile_tensor_at(x[3], sizeof x[3], STILE_DTYPE_F32);
+    assert_int_equal(stile_oracle_backward(&p, &io, &d_o, ref[0], ref[1], ref[2]), STILE_OK);
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < N; i++) g[t][i] = (float)ref[t][i];
+    stile_grad_io gio = {.struct_size = sizeof gio, .d_q = stile_tensor_at(g[0], sizeof g[0], STILE_DTYPE_F32),
+                         .d_k = stile_tensor_at(g[1], sizeof g[1], STILE_DTYPE_F32), .d_v = stile_tensor_at(g[2], sizeof g[2], STILE_DTYPE_F32)};
+    stile_check c;
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_OK);
+    assert_true(c.passed);
+    assert_int_equal(c.elements, 3 * N);
+    assert_true(c.nmse < 1e-13);
+    /* one key's gradient off by a little more than f32 noise: seen in dK alone */
+    const float keep = g[1][17];
+    g[1][17] += 0.01f;
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_OK);
+    assert_false(c.passed);
+    assert_true(c.nmse > 1e-10);
+    g[1][17] = NAN;
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_OK);
+    assert_false(c.passed);
+    assert_int_equal(c.nonfinite, 1);
+    g[1][17] = keep;
+    /* bad arguments: a status and a message, nothing passed */
+    assert_int_equal(stile_check_gradients(&p, NULL, ref[0], ref[1], ref[2], &c), STILE_ERR_NULL_ARGUMENT);
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], NULL, ref[2], &c), STILE_ERR_NULL_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "ref_d_k"));
+    gio.d_v.bytes -= 4;
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_ERR_OUT_OF_RANGE);
+    assert_false(c.passed);
+    gio.d_v = stile_tensor_at(g[2], sizeof g[2], STILE_DTYPE_F16);
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_ERR_DTYPE_MISMATCH);
+    gio.d_v = stile_tensor_at(g[2], sizeof g[2], STILE_DTYPE_F32);
+    gio.d_q.handle = 1;
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(conf_last_log(), "buffer handle"));
+    gio.d_q.handle = 0;
+    gio.struct_size = 8;
+    assert_int_equal(stile_check_gradients(&p, &gio, ref[0], ref[1], ref[2], &c), STILE_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     conf_log_init();
@@ -316,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_oracle_and_check_refuse_tensors_not_aligned_to_their_elements),
         cmocka_unit_test(test_oracle_gradients_match_central_differences),
         cmocka_unit_test(test_oracle_backward_refuses_bad_arguments),
+        cmocka_unit_test(test_check_gradients_sees_one_wrong_element_and_refuses_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,7 @@ static const opt_def opts[] = {
     {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
     {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
     {O_BACKWARD, "backward", NULL, CMD_BENCH, "also time the backward pass (stile_plan_backward) of the STA problem"},
+    {O_BACKWARD, "backward", NULL, CMD_RUN, "then the backward pass (stile_plan_backward, seeded dO); with --check, dQ, dK and dV against the oracle's (every row: small problems)"},
     {O_HELP, "help", NULL, CMD_INFO | PROB | CMD_CONFORMANCE | CMD_CHART | CMD_CALIBRATE, "show this help"},
 };
 #define NOPTS ((int)(sizeof opts / sizeof opts[0]))

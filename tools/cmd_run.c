@@ -6,6 +6,85 @@
 #include "cli.h"
 #include "npy.h"
 
+/* --backward: stile_plan_backward after the forward in dio (its LSE kept), with a seeded dO (seed + 3)
+ * and poisoned gradients; with --check, every gradient against the oracle's. Returns the exit status. */
+static int run_backward(const cli_opts *o, stile_device *dev, const stile_plan *plan, const stile_io *dio, const stile_io *host,
+                        double fwd_ms)
+{
+    const stile_problem *p = &o->p;
+    const int64_t B = p->batch ? p->batch : 1, S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text;
+    const size_t n = (size_t)(B * S * p->heads * p->head_dim), bytes = n * stile_dtype_size(p->dtype);
+    int rc = 1;
+    void *d_o = malloc(bytes), *grad[3] = {malloc(bytes), malloc(bytes), malloc(bytes)};
+    double *ref[3] = {0};
+    stile_buffer *buf[4] = {0}; /* d_o, d_q, d_k, d_v */
+    if (!d_o || !grad[0] || !grad[1] || !grad[2]) {
+        fprintf(stderr, "stile run: out of memory for the gradients\n");
+        goto done;
+    }
+    stile_conf_fill_normal(d_o, p->dtype, (int64_t)n, o->seed + 3);
+    printf("backward: dO standard normal, seed %llu\n", (unsigned long long)o->seed + 3);
+    for (int i = 0; i < 3; i++) memset(grad[i], 0xff, bytes); /* NaN in every dtype: a gradient left unwritten fails */
+    void *up[4] = {d_o, grad[0], grad[1], grad[2]};
+    for (int i = 0; i < 4; i++)
+        if (stile_buffer_create(dev, bytes, &buf[i]) != STILE_OK || stile_buffer_upload(buf[i], 0, up[i], bytes) != STILE_OK) {
+            fprintf(stderr, "stile run: %s\n", stile_last_error());
+            goto done;
+        }
+    stile_exec_info xi;
+    memset(&xi, 0, sizeof xi);
+    stile_grad_io g = {.struct_size = sizeof g, .q = dio->q, .k = dio->k, .v = dio->v, .o = dio->o, .lse = dio->lse,
+                       .d_o = stile_tensor_at(stile_buffer_data(buf[0]), bytes, p->dtype),
+                       .d_q = stile_tensor_at(stile_buffer_data(buf[1]), bytes, p->dtype),
+                       .d_k = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p->dtype),
+                       .d_v = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p->dtype), .info = &xi};
+    const double t0 = cli_now();
+    stile_status st = stile_plan_backward(plan, &g);
+    const double ms = (cli_now() - t0) * 1e3;
+    if (st != STILE_OK) { /* the library's message is in the log */
+        rc = cli_exit_status(st);
+        goto done;
+    }
+    const double fl = stile_plan_backward_flops(plan);
+    printf("backward on %s: %.3f ms (%.2fx the forward), %.3f TFLOPS on %.4g computed FLOPs\n", xi.path[0] ? xi.path : "the device",
+           ms, ms / fwd_ms, fl / ms * 1e-9, fl);
+    for (int i = 0; i < 3; i++)
+        if (stile_buffer_download(buf[1 + i], 0, grad[i], bytes) != STILE_OK) {
+            fprintf(stderr, "stile run: %s\n", stile_last_error());
+            goto done;
+        }
+    rc = 0;
+    if (!o->check) goto done;
+    for (int i = 0; i < 3; i++)
+        if (!(ref[i] = malloc(n * sizeof(double)))) {
+            fprintf(stderr, "stile run: out of memory for the oracle's gradients\n");
+            rc = 1;
+            goto done;
+        }
+    const stile_tensor hd_o = stile_tensor_at(d_o, bytes, p->dtype);
+    const stile_grad_io got = {.struct_size = sizeof got, .d_q = stile_tensor_at(grad[0], bytes, p->dtype),
+                               .d_k = stile_tensor_at(grad[1], bytes, p->dtype), .d_v = stile_tensor_at(grad[2], bytes, p->dtype)};
+    stile_check c;
+    if (stile_oracle_backward(p, host, &hd_o, ref[0], ref[1], ref[2]) != STILE_OK ||
+        stile_check_gradients(p, &got, ref[0], ref[1], ref[2], &c) != STILE_OK) {
+        fprintf(stderr, "stile run: the oracle's gradient check could not run (%s)\n", stile_last_error());
+        rc = 1;
+        goto done;
+    }
+    printf("check of dQ, dK, dV against the fp64 oracle's gradients (all %lld rows): worst NMSE %.3e (bound %.0e), "
+           "max abs error %.3e, %lld NaN/Inf: %s\n",
+           (long long)S, c.nmse, c.threshold, c.max_abs_error, (long long)c.nonfinite, c.passed ? "PASS" : "FAIL");
+    rc = c.passed ? 0 : 1;
+done:
+    for (int i = 0; i < 4; i++) stile_buffer_destroy(&buf[i]);
+    for (int i = 0; i < 3; i++) {
+        free(grad[i]);
+        free(ref[i]);
+    }
+    free(d_o);
+    return rc;
+}
+
 static void *load_input(const cli_opts *o, const char *path, const char *name, int64_t B, int64_t S, int64_t H, int64_t D)
 {
     npy_array a;
@@ -64,8 +143,9 @@ int cmd_run(int argc, char **argv)
                (unsigned long long)o.seed + 1, (unsigned long long)o.seed + 2);
     }
     void *out = malloc(bytes);
-    float *lse = (o.lse_path || o.check) ? malloc(lse_bytes) : NULL;
-    if (!out || ((o.lse_path || o.check) && !lse)) {
+    const int want_lse = o.lse_path || o.check || o.backward;
+    float *lse = want_lse ? malloc(lse_bytes) : NULL;
+    if (!out || (want_lse && !lse)) {
         fprintf(stderr, "stile run: out of memory for the output\n");
         exit(1);
     }
@@ -135,6 +215,10 @@ int cmd_run(int argc, char **argv)
         free(ref);
         free(ref_lse);
         free(rows);
+    }
+    if (o.backward) {
+        const int brc = run_backward(&o, dev, plan, &dio, &io, ms);
+        rc = rc ? rc : brc;
     }
 done:
     for (int i = 0; i < 5; i++) stile_buffer_destroy(&buf[i]);

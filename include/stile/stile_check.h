@@ -72,6 +72,14 @@ STILE_CHECK_API stile_status stile_check_output(const stile_problem *p, const st
                                                 int64_t nrows, const double *ref_o, const double *ref_lse,
                                                 stile_check *out);
 
+/** Compare the gradients in io->d_q, d_k and d_v (host memory of p's dtype, laid out with p's q, k and
+ * v strides; the other tensors of io are not read) against the oracle's ref_dq, ref_dk and ref_dv
+ * ([B, tokens, heads, head_dim] doubles, as stile_oracle_backward writes them). out: the worst NMSE
+ * of the three, the largest absolute error, the non-finite elements of all three (lse figures 0);
+ * passed when every gradient is within the dtype's NMSE bound and finite. Thread-safety: reentrant. */
+STILE_CHECK_API stile_status stile_check_gradients(const stile_problem *p, const stile_grad_io *io, const double *ref_dq,
+                                                   const double *ref_dk, const double *ref_dv, stile_check *out);
+
 /* ---------------------------------------------------------------------------------------------
  * The conformance harness
  * ------------------------------------------------------------------------------------------- */
