@@ -9,10 +9,6 @@
 #include "schedule_table.h"
 #include "vk_nv_coopmat2.h"
 
-/* the shader's shared memory: K and V rows of a 64-key chunk (the Q block before them), padded by 16
- * bytes a row, and the block's row tokens */
-static uint32_t nv2_shared_bytes(uint32_t head_dim) { return 2 * 64 * (head_dim / 8 + 1) * 16 + STILE_BLOCK_ROWS_VK_COOPMAT2 * 4; }
-
 int vk_nv2_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, uint32_t instance_api, char *reason, size_t size)
 {
 #if !STILE_VK_NV_COOPMAT2
@@ -20,6 +16,9 @@ int vk_nv2_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, uint32
     snprintf(reason, size, "NV coopmat2 shader not built (glslang >= 15.1 at build time)");
     return 0;
 #else
+    /* the shader's shared memory at d 128: K and V rows of a 64-key chunk (the Q block before them),
+     * padded by 16 bytes a row, and the block's row tokens */
+    const uint32_t shader_shared = 2 * 64 * (128 / 8 + 1) * 16 + STILE_BLOCK_ROWS_VK_COOPMAT2 * 4;
     if (!vk_has_extension(f, phys, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME) ||
         !vk_has_extension(f, phys, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
         snprintf(reason, size, "no VK_NV_cooperative_matrix2");
@@ -50,11 +49,12 @@ int vk_nv2_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phys, uint32
     VkPhysicalDeviceCooperativeMatrix2PropertiesNV np = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_PROPERTIES_NV};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &np};
     f->vkGetPhysicalDeviceProperties2(phys, &p2);
-    const uint32_t shared = nv2_shared_bytes(128) + np.cooperativeMatrixWorkgroupScopeReservedSharedMemory;
+    const uint32_t shared = shader_shared + np.cooperativeMatrixWorkgroupScopeReservedSharedMemory;
     if (np.cooperativeMatrixWorkgroupScopeMaxWorkgroupSize < 256 || props.limits.maxComputeWorkGroupInvocations < 256 ||
-        props.limits.maxComputeSharedMemorySize < shared) {
-        snprintf(reason, size, "NV coopmat2: workgroup matrices for %u invocations and %u bytes of shared memory; the shader needs 256 and %u",
-                 np.cooperativeMatrixWorkgroupScopeMaxWorkgroupSize, props.limits.maxComputeSharedMemorySize, shared);
+        props.limits.maxComputeSharedMemorySize < shared || np.cooperativeMatrixFlexibleDimensionsMaxDimension < 128) {
+        snprintf(reason, size, "NV coopmat2: workgroup matrices for %u invocations, %u bytes of shared memory, dimensions up to %u; "
+                 "the shader needs 256, %u and 128", np.cooperativeMatrixWorkgroupScopeMaxWorkgroupSize,
+                 props.limits.maxComputeSharedMemorySize, np.cooperativeMatrixFlexibleDimensionsMaxDimension, shared);
         return 0;
     }
     /* a workgroup-scope f16 x f16 + f32 shape for 256 invocations whose M and N granularities divide 32
