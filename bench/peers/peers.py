@@ -151,6 +151,21 @@ def time_fn(torch, fn, warmup, repeat):
     return runs
 
 
+def time_backward(torch, forward, inputs, warmup, repeat):
+    """The backward pass alone: one forward with q, k, v requiring grad, kept alive, then
+    torch.autograd.grad of it with a fixed dO, timed as time_fn times the forward."""
+    for x in inputs:
+        x.requires_grad_(True)
+    try:
+        o = forward()
+        d_o = torch.randn_like(o)
+        return time_fn(torch, lambda: torch.autograd.grad(o, inputs, d_o, retain_graph=True), warmup, repeat)
+    finally:
+        for x in inputs:
+            x.requires_grad_(False)
+            x.grad = None
+
+
 def result(w, impl, kind, runs, flops, warmup, sparsity):
     med = statistics.median(runs)
     return {"workload": w["name"], "implementation": impl, "kind": kind, "dtype": w["dtype"],
@@ -169,6 +184,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--out", required=True, help="the stile-bench/2 file to write")
     ap.add_argument("--dtype", choices=("bf16", "f16", "f32"), help="override the workloads' dtype")
+    ap.add_argument("--backward", action="store_true",
+                    help="also time each peer's backward pass (torch.autograd.grad of a forward kept alive; kinds "
+                         "sta-backward and dense-backward, FLOPs 2.5x the forward's, FlashAttention's accounting)")
     args = ap.parse_args()
     impls = args.impl.split(",")
     for i in impls:
@@ -206,11 +224,14 @@ def main():
                         return F.scaled_dot_product_attention(q, k, v)
                 try:
                     runs = time_fn(torch, run, args.warmup, args.repeat)
+                    back = time_backward(torch, run, (q, k, v), args.warmup, args.repeat) if args.backward else None
                 except RuntimeError as e:
                     print(f"peers: {w['name']}: {impl} failed: {e}", file=sys.stderr)
                     continue
                 name = "torch/cudnn-sdpa" if impl == "cudnn" else "torch/flash-sdpa"
                 results.append(result(w, name, "dense", runs, w["dense_flops"], args.warmup, 0.0))
+                if back:
+                    results.append(result(w, name, "dense-backward", back, 2.5 * w["dense_flops"], args.warmup, 0.0))
             else:
                 mask_mod, n = sta_mask_mod(torch, s, dev)
                 assert n == S
@@ -220,9 +241,13 @@ def main():
                                        _compile=True)
                 runs = time_fn(torch, lambda: flex(q, k, v, block_mask=bm), args.warmup, args.repeat)
                 results.append(result(w, "torch/flex-sta", "sta", runs, w["sta_flops"], args.warmup, w["sparsity"]))
-            r = results[-1]
-            print(f"[{w['name']}] {r['implementation']:18s} {r['kind']:5s} median {r['ms_median']:9.3f} ms "
-                  f"({r['tflops']:.1f} TFLOPS)", flush=True)
+                if args.backward:
+                    back = time_backward(torch, lambda: flex(q, k, v, block_mask=bm), (q, k, v), args.warmup, args.repeat)
+                    results.append(result(w, "torch/flex-sta", "sta-backward", back, 2.5 * w["sta_flops"], args.warmup,
+                                          w["sparsity"]))
+            for r in results[-2 if args.backward else -1:]:
+                print(f"[{w['name']}] {r['implementation']:18s} {r['kind']:14s} median {r['ms_median']:9.3f} ms "
+                      f"({r['tflops']:.1f} TFLOPS)", flush=True)
         del q, k, v
         torch.cuda.empty_cache()
 

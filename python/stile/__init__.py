@@ -82,15 +82,19 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     Returns out, or (out, lse). Raises TypeError/ValueError naming the argument for arrays stile
     cannot take, StileValueError for a problem the library refuses, StileError otherwise.
     Under torch.compile the call is the custom op torch.ops.stile.attention (no graph break).
+    Autograd: torch tensors that require grad get dq, dk and dv from the library's backward pass
+    (stile_plan_backward: deterministic; where the backend has one, the CPU so far) through the same
+    op; the gradient with respect to the returned lse is not computed (a loss that uses it raises).
     """
     sig = None
     torch = _sys.modules.get("torch")
     if torch is not None:
-        if isinstance(q, torch.Tensor) and torch.compiler.is_compiling():
+        if isinstance(q, torch.Tensor) and (torch.compiler.is_compiling() or _needs_grad(torch, q, k, v)):
             from . import _torch_op
 
             if device is not None:
-                raise ValueError(f"device={device!r}: under torch.compile stile runs where the tensors are (leave device unset)")
+                raise ValueError(f"device={device!r}: under torch.compile or autograd stile runs where the tensors are "
+                                 "(leave device unset)")
             windows = normalize_windows(window)
             o, lse = _torch_op.call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse)
             if out is not None:
@@ -106,6 +110,13 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     o, lse = _run(q, k, v, canvas=canvas, tile=tile, window=window, text=text, text_padding=text_padding, scale=scale,
                   order=order, out=out, return_lse=return_lse, device=device, layout=layout, sig=sig)
     return (o, lse) if return_lse else o
+
+
+def _needs_grad(torch, q, k, v):
+    """A torch call whose result autograd must differentiate: it goes through torch.ops.stile.attention."""
+    if not torch.is_grad_enabled():
+        return False
+    return any(isinstance(x, torch.Tensor) and x.requires_grad for x in (q, k, v))
 
 
 def _register_torch_op_if_loaded():

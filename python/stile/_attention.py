@@ -156,20 +156,9 @@ def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order,
     return prep(torch, q, k, v, out), sig
 
 
-_UNSET = object()
-
-
-def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, order="natural", out=None,
-        return_lse=False, device=None, layout="bshd", lse_out=None, sig=_UNSET):
-    """The eager implementation behind attention() (see its docstring); returns (out, lse or None).
-    sig: the call's signature when the caller has tried the fast path already."""
-    if sig is _UNSET:
-        sig = None
-        torch = sys.modules.get("torch")
-        if torch is not None and device is None and lse_out is None:
-            done, sig = fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
-            if done is not None:
-                return done
+def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout):
+    """q, k, v as views with the problem's arguments checked: (qv, kv, vv, canvas, tile, windows, text,
+    text_padding, (B, S, H, D))."""
     check_order_layout(order, layout)
     canvas, tile = _triple(canvas, "canvas"), _triple(tile, "tile")
     qv, kv, vv = view(q, "q"), view(k, "k"), view(v, "v")
@@ -189,6 +178,48 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
         raise ValueError(f"q: {S} tokens along the sequence axis, but canvas {canvas} has {video} video tokens and text={text}: "
                          f"{video + text} expected")
     windows = normalize_windows(window, H)
+    return qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D)
+
+
+def _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout):
+    """The plan cache's key of a problem and a function that makes its stile_problem."""
+    st = tuple((s.batch, s.token, s.head, s.dim) for s in (_strides(x, layout) for x in (qv, kv, vv, ov)))
+    key = (qv.dtype, B, canvas, tile, windows, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
+
+    def make_problem():
+        p = C.Problem()
+        p.struct_size = ctypes.sizeof(C.Problem)
+        p.batch, p.canvas[:], p.tile[:] = B, canvas, tile
+        if isinstance(windows[0], int):
+            p.window[:] = windows
+        else:
+            arr = ((ctypes.c_int64 * 3) * H)(*[(ctypes.c_int64 * 3)(*w) for w in windows])
+            p.head_windows = ctypes.cast(arr, ctypes.POINTER(ctypes.c_int64 * 3))
+            p._keep = arr  # the library copies it while planning
+        p.heads, p.head_dim, p.text, p.text_padding = H, D, text, text_padding
+        p.dtype, p.order, p.scale = qv.dtype, _ORDERS[order], float(scale or 0.0)
+        p.q, p.k, p.v, p.o = (C.Strides(*s) for s in st)
+        return p
+
+    return key, make_problem
+
+
+_UNSET = object()
+
+
+def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, order="natural", out=None,
+        return_lse=False, device=None, layout="bshd", lse_out=None, sig=_UNSET):
+    """The eager implementation behind attention() (see its docstring); returns (out, lse or None).
+    sig: the call's signature when the caller has tried the fast path already."""
+    if sig is _UNSET:
+        sig = None
+        torch = sys.modules.get("torch")
+        if torch is not None and device is None and lse_out is None:
+            done, sig = fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
+            if done is not None:
+                return done
+    qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D) = _inputs(q, k, v, canvas, tile, window, text,
+                                                                                   text_padding, order, layout)
     devname, staged = _device_name(qv, device)
 
     ov = None
@@ -212,24 +243,7 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
 
     if B == 0:  # an empty batch: nothing to compute (the library counts batch 0 as 1)
         return out, lse
-    st = tuple((s.batch, s.token, s.head, s.dim) for s in (_strides(x, layout) for x in (qv, kv, vv, ov)))
-    key = (qv.dtype, B, canvas, tile, windows, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
-
-    def make_problem():
-        p = C.Problem()
-        p.struct_size = ctypes.sizeof(C.Problem)
-        p.batch, p.canvas[:], p.tile[:] = B, canvas, tile
-        if isinstance(windows[0], int):
-            p.window[:] = windows
-        else:
-            arr = ((ctypes.c_int64 * 3) * H)(*[(ctypes.c_int64 * 3)(*w) for w in windows])
-            p.head_windows = ctypes.cast(arr, ctypes.POINTER(ctypes.c_int64 * 3))
-            p._keep = arr  # the library copies it while planning
-        p.heads, p.head_dim, p.text, p.text_padding = H, D, text, text_padding
-        p.dtype, p.order, p.scale = qv.dtype, _ORDERS[order], float(scale or 0.0)
-        p.q, p.k, p.v, p.o = (C.Strides(*s) for s in st)
-        return p
-
+    key, make_problem = _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout)
     dev = R.device(devname)
     plan = R.plan(dev, key, make_problem)
     if staged:
@@ -249,6 +263,43 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
             P.record(sig, P.Prepared(plan, io, q, (B, H, S) if lse is not None else None, qv.device[1] if gpu else None,
                                      qv.device[0] == "cuda", what))
     return out, lse
+
+
+def backward(q, k, v, o, lse, d_o, d_q, d_k, d_v, *, canvas, tile, window, text=0, text_padding=0, scale=None,
+             order="natural", layout="bshd"):
+    """The backward pass (stile_plan_backward) of attention(q, k, v, ...) = o with its lse: writes
+    d_q, d_k, d_v (arrays of q's kind and device with q's, k's and v's strides) from d_o (o's strides).
+    Runs where the arrays are, on the plan the forward used (the same problem, the same strides)."""
+    qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D) = _inputs(q, k, v, canvas, tile, window, text,
+                                                                                   text_padding, order, layout)
+    devname, _ = _device_name(qv, None)
+    ov, dov, lv = view(o, "o"), view(d_o, "d_o"), view(lse, "lse")
+    _like_q("o", ov, qv)
+    _like_q("d_o", dov, qv)
+    if dov.strides != ov.strides:
+        raise ValueError(f"d_o: strides {dov.strides} differ from o's {ov.strides} (the gradient takes the output's layout)")
+    if lv.shape != (B, H, S) or lv.dtype != C.DTYPE_F32 or lv.strides != (H * S, S, 1) or lv.device != qv.device:
+        raise ValueError(f"lse: expected the forward's contiguous float32 [B, H, S] = {(B, H, S)} array on q's device")
+    gv = []
+    for name, g, x in (("d_q", d_q, qv), ("d_k", d_k, kv), ("d_v", d_v, vv)):
+        y = view(g, name)
+        _like_q(name, y, qv)
+        if y.strides != x.strides or not y.writable:
+            raise ValueError(f"{name}: a writable array with the strides of its input {x.strides} expected")
+        gv.append(y)
+    if B == 0:
+        return d_q, d_k, d_v
+    key, make_problem = _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout)
+    dev = R.device(devname)
+    plan = R.plan(dev, key, make_problem)
+    io = C.GradIO()
+    io.struct_size = ctypes.sizeof(C.GradIO)
+    for f, x in zip(("q", "k", "v", "o", "lse", "d_o", "d_q", "d_k", "d_v"), (qv, kv, vv, ov, lv, dov, *gv)):
+        t = getattr(io, f)
+        t.data, t.bytes, t.dtype = x.ptr, x.nbytes, x.dtype
+    io.stream = _stream_of(qv)
+    _check(C.stile_plan_backward(plan.handle, ctypes.byref(io)), f"stile.attention backward on {dev.name}")
+    return d_q, d_k, d_v
 
 
 def _execute_staged(plan, dev, views):

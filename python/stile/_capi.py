@@ -98,6 +98,23 @@ class IO(ctypes.Structure):
     ]
 
 
+class GradIO(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("q", Tensor),
+        ("k", Tensor),
+        ("v", Tensor),
+        ("o", Tensor),
+        ("lse", Tensor),
+        ("d_o", Tensor),
+        ("d_q", Tensor),
+        ("d_k", Tensor),
+        ("d_v", Tensor),
+        ("stream", ctypes.c_void_p),
+        ("info", ctypes.POINTER(ExecInfo)),
+    ]
+
+
 LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 
 
@@ -162,6 +179,7 @@ MIRRORS = {
     "stile_tensor": Tensor,
     "stile_exec_info": ExecInfo,
     "stile_io": IO,
+    "stile_grad_io": GradIO,
     "stile_device_params": DeviceParams,
     "stile_device_info": DeviceInfo,
     "stile_backend_info": BackendInfo,
@@ -220,6 +238,7 @@ stile_plan_create = _proto("stile_plan_create", st, vp, P(Problem), P(vp))
 stile_plan_destroy = _proto("stile_plan_destroy", None, P(vp))
 stile_plan_get_info = _proto("stile_plan_get_info", st, vp, P(PlanInfo))
 stile_plan_execute = _proto("stile_plan_execute", st, vp, P(IO))
+stile_plan_backward = _proto("stile_plan_backward", st, vp, P(GradIO))
 stile_plan_json = _proto("stile_plan_json", st, vp, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, P(ctypes.c_size_t))
 stile_buffer_create = _proto("stile_buffer_create", st, vp, ctypes.c_size_t, P(vp))
 stile_buffer_destroy = _proto("stile_buffer_destroy", None, P(vp))

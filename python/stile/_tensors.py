@@ -50,7 +50,8 @@ def _torch_view(t, name):
     else:
         raise ValueError(f"{name}: a tensor on {dev} (stile takes CPU and CUDA/ROCm tensors)")
     if t.requires_grad and torch.is_grad_enabled():
-        raise ValueError(f"{name}: requires grad; stile's attention is forward-only (run it under torch.no_grad())")
+        raise ValueError(f"{name}: requires grad; autograd goes through stile.attention on torch tensors where they are "
+                         "(not device= staging), or run under torch.no_grad()")
     v.dtype = dts[t.dtype]
     v.shape = tuple(t.shape)
     v.strides = tuple(t.stride())

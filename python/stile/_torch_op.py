@@ -4,20 +4,31 @@ the output shapes for tracing; the CPU and CUDA kernels are the eager call on th
 
 The operator is defined through torch.library.Library and registered for the CPU and CUDA dispatch
 keys directly, not through torch.library.custom_op, whose Python wrapper around each call (autograd
-redispatch, guards) cost about 100 us per call on a 2-core machine; this one costs a few. It has no
-gradient yet: eager calls refuse a tensor that requires grad, and in a compiled graph, where the
-forward cannot see grad mode, the backward raises instead of returning no gradient."""
+redispatch, guards) cost about 100 us per call on a 2-core machine; this one costs a few.
+
+Its gradient is a second operator, torch.ops.stile.attention_backward (stile_plan_backward on the
+plan the forward used; deterministic), registered as the first one's autograd formula, so eager
+autograd, torch.autograd.gradcheck and compiled graphs (AOTAutograd traces the backward through its
+fake implementation) all take it. The forward keeps its LSE whenever a gradient may be needed. The
+gradient with respect to the returned LSE is not computed: a backward that receives a nonzero one
+raises (inside the backward operator, where the values are known) rather than dropping it. Backends
+without a backward pass raise their StileError."""
 
 import torch
 
-from ._attention import _LAYOUTS, _ORDERS, check_order_layout, run
+from ._attention import _LAYOUTS, _ORDERS, backward, check_order_layout, run
 
 _ORDER_NAMES = {code: name for name, code in _ORDERS.items()}  # the op's order: stile_token_order's value
 SCHEMA = ("attention(Tensor q, Tensor k, Tensor v, int[] canvas, int[] tile, int[] windows, int text, int text_padding, "
           "float scale, int order, int layout, bool return_lse) -> (Tensor, Tensor)")
 
+BACKWARD_SCHEMA = ("attention_backward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor grad_o, Tensor grad_lse, "
+                   "int[] canvas, int[] tile, int[] windows, int text, int text_padding, float scale, int order, int layout) "
+                   "-> (Tensor, Tensor, Tensor)")
+
 _lib = torch.library.Library("stile", "DEF")
 _lib.define(SCHEMA)
+_lib.define(BACKWARD_SCHEMA)
 
 
 def _windows(windows):
@@ -28,6 +39,7 @@ def _windows(windows):
 
 
 def _kernel(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
+    q, k, v = q.detach(), k.detach(), v.detach()  # below autograd: the tensors may still say they require grad
     o, lse = run(q, k, v, canvas=canvas, tile=tile, window=_windows(windows), text=text, text_padding=text_padding,
                  scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout], return_lse=return_lse)
     if lse is None:
@@ -48,22 +60,62 @@ def _(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, 
     return o, torch.empty((B, H, S), dtype=torch.float32, device=q.device)
 
 
-def _no_backward(ctx, grad_o, grad_lse):
-    raise RuntimeError("stile.attention is forward-only: it has no gradient (run it under torch.no_grad(), or detach "
-                       "its inputs)")
+def _like(t):
+    """A new tensor with t's shape, strides, dtype and device (the library's gradients take the
+    layout of their input)."""
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+
+
+def _backward_kernel(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout):
+    if lse.numel() == 0:
+        raise RuntimeError("stile.attention: the forward ran without its LSE, which the backward needs (call the op with "
+                           "return_lse=True when a gradient is wanted; stile.attention does)")
+    if grad_lse.numel() and bool(grad_lse.ne(0).any()):
+        raise RuntimeError("stile.attention: the loss depends on the returned LSE, whose gradient stile does not compute "
+                           "(detach the LSE, or use it outside the loss)")
+    q, k, v, o, lse = (x.detach() for x in (q, k, v, o, lse))
+    d_o = grad_o.detach()
+    if d_o.stride() != o.stride():  # the library takes dO in o's layout
+        d_o = _like(o).copy_(d_o)
+    dq, dk, dv = _like(q), _like(k), _like(v)
+    backward(q, k, v, o, lse, d_o, dq, dk, dv, canvas=canvas, tile=tile, window=_windows(windows), text=text,
+             text_padding=text_padding, scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout])
+    return dq, dk, dv
+
+
+for _key in ("CPU", "CUDA"):
+    _lib.impl("attention_backward", _backward_kernel, _key)
+
+
+@torch.library.register_fake("stile::attention_backward", lib=_lib)
+def _(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout):
+    return _like(q), _like(k), _like(v)
 
 
 def _setup_context(ctx, inputs, output):
-    pass
+    q, k, v = inputs[:3]
+    ctx.args = inputs[3:11]  # canvas .. layout
+    ctx.save_for_backward(q, k, v, *output)
 
 
-torch.library.register_autograd("stile::attention", _no_backward, setup_context=_setup_context, lib=_lib)
+def _backward(ctx, grad_o, grad_lse):
+    q, k, v, o, lse = ctx.saved_tensors
+    if grad_o is None:  # only the LSE reached the loss
+        grad_o = torch.zeros_like(o)
+    if grad_lse is None:
+        grad_lse = lse.new_empty((0,))
+    dq, dk, dv = torch.ops.stile.attention_backward(q, k, v, o, lse, grad_o, grad_lse, *ctx.args)
+    return (dq, dk, dv) + (None,) * 9
+
+
+torch.library.register_autograd("stile::attention", _backward, setup_context=_setup_context, lib=_lib)
 
 
 def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
     """The op with stile.attention's arguments (windows: a triple or a tuple of triples)."""
     check_order_layout(order, layout)
     flat = list(windows) if isinstance(windows[0], int) else [x for w in windows for x in w]
+    grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)  # the backward needs the LSE
     o, lse = torch.ops.stile.attention(q, k, v, list(canvas), list(tile), flat, int(text), int(text_padding),
-                                       float(scale or 0.0), _ORDERS[order], _LAYOUTS.index(layout), bool(return_lse))
+                                       float(scale or 0.0), _ORDERS[order], _LAYOUTS.index(layout), bool(return_lse or grad))
     return o, (lse if return_lse else None)
