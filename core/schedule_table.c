@@ -20,7 +20,7 @@ stile_status stile_sched_table_pack(const stile_plan *plan, int64_t block_rows, 
         nrows += tiles + 1;
         nkeys += plan->schedules[s].row_start[tiles];
     }
-    if (nrows + nkeys + STILE_BLOCK_INTS * nblocks > INT32_MAX)
+    if (2 * (nrows + nkeys) + STILE_BLOCK_INTS * nblocks > INT32_MAX)
         return stile_fail(STILE_ERR_UNSUPPORTED, "the schedule tables exceed 2^31 entries");
 
     /* the arrays in the order schedule_table.h gives */
@@ -29,7 +29,9 @@ stile_status stile_sched_table_pack(const stile_plan *plan, int64_t block_rows, 
     t->head_row = t->row_start + (size_t)nrows * sizeof(int32_t);
     t->key_tiles = t->head_row + (size_t)heads * sizeof(int32_t);
     t->blocks = t->key_tiles + (size_t)(nkeys ? nkeys : 1) * sizeof(int32_t);
-    t->bytes = t->blocks + (size_t)(STILE_BLOCK_INTS * nblocks) * sizeof(int32_t);
+    t->query_start = t->blocks + (size_t)(STILE_BLOCK_INTS * nblocks) * sizeof(int32_t);
+    t->query_tiles = t->query_start + (size_t)nrows * sizeof(int32_t);
+    t->bytes = t->query_tiles + (size_t)(nkeys ? nkeys : 1) * sizeof(int32_t); /* as many pairs as key_tiles */
     t->nblocks = (int)nblocks;
     char *buf = calloc(1, t->bytes);
     if (!buf) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory flattening the schedule");
@@ -40,13 +42,19 @@ stile_status stile_sched_table_pack(const stile_plan *plan, int64_t block_rows, 
     }
     int32_t *row_start = (int32_t *)(buf + t->row_start), *head_row = (int32_t *)(buf + t->head_row),
             *key_tiles = (int32_t *)(buf + t->key_tiles);
+    int32_t *query_start = (int32_t *)(buf + t->query_start), *query_tiles = (int32_t *)(buf + t->query_tiles);
     int64_t ro = 0, ko = 0;
     for (int64_t s = 0; s < plan->nschedules; s++) {
         const stile_schedule *sc = &plan->schedules[s];
         for (int64_t h = 0; h < heads; h++)
             if (plan->head_schedule[h] == s) head_row[h] = (int32_t)ro;
-        for (int64_t q = 0; q <= tiles; q++) row_start[ro++] = (int32_t)(ko + sc->row_start[q]);
+        for (int64_t q = 0; q <= tiles; q++) {
+            row_start[ro + q] = (int32_t)(ko + sc->row_start[q]);
+            query_start[ro + q] = (int32_t)(ko + sc->query_start[q]); /* the same pairs, transposed */
+        }
+        ro += tiles + 1;
         memcpy(key_tiles + ko, sc->key_tiles, (size_t)sc->row_start[tiles] * sizeof *key_tiles);
+        memcpy(query_tiles + ko, sc->query_tiles, (size_t)sc->query_start[tiles] * sizeof *query_tiles);
         ko += sc->row_start[tiles];
     }
 

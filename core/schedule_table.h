@@ -28,8 +28,12 @@
  *   head_row    heads                per head: its schedule's first row; values index row_start
  *   key_tiles   the key tiles of all rows, ascending within a row
  *   blocks      STILE_BLOCK_INTS per query block
+ *   query_start schedules x (tiles + 1)  the transposed schedules' CSR rows; values index query_tiles
+ *   query_tiles the query tiles of all transposed rows, ascending within a row
  * Query tile t of head h attends key_tiles[row_start[r] .. row_start[r + 1]) with r = head_row[h] + t,
- * then the valid text tokens; a text block attends every tile, then the valid text tokens. */
+ * then the valid text tokens; a text block attends every tile, then the valid text tokens. Key tile t
+ * of head h is attended by query_tiles[query_start[r] .. query_start[r + 1]) with the same r (each
+ * schedule has tiles + 1 rows in both arrays), and by every text query (the backward's dK and dV). */
 
 /* ---- Vulkan: the buffer starts with a header of STILE_TAB_HEADER_INTS ints (the problem, then the
  * arrays' offsets in ints), the shaders' only source of sizes and strides ---- */
@@ -55,14 +59,16 @@
 #define STILE_TAB_HEAD_ROW 37
 #define STILE_TAB_KEY_TILES 38
 #define STILE_TAB_BLOCKS 39
-#define STILE_TAB_HEADER_INTS 40
+#define STILE_TAB_QUERY_START 40
+#define STILE_TAB_QUERY_TILES 41
+#define STILE_TAB_HEADER_INTS 42
 
 #ifndef GL_core_profile /* C and C++ */
 #include <stddef.h>
 
 /* Where the arrays lie in a packed table (stile_sched_table_pack), in bytes from its start. */
 typedef struct stile_sched_table {
-    size_t tile_start, row_start, head_row, key_tiles, blocks, bytes;
+    size_t tile_start, row_start, head_row, key_tiles, blocks, query_start, query_tiles, bytes;
     int nblocks;
 } stile_sched_table;
 #endif

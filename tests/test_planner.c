@@ -267,8 +267,10 @@ static void test_schedule_table_holds_each_heads_key_tiles_and_every_query_row_o
         const char *buf = host;
         assert_int_equal(t.tile_start, headers[v]);
         assert_true(t.tile_start < t.row_start && t.row_start < t.head_row && t.head_row < t.key_tiles && t.key_tiles < t.blocks &&
-                    t.blocks < t.bytes);
-        assert_int_equal(t.bytes - t.blocks, (size_t)t.nblocks * STILE_BLOCK_INTS * sizeof(int32_t));
+                    t.blocks < t.query_start && t.query_start < t.query_tiles && t.query_tiles < t.bytes);
+        assert_int_equal(t.query_start - t.blocks, (size_t)t.nblocks * STILE_BLOCK_INTS * sizeof(int32_t));
+        assert_int_equal(t.query_tiles - t.query_start, t.head_row - t.row_start); /* one transposed row per forward row */
+        assert_int_equal(t.bytes - t.query_tiles, t.blocks - t.key_tiles);         /* as many pairs either way */
         for (size_t i = 0; i < headers[v]; i++) assert_int_equal(buf[i], 0); /* the backend's to fill */
         int64_t ts[64];
         assert_true(tiles < 64);
@@ -277,7 +279,8 @@ static void test_schedule_table_holds_each_heads_key_tiles_and_every_query_row_o
             assert_int_equal(ts[q], plan->layout.tile_start[q]);
         }
         const int32_t *row_start = (const int32_t *)(buf + t.row_start), *head_row = (const int32_t *)(buf + t.head_row),
-                      *key_tiles = (const int32_t *)(buf + t.key_tiles), *blocks = (const int32_t *)(buf + t.blocks);
+                      *key_tiles = (const int32_t *)(buf + t.key_tiles), *blocks = (const int32_t *)(buf + t.blocks),
+                      *query_start = (const int32_t *)(buf + t.query_start), *query_tiles = (const int32_t *)(buf + t.query_tiles);
         for (int h = 0; h < 5; h++)
             for (int64_t q = 0; q < tiles; q++) {
                 const int32_t *want;
@@ -286,6 +289,10 @@ static void test_schedule_table_holds_each_heads_key_tiles_and_every_query_row_o
                 const int32_t r = head_row[h] + (int32_t)q;
                 assert_int_equal(row_start[r + 1] - row_start[r], n);
                 for (int64_t i = 0; i < n; i++) assert_int_equal(key_tiles[row_start[r] + i], want[i]);
+                /* the transposed row of key tile q, at the same index */
+                assert_int_equal(stile_plan_query_tiles(plan, h, q, &want, &n), STILE_OK);
+                assert_int_equal(query_start[r + 1] - query_start[r], n);
+                for (int64_t i = 0; i < n; i++) assert_int_equal(query_tiles[query_start[r] + i], want[i]);
             }
         char *seen = calloc((size_t)tokens, 1);
         for (int b = 0; b < t.nblocks; b++) {

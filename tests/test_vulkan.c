@@ -230,6 +230,36 @@ static void test_record_into_the_applications_command_buffer(void **state)
     hbad = hio;
     hbad.q.data = in.map; /* both places */
     assert_int_equal(stile_plan_execute(plan, &hbad), STILE_ERR_INVALID_ARGUMENT);
+    /* the backward pass on (VkBuffer, offset) tensors: dO, dQ, dK, dV in one more application buffer */
+    app_buffer gb = app_buffer_make(4 * bytes);
+    stile_conf_fill_normal(gb.map, STILE_DTYPE_F32, n, seed + 3);
+    memset((char *)gb.map + bytes, 0xff, 3 * bytes);
+    assert_int_equal(stile_plan_execute(plan, &hio), STILE_OK); /* o and lse as the backward reads them */
+    stile_grad_io gio = {.struct_size = sizeof gio, .q = hio.q, .k = hio.k, .v = hio.v, .o = hio.o, .lse = hio.lse,
+                         .d_o = stile_vulkan_tensor(gb.buf, 0, bytes, STILE_DTYPE_F32),
+                         .d_q = stile_vulkan_tensor(gb.buf, bytes, bytes, STILE_DTYPE_F32),
+                         .d_k = stile_vulkan_tensor(gb.buf, 2 * bytes, bytes, STILE_DTYPE_F32),
+                         .d_v = stile_vulkan_tensor(gb.buf, 3 * bytes, bytes, STILE_DTYPE_F32), .info = &info};
+    assert_int_equal(stile_plan_backward(plan, &gio), STILE_OK);
+    assert_string_equal(info.path, "portable backward");
+    double *rg = malloc(3 * (size_t)n * sizeof *rg);
+    assert_non_null(rg);
+    const stile_tensor hdo = stile_tensor_at(gb.map, bytes, STILE_DTYPE_F32);
+    assert_int_equal(stile_oracle_backward(p, &host, &hdo, rg, rg + n, rg + 2 * n), STILE_OK);
+    const stile_grad_io hg = {.struct_size = sizeof hg, .d_q = stile_tensor_at((char *)gb.map + bytes, bytes, STILE_DTYPE_F32),
+                              .d_k = stile_tensor_at((char *)gb.map + 2 * bytes, bytes, STILE_DTYPE_F32),
+                              .d_v = stile_tensor_at((char *)gb.map + 3 * bytes, bytes, STILE_DTYPE_F32)};
+    assert_int_equal(stile_check_gradients(p, &hg, rg, rg + n, rg + 2 * n, &c), STILE_OK);
+    printf("  backward on (VkBuffer, offset) tensors: worst gradient NMSE %.3e\n", c.nmse);
+    assert_true(c.passed);
+    free(rg);
+    stile_grad_io gbad = gio;
+    gbad.d_q = stile_vulkan_tensor(in.buf, bytes / 2, bytes, STILE_DTYPE_F32); /* dQ over q and k */
+    assert_int_equal(stile_plan_backward(plan, &gbad), STILE_ERR_ALIASING);
+    gbad = gio;
+    gbad.d_v = stile_vulkan_tensor(gb.buf, bytes / 2, bytes, STILE_DTYPE_F32); /* dV over dO and dQ */
+    assert_int_equal(stile_plan_backward(plan, &gbad), STILE_ERR_ALIASING);
+    app_buffer_free(&gb);
     stile_device *cpu = NULL; /* a backend without buffer handles */
     assert_int_equal(stile_device_open("cpu", NULL, &cpu), STILE_OK);
     stile_plan *cplan = NULL;

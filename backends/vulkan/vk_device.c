@@ -13,6 +13,12 @@
 #include "vk_internal.h"
 #include "vk_nv_coopmat2.h"
 
+static const uint32_t spv_backward_d64[] =
+#include "sta_backward_d64.spv.h"
+    ;
+static const uint32_t spv_backward_d128[] =
+#include "sta_backward_d128.spv.h"
+    ;
 static const uint32_t spv_portable_d64[] =
 #include "sta_portable_d64.spv.h"
     ;
@@ -337,17 +343,32 @@ stile_status vk_device_setup(vk_device *d)
             return vk_fail(d, r, "loading the NV cooperative-matrix-2 shader");
     }
 #endif
-    VkDescriptorSetLayoutBinding bind[6];
-    for (int i = 0; i < 6; i++)
+    /* the backward shader, portable like sta_portable.comp: every device that runs the forward */
+    const uint32_t *bcode[2] = {spv_backward_d64, spv_backward_d128};
+    const size_t bsize[2] = {sizeof spv_backward_d64, sizeof spv_backward_d128};
+    for (int i = 0; i < 2; i++) {
+        VkShaderModuleCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = bsize[i], .pCode = bcode[i]};
+        if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->backward[i])) != VK_SUCCESS)
+            return vk_fail(d, r, "loading the backward shader");
+    }
+    /* the forward's 6 bindings (q, k, v, o, lse, table) and 7 push constants; the backward's 10 (d_o,
+     * d_q, d_k, d_v after them) and 11 */
+    VkDescriptorSetLayoutBinding bind[VK_MAX_BINDINGS];
+    for (int i = 0; i < VK_MAX_BINDINGS; i++)
         bind[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                                  .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo dli = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = 6,
                                            .pBindings = bind};
     if ((r = d->vk.vkCreateDescriptorSetLayout(d->dev, &dli, NULL, &d->dsl)) != VK_SUCCESS) return vk_fail(d, r, "descriptor layout");
+    dli.bindingCount = VK_MAX_BINDINGS;
+    if ((r = d->vk.vkCreateDescriptorSetLayout(d->dev, &dli, NULL, &d->bdsl)) != VK_SUCCESS) return vk_fail(d, r, "descriptor layout");
     VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = 7 * sizeof(uint32_t)};
     VkPipelineLayoutCreateInfo pli = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                       .pSetLayouts = &d->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pcr};
     if ((r = d->vk.vkCreatePipelineLayout(d->dev, &pli, NULL, &d->layout)) != VK_SUCCESS) return vk_fail(d, r, "pipeline layout");
+    pcr.size = 11 * sizeof(uint32_t);
+    pli.pSetLayouts = &d->bdsl;
+    if ((r = d->vk.vkCreatePipelineLayout(d->dev, &pli, NULL, &d->blayout)) != VK_SUCCESS) return vk_fail(d, r, "pipeline layout");
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = d->family};
     if ((r = d->vk.vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail(d, r, "command pool");
@@ -371,8 +392,11 @@ void vk_device_teardown(vk_device *d)
     vk_cache_close(d);
     if (d->pool) d->vk.vkDestroyCommandPool(d->dev, d->pool, NULL);
     if (d->layout) d->vk.vkDestroyPipelineLayout(d->dev, d->layout, NULL);
+    if (d->blayout) d->vk.vkDestroyPipelineLayout(d->dev, d->blayout, NULL);
     if (d->dsl) d->vk.vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
+    if (d->bdsl) d->vk.vkDestroyDescriptorSetLayout(d->dev, d->bdsl, NULL);
     for (int i = 0; i < 2; i++) {
+        if (d->backward[i]) d->vk.vkDestroyShaderModule(d->dev, d->backward[i], NULL);
         if (d->portable[i]) d->vk.vkDestroyShaderModule(d->dev, d->portable[i], NULL);
         if (d->coop[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop[i], NULL);
         if (d->coop2[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop2[i], NULL);

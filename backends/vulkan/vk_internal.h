@@ -27,7 +27,7 @@ typedef struct vk_pipeline {
     struct vk_pipeline *next;
 } vk_pipeline;
 
-enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2, VK_PATH_COOPMAT2 = 3 };
+enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2, VK_PATH_COOPMAT2 = 3, VK_PATH_BACKWARD = 4 };
 
 typedef struct vk_device {
     vk_fns vk;              /* every Vulkan call on this device goes through it */
@@ -56,8 +56,9 @@ typedef struct vk_device {
     int subgroup_ok;        /* the subgroup shader runs here (sta_subgroup.comp: shuffles, 4..64-wide subgroups) */
     VkShaderModule portable[2], coop[2], coop2[2]; /* head dim 64, 128 */
     VkShaderModule subgroup[4];  /* f32 d 64, f32 d 128, 16-bit d 64, 16-bit d 128 */
-    VkDescriptorSetLayout dsl;
-    VkPipelineLayout layout;
+    VkShaderModule backward[2];  /* the backward pass (sta_backward.comp), d 64, 128 */
+    VkDescriptorSetLayout dsl, bdsl;  /* the forward's 6 bindings, the backward's 10 */
+    VkPipelineLayout layout, blayout;
     VkCommandPool pool;
     pthread_mutex_t lock;   /* buffers, pipelines */
     pthread_mutex_t plock;  /* the command pool */
@@ -70,6 +71,40 @@ typedef struct vk_device {
     int stats;              /* STILE_VULKAN_STATS=1 on a device that offers pipeline statistics: vk_stats_log */
     int lost;               /* VK_ERROR_DEVICE_LOST seen: every later call fails with STILE_ERR_DEVICE_LOST */
 } vk_device;
+
+/* A plan's descriptor sets, one per set of buffers it was executed on (n bindings: 6 forward, 10 backward). */
+enum { VK_MAX_BINDINGS = 10 };
+typedef struct vk_dset {
+    VkBuffer key[VK_MAX_BINDINGS];
+    int n;
+    VkDescriptorPool pool;
+    VkDescriptorSet set;
+    struct vk_dset *next;
+} vk_dset;
+
+/* A Vulkan plan (vk_plan.c; its backward pass in vk_backward.c). */
+typedef struct vk_plan {
+    vk_device *dev;
+    vk_buffer *table;    /* the header and schedule tables (ints) */
+    int path;            /* VK_PATH_* chosen at plan time */
+    int block_rows, nblocks;
+    VkPipeline pipe;     /* the path's pipeline */
+    uint32_t head_dim, dtype; /* for the portable shader on the same query blocks, made when an execution
+                                 needs it (tensors the path's shader cannot take): never on the first call */
+    pthread_mutex_t lock;
+    vk_dset *sets;
+} vk_plan;
+
+/* The pipeline of a path for (head dim, dtype, rows), made once per device (d->lock). */
+stile_status vk_get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim, uint32_t dtype, uint32_t rows, VkPipeline *out);
+/* The plan's descriptor set for these n buffers (6 or 10), made on first use. */
+stile_status vk_get_set(vk_plan *vp, int n, const VkBuffer *key, VkDescriptorSet *out);
+/* The VkBuffer and byte offset of a tensor: an address inside a buffer of d, or the application's
+ * VkBuffer handle and offset (its span within the device's storage buffer range). */
+stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, const char *name, VkBuffer *buf, size_t *byte_off);
+/* The backward pass (vk_backward.c): the vtable's backward and backward_flops. */
+stile_status vk_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
+double vk_backward_flops(const stile_plan *plan);
 
 /* The driver's statistics of a new pipeline (registers, spills, ...) as log lines (vk_stats.c; d->stats). */
 void vk_stats_log(vk_device *d, VkPipeline pipe, uint32_t kind, uint32_t head_dim, uint32_t dtype);

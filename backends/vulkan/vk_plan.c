@@ -18,24 +18,6 @@ typedef struct vk_push {
     uint32_t q_off, k_off, v_off, o_off, lse_off, has_lse, block_base;
 } vk_push;
 
-typedef struct vk_dset {
-    VkBuffer key[6];
-    VkDescriptorPool pool;
-    VkDescriptorSet set;
-    struct vk_dset *next;
-} vk_dset;
-
-typedef struct vk_plan {
-    vk_device *dev;
-    vk_buffer *table;    /* the header and schedule tables (ints) */
-    int path;            /* VK_PATH_* chosen at plan time */
-    int block_rows, nblocks;
-    VkPipeline pipe;     /* the path's pipeline */
-    uint32_t head_dim, dtype; /* for the portable shader on the same query blocks, made when an execution
-                                 needs it (tensors the path's shader cannot take): never on the first call */
-    pthread_mutex_t lock;
-    vk_dset *sets;
-} vk_plan;
 
 static int coop_strides_ok(const stile_resolved *r)
 {
@@ -83,7 +65,7 @@ static stile_status vk_supports(void *device, const stile_plan *plan)
     return STILE_OK;
 }
 
-static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim, uint32_t dtype, uint32_t rows, VkPipeline *out)
+stile_status vk_get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim, uint32_t dtype, uint32_t rows, VkPipeline *out)
 {
     pthread_mutex_lock(&d->lock);
     for (vk_pipeline *p = d->pipelines; p; p = p->next)
@@ -94,12 +76,13 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
         }
     const uint32_t spec[2] = {rows, dtype};
     const VkSpecializationMapEntry map[2] = {{0, 0, 4}, {1, 4, 4}};
-    /* the portable shader takes its workgroup size (rows) and dtype; the others fix their size */
-    VkSpecializationInfo si = kind != VK_PATH_PORTABLE
+    /* the portable and backward shaders take their workgroup size (rows) and dtype; the others fix their size */
+    VkSpecializationInfo si = kind != VK_PATH_PORTABLE && kind != VK_PATH_BACKWARD
                                   ? (VkSpecializationInfo){.mapEntryCount = 1, .pMapEntries = &map[1], .dataSize = sizeof spec, .pData = spec}
                                   : (VkSpecializationInfo){.mapEntryCount = 2, .pMapEntries = map, .dataSize = sizeof spec, .pData = spec};
     const int hdi = head_dim == 64 ? 0 : 1;
-    VkShaderModule mod = kind == VK_PATH_COOPMAT2   ? d->coop2[hdi]
+    VkShaderModule mod = kind == VK_PATH_BACKWARD   ? d->backward[hdi]
+                         : kind == VK_PATH_COOPMAT2 ? d->coop2[hdi]
                          : kind == VK_PATH_COOPMAT  ? d->coop[hdi]
                          : kind == VK_PATH_SUBGROUP ? d->subgroup[(dtype == STILE_DTYPE_F32 ? 0 : 2) + hdi]
                                                     : d->portable[hdi];
@@ -114,7 +97,7 @@ static stile_status get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim,
                   .pNext = need32 ? &sg32 : NULL,
                   .flags = need32 ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT : 0,
                   .module = mod, .pName = "main", .pSpecializationInfo = &si},
-        .layout = d->layout};
+        .layout = kind == VK_PATH_BACKWARD ? d->blayout : d->layout};
     vk_pipeline *p = calloc(1, sizeof *p);
     VkResult r = p ? d->vk.vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &p->pipe) : VK_ERROR_OUT_OF_HOST_MEMORY;
     if (r != VK_SUCCESS) {
@@ -187,6 +170,8 @@ static stile_status build_table(const stile_plan *plan, int64_t block_rows, int3
     t[STILE_TAB_HEAD_ROW] = (int32_t)(tab->head_row / sizeof(int32_t));
     t[STILE_TAB_KEY_TILES] = (int32_t)(tab->key_tiles / sizeof(int32_t));
     t[STILE_TAB_BLOCKS] = (int32_t)(tab->blocks / sizeof(int32_t));
+    t[STILE_TAB_QUERY_START] = (int32_t)(tab->query_start / sizeof(int32_t));
+    t[STILE_TAB_QUERY_TILES] = (int32_t)(tab->query_tiles / sizeof(int32_t));
     *out = t;
     return STILE_OK;
 }
@@ -208,7 +193,7 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     const int subgroup = !coop && !coop2 && d->subgroup_ok && subgroup_strides_ok(r);
     vp->path = coop2 ? VK_PATH_COOPMAT2 : coop ? VK_PATH_COOPMAT : subgroup ? VK_PATH_SUBGROUP : VK_PATH_PORTABLE;
     vp->block_rows = coop2 ? STILE_BLOCK_ROWS_VK_COOPMAT2 : coop ? STILE_BLOCK_ROWS_VK_COOPMAT : STILE_BLOCK_ROWS_VK_PORTABLE;
-    stile_status st = get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
+    stile_status st = vk_get_pipeline(d, (uint32_t)vp->path, hd, dt, (uint32_t)vp->block_rows, &vp->pipe);
     vp->head_dim = hd;
     vp->dtype = dt;
     int32_t *t = NULL;
@@ -252,24 +237,25 @@ typedef struct vk_bound {
     uint32_t heads, batch;
 } vk_bound;
 
-static stile_status get_set(vk_plan *vp, const VkBuffer key[6], VkDescriptorSet *out)
+stile_status vk_get_set(vk_plan *vp, int n, const VkBuffer *key, VkDescriptorSet *out)
 {
     vk_device *d = vp->dev;
+    const VkDescriptorSetLayout dsl = n == 6 ? d->dsl : d->bdsl; /* the forward's set, or the backward's (10) */
     pthread_mutex_lock(&vp->lock);
     for (vk_dset *s = vp->sets; s; s = s->next)
-        if (memcmp(s->key, key, sizeof s->key) == 0) {
+        if (s->n == n && memcmp(s->key, key, (size_t)n * sizeof *key) == 0) {
             *out = s->set;
             pthread_mutex_unlock(&vp->lock);
             return STILE_OK;
         }
     vk_dset *s = calloc(1, sizeof *s);
-    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 6};
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, (uint32_t)n};
     VkDescriptorPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = 1, .poolSizeCount = 1,
                                       .pPoolSizes = &ps};
     VkResult r = s ? d->vk.vkCreateDescriptorPool(d->dev, &pci, NULL, &s->pool) : VK_ERROR_OUT_OF_HOST_MEMORY;
     if (r == VK_SUCCESS) {
         VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = s->pool,
-                                          .descriptorSetCount = 1, .pSetLayouts = &d->dsl};
+                                          .descriptorSetCount = 1, .pSetLayouts = &dsl};
         r = d->vk.vkAllocateDescriptorSets(d->dev, &ai, &s->set);
         if (r != VK_SUCCESS) d->vk.vkDestroyDescriptorPool(d->dev, s->pool, NULL);
     }
@@ -278,19 +264,40 @@ static stile_status get_set(vk_plan *vp, const VkBuffer key[6], VkDescriptorSet 
         pthread_mutex_unlock(&vp->lock);
         return vk_fail(d, r, "allocating a descriptor set");
     }
-    VkDescriptorBufferInfo dbi[6];
-    VkWriteDescriptorSet w[6];
-    for (int i = 0; i < 6; i++) {
+    VkDescriptorBufferInfo dbi[VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+    for (int i = 0; i < n; i++) {
         dbi[i] = (VkDescriptorBufferInfo){key[i], 0, VK_WHOLE_SIZE};
         w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->set, .dstBinding = (uint32_t)i,
                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &dbi[i]};
     }
-    d->vk.vkUpdateDescriptorSets(d->dev, 6, w, 0, NULL);
-    memcpy(s->key, key, sizeof s->key);
+    d->vk.vkUpdateDescriptorSets(d->dev, (uint32_t)n, w, 0, NULL);
+    memcpy(s->key, key, (size_t)n * sizeof *key);
+    s->n = n;
     s->next = vp->sets;
     vp->sets = s;
     *out = s->set;
     pthread_mutex_unlock(&vp->lock);
+    return STILE_OK;
+}
+
+stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, const char *name, VkBuffer *buf, size_t *byte_off)
+{
+    if (t->handle) { /* the application's VkBuffer and offset (stile_vulkan_tensor): taken as given */
+        memcpy(buf, &t->handle, sizeof *buf);
+        /* the buffer is bound whole: the tensor must lie within what one descriptor reaches */
+        if (t->offset > d->max_range || span > d->max_range - t->offset)
+            return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: io->%s: offset %llu + %zu bytes past the device's storage buffer "
+                              "range (%llu bytes)", name, (unsigned long long)t->offset, span, (unsigned long long)d->max_range);
+        *byte_off = (size_t)t->offset;
+    } else {
+        vk_buffer *b = vk_find_buffer(d, t->data, t->bytes);
+        if (!b)
+            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s (%zu bytes) is not inside one buffer of this device "
+                                                          "(stile_buffer_create or stile_vulkan_buffer_wrap)", name, t->bytes);
+        *buf = b->buf;
+        *byte_off = (size_t)((const char *)t->data - b->addr);
+    }
     return STILE_OK;
 }
 
@@ -308,24 +315,10 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     for (int i = 0; i < 5; i++) {
         key[i] = vp->table->buf; /* no lse: any buffer, unused */
         if (i == 4 && !io->lse.data && !io->lse.handle) continue;
-        VkBuffer buf;
-        size_t byte_off;
-        if (t[i]->handle) { /* the application's VkBuffer and offset (stile_vulkan_tensor): taken as given */
-            memcpy(&buf, &t[i]->handle, sizeof buf);
-            /* the buffer is bound whole: the tensor must lie within what one descriptor reaches */
-            if (t[i]->offset > d->max_range || span[i] > d->max_range - t[i]->offset)
-                return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: io->%s: offset %llu + %zu bytes past the device's storage buffer "
-                                  "range (%llu bytes)", nm[i], (unsigned long long)t[i]->offset, span[i],
-                                  (unsigned long long)d->max_range);
-            byte_off = (size_t)t[i]->offset;
-        } else {
-            vk_buffer *b = vk_find_buffer(d, t[i]->data, t[i]->bytes);
-            if (!b)
-                return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s (%zu bytes) is not inside one buffer of this device "
-                                                              "(stile_buffer_create or stile_vulkan_buffer_wrap)", nm[i], t[i]->bytes);
-            buf = b->buf;
-            byte_off = (size_t)((const char *)t[i]->data - b->addr);
-        }
+        VkBuffer buf = VK_NULL_HANDLE;
+        size_t byte_off = 0;
+        stile_status st = vk_locate(d, t[i], span[i], nm[i], &buf, &byte_off);
+        if (st != STILE_OK) return st;
         const size_t unit = i == 4 ? sizeof(float) : es;
         if (byte_off % (unit == 2 ? 2 : 4))
             return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s starts at byte %zu of its buffer, not a multiple of %zu",
@@ -353,14 +346,14 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     if ((tensor && !aligned16) || (vp->path == VK_PATH_SUBGROUP && !even)) {
         stile_log(STILE_LOG_INFO, "vulkan: portable shader for this call: q, k and v must start %s of their buffers for the %s shader",
                   tensor ? "16-byte aligned" : "on 4-byte boundaries", tensor ? "tensor-core" : "subgroup");
-        stile_status st = get_pipeline(d, VK_PATH_PORTABLE, vp->head_dim, vp->dtype, (uint32_t)vp->block_rows, &out->pipe);
+        stile_status st = vk_get_pipeline(d, VK_PATH_PORTABLE, vp->head_dim, vp->dtype, (uint32_t)vp->block_rows, &out->pipe);
         if (st != STILE_OK) return st;
     }
     out->pc = (vk_push){off[0], off[1], off[2], off[3], off[4], io->lse.data != NULL || io->lse.handle != 0, 0};
     out->nblocks = vp->nblocks;
     out->heads = (uint32_t)plan->r.p.heads;
     out->batch = (uint32_t)plan->r.p.batch;
-    return get_set(vp, key, &out->set);
+    return vk_get_set(vp, 6, key, &out->set);
 }
 
 static void record_dispatch(VkCommandBuffer cmd, const vk_bound *b)
@@ -465,6 +458,8 @@ const stile_backend stile_backend_vulkan = {
     .auto_ok = vk_auto_ok,
     .takes_handles = 1,
     .plan_path = vk_plan_path,
+    .backward = vk_backward,
+    .backward_flops = vk_backward_flops,
 };
 
 static stile_status vk_fail_impl(void *device_impl, VkResult r, const char *what) { return vk_fail(device_impl, r, what); }

@@ -217,6 +217,7 @@ def main():
         dt = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[w["dtype"]]
         q, k, v = (torch.randn(1, Hh, S, D, device=dev, dtype=dt) for _ in range(3))
         for impl in impls:
+            first = len(results)
             if impl in ("cudnn", "flash"):
                 backend = SDPBackend.CUDNN_ATTENTION if impl == "cudnn" else SDPBackend.FLASH_ATTENTION
                 def run(backend=backend):
@@ -224,12 +225,17 @@ def main():
                         return F.scaled_dot_product_attention(q, k, v)
                 try:
                     runs = time_fn(torch, run, args.warmup, args.repeat)
-                    back = time_backward(torch, run, (q, k, v), args.warmup, args.repeat) if args.backward else None
                 except RuntimeError as e:
                     print(f"peers: {w['name']}: {impl} failed: {e}", file=sys.stderr)
                     continue
                 name = "torch/cudnn-sdpa" if impl == "cudnn" else "torch/flash-sdpa"
                 results.append(result(w, name, "dense", runs, w["dense_flops"], args.warmup, 0.0))
+                back = None
+                if args.backward:
+                    try:
+                        back = time_backward(torch, run, (q, k, v), args.warmup, args.repeat)
+                    except RuntimeError as e:
+                        print(f"peers: {w['name']}: {impl} backward failed: {e}", file=sys.stderr)
                 if back:
                     results.append(result(w, name, "dense-backward", back, 2.5 * w["dense_flops"], args.warmup, 0.0))
             else:
@@ -245,7 +251,7 @@ def main():
                     back = time_backward(torch, lambda: flex(q, k, v, block_mask=bm), (q, k, v), args.warmup, args.repeat)
                     results.append(result(w, "torch/flex-sta", "sta-backward", back, 2.5 * w["sta_flops"], args.warmup,
                                           w["sparsity"]))
-            for r in results[-2 if args.backward else -1:]:
+            for r in results[first:]:
                 print(f"[{w['name']}] {r['implementation']:18s} {r['kind']:14s} median {r['ms_median']:9.3f} ms "
                       f"({r['tflops']:.1f} TFLOPS)", flush=True)
         del q, k, v

@@ -67,9 +67,8 @@ def _like(t):
 
 
 def _backward_kernel(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout):
-    if lse.numel() == 0:
-        raise RuntimeError("stile.attention: the forward ran without its LSE, which the backward needs (call the op with "
-                           "return_lse=True when a gradient is wanted; stile.attention does)")
+    if lse.dim() != 3:  # the forward's placeholder for return_lse=False (an empty batch's LSE is [0, H, S])
+        raise RuntimeError(_NO_LSE)
     if grad_lse.numel() and bool(grad_lse.ne(0).any()):
         raise RuntimeError("stile.attention: the loss depends on the returned LSE, whose gradient stile does not compute "
                            "(detach the LSE, or use it outside the loss)")
@@ -92,23 +91,38 @@ def _(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_paddi
     return _like(q), _like(k), _like(v)
 
 
+_NO_LSE = ("stile.attention: the forward ran without its LSE, which the backward needs (call the op with return_lse=True "
+           "when a gradient is wanted; stile.attention does)")
+
+
 def _setup_context(ctx, inputs, output):
     q, k, v = inputs[:3]
+    if output[1].dim() != 3 and any(ctx.needs_input_grad[:3]):
+        raise RuntimeError(_NO_LSE)
     ctx.args = inputs[3:11]  # canvas .. layout
     ctx.save_for_backward(q, k, v, *output)
 
 
 def _backward(ctx, grad_o, grad_lse):
+    # autograd passes zeros for an output that did not reach the loss (grads are materialized), so
+    # grad_o and grad_lse are tensors here; the backward operator checks grad_lse's values
     q, k, v, o, lse = ctx.saved_tensors
-    if grad_o is None:  # only the LSE reached the loss
-        grad_o = torch.zeros_like(o)
-    if grad_lse is None:
-        grad_lse = lse.new_empty((0,))
     dq, dk, dv = torch.ops.stile.attention_backward(q, k, v, o, lse, grad_o, grad_lse, *ctx.args)
     return (dq, dk, dv) + (None,) * 9
 
 
+def _no_double_backward(ctx, *grads):
+    raise RuntimeError("stile.attention: no second derivative (the backward pass is not differentiable; create_graph=True "
+                       "through stile.attention is not supported)")
+
+
+def _no_setup(ctx, inputs, output):
+    pass
+
+
 torch.library.register_autograd("stile::attention", _backward, setup_context=_setup_context, lib=_lib)
+# a gradient of the gradients would otherwise come out as zeros with a warning
+torch.library.register_autograd("stile::attention_backward", _no_double_backward, setup_context=_no_setup, lib=_lib)
 
 
 def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):

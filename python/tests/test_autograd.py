@@ -164,3 +164,20 @@ def test_autograd_refuses_device_staging(rng):
     q, k, v = _inputs(rng, 1, VIDEO, 2, 16)
     with pytest.raises(ValueError, match="device='cpu': under torch.compile or autograd"):
         stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1), device="cpu")
+
+
+def test_empty_batch_and_double_backward(rng):
+    q, k, v = _inputs(rng, 0, VIDEO, 2, 16)
+    stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1)).sum().backward()
+    assert q.grad.shape == q.shape
+    q, k, v = _inputs(rng, 1, VIDEO, 2, 16)
+    o = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
+    (gq,) = torch.autograd.grad(o.square().sum(), (q,), create_graph=True)
+    with pytest.raises(RuntimeError, match="no second derivative"):
+        gq.sum().backward()
+
+
+def test_the_op_without_its_lse_refuses_a_gradient(rng):
+    q, k, v = _inputs(rng, 1, VIDEO, 2, 16)
+    with pytest.raises(RuntimeError, match="without its LSE"):
+        torch.ops.stile.attention(q, k, v, list(CANVAS), list(TILE), [1, 1, 1], 0, 0, 0.0, 0, 0, False)
