@@ -29,6 +29,9 @@ size_t stile_oracle_dtype_bytes(stile_dtype dt);
 /* IEEE binary16 and bfloat16 bits as the exact double they encode (NaN: a quiet NaN of the same sign). */
 double stile_oracle_f16(uint16_t bits);
 double stile_oracle_bf16(uint16_t bits);
+/* The checks on a tensor the output checks read (who: the caller's name; name: the tensor's): host
+ * memory (no buffer handle), data set, op's dtype, aligned to its elements, at least span elements. */
+stile_status stile_check_host_tensor(const oracle_problem *op, const stile_tensor *t, int64_t span, const char *who, const char *name);
 /* Element i of a tensor of dtype dt as a double. */
 double stile_oracle_load(const void *base, stile_dtype dt, int64_t i);
 /* Batch entry b, head h of a tensor of op's dtype and strides s as a [tokens, head_dim] matrix m. */

@@ -15,6 +15,19 @@ double stile_nmse_threshold(stile_dtype dtype)
     return 0;
 }
 
+stile_status stile_check_host_tensor(const oracle_problem *op, const stile_tensor *t, int64_t span, const char *who, const char *name)
+{
+    const size_t es = stile_oracle_dtype_bytes(op->dtype);
+    if (t->handle)
+        return check_fail(STILE_ERR_INVALID_ARGUMENT, "%s: io->%s is a buffer handle: the checks read host memory (data)", who, name);
+    if (!t->data) return check_fail(STILE_ERR_NULL_ARGUMENT, "%s: io->%s.data is NULL", who, name);
+    if (t->dtype != op->dtype) return check_fail(STILE_ERR_DTYPE_MISMATCH, "%s: io->%s.dtype differs", who, name);
+    if ((uintptr_t)t->data % es != 0) /* the same rule as stile_plan_execute */
+        return check_fail(STILE_ERR_INVALID_ARGUMENT, "%s: io->%s.data=%p: not aligned to its %zu-byte elements", who, name, t->data, es);
+    if (t->bytes / es < (size_t)span) return check_fail(STILE_ERR_OUT_OF_RANGE, "%s: io->%s is smaller than its strides reach", who, name);
+    return STILE_OK;
+}
+
 stile_status stile_check_output(const stile_problem *problem, const stile_io *io_in, const int64_t *rows, int64_t nrows,
                                 const double *ref_o, const double *ref_lse, stile_check *out)
 {
@@ -30,18 +43,7 @@ stile_status stile_check_output(const stile_problem *problem, const stile_io *io
     oracle_problem op;
     stile_status rc = stile_oracle_problem_read(problem, "stile_check_output", &op);
     if (rc != STILE_OK) goto done;
-    const size_t es = stile_oracle_dtype_bytes(op.dtype);
-    if (!io->o.data) { rc = check_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_output: io->o.data is NULL"); goto done; }
-    if (io->o.dtype != op.dtype) { rc = check_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->o.dtype differs"); goto done; }
-    if ((uintptr_t)io->o.data % es != 0) { /* the same rule as stile_plan_execute */
-        rc = check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_output: io->o.data=%p: not aligned to its %zu-byte elements",
-                        io->o.data, es);
-        goto done;
-    }
-    if (io->o.bytes / es < (size_t)op.span[ORACLE_O]) {
-        rc = check_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_output: io->o is smaller than its strides reach");
-        goto done;
-    }
+    if ((rc = stile_check_host_tensor(&op, &io->o, op.span[ORACLE_O], "stile_check_output", "o")) != STILE_OK) goto done;
     const float *lse = ref_lse ? io->lse.data : NULL; /* read only when there is a reference to compare with */
     if (lse && io->lse.dtype != STILE_DTYPE_F32) {
         rc = check_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_output: io->lse.dtype=%d: the lse is always f32", (int)io->lse.dtype);

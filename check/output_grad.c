@@ -12,14 +12,9 @@
 static stile_status one(const oracle_problem *op, const stile_tensor *g, const char *name, const stile_strides *s, int64_t span,
                         const double *ref, stile_check *out)
 {
-    const size_t es = stile_oracle_dtype_bytes(op->dtype);
     if (!ref) return check_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_gradients: ref_%s is NULL", name);
-    if (g->handle) return check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_gradients: io->%s is a buffer handle: the checks read host memory (data)", name);
-    if (!g->data) return check_fail(STILE_ERR_NULL_ARGUMENT, "stile_check_gradients: io->%s.data is NULL", name);
-    if (g->dtype != op->dtype) return check_fail(STILE_ERR_DTYPE_MISMATCH, "stile_check_gradients: io->%s.dtype differs from the problem's", name);
-    if ((uintptr_t)g->data % es != 0)
-        return check_fail(STILE_ERR_INVALID_ARGUMENT, "stile_check_gradients: io->%s.data=%p: not aligned to its %zu-byte elements", name, g->data, es);
-    if (g->bytes / es < (size_t)span) return check_fail(STILE_ERR_OUT_OF_RANGE, "stile_check_gradients: io->%s is smaller than its strides reach", name);
+    const stile_status st = stile_check_host_tensor(op, g, span, "stile_check_gradients", name);
+    if (st != STILE_OK) return st;
     double num = 0, den = 0;
     for (int64_t b = 0; b < op->batch; b++)
         for (int64_t t = 0; t < op->tokens; t++)

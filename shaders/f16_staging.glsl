@@ -1,4 +1,5 @@
-// 16-bit staging for the tensor-core shaders (after their DTYPE specialization constant: 1 f16, 2 bf16):
+// 16-bit staging for the tensor-core shaders, and bf16_bits for the backward (after their DTYPE
+// specialization constant: 1 f16, 2 bf16):
 // q, k and v words as f16 pairs, bf16 converted (exact within f16's range, docs/backends.md), and an f32
 // as bf16 bits (round to nearest even, NaN kept a quiet NaN).
 

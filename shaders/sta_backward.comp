@@ -63,13 +63,7 @@ float load(uint which, uint i)
     return unpack_at(w, i);
 }
 
-uint bf16_bits(float x)
-{
-    uint u = floatBitsToUint(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u; // quiet NaN
-    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
-
+#include "f16_staging.glsl" // bf16_bits
 #include "tile_geometry.glsl"
 
 // element offset of (batch b, token t, head h, dim 0) of a tensor whose strides start at tab[at]

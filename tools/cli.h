@@ -68,6 +68,14 @@ stile_device *cli_open_device(const cli_opts *o);
 /* Install the log sink that prints library errors as "stile CMD: ..." lines. */
 void cli_log_init(const cli_opts *o);
 
+/* The backward pass's buffers on dev for a forward's device io fwd (its LSE set): dO standard normal
+ * from seed + 3 (also copied to host_do when not NULL), dQ, dK and dV poisoned (NaN in every dtype),
+ * each of bytes; g[0..3] = dO, dQ, dK, dV (free them with stile_buffer_destroy, also on failure) and
+ * gio naming them with info. The status of the first call that failed (STILE_ERR_OUT_OF_MEMORY
+ * without host memory for the staging). */
+stile_status cli_grad_buffers(stile_device *dev, const stile_problem *p, uint64_t seed, size_t bytes, const stile_io *fwd,
+                              stile_exec_info *info, stile_buffer *g[4], stile_grad_io *gio, void *host_do);
+
 double cli_now(void);
 double cli_median(double *v, int n);
 void cli_triple(char *buf, size_t n, const int64_t v[3]);

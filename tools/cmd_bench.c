@@ -118,23 +118,16 @@ static int time_backward(const cli_opts *o, stile_device *dev, const stile_probl
     const size_t lse_bytes = (size_t)(B * p->heads * S) * sizeof(float);
     stile_buffer *lse = NULL, *g[4] = {0}; /* d_o, d_q, d_k, d_v */
     stile_plan *plan = NULL;
-    void *host = malloc(bytes);
     timing t = {0};
-    stile_status st = STILE_ERR_OUT_OF_MEMORY;
-    if (!host || (st = stile_buffer_create(dev, lse_bytes, &lse)) != STILE_OK) goto done;
-    for (int i = 0; i < 4; i++)
-        if ((st = stile_buffer_create(dev, bytes, &g[i])) != STILE_OK) goto done;
-    stile_conf_fill_normal(host, p->dtype, (int64_t)(bytes / stile_dtype_size(p->dtype)), o->seed + 3);
-    if ((st = stile_buffer_upload(g[0], 0, host, bytes)) != STILE_OK || (st = stile_plan_create(dev, p, &plan)) != STILE_OK) goto done;
+    stile_exec_info info = {0};
+    stile_grad_io gio;
+    stile_status st;
+    if ((st = stile_buffer_create(dev, lse_bytes, &lse)) != STILE_OK || (st = stile_plan_create(dev, p, &plan)) != STILE_OK) goto done;
     stile_io fio = *dio;
     fio.lse = stile_tensor_at(stile_buffer_data(lse), lse_bytes, STILE_DTYPE_F32);
-    if ((st = stile_plan_execute(plan, &fio)) != STILE_OK) goto done;
-    stile_exec_info info = {0};
-    stile_grad_io gio = {.struct_size = sizeof gio, .q = dio->q, .k = dio->k, .v = dio->v, .o = dio->o, .lse = fio.lse,
-                         .d_o = stile_tensor_at(stile_buffer_data(g[0]), bytes, p->dtype),
-                         .d_q = stile_tensor_at(stile_buffer_data(g[1]), bytes, p->dtype),
-                         .d_k = stile_tensor_at(stile_buffer_data(g[2]), bytes, p->dtype),
-                         .d_v = stile_tensor_at(stile_buffer_data(g[3]), bytes, p->dtype), .info = &info};
+    if ((st = stile_plan_execute(plan, &fio)) != STILE_OK ||
+        (st = cli_grad_buffers(dev, p, o->seed, bytes, &fio, &info, g, &gio, NULL)) != STILE_OK)
+        goto done;
     for (int i = 0; i < o->warmup; i++)
         if ((st = stile_plan_backward(plan, &gio)) != STILE_OK) goto done;
     t.n = o->repeat;
@@ -168,7 +161,6 @@ done:
     stile_plan_destroy(&plan);
     stile_buffer_destroy(&lse);
     for (int i = 0; i < 4; i++) stile_buffer_destroy(&g[i]);
-    free(host);
     free(t.ms);
     return st == STILE_OK ? 0 : cli_exit_status(st);
 }

@@ -9,37 +9,29 @@
 /* --backward: stile_plan_backward after the forward in dio (its LSE kept), with a seeded dO (seed + 3)
  * and poisoned gradients; with --check, every gradient against the oracle's. Returns the exit status. */
 static int run_backward(const cli_opts *o, stile_device *dev, const stile_plan *plan, const stile_io *dio, const stile_io *host,
-                        double fwd_ms)
+                        size_t bytes, int64_t S, double fwd_ms)
 {
     const stile_problem *p = &o->p;
-    const int64_t B = p->batch ? p->batch : 1, S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text;
-    const size_t n = (size_t)(B * S * p->heads * p->head_dim), bytes = n * stile_dtype_size(p->dtype);
+    const size_t n = bytes / stile_dtype_size(p->dtype);
     int rc = 1;
     void *d_o = malloc(bytes), *grad[3] = {malloc(bytes), malloc(bytes), malloc(bytes)};
     double *ref[3] = {0};
     stile_buffer *buf[4] = {0}; /* d_o, d_q, d_k, d_v */
+    stile_exec_info xi;
+    memset(&xi, 0, sizeof xi);
+    stile_grad_io g;
     if (!d_o || !grad[0] || !grad[1] || !grad[2]) {
         fprintf(stderr, "stile run: out of memory for the gradients\n");
         goto done;
     }
-    stile_conf_fill_normal(d_o, p->dtype, (int64_t)n, o->seed + 3);
+    stile_status st = cli_grad_buffers(dev, p, o->seed, bytes, dio, &xi, buf, &g, d_o);
+    if (st != STILE_OK) {
+        fprintf(stderr, "stile run: the gradients' buffers: %s (%s)\n", stile_status_string(st), stile_last_error());
+        goto done;
+    }
     printf("backward: dO standard normal, seed %llu\n", (unsigned long long)o->seed + 3);
-    for (int i = 0; i < 3; i++) memset(grad[i], 0xff, bytes); /* NaN in every dtype: a gradient left unwritten fails */
-    void *up[4] = {d_o, grad[0], grad[1], grad[2]};
-    for (int i = 0; i < 4; i++)
-        if (stile_buffer_create(dev, bytes, &buf[i]) != STILE_OK || stile_buffer_upload(buf[i], 0, up[i], bytes) != STILE_OK) {
-            fprintf(stderr, "stile run: %s\n", stile_last_error());
-            goto done;
-        }
-    stile_exec_info xi;
-    memset(&xi, 0, sizeof xi);
-    stile_grad_io g = {.struct_size = sizeof g, .q = dio->q, .k = dio->k, .v = dio->v, .o = dio->o, .lse = dio->lse,
-                       .d_o = stile_tensor_at(stile_buffer_data(buf[0]), bytes, p->dtype),
-                       .d_q = stile_tensor_at(stile_buffer_data(buf[1]), bytes, p->dtype),
-                       .d_k = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p->dtype),
-                       .d_v = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p->dtype), .info = &xi};
     const double t0 = cli_now();
-    stile_status st = stile_plan_backward(plan, &g);
+    st = stile_plan_backward(plan, &g);
     const double ms = (cli_now() - t0) * 1e3;
     if (st != STILE_OK) { /* the library's message is in the log */
         rc = cli_exit_status(st);
@@ -217,7 +209,7 @@ int cmd_run(int argc, char **argv)
         free(rows);
     }
     if (o.backward) {
-        const int brc = run_backward(&o, dev, plan, &dio, &io, ms);
+        const int brc = run_backward(&o, dev, plan, &dio, &io, bytes, S, ms);
         rc = rc ? rc : brc;
     }
 done:

@@ -8,8 +8,6 @@
 
 #include "vk_internal.h"
 
-enum { VK_MAX_DISPATCH_B = 65535 };
-
 typedef struct vk_bpush {
     uint32_t off[9]; /* q, k, v, o, lse, d_o, d_q, d_k, d_v: element offsets in their buffers */
     uint32_t block_base, pass;
@@ -37,36 +35,21 @@ static void record_backward(VkCommandBuffer cmd, void *ctx)
     vk_device *d = b->d;
     d->vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipe);
     d->vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->blayout, 0, 1, &b->set, 0, NULL);
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
-                                           VK_ACCESS_SHADER_WRITE_BIT};
-    for (uint32_t pass = 0; pass < 2; pass++) {
-        for (int base = 0; base < b->nblocks; base += VK_MAX_DISPATCH_B) {
-            vk_bpush pc = b->pc;
-            pc.block_base = (uint32_t)base;
-            pc.pass = pass;
-            d->vk.vkCmdPushConstants(cmd, d->blayout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
-            const int n = b->nblocks - base < VK_MAX_DISPATCH_B ? b->nblocks - base : VK_MAX_DISPATCH_B;
-            d->vk.vkCmdDispatch(cmd, (uint32_t)n, b->heads, b->batch);
-        }
-    }
+    vk_bpush pc = b->pc;
+    for (pc.pass = 0; pc.pass < 2; pc.pass++) /* the dQ pass, then the dK/dV pass (the dispatches run in order) */
+        vk_dispatch_blocks(d, cmd, d->blayout, &pc, sizeof pc, &pc.block_base, b->nblocks, b->heads, b->batch);
     /* the gradients are read next by the host (mapped), a staged download, or another execution */
-    d->vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                               VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
-                               &mb, 0, NULL, 0, NULL);
+    vk_barrier_after_writes(d, cmd);
 }
 
 /* 16-bit gradients are written two at a time, as 16-bit outputs are (vk_supports). */
 static stile_status pairs_ok(const stile_resolved *r)
 {
     static const char *nm[3] = {"q", "k", "v"};
-    if (stile_dtype_size(r->p.dtype) != 2) return STILE_OK;
-    for (int i = 0; i < 3; i++) {
-        const stile_strides *s = &r->strides[i];
-        if (r->p.head_dim % 2 || s->dim != 1 || s->batch % 2 || s->token % 2 || s->head % 2)
+    for (int i = 0; i < 3 && stile_dtype_size(r->p.dtype) == 2; i++)
+        if (!vk_pairs_ok(r, i))
             return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the backward writes 16-bit gradients two at a time: %s's dim stride "
                                                      "1, its other strides even", nm[i]);
-    }
     return STILE_OK;
 }
 
@@ -90,10 +73,7 @@ stile_status vk_backward(void *device, const stile_plan *plan, void *impl, const
         span[i] = i == 4 ? (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float) : (size_t)r->extent[layout_of[i]] * es;
         VkBuffer buf = VK_NULL_HANDLE;
         size_t byte_off = 0;
-        if ((st = vk_locate(d, t[i], span[i], nm[i], &buf, &byte_off)) != STILE_OK) return st;
-        if (byte_off % (unit == 2 ? 2 : 4))
-            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s starts at byte %zu of its buffer, not a multiple of %zu",
-                              nm[i], byte_off, unit == 2 ? (size_t)2 : (size_t)4);
+        if ((st = vk_locate(d, t[i], span[i], unit, nm[i], &buf, &byte_off)) != STILE_OK) return st;
         if (i >= 6 && es == 2 && byte_off % 4)
             return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: 16-bit io->%s must start on a 4-byte boundary of its buffer", nm[i]);
         key[i < 5 ? i : i + 1] = buf; /* binding 5 is the table */

@@ -256,12 +256,13 @@ static uint32_t khr_probe(const vk_fns *f, VkInstance inst, VkPhysicalDevice phy
 #endif
 }
 
-/* The tensor-core paths for the device: the NVIDIA cooperative-matrix-2 one (nv2_ok: on stile's own
- * devices) and the KHR one (the GL_NV_cooperative_matrix shader was removed when the KHR one measured
+/* The tensor-core paths for the device: the NVIDIA cooperative-matrix-2 one (on stile's own devices:
+ * own) and the KHR one (the GL_NV_cooperative_matrix shader was removed when the KHR one measured
  * faster on an H200, 310 against 334 ms, 2026-12-02). STILE_VULKAN_PATH=portable or subgroup turns both
  * off, khr-coopmat the NV one. Sets d->nv2, d->coop_n and coop_sg32, or the reasons there are none.
- * khr_ok: the application enabled what the KHR path needs (wrapped devices). */
-static void coop_select(vk_device *d, int khr_ok, int nv2_ok, int allow_control)
+ * khr_ok: the application enabled what the KHR path needs (wrapped devices); own: stile opened the
+ * device, so it may also enable subgroup size control and the NV path's extension. */
+static void coop_select(vk_device *d, int khr_ok, int own)
 {
     const char *want = getenv("STILE_VULKAN_PATH");
     want = want && *want ? want : "";
@@ -274,9 +275,9 @@ static void coop_select(vk_device *d, int khr_ok, int nv2_ok, int allow_control)
         return;
     }
     snprintf(d->coop_reason, sizeof d->coop_reason, "VK_KHR_cooperative_matrix not enabled by the application");
-    if (khr_ok) d->coop_n = khr_probe(&d->vk, d->inst, d->phys, allow_control, &d->coop_sg32, d->coop_reason, sizeof d->coop_reason);
+    if (khr_ok) d->coop_n = khr_probe(&d->vk, d->inst, d->phys, own, &d->coop_sg32, d->coop_reason, sizeof d->coop_reason);
     if (strcmp(want, "khr-coopmat") == 0) snprintf(d->nv2_reason, sizeof d->nv2_reason, "STILE_VULKAN_PATH=%s", want);
-    else if (!nv2_ok) snprintf(d->nv2_reason, sizeof d->nv2_reason, "NV coopmat2: only on devices stile opens");
+    else if (!own) snprintf(d->nv2_reason, sizeof d->nv2_reason, "NV coopmat2: only on devices stile opens");
     else d->nv2 = vk_nv2_probe(&d->vk, d->inst, d->phys, instance_api(d->vk.vkGetInstanceProcAddr), d->nv2_reason, sizeof d->nv2_reason);
 }
 
@@ -487,7 +488,7 @@ stile_status vk_device_open(int index, const stile_device_params *params, void *
     for (uint32_t i = 0; i < nf && d->family == UINT32_MAX; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->family = i;
     if (d->family == UINT32_MAX) { st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan:%d: no compute queue", index); goto fail; }
-    coop_select(d, 1, 1, 1);
+    coop_select(d, 1, 1);
     if (!d->nv2) stile_log(STILE_LOG_INFO, "vulkan:%d: no nv-coopmat2 path: %s", index, d->nv2_reason);
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->family,
@@ -657,7 +658,7 @@ stile_status vk_api_device_wrap(const stile_vulkan_context *ctx, stile_device **
     /* the tensor-core path where the application enabled what it needs (32-wide subgroups natively:
      * stile cannot know whether it enabled subgroup size control) */
     const int khr = (ctx->flags & STILE_VULKAN_COOPMAT) || app_enabled_coopmat(ctx, missing, sizeof missing);
-    coop_select(d, khr, 0, 0);
+    coop_select(d, khr, 0);
     if (!khr && !ctx->features)
         snprintf(d->coop_reason, sizeof d->coop_reason, "the application did not say it enabled it (features or STILE_VULKAN_COOPMAT)");
     else if (!khr)

@@ -95,13 +95,27 @@ typedef struct vk_plan {
     vk_dset *sets;
 } vk_plan;
 
+/* Query blocks per dispatch (one dispatch dimension), and the most heads or batch entries. */
+enum { VK_MAX_DISPATCH = 65535 };
+
+/* Whether 16-bit values of tensor t (STILE_Q .. STILE_O) can be written two at a time: an even head
+ * dim, dim stride 1, the other strides even. */
+int vk_pairs_ok(const stile_resolved *r, int t);
+/* The dispatches of the plan's nblocks query blocks (VK_MAX_DISPATCH at a time): pc (pc_size bytes)
+ * pushed before each with *block_base, a field of pc, set to the dispatch's first block. */
+void vk_dispatch_blocks(vk_device *d, VkCommandBuffer cmd, VkPipelineLayout layout, void *pc, uint32_t pc_size,
+                        uint32_t *block_base, int nblocks, uint32_t heads, uint32_t batch);
+/* A barrier after shaders that wrote outputs: for the host (mapped memory), transfers and later shaders. */
+void vk_barrier_after_writes(vk_device *d, VkCommandBuffer cmd);
 /* The pipeline of a path for (head dim, dtype, rows), made once per device (d->lock). */
 stile_status vk_get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim, uint32_t dtype, uint32_t rows, VkPipeline *out);
 /* The plan's descriptor set for these n buffers (6 or 10), made on first use. */
 stile_status vk_get_set(vk_plan *vp, int n, const VkBuffer *key, VkDescriptorSet *out);
-/* The VkBuffer and byte offset of a tensor: an address inside a buffer of d, or the application's
- * VkBuffer handle and offset (its span within the device's storage buffer range). */
-stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, const char *name, VkBuffer *buf, size_t *byte_off);
+/* The VkBuffer and byte offset of a tensor of unit-byte elements: an address inside a buffer of d, or
+ * the application's VkBuffer handle and offset (its span within the device's storage buffer range);
+ * the offset a multiple of 2 bytes for 16-bit elements, else 4. */
+stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, size_t unit, const char *name, VkBuffer *buf,
+                       size_t *byte_off);
 /* The backward pass (vk_backward.c): the vtable's backward and backward_flops. */
 stile_status vk_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
 double vk_backward_flops(const stile_plan *plan);

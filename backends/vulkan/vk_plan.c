@@ -12,8 +12,6 @@
 #include "vk_ext.h"
 #include "vk_internal.h"
 
-enum { VK_MAX_DISPATCH = 65535 };
-
 typedef struct vk_push {
     uint32_t q_off, k_off, v_off, o_off, lse_off, has_lse, block_base;
 } vk_push;
@@ -40,6 +38,12 @@ static int subgroup_strides_ok(const stile_resolved *r)
     return 1;
 }
 
+int vk_pairs_ok(const stile_resolved *r, int t)
+{
+    const stile_strides *s = &r->strides[t];
+    return r->p.head_dim % 2 == 0 && s->dim == 1 && s->batch % 2 == 0 && s->token % 2 == 0 && s->head % 2 == 0;
+}
+
 static stile_status vk_supports(void *device, const stile_plan *plan)
 {
     vk_device *d = device;
@@ -52,11 +56,10 @@ static stile_status vk_supports(void *device, const stile_plan *plan)
     if (r->p.heads > VK_MAX_DISPATCH || r->p.batch > VK_MAX_DISPATCH)
         return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: heads and batch must be <= %d (one dispatch dimension each)", VK_MAX_DISPATCH);
     for (int i = 0; i < 4; i++) {
-        const stile_strides *s = &r->strides[i];
         if ((size_t)r->extent[i] * es > d->max_range || r->extent[i] > INT32_MAX)
             return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: a tensor spans %zu bytes, over the device's storage buffer range %llu",
                               (size_t)r->extent[i] * es, (unsigned long long)d->max_range);
-        if (es == 2 && i == STILE_O && (r->p.head_dim % 2 || s->dim != 1 || s->batch % 2 || s->token % 2 || s->head % 2))
+        if (es == 2 && i == STILE_O && !vk_pairs_ok(r, STILE_O))
             return stile_fail(STILE_ERR_UNSUPPORTED,
                               "vulkan: 16-bit outputs are written two at a time: head_dim even, o's dim stride 1, other strides even");
     }
@@ -281,7 +284,8 @@ stile_status vk_get_set(vk_plan *vp, int n, const VkBuffer *key, VkDescriptorSet
     return STILE_OK;
 }
 
-stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, const char *name, VkBuffer *buf, size_t *byte_off)
+stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, size_t unit, const char *name, VkBuffer *buf,
+                       size_t *byte_off)
 {
     if (t->handle) { /* the application's VkBuffer and offset (stile_vulkan_tensor): taken as given */
         memcpy(buf, &t->handle, sizeof *buf);
@@ -298,6 +302,9 @@ stile_status vk_locate(vk_device *d, const stile_tensor *t, size_t span, const c
         *buf = b->buf;
         *byte_off = (size_t)((const char *)t->data - b->addr);
     }
+    if (*byte_off % (unit == 2 ? 2 : 4))
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s starts at byte %zu of its buffer, not a multiple of %zu", name,
+                          *byte_off, unit == 2 ? (size_t)2 : (size_t)4);
     return STILE_OK;
 }
 
@@ -317,12 +324,9 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
         if (i == 4 && !io->lse.data && !io->lse.handle) continue;
         VkBuffer buf = VK_NULL_HANDLE;
         size_t byte_off = 0;
-        stile_status st = vk_locate(d, t[i], span[i], nm[i], &buf, &byte_off);
-        if (st != STILE_OK) return st;
         const size_t unit = i == 4 ? sizeof(float) : es;
-        if (byte_off % (unit == 2 ? 2 : 4))
-            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "vulkan: io->%s starts at byte %zu of its buffer, not a multiple of %zu",
-                              nm[i], byte_off, unit == 2 ? (size_t)2 : (size_t)4);
+        stile_status st = vk_locate(d, t[i], span[i], unit, nm[i], &buf, &byte_off);
+        if (st != STILE_OK) return st;
         if (i == 3 && es == 2 && byte_off % 4)
             return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: 16-bit o must start on a 4-byte boundary of its buffer");
         if (i < 3 && byte_off % 16) aligned16 = 0;
@@ -356,17 +360,33 @@ static stile_status bind_io(vk_device *d, const stile_plan *plan, vk_plan *vp, c
     return vk_get_set(vp, 6, key, &out->set);
 }
 
+void vk_dispatch_blocks(vk_device *d, VkCommandBuffer cmd, VkPipelineLayout layout, void *pc, uint32_t pc_size,
+                        uint32_t *block_base, int nblocks, uint32_t heads, uint32_t batch)
+{
+    for (int base = 0; base < nblocks; base += VK_MAX_DISPATCH) {
+        *block_base = (uint32_t)base;
+        d->vk.vkCmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pc_size, pc);
+        const int n = nblocks - base < VK_MAX_DISPATCH ? nblocks - base : VK_MAX_DISPATCH;
+        d->vk.vkCmdDispatch(cmd, (uint32_t)n, heads, batch);
+    }
+}
+
+void vk_barrier_after_writes(vk_device *d, VkCommandBuffer cmd)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
+                                           VK_ACCESS_SHADER_WRITE_BIT};
+    d->vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                               VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                               &mb, 0, NULL, 0, NULL);
+}
+
 static void record_dispatch(VkCommandBuffer cmd, const vk_bound *b)
 {
     b->d->vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipe);
     b->d->vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->d->layout, 0, 1, &b->set, 0, NULL);
-    for (int base = 0; base < b->nblocks; base += VK_MAX_DISPATCH) {
-        vk_push pc = b->pc;
-        pc.block_base = (uint32_t)base;
-        b->d->vk.vkCmdPushConstants(cmd, b->d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
-        const int n = b->nblocks - base < VK_MAX_DISPATCH ? b->nblocks - base : VK_MAX_DISPATCH;
-        b->d->vk.vkCmdDispatch(cmd, (uint32_t)n, b->heads, b->batch);
-    }
+    vk_push pc = b->pc;
+    vk_dispatch_blocks(b->d, cmd, b->d->layout, &pc, sizeof pc, &pc.block_base, b->nblocks, b->heads, b->batch);
 }
 
 static void record_execute(VkCommandBuffer cmd, void *ctx)
@@ -374,12 +394,7 @@ static void record_execute(VkCommandBuffer cmd, void *ctx)
     record_dispatch(cmd, ctx);
     const vk_bound *b = ctx;
     /* outputs are read next by the host (mapped), a staged download, or another execution */
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
-                                           VK_ACCESS_SHADER_WRITE_BIT};
-    b->d->vk.vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
-                         0, NULL, 0, NULL);
+    vk_barrier_after_writes(b->d, cmd);
 }
 
 static stile_status vk_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)

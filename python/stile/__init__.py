@@ -13,6 +13,7 @@ import sys as _sys
 
 from . import _capi
 from ._attention import fast as _fast
+from ._attention import needs_grad as _needs_grad
 from ._attention import normalize_windows
 from ._attention import run as _run
 from ._capi import StileError, StileValueError, set_log_level
@@ -84,7 +85,7 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     Under torch.compile the call is the custom op torch.ops.stile.attention (no graph break).
     Autograd: torch tensors that require grad get dq, dk and dv from the library's backward pass
     (stile_plan_backward: deterministic; where the backend has one, the CPU so far) through the same
-    op; the gradient with respect to the returned lse is not computed (a loss that uses it raises).
+    op; the gradient with respect to the returned lse is not computed (a nonzero one raises).
     """
     sig = None
     torch = _sys.modules.get("torch")
@@ -110,13 +111,6 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     o, lse = _run(q, k, v, canvas=canvas, tile=tile, window=window, text=text, text_padding=text_padding, scale=scale,
                   order=order, out=out, return_lse=return_lse, device=device, layout=layout, sig=sig)
     return (o, lse) if return_lse else o
-
-
-def _needs_grad(torch, q, k, v):
-    """A torch call whose result autograd must differentiate: it goes through torch.ops.stile.attention."""
-    if not torch.is_grad_enabled():
-        return False
-    return any(isinstance(x, torch.Tensor) and x.requires_grad for x in (q, k, v))
 
 
 def _register_torch_op_if_loaded():

@@ -143,6 +143,11 @@ def _strides(v, layout):
     return C.Strides(b, x, y, d) if layout == "bshd" else C.Strides(b, y, x, d)
 
 
+def needs_grad(torch, *xs):
+    """Whether autograd records a call on these arrays: grad mode on and a torch tensor requiring grad."""
+    return torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in xs)
+
+
 def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout):
     """A call with the signature of an earlier one (P.signature): (result or None, signature or None)."""
     try:
@@ -150,8 +155,7 @@ def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order,
         prep = None if sig is None else P.lookup(sig)
     except TypeError:  # an argument that cannot be a key: the full path every time
         return None, None
-    if prep is None or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad or
-                                                      (out is not None and out.requires_grad))):
+    if prep is None or needs_grad(torch, q, k, v, out):
         return None, sig
     return prep(torch, q, k, v, out), sig
 

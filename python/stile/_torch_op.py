@@ -16,7 +16,7 @@ without a backward pass raise their StileError."""
 
 import torch
 
-from ._attention import _LAYOUTS, _ORDERS, backward, check_order_layout, run
+from ._attention import _LAYOUTS, _ORDERS, backward, check_order_layout, needs_grad, run
 
 _ORDER_NAMES = {code: name for name, code in _ORDERS.items()}  # the op's order: stile_token_order's value
 SCHEMA = ("attention(Tensor q, Tensor k, Tensor v, int[] canvas, int[] tile, int[] windows, int text, int text_padding, "
@@ -129,7 +129,7 @@ def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layou
     """The op with stile.attention's arguments (windows: a triple or a tuple of triples)."""
     check_order_layout(order, layout)
     flat = list(windows) if isinstance(windows[0], int) else [x for w in windows for x in w]
-    grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)  # the backward needs the LSE
+    grad = needs_grad(torch, q, k, v)  # the backward needs the LSE
     o, lse = torch.ops.stile.attention(q, k, v, list(canvas), list(tile), flat, int(text), int(text_padding),
                                        float(scale or 0.0), _ORDERS[order], _LAYOUTS.index(layout), bool(return_lse or grad))
     return o, (lse if return_lse else None)
