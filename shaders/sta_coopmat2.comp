@@ -58,7 +58,9 @@ layout(std430, binding = 5) readonly buffer TB { int tab[]; };
 layout(push_constant) uniform PC { uint q_off, k_off, v_off, o_off, lse_off, has_lse, block_base; } pc;
 
 shared uvec4 shKV[2 * BN * KS]; // the Q block at first (BM <= 2 BN), then a chunk's K rows and V rows
-const int bm_fits_in_shkv[BM <= 2 * BN ? 1 : -1] = {0}; // a compile error where the Q block would not fit
+#if STILE_BLOCK_ROWS_VK_COOPMAT2 > 2 * 64
+#error "the Q block (STILE_BLOCK_ROWS_VK_COOPMAT2 rows) must fit in shKV's 2 BN rows"
+#endif
 shared int shQTok[BM];
 
 #include "tile_geometry.glsl"
