@@ -318,25 +318,6 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         cli_usage_error(o, "--q, --k and --v go together");
 }
 
-stile_status cli_grad_buffers(stile_device *dev, const stile_problem *p, uint64_t seed, size_t bytes, const stile_io *fwd,
-                              stile_exec_info *info, stile_buffer *g[4], stile_grad_io *gio, void *host_do)
-{
-    unsigned char *host = malloc(bytes);
-    stile_status st = host ? STILE_OK : STILE_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i < 4 && st == STILE_OK; i++) {
-        if (i == 0) stile_conf_fill_normal(host, p->dtype, (int64_t)(bytes / stile_dtype_size(p->dtype)), seed + 3);
-        else memset(host, 0xff, bytes);
-        if ((st = stile_buffer_create(dev, bytes, &g[i])) == STILE_OK) st = stile_buffer_upload(g[i], 0, host, bytes);
-        if (i == 0 && host_do) memcpy(host_do, host, bytes);
-    }
-    free(host);
-    *gio = (stile_grad_io){.struct_size = sizeof *gio, .q = fwd->q, .k = fwd->k, .v = fwd->v, .o = fwd->o, .lse = fwd->lse,
-                           .info = info};
-    stile_tensor *t[4] = {&gio->d_o, &gio->d_q, &gio->d_k, &gio->d_v};
-    for (int i = 0; i < 4 && st == STILE_OK; i++) *t[i] = stile_tensor_at(stile_buffer_data(g[i]), bytes, p->dtype);
-    return st;
-}
-
 static void log_sink(void *user, stile_log_level level, const char *msg)
 {
     const cli_opts *o = user;
