@@ -198,6 +198,8 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     bp->key_tiles = (const int *)(dt + tab.key_tiles);
     bp->blocks = (const int *)(dt + tab.blocks);
     bp->nblocks = tab.nblocks;
+    bp->query_start = (const int *)(dt + tab.query_start);
+    bp->query_tiles = (const int *)(dt + tab.query_tiles);
     bp->batch = (int)r->p.batch;
     bp->heads = (int)heads;
     bp->head_dim = (int)r->p.head_dim;
@@ -266,6 +268,55 @@ static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io
     return STILE_OK;
 }
 
+/* The backward (stile_plan_backward): the kernels of stile_gpu_sta_backward on the caller's stream, with
+ * scratch for D_i allocated and freed in stream order (the stream's memory pool), so nothing waits. */
+static stile_status gpu_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info)
+{
+    gpu_device *dev = device;
+    gpu_plan *gp = impl;
+    const stile_resolved *r = &plan->r;
+    sta_bwd_params bp = {.f = gp->base};
+    bp.f.q = io->q.data;
+    bp.f.k = io->k.data;
+    bp.f.v = io->v.data;
+    bp.f.o = io->o.data;
+    bp.f.lse = io->lse.data;
+    bp.d_o = io->d_o.data;
+    bp.d_q = io->d_q.data;
+    bp.d_k = io->d_k.data;
+    bp.d_v = io->d_v.data;
+    bp.scale = (float)r->p.scale;
+    const size_t scratch = (size_t)(r->p.batch * r->p.heads * r->tokens) * sizeof(float);
+    const gpuStream_t stream = (gpuStream_t)io->stream;
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
+    if (e != gpuSuccess) {
+        gpu_leave(&scope);
+        return gpu_fail(e, "selecting the device");
+    }
+    e = gpuMallocAsync((void **)&bp.delta, scratch, stream);
+    if (e != gpuSuccess) {
+        gpu_leave(&scope);
+        return gpu_fail(e, "allocating the backward's scratch");
+    }
+    const int path = stile_gpu_backward_path(&bp, dev->cc);
+    char err[256] = "";
+    const int rc = stile_gpu_sta_backward(&bp, path, stream, err, sizeof err);
+    e = gpuFreeAsync(bp.delta, stream);
+    stile_status st = STILE_OK;
+    if (rc != 0) st = gpu_fail((gpuError_t)rc, "launching the STA backward");
+    else if (e != gpuSuccess) st = gpu_fail(e, "freeing the backward's scratch");
+    else if (!io->stream && (e = gpuStreamSynchronize(0)) != gpuSuccess) st = gpu_fail(e, "running the STA backward");
+    gpu_leave(&scope);
+    if (st == STILE_OK) snprintf(info->path, sizeof info->path, "%s backward", path == STA_PATH_MMA ? "mma.sync" : "portable");
+    return st;
+}
+
+static double gpu_backward_flops(const stile_plan *plan)
+{
+    return 3.5 * plan->info.flops; /* per attended pair: S, dP, dQ in one kernel, S, dP, dV, dK in the other: 2 D each */
+}
+
 static stile_status gpu_buffer_alloc(void *device, size_t bytes, void **ptr)
 {
     gpu_device *dev = device;
@@ -311,6 +362,8 @@ const stile_backend BACKEND_SYMBOL = {
     .plan = gpu_plan_create,
     .plan_destroy = gpu_plan_destroy,
     .execute = gpu_execute,
+    .backward = gpu_backward,
+    .backward_flops = gpu_backward_flops,
     .buffer_alloc = gpu_buffer_alloc,
     .buffer_free = gpu_buffer_free,
     .buffer_copy = gpu_buffer_copy,

@@ -25,6 +25,8 @@ typedef hipDeviceProp_t gpuDeviceProp;
 #define gpuMemcpyHostToDevice hipMemcpyHostToDevice
 #define gpuMemcpyDeviceToHost hipMemcpyDeviceToHost
 #define gpuStreamSynchronize hipStreamSynchronize
+#define gpuMallocAsync hipMallocAsync
+#define gpuFreeAsync hipFreeAsync
 #define gpuGetLastError hipGetLastError
 #define gpuGetErrorString hipGetErrorString
 #define gpuFuncSetAttribute hipFuncSetAttribute
@@ -54,6 +56,8 @@ typedef struct cudaDeviceProp gpuDeviceProp;
 #define gpuMemcpyHostToDevice cudaMemcpyHostToDevice
 #define gpuMemcpyDeviceToHost cudaMemcpyDeviceToHost
 #define gpuStreamSynchronize cudaStreamSynchronize
+#define gpuMallocAsync cudaMallocAsync
+#define gpuFreeAsync cudaFreeAsync
 #define gpuGetLastError cudaGetLastError
 #define gpuGetErrorString cudaGetErrorString
 #define gpuFuncSetAttribute cudaFuncSetAttribute

@@ -1,4 +1,4 @@
-/* The STA forward kernels' parameter block and launcher: plain C, shared by the host code (C11) and
+/* The STA kernels' parameter blocks and launchers (forward and backward): plain C, shared by the host code (C11) and
  * the kernel sources (CUDA or HIP), across an extern "C" boundary (sta_launch.cu). */
 #ifndef STILE_STA_KERNEL_H
 #define STILE_STA_KERNEL_H
@@ -26,7 +26,19 @@ typedef struct sta_params {
     const int *row_start, *head_row, *key_tiles;
     const int *blocks;                /* STILE_BLOCK_INTS per query block */
     int nblocks;
+    const int *query_start, *query_tiles; /* the transposed schedules (the backward's key blocks) */
 } sta_params;
+
+/* The backward's: the forward's problem, tensors and table (o and lse are its inputs here), dO with
+ * o's strides, dQ, dK and dV with q's, k's and v's, and delta: scratch of batch x heads x tokens
+ * floats (D_i = dO_i . o_i: the dQ kernel writes it, the dK/dV kernel after it reads it). */
+typedef struct sta_bwd_params {
+    sta_params f;
+    const void *d_o;
+    void *d_q, *d_k, *d_v;
+    float *delta;
+    float scale; /* the softmax scale (dQ and dK carry it) */
+} sta_bwd_params;
 
 /* The CUDA and HIP builds of the kernels live in one library under their own names. */
 #ifdef STILE_HIP
@@ -34,6 +46,8 @@ typedef struct sta_params {
 #define stile_gpu_sta_launch stile_hip_sta_launch
 #define stile_gpu_path_select stile_hip_path_select
 #define stile_gpu_path_name stile_hip_path_name
+#define stile_gpu_sta_backward stile_hip_sta_backward
+#define stile_gpu_backward_path stile_hip_backward_path
 #endif
 
 /* Which kernel a launch takes (one per kernel file; sta_launch.cu dispatches). */
@@ -53,6 +67,16 @@ const char *stile_gpu_path_name(int path);
  * Where the Hopper kernel cannot run here after all (the driver lacks tensor maps or refuses one),
  * the sm_80 kernel runs instead: *path says so and err holds why. */
 int stile_gpu_sta_launch(const sta_params *p, int *path, void *stream, char *err, size_t err_size);
+
+/* The backward's path: STA_PATH_MMA where stile_gpu_mma_eligible holds for the forward's tensors and
+ * the gradients' pointers are 16-byte aligned too (unless STILE_CUDA_PATH=portable), else
+ * STA_PATH_SCALAR. */
+int stile_gpu_backward_path(const sta_bwd_params *p, int cc);
+
+/* Enqueue the backward by path on stream: dQ per query block, then dK/dV per key block (no atomics:
+ * every gradient row is summed by one thread or warp in schedule order). 0 on success, else the
+ * runtime's error code with err filled. */
+int stile_gpu_sta_backward(const sta_bwd_params *p, int path, void *stream, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* The STA launcher behind the extern "C" interface of sta_kernel.h: which kernel can run a problem
- * (eligibility) and the launch on the caller's stream (dispatch to the kernel objects declared in
+ * (eligibility) and the launches, forward and backward, on the caller's stream (dispatch to the kernel objects declared in
  * sta_paths.cuh). Host code only; HIP builds it too (-DSTILE_HIP), where the portable kernel is all
  * there is. */
 #include <stdint.h>
@@ -67,6 +67,33 @@ extern "C" int stile_gpu_sta_launch(const sta_params *p, int *path_io, void *str
         e = STA_KERNELS::scalar_launch(p, grid, s);
         break;
     }
+    if (e != gpuSuccess) {
+        snprintf(err, err_size, "%s", gpuGetErrorString(e));
+        return (int)e;
+    }
+    return 0;
+}
+
+extern "C" int stile_gpu_backward_path(const sta_bwd_params *p, int cc)
+{
+    const char *force = getenv("STILE_CUDA_PATH");
+    if ((force && strcmp(force, "portable") == 0) || !stile_gpu_mma_eligible(&p->f, cc)) return STA_PATH_SCALAR;
+    const void *grads[4] = {p->d_o, p->d_q, p->d_k, p->d_v};
+    for (int i = 0; i < 4; i++)
+        if ((uintptr_t)grads[i] % 16) return STA_PATH_SCALAR;
+    return STA_PATH_MMA;
+}
+
+extern "C" int stile_gpu_sta_backward(const sta_bwd_params *p, int path, void *stream, char *err, size_t err_size)
+{
+    const dim3 grid((unsigned)p->f.nblocks, (unsigned)p->f.heads, (unsigned)p->f.batch); /* query (= key) blocks x heads x batch */
+    const gpuStream_t s = (gpuStream_t)stream;
+#ifndef STILE_HIP
+    const gpuError_t e = path == STA_PATH_MMA ? STA_KERNELS::bwd_sm80_launch(p, grid, s) : STA_KERNELS::bwd_scalar_launch(p, grid, s);
+#else
+    (void)path;
+    const gpuError_t e = STA_KERNELS::bwd_scalar_launch(p, grid, s);
+#endif
     if (e != gpuSuccess) {
         snprintf(err, err_size, "%s", gpuGetErrorString(e));
         return (int)e;

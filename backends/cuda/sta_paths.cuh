@@ -29,10 +29,14 @@ namespace STA_KERNELS {
 
 /* sta_scalar.cu: the portable kernel (any dtype, head_dim <= 256, any strides; HIP's only kernel). */
 gpuError_t scalar_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
+/* sta_bwd_scalar.cu: the portable backward (dQ, then dK/dV) over the same grid. */
+gpuError_t bwd_scalar_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream);
 
 #ifndef STILE_HIP
 /* sta_sm80.cu: the mma.sync kernel (sm_80+; what stile_gpu_mma_eligible accepts). */
 gpuError_t sm80_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
+/* sta_bwd_sm80.cu: the mma.sync backward (what stile_gpu_backward_path accepts). */
+gpuError_t bwd_sm80_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream);
 
 /* sta_sm90.cu, built only when -Dnvcc_archs includes 90 (STILE_HAVE_SM90 then tells the launcher): the
  * Hopper kernel. Whether it covers p on a device of compute capability cc; and the launch, 0 on

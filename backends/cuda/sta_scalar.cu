@@ -1,50 +1,10 @@
 /* The portable STA kernel: one thread per query row, keys staged in shared memory as f32, exact f32
  * FMA and exp2f; any dtype, head_dim <= 256, any strides. The CUDA backend's fallback and the HIP
  * backend's only kernel (the same file built by hipcc, -DSTILE_HIP). */
-#ifdef STILE_HIP
-#include <hip/hip_fp16.h>
-#else
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#endif
-
+#include "sta_elem.cuh"
 #include "sta_schedule.cuh"
 
 namespace {
-
-__device__ __forceinline__ float load_elem(const void *base, int dtype, long long i)
-{
-#ifdef STILE_HIP
-    if (dtype == DT_F32) return ((const float *)base)[i];
-    if (dtype == DT_F16) return __half2float(((const __half *)base)[i]);
-    unsigned int u = (unsigned int)((const unsigned short *)base)[i] << 16;
-    return __uint_as_float(u);
-#else
-    if (dtype == DT_F32) return ((const float *)base)[i];
-    if (dtype == DT_F16) return __half2float(((const __half *)base)[i]);
-    return __bfloat162float(((const __nv_bfloat16 *)base)[i]);
-#endif
-}
-
-__device__ __forceinline__ void store_elem(void *base, int dtype, long long i, float v)
-{
-#ifdef STILE_HIP
-    if (dtype == DT_F32) ((float *)base)[i] = v;
-    else if (dtype == DT_F16) ((__half *)base)[i] = __float2half(v);
-    else { /* round to nearest even, as stile_float_to_bf16 */
-        unsigned int u = __float_as_uint(v);
-        if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
-        else u += 0x7fffu + ((u >> 16) & 1u);
-        ((unsigned short *)base)[i] = (unsigned short)(u >> 16);
-    }
-#else
-    if (dtype == DT_F32) ((float *)base)[i] = v;
-    else if (dtype == DT_F16) ((__half *)base)[i] = __float2half_rn(v);
-    else ((__nv_bfloat16 *)base)[i] = __float2bfloat16_rn(v);
-#endif
-}
-
-enum { SC_KEYS = 16, SC_MAXD = 256 }; /* keys staged per step; the largest head dim */
 
 __global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
 {

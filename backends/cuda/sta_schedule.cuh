@@ -37,10 +37,14 @@ __device__ __forceinline__ long long tile_token(const sta_params &p, int tile, c
     return ((long long)(g.org[0] + lt) * p.canvas[1] + g.org[1] + lh) * p.canvas[2] + g.org[2] + lw;
 }
 
-/* The key chunks a query block walks: segments (key tiles, then the text keys), BN rows at a time. */
+/* The chunks a block walks, BN rows at a time, in segments: tiles from a CSR row, then text tokens.
+ * A query block walks the keys it attends (its head's schedule row, then the valid text keys; a text
+ * block every tile); the backward's key block walks the queries that attend it (the transposed row,
+ * then every text query; a valid text key every tile; a padding text key none). */
 struct chunk_iter {
-    int seg, nseg, off, row, text_q;
-    int tile, size; /* of the current segment; tile -1 for text */
+    int seg, nseg, off, row, all_tiles, text;
+    const int *list; /* the tiles of the CSR rows (key_tiles or query_tiles) */
+    int tile, size;  /* of the current segment; tile -1 for text */
     geom g;
 };
 
@@ -48,35 +52,45 @@ __device__ __forceinline__ void seg_enter(const sta_params &p, chunk_iter &it)
 {
     it.off = 0;
     if (it.seg < it.nseg) {
-        it.tile = it.text_q ? it.seg : p.key_tiles[it.row + it.seg];
+        it.tile = it.all_tiles ? it.seg : it.list[it.row + it.seg];
         it.g = tile_geom(p, it.tile);
         it.size = it.g.ext[0] * it.g.ext[1] * it.g.ext[2];
     } else {
         it.tile = -1;
-        it.size = p.text_valid;
+        it.size = it.text;
     }
 }
 
-__device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile, int head)
+/* Tile `tile` of head `head` (or -1: every tile) through CSR rows start/list, then `text` text rows. */
+__device__ __forceinline__ chunk_iter chunk_walk(const sta_params &p, const int *start, const int *list, int tile, int head, int text)
 {
     chunk_iter it;
-    it.text_q = qtile < 0;
-    if (it.text_q) {
+    it.all_tiles = tile < 0;
+    it.list = list;
+    it.text = text;
+    if (it.all_tiles) {
         it.nseg = p.tiles;
         it.row = 0;
     } else {
-        int r = p.head_row[head] + qtile;
-        it.row = p.row_start[r];
-        it.nseg = p.row_start[r + 1] - it.row;
+        int r = p.head_row[head] + tile;
+        it.row = start[r];
+        it.nseg = start[r + 1] - it.row;
     }
     it.seg = 0;
     seg_enter(p, it);
     return it;
 }
 
+/* The keys query tile qtile (-1: a text block) of head attends. */
+__device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile, int head)
+{
+    return chunk_walk(p, p.row_start, p.key_tiles, qtile, head, p.text_valid);
+}
+
 __device__ __forceinline__ bool chunk_valid(const sta_params &p, const chunk_iter &it)
 {
-    return it.seg < it.nseg || (it.seg == it.nseg && p.text_valid > 0);
+    (void)p;
+    return it.seg < it.nseg || (it.seg == it.nseg && it.text > 0);
 }
 
 __device__ __forceinline__ void chunk_next(const sta_params &p, chunk_iter &it)
@@ -88,7 +102,7 @@ __device__ __forceinline__ void chunk_next(const sta_params &p, chunk_iter &it)
     }
 }
 
-/* Keys in the current chunk, and the token of key row r of it (r < that count). */
+/* Rows in the current chunk, and the token of row r of it (r < that count). */
 __device__ __forceinline__ int chunk_rows(const chunk_iter &it) { return it.size - it.off < BN ? it.size - it.off : BN; }
 
 __device__ __forceinline__ long long chunk_token(const sta_params &p, const chunk_iter &it, int r)

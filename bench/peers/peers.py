@@ -154,6 +154,9 @@ def time_fn(torch, fn, warmup, repeat):
 def time_backward(torch, forward, inputs, warmup, repeat):
     """The backward pass alone: one forward with q, k, v requiring grad, kept alive, then
     torch.autograd.grad of it with a fixed dO, timed as time_fn times the forward."""
+    # A compiled backward (FlexAttention's) donates its saved buffers unless told not to, and then
+    # refuses retain_graph=True: keep them, so that one forward serves every timed backward.
+    torch._functorch.config.donated_buffer = False
     for x in inputs:
         x.requires_grad_(True)
     try:

@@ -398,8 +398,8 @@ typedef struct stile_grad_io {
  * gradients on a device, whatever its thread count or scheduling (no floating-point atomics: each
  * key's sums run over the plan's transposed schedule, stile_plan_query_tiles, in a fixed order).
  * Checks every tensor as stile_plan_execute does, and that no output overlaps any other tensor,
- * before writing anything. A backend without a backward pass returns STILE_ERR_UNSUPPORTED with the
- * reason in the log (so far the CPU and Vulkan backends have one). */
+ * before writing anything. Every backend has one (CPU, CUDA, HIP, Vulkan); a backend without one
+ * would return STILE_ERR_UNSUPPORTED with the reason in the log. */
 STILE_API stile_status stile_plan_backward(const stile_plan *plan, const stile_grad_io *io);
 
 /** The FLOPs one stile_plan_backward of this plan computes on its device, recomputed scores included

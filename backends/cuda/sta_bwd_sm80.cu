@@ -1,0 +1,327 @@
+/* The tensor-core STA backward (CUDA, sm_80 and newer; what stile_gpu_backward_path accepts: f16/bf16,
+ * head_dim 64 or 128, contiguous head dim, 16-byte aligned rows of every tensor). Two kernels, each
+ * owning the gradient rows it writes (no atomics; deterministic), 8 warps of 16 rows per block, mma.sync
+ * m16n8k16 with f32 accumulation on operands staged by cp.async in two stages and read by ldmatrix:
+ *   dQ, per query block: D_i = dO_i . o_i (left in the launch's scratch for the next kernel), then
+ *     over the keys the block attends: S = Q K^T, P = exp2(S scale log2e - lse log2e), dP = dO V^T,
+ *     dS = P (dP - D_i), dQ += dS K;
+ *   dK/dV, per key block: over the queries that attend it (the transposed schedule, then every text
+ *     query): S^T = K Q^T, P^T, dP^T = V dO^T, dS^T = P^T (dP^T - D), dV += P^T dO, dK += dS^T Q.
+ * P and dS enter their MMAs rounded to the input type, as in the forward's P V. Inline PTX, CUDA only. */
+#ifdef STILE_HIP
+#error "sta_bwd_sm80.cu is CUDA only (inline PTX): HIP builds the portable backward"
+#endif
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "sta_mma.cuh"
+#include "sta_schedule.cuh"
+#include "sta_softmax.cuh"
+
+namespace {
+
+enum { NW = 8, NT = 32 * NW, QH = 32 }; /* warps, threads, columns of S per step */
+static_assert(BM == 16 * NW, "the backward blocks: 8 warps x 16 rows");
+static_assert(BN % QH == 0, "whole steps per chunk");
+
+const float LOG2E = 1.4426950408889634f;
+
+__device__ __forceinline__ long long stat_at(const sta_params &p, int b, int h, long long t) { return ((long long)b * p.heads + h) * p.tokens + t; }
+
+/* cp.async the rows [0, n) of chunk c of two tensors (x, y: bases at this batch entry and head, token
+ * strides xs, ys) into [BN][D] stages, zero-filling the rest. */
+template <int D>
+__device__ __forceinline__ void stage_chunk(const sta_params &p, const chunk_iter &c, raw16 *xd, raw16 *yd, const raw16 *x, long long xs,
+                                            const raw16 *y, long long ys, int tid)
+{
+    constexpr int CPR = D / 8, RPP = NT / CPR;
+    const int cc = tid % CPR, n = chunk_rows(c);
+    for (int r = tid / CPR; r < BN; r += RPP) {
+        const bool ok = r < n;
+        const long long tok = ok ? chunk_token(p, c, r) : 0;
+        cp_async16(&xd[sw<D>(r, cc * 8)], x + tok * xs + cc * 8, ok);
+        cp_async16(&yd[sw<D>(r, cc * 8)], y + tok * ys + cc * 8, ok);
+    }
+}
+
+/* The same for the block's own BM rows. */
+template <int D>
+__device__ __forceinline__ void stage_block(const sta_params &p, const int *blk, const geom &g, raw16 *xd, raw16 *yd, const raw16 *x,
+                                            long long xs, const raw16 *y, long long ys, int tid)
+{
+    constexpr int CPR = D / 8, RPP = NT / CPR;
+    const int cc = tid % CPR, n = blk[STILE_BLOCK_NROWS];
+    for (int r = tid / CPR; r < BM; r += RPP) {
+        const bool ok = r < n;
+        const long long tok = ok ? query_token(p, blk, g, r) : 0;
+        cp_async16(&xd[sw<D>(r, cc * 8)], x + tok * xs + cc * 8, ok);
+        cp_async16(&yd[sw<D>(r, cc * 8)], y + tok * ys + cc * 8, ok);
+    }
+}
+
+/* s (16 x QH) = A B^T: A the warp's 16 rows from arow of a, B the QH rows from c0 of bm ([rows][D] tiles). */
+template <int D, bool BF>
+__device__ __forceinline__ void mma_abt(float (&s)[QH / 8][4], const raw16 *a, int arow, const raw16 *bm, int c0, int lane)
+{
+#pragma unroll
+    for (int i = 0; i < QH / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        unsigned af[4];
+        ldsm_x4(af, smem_u32(&a[sw<D>(arow + (lane & 15), kk * 16 + (lane >> 4) * 8)]));
+#pragma unroll
+        for (int np = 0; np < QH / 16; np++) {
+            unsigned bf[4];
+            ldsm_x4(bf, smem_u32(&bm[sw<D>(c0 + np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8)]));
+            mma16816<BF>(s[2 * np], af, bf[0], bf[1]);
+            mma16816<BF>(s[2 * np + 1], af, bf[2], bf[3]);
+        }
+    }
+}
+
+/* acc (16 x D) += P B: P (16 x QH) in the accumulator layout of mma_abt, rounded to the input type;
+ * B the QH rows from c0 of bm, read transposed. */
+template <int D, bool BF>
+__device__ __forceinline__ void mma_pb(float (&acc)[D / 8][4], const float (&pm)[QH / 8][4], const raw16 *bm, int c0, int lane)
+{
+#pragma unroll
+    for (int kq = 0; kq < QH / 16; kq++) {
+        const unsigned a[4] = {pack2<BF>(pm[2 * kq][0], pm[2 * kq][1]), pack2<BF>(pm[2 * kq][2], pm[2 * kq][3]),
+                               pack2<BF>(pm[2 * kq + 1][0], pm[2 * kq + 1][1]), pack2<BF>(pm[2 * kq + 1][2], pm[2 * kq + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+            unsigned bf[4];
+            ldsm_x4_t(bf, smem_u32(&bm[sw<D>(c0 + kq * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8)]));
+            mma16816<BF>(acc[2 * dp], a, bf[0], bf[1]);
+            mma16816<BF>(acc[2 * dp + 1], a, bf[2], bf[3]);
+        }
+    }
+}
+
+template <int D> __device__ __forceinline__ void zero_acc(float (&acc)[D / 8][4])
+{
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+}
+
+/* Round the warp's 16 rows of acc * sc into its own rows of the [BM][D] tile t (only this warp reads them). */
+template <int D, bool BF> __device__ __forceinline__ void acc_to_smem(raw16 *t, const float (&acc)[D / 8][4], float sc, int warp, int lane)
+{
+#pragma unroll
+    for (int dt = 0; dt < D / 8; dt++)
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+            *reinterpret_cast<unsigned *>(&t[sw<D>(warp * 16 + (lane >> 2) + 8 * i, dt * 8 + 2 * (lane & 3))]) =
+                pack2<BF>(acc[dt][2 * i] * sc, acc[dt][2 * i + 1] * sc);
+}
+
+template <bool BF> __device__ __forceinline__ float2 unpack2(unsigned u)
+{
+    if (BF) return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u));
+    return __half22float2(*reinterpret_cast<const __half2 *>(&u));
+}
+
+template <bool BF> __device__ __forceinline__ float dot8(uint4 x, uint4 y)
+{
+    const unsigned xa[4] = {x.x, x.y, x.z, x.w}, ya[4] = {y.x, y.y, y.z, y.w};
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 a = unpack2<BF>(xa[i]), c = unpack2<BF>(ya[i]);
+        s = fmaf(a.x, c.x, fmaf(a.y, c.y, s));
+    }
+    return s;
+}
+
+template <int D, bool BF>
+__global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
+{
+    extern __shared__ __align__(16) unsigned char smem[];
+    raw16 *Qs = reinterpret_cast<raw16 *>(smem);
+    raw16 *Ds = Qs + BM * D; /* dO */
+    raw16 *Ks = Ds + BM * D; /* two stages */
+    raw16 *Vs = Ks + 2 * BN * D;
+    const sta_params &p = P.f;
+    const int *blk = query_block(p);
+    const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int qrows = blk[STILE_BLOCK_NROWS];
+    const geom qg = query_geom(p, blk);
+    const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
+    const raw16 *ob = (const raw16 *)p.o + b * p.so[0] + h * p.so[2];
+    const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
+    stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
+    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
+    chunk_next(p, nxt);
+    stage_chunk<D>(p, cur, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
+    cp_commit();
+
+    /* D_i of the warp's rows straight from global memory (lanes over 16-byte pieces), and the LSE of
+     * the two rows this lane's accumulators hold (lane/4 and lane/4 + 8) */
+    float l2r[2] = {0.f, 0.f}, dlr[2] = {0.f, 0.f};
+    for (int rr = 0; rr < 16; rr++) {
+        const int row = warp * 16 + rr;
+        if (row >= qrows) break; /* warp-uniform */
+        const long long tok = query_token(p, blk, qg, row);
+        float part = 0.f;
+        for (int c = lane; c < D / 8; c += 32)
+            part += dot8<BF>(*reinterpret_cast<const uint4 *>(db + tok * p.so[1] + c * 8), *reinterpret_cast<const uint4 *>(ob + tok * p.so[1] + c * 8));
+#pragma unroll
+        for (int m = 16; m > 0; m >>= 1) part += __shfl_xor_sync(0xffffffffu, part, m);
+        if (lane == 0) P.delta[stat_at(p, b, h, tok)] = part;
+        if (rr == (lane >> 2)) {
+            dlr[0] = part;
+            l2r[0] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
+        }
+        if (rr == (lane >> 2) + 8) {
+            dlr[1] = part;
+            l2r[1] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
+        }
+    }
+
+    float dq[D / 8][4];
+    zero_acc<D>(dq);
+    const float sl2 = p.scale_log2;
+    int stage = 0;
+    for (;;) {
+        const bool has_next = chunk_valid(p, nxt);
+        if (has_next) stage_chunk<D>(p, nxt, Ks + (stage ^ 1) * BN * D, Vs + (stage ^ 1) * BN * D, kb, p.sk[1], vb, p.sv[1], tid);
+        cp_commit();
+        cp_wait<1>(); /* the block's rows and the current chunk have landed */
+        __syncthreads();
+        const raw16 *ks = Ks + stage * BN * D, *vs = Vs + stage * BN * D;
+        const int n = chunk_rows(cur);
+        for (int c0 = 0; c0 < n; c0 += QH) {
+            float s[QH / 8][4], dp[QH / 8][4];
+            mma_abt<D, BF>(s, Qs, warp * 16, ks, c0, lane);
+            mma_abt<D, BF>(dp, Ds, warp * 16, vs, c0, lane);
+#pragma unroll
+            for (int nt = 0; nt < QH / 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const bool in = c0 + nt * 8 + 2 * (lane & 3) + (e & 1) < n;
+                    const float pr = in ? fast_exp2(fmaf(s[nt][e], sl2, -l2r[e >> 1])) : 0.f;
+                    dp[nt][e] = pr * (dp[nt][e] - dlr[e >> 1]);
+                }
+            mma_pb<D, BF>(dq, dp, ks, c0, lane);
+        }
+        __syncthreads(); /* this stage is consumed before the next issue overwrites it */
+        if (!has_next) break;
+        cur = nxt;
+        chunk_next(p, nxt);
+        stage ^= 1;
+    }
+
+    acc_to_smem<D, BF>(Qs, dq, P.scale, warp, lane);
+    __syncwarp();
+    raw16 *gq = (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2];
+    for (int e = lane; e < 16 * (D / 8); e += 32) {
+        const int row = warp * 16 + e / (D / 8), c = e % (D / 8);
+        if (row < qrows)
+            *reinterpret_cast<uint4 *>(gq + query_token(p, blk, qg, row) * p.sq[1] + c * 8) = *reinterpret_cast<const uint4 *>(&Qs[sw<D>(row, c * 8)]);
+    }
+}
+
+template <int D, bool BF>
+__global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P)
+{
+    extern __shared__ __align__(16) unsigned char smem[];
+    raw16 *Ks = reinterpret_cast<raw16 *>(smem);
+    raw16 *Vs = Ks + BM * D;
+    raw16 *Qs = Vs + BM * D;     /* two stages */
+    raw16 *Ds = Qs + 2 * BN * D; /* dO, two stages */
+    float *L2 = reinterpret_cast<float *>(Ds + 2 * BN * D); /* per stage: the chunk's LSE * log2e */
+    float *DL = L2 + 2 * BN;                                 /* and its D_i */
+    const sta_params &p = P.f;
+    const int *blk = query_block(p); /* the key tiles are the query tiles: the same blocks */
+    const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int ktile = blk[STILE_BLOCK_TILE], krows = blk[STILE_BLOCK_NROWS];
+    const geom kg = query_geom(p, blk);
+    const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
+    const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
+    stage_block<D>(p, blk, kg, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
+    chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), nxt = cur;
+    chunk_next(p, nxt);
+    auto issue = [&](const chunk_iter &c, int st) {
+        stage_chunk<D>(p, c, Qs + st * BN * D, Ds + st * BN * D, qb, p.sq[1], db, p.so[1], tid);
+        if (tid < BN) { /* rows past the chunk: P = 0 (lse +inf), D 0 */
+            const bool ok = tid < chunk_rows(c);
+            const long long at = ok ? stat_at(p, b, h, chunk_token(p, c, tid)) : 0;
+            L2[st * BN + tid] = ok ? p.lse[at] * LOG2E : __int_as_float(0x7f800000);
+            DL[st * BN + tid] = ok ? P.delta[at] : 0.f;
+        }
+    };
+    issue(cur, 0);
+    cp_commit();
+
+    float dk[D / 8][4], dv[D / 8][4];
+    zero_acc<D>(dk);
+    zero_acc<D>(dv);
+    const float sl2 = p.scale_log2;
+    int stage = 0;
+    for (;;) {
+        const bool has_next = chunk_valid(p, nxt);
+        if (has_next) issue(nxt, stage ^ 1);
+        cp_commit();
+        cp_wait<1>();
+        __syncthreads();
+        const raw16 *qs = Qs + stage * BN * D, *ds = Ds + stage * BN * D;
+        const float *l2 = L2 + stage * BN, *dl = DL + stage * BN;
+        const int n = chunk_rows(cur);
+        for (int c0 = 0; c0 < n; c0 += QH) {
+            float s[QH / 8][4], dp[QH / 8][4];
+            mma_abt<D, BF>(s, Ks, warp * 16, qs, c0, lane);
+            mma_abt<D, BF>(dp, Vs, warp * 16, ds, c0, lane);
+#pragma unroll
+            for (int nt = 0; nt < QH / 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = c0 + nt * 8 + 2 * (lane & 3) + (e & 1);
+                    const float pr = fast_exp2(fmaf(s[nt][e], sl2, -l2[col]));
+                    s[nt][e] = pr;
+                    dp[nt][e] = pr * (dp[nt][e] - dl[col]);
+                }
+            mma_pb<D, BF>(dv, s, ds, c0, lane);
+            mma_pb<D, BF>(dk, dp, qs, c0, lane);
+        }
+        __syncthreads();
+        if (!has_next) break;
+        cur = nxt;
+        chunk_next(p, nxt);
+        stage ^= 1;
+    }
+
+    acc_to_smem<D, BF>(Ks, dk, P.scale, warp, lane);
+    acc_to_smem<D, BF>(Vs, dv, 1.f, warp, lane);
+    __syncwarp();
+    raw16 *gk = (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], *gv = (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2];
+    for (int e = lane; e < 16 * (D / 8); e += 32) {
+        const int row = warp * 16 + e / (D / 8), c = e % (D / 8);
+        if (row >= krows) continue;
+        const long long tok = query_token(p, blk, kg, row);
+        const bool padding = ktile < 0 && tok - p.video >= p.text_valid; /* attended by none; its sums are dropped */
+        const uint4 zero = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4 *>(gk + tok * p.sk[1] + c * 8) = padding ? zero : *reinterpret_cast<const uint4 *>(&Ks[sw<D>(row, c * 8)]);
+        *reinterpret_cast<uint4 *>(gv + tok * p.sv[1] + c * 8) = padding ? zero : *reinterpret_cast<const uint4 *>(&Vs[sw<D>(row, c * 8)]);
+    }
+}
+
+template <int D, bool BF> gpuError_t launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream)
+{
+    const size_t smem_dq = (size_t)(2 * BM + 4 * BN) * D * sizeof(raw16), smem_kv = smem_dq + 4 * BN * sizeof(float);
+    gpuError_t e = gpuFuncSetAttribute(sta_bwd_dq_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq);
+    if (e == gpuSuccess) e = gpuFuncSetAttribute(sta_bwd_dkdv_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv);
+    if (e != gpuSuccess) return e;
+    sta_bwd_dq_mma<D, BF><<<grid, NT, smem_dq, stream>>>(*p);
+    if ((e = gpuGetLastError()) != gpuSuccess) return e;
+    sta_bwd_dkdv_mma<D, BF><<<grid, NT, smem_kv, stream>>>(*p);
+    return gpuGetLastError();
+}
+
+} /* namespace */
+
+gpuError_t STA_KERNELS::bwd_sm80_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream)
+{
+    const bool bf = p->f.dtype == DT_BF16;
+    if (p->f.head_dim == 128) return bf ? launch<128, true>(p, grid, stream) : launch<128, false>(p, grid, stream);
+    return bf ? launch<64, true>(p, grid, stream) : launch<64, false>(p, grid, stream);
+}
