@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # Issue #15 on a GPU machine (the device tool; `source .device/setup.sh` first): the backward cases of
-# the conformance table on cuda:0 on both backward paths (mma.sync where eligible, then portable),
+# the conformance table on cuda:0 on each backward path (wgmma on Hopper, mma.sync, portable),
 # compute-sanitizer over them, and HunyuanVideo 720p bf16 backward beside FlexAttention-STA's and the
 # dense peers' in one run.
 #   STILE_COMMIT=<commit> bash bench/cuda-backward-run.sh        (results in $OUT, default ./gpu-out)
-# PHASES (default "conf sanitize bench") picks the parts, SANITIZE_TOOLS the compute-sanitizer tools.
+# PHASES (default "conf sanitize bench") picks the parts, PATHS the STILE_CUDA_PATH values, SANITIZE_TOOLS
+# the compute-sanitizer tools.
 set -uo pipefail
 source "$(dirname "$0")/gpu-common.sh" -Dvulkan=disabled -Dhip=disabled -Dtests=false -Dnvcc_archs=90
 phases=${PHASES:-conf sanitize bench}
 rc=0
 if [[ $phases == *conf* ]]; then
-    echo "== cuda:0 backward cases, default paths"
-    $S conformance --device cuda:0 --case backward --json "$out/conformance-cuda-backward.json" | grep -vE "^  pass" || rc=1
-    echo "== cuda:0 backward cases, portable kernels"
-    STILE_CUDA_PATH=portable $S conformance --device cuda:0 --case backward --json "$out/conformance-cuda-backward-portable.json" |
-        grep -vE "^  pass" || rc=1
+    for path in ${PATHS:-hopper mma portable}; do
+        echo "== cuda:0 backward cases, STILE_CUDA_PATH=$path"
+        STILE_CUDA_PATH=$path $S conformance --device cuda:0 --case backward --json "$out/conformance-cuda-backward-$path.json" |
+            grep -vE "^  pass" || rc=1
+    done
 fi
 if [[ $phases == *sanitize* ]]; then
     for tool in ${SANITIZE_TOOLS:-memcheck racecheck synccheck initcheck}; do
-        for path in hopper portable; do
+        for path in ${PATHS:-hopper mma portable}; do
             STILE_CUDA_PATH=$path timeout 900 compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 \
                 --case "${SANITIZE_CASES:-backward}" > "$out/$tool-$path.log" 2>&1
             echo "$tool ($path): exit $? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool-$path.log" | tail -1)"

@@ -308,7 +308,9 @@ static stile_status gpu_backward(void *device, const stile_plan *plan, void *imp
     else if (e != gpuSuccess) st = gpu_fail(e, "freeing the backward's scratch");
     else if (!io->stream && (e = gpuStreamSynchronize(0)) != gpuSuccess) st = gpu_fail(e, "running the STA backward");
     gpu_leave(&scope);
-    if (st == STILE_OK) snprintf(info->path, sizeof info->path, "%s backward", path == STA_PATH_MMA ? "mma.sync" : "portable");
+    if (st == STILE_OK)
+        snprintf(info->path, sizeof info->path, "%s backward",
+                 path == STA_PATH_HOPPER ? "wgmma (sm_90a)" : path == STA_PATH_MMA ? "mma.sync" : "portable");
     return st;
 }
 

@@ -81,6 +81,9 @@ extern "C" int stile_gpu_backward_path(const sta_bwd_params *p, int cc)
     const void *grads[4] = {p->d_o, p->d_q, p->d_k, p->d_v};
     for (int i = 0; i < 4; i++)
         if ((uintptr_t)grads[i] % 16) return STA_PATH_SCALAR;
+#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
+    if (cc == 90 && !(force && strcmp(force, "mma") == 0)) return STA_PATH_HOPPER;
+#endif
     return STA_PATH_MMA;
 }
 
@@ -89,7 +92,12 @@ extern "C" int stile_gpu_sta_backward(const sta_bwd_params *p, int path, void *s
     const dim3 grid((unsigned)p->f.nblocks, (unsigned)p->f.heads, (unsigned)p->f.batch); /* query (= key) blocks x heads x batch */
     const gpuStream_t s = (gpuStream_t)stream;
 #ifndef STILE_HIP
-    const gpuError_t e = path == STA_PATH_MMA ? STA_KERNELS::bwd_sm80_launch(p, grid, s) : STA_KERNELS::bwd_scalar_launch(p, grid, s);
+    gpuError_t e;
+#ifdef STILE_HAVE_SM90
+    if (path == STA_PATH_HOPPER) e = STA_KERNELS::bwd_sm90_launch(p, grid, s);
+    else
+#endif
+        e = path == STA_PATH_MMA ? STA_KERNELS::bwd_sm80_launch(p, grid, s) : STA_KERNELS::bwd_scalar_launch(p, grid, s);
 #else
     (void)path;
     const gpuError_t e = STA_KERNELS::bwd_scalar_launch(p, grid, s);

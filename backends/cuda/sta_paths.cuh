@@ -44,6 +44,9 @@ gpuError_t bwd_sm80_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t strea
  * tensor map the driver refuses) and the caller falls back. */
 int sm90_eligible(const sta_params *p, int cc);
 int sm90_launch(const sta_params *p, gpuStream_t stream, char *err, size_t err_size);
+/* sta_bwd_sm90.cu (with sta_sm90.cu): the wgmma backward, on what the mma.sync backward takes, on
+ * compute capability 9.0. */
+gpuError_t bwd_sm90_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream);
 #endif
 
 } /* namespace STA_KERNELS */
