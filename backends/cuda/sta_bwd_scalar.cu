@@ -12,13 +12,8 @@
 
 namespace {
 
-const float LOG2E = 1.4426950408889634f;
-
 /* element offset of (batch b, token t, head h, dim 0) under strides s */
 __device__ __forceinline__ long long row_at(const long long (&s)[4], int b, long long t, int h) { return b * s[0] + t * s[1] + h * s[2]; }
-
-/* the LSE/delta index of query token t */
-__device__ __forceinline__ long long stat_at(const sta_params &p, int b, int h, long long t) { return ((long long)b * p.heads + h) * p.tokens + t; }
 
 __global__ void __launch_bounds__(BM) sta_bwd_dq_scalar(const sta_bwd_params P)
 {

@@ -11,52 +11,34 @@
 #ifdef STILE_HIP
 #error "sta_bwd_sm80.cu is CUDA only (inline PTX): HIP builds the portable backward"
 #endif
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
-#include "sta_mma.cuh"
-#include "sta_schedule.cuh"
+#include "sta_bwd_tc.cuh"
 #include "sta_softmax.cuh"
 
 namespace {
 
-enum { NW = 8, NT = 32 * NW, QH = 32 }; /* warps, threads, columns of S per step */
-static_assert(BM == 16 * NW, "the backward blocks: 8 warps x 16 rows");
+enum { QH = 32 }; /* columns of S per step */
 static_assert(BN % QH == 0, "whole steps per chunk");
 
-const float LOG2E = 1.4426950408889634f;
+/* Byte offset of 16-byte piece cc of row r in a [rows][D] tile of sw<D>'s layout. */
+template <int D> struct sw_at {
+    __device__ __forceinline__ unsigned operator()(int r, int cc) const { return 2u * (unsigned)sw<D>(r, cc * 8); }
+};
 
-__device__ __forceinline__ long long stat_at(const sta_params &p, int b, int h, long long t) { return ((long long)b * p.heads + h) * p.tokens + t; }
-
-/* cp.async the rows [0, n) of chunk c of two tensors (x, y: bases at this batch entry and head, token
- * strides xs, ys) into [BN][D] stages, zero-filling the rest. */
+/* cp.async chunk c of two tensors into [BN][D] tiles, or the block's own BM rows (stage_rows). */
 template <int D>
 __device__ __forceinline__ void stage_chunk(const sta_params &p, const chunk_iter &c, raw16 *xd, raw16 *yd, const raw16 *x, long long xs,
                                             const raw16 *y, long long ys, int tid)
 {
-    constexpr int CPR = D / 8, RPP = NT / CPR;
-    const int cc = tid % CPR, n = chunk_rows(c);
-    for (int r = tid / CPR; r < BN; r += RPP) {
-        const bool ok = r < n;
-        const long long tok = ok ? chunk_token(p, c, r) : 0;
-        cp_async16(&xd[sw<D>(r, cc * 8)], x + tok * xs + cc * 8, ok);
-        cp_async16(&yd[sw<D>(r, cc * 8)], y + tok * ys + cc * 8, ok);
-    }
+    stage_rows<D>(BN, chunk_rows(c), [&](int r) { return chunk_token(p, c, r); }, sw_at<D>(), (unsigned char *)xd, (unsigned char *)yd, x, xs,
+                  y, ys, tid);
 }
 
-/* The same for the block's own BM rows. */
 template <int D>
 __device__ __forceinline__ void stage_block(const sta_params &p, const int *blk, const geom &g, raw16 *xd, raw16 *yd, const raw16 *x,
                                             long long xs, const raw16 *y, long long ys, int tid)
 {
-    constexpr int CPR = D / 8, RPP = NT / CPR;
-    const int cc = tid % CPR, n = blk[STILE_BLOCK_NROWS];
-    for (int r = tid / CPR; r < BM; r += RPP) {
-        const bool ok = r < n;
-        const long long tok = ok ? query_token(p, blk, g, r) : 0;
-        cp_async16(&xd[sw<D>(r, cc * 8)], x + tok * xs + cc * 8, ok);
-        cp_async16(&yd[sw<D>(r, cc * 8)], y + tok * ys + cc * 8, ok);
-    }
+    stage_rows<D>(BM, blk[STILE_BLOCK_NROWS], [&](int r) { return query_token(p, blk, g, r); }, sw_at<D>(), (unsigned char *)xd,
+                  (unsigned char *)yd, x, xs, y, ys, tid);
 }
 
 /* s (16 x QH) = A B^T: A the warp's 16 rows from arow of a, B the QH rows from c0 of bm ([rows][D] tiles). */
@@ -115,24 +97,6 @@ template <int D, bool BF> __device__ __forceinline__ void acc_to_smem(raw16 *t, 
                 pack2<BF>(acc[dt][2 * i] * sc, acc[dt][2 * i + 1] * sc);
 }
 
-template <bool BF> __device__ __forceinline__ float2 unpack2(unsigned u)
-{
-    if (BF) return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u));
-    return __half22float2(*reinterpret_cast<const __half2 *>(&u));
-}
-
-template <bool BF> __device__ __forceinline__ float dot8(uint4 x, uint4 y)
-{
-    const unsigned xa[4] = {x.x, x.y, x.z, x.w}, ya[4] = {y.x, y.y, y.z, y.w};
-    float s = 0.f;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 a = unpack2<BF>(xa[i]), c = unpack2<BF>(ya[i]);
-        s = fmaf(a.x, c.x, fmaf(a.y, c.y, s));
-    }
-    return s;
-}
-
 template <int D, bool BF>
 __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
 {
@@ -144,10 +108,8 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
     const sta_params &p = P.f;
     const int *blk = query_block(p);
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int qrows = blk[STILE_BLOCK_NROWS];
     const geom qg = query_geom(p, blk);
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
-    const raw16 *ob = (const raw16 *)p.o + b * p.so[0] + h * p.so[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
     chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
@@ -155,28 +117,8 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
     stage_chunk<D>(p, cur, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     cp_commit();
 
-    /* D_i of the warp's rows straight from global memory (lanes over 16-byte pieces), and the LSE of
-     * the two rows this lane's accumulators hold (lane/4 and lane/4 + 8) */
-    float l2r[2] = {0.f, 0.f}, dlr[2] = {0.f, 0.f};
-    for (int rr = 0; rr < 16; rr++) {
-        const int row = warp * 16 + rr;
-        if (row >= qrows) break; /* warp-uniform */
-        const long long tok = query_token(p, blk, qg, row);
-        float part = 0.f;
-        for (int c = lane; c < D / 8; c += 32)
-            part += dot8<BF>(*reinterpret_cast<const uint4 *>(db + tok * p.so[1] + c * 8), *reinterpret_cast<const uint4 *>(ob + tok * p.so[1] + c * 8));
-#pragma unroll
-        for (int m = 16; m > 0; m >>= 1) part += __shfl_xor_sync(0xffffffffu, part, m);
-        if (lane == 0) P.delta[stat_at(p, b, h, tok)] = part;
-        if (rr == (lane >> 2)) {
-            dlr[0] = part;
-            l2r[0] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
-        }
-        if (rr == (lane >> 2) + 8) {
-            dlr[1] = part;
-            l2r[1] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
-        }
-    }
+    float l2r[2], dlr[2];
+    row_stats<D, BF>(P, blk, qg, warp * 16, lane, l2r, dlr);
 
     float dq[D / 8][4];
     zero_acc<D>(dq);
@@ -213,12 +155,8 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
 
     acc_to_smem<D, BF>(Qs, dq, P.scale, warp, lane);
     __syncwarp();
-    raw16 *gq = (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2];
-    for (int e = lane; e < 16 * (D / 8); e += 32) {
-        const int row = warp * 16 + e / (D / 8), c = e % (D / 8);
-        if (row < qrows)
-            *reinterpret_cast<uint4 *>(gq + query_token(p, blk, qg, row) * p.sq[1] + c * 8) = *reinterpret_cast<const uint4 *>(&Qs[sw<D>(row, c * 8)]);
-    }
+    store_rows<D>(p, blk, qg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Qs, (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2], p.sq[1],
+                  [](long long) { return false; });
 }
 
 template <int D, bool BF>
@@ -229,12 +167,12 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     raw16 *Vs = Ks + BM * D;
     raw16 *Qs = Vs + BM * D;     /* two stages */
     raw16 *Ds = Qs + 2 * BN * D; /* dO, two stages */
-    float *L2 = reinterpret_cast<float *>(Ds + 2 * BN * D); /* per stage: the chunk's LSE * log2e */
-    float *DL = L2 + 2 * BN;                                 /* and its D_i */
+    float *LS = reinterpret_cast<float *>(Ds + 2 * BN * D); /* per stage: the chunk's LSE */
+    float *DL = LS + 2 * BN;                                 /* and its D_i */
     const sta_params &p = P.f;
     const int *blk = query_block(p); /* the key tiles are the query tiles: the same blocks */
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int ktile = blk[STILE_BLOCK_TILE], krows = blk[STILE_BLOCK_NROWS];
+    const int ktile = blk[STILE_BLOCK_TILE];
     const geom kg = query_geom(p, blk);
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
@@ -243,11 +181,11 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     chunk_next(p, nxt);
     auto issue = [&](const chunk_iter &c, int st) {
         stage_chunk<D>(p, c, Qs + st * BN * D, Ds + st * BN * D, qb, p.sq[1], db, p.so[1], tid);
-        if (tid < BN) { /* rows past the chunk: P = 0 (lse +inf), D 0 */
+        if (tid < BN) { /* rows past the chunk: LSE and D 0, and with Q and dO 0 they add nothing */
             const bool ok = tid < chunk_rows(c);
             const long long at = ok ? stat_at(p, b, h, chunk_token(p, c, tid)) : 0;
-            L2[st * BN + tid] = ok ? p.lse[at] * LOG2E : __int_as_float(0x7f800000);
-            DL[st * BN + tid] = ok ? P.delta[at] : 0.f;
+            cp_async4(LS + st * BN + tid, p.lse + at, ok);
+            cp_async4(DL + st * BN + tid, P.delta + at, ok);
         }
     };
     issue(cur, 0);
@@ -265,7 +203,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
         cp_wait<1>();
         __syncthreads();
         const raw16 *qs = Qs + stage * BN * D, *ds = Ds + stage * BN * D;
-        const float *l2 = L2 + stage * BN, *dl = DL + stage * BN;
+        const float *ls = LS + stage * BN, *dl = DL + stage * BN;
         const int n = chunk_rows(cur);
         for (int c0 = 0; c0 < n; c0 += QH) {
             float s[QH / 8][4], dp[QH / 8][4];
@@ -276,7 +214,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int col = c0 + nt * 8 + 2 * (lane & 3) + (e & 1);
-                    const float pr = fast_exp2(fmaf(s[nt][e], sl2, -l2[col]));
+                    const float pr = fast_exp2(fmaf(s[nt][e], sl2, -ls[col] * LOG2E));
                     s[nt][e] = pr;
                     dp[nt][e] = pr * (dp[nt][e] - dl[col]);
                 }
@@ -293,16 +231,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     acc_to_smem<D, BF>(Ks, dk, P.scale, warp, lane);
     acc_to_smem<D, BF>(Vs, dv, 1.f, warp, lane);
     __syncwarp();
-    raw16 *gk = (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], *gv = (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2];
-    for (int e = lane; e < 16 * (D / 8); e += 32) {
-        const int row = warp * 16 + e / (D / 8), c = e % (D / 8);
-        if (row >= krows) continue;
-        const long long tok = query_token(p, blk, kg, row);
-        const bool padding = ktile < 0 && tok - p.video >= p.text_valid; /* attended by none; its sums are dropped */
-        const uint4 zero = make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4 *>(gk + tok * p.sk[1] + c * 8) = padding ? zero : *reinterpret_cast<const uint4 *>(&Ks[sw<D>(row, c * 8)]);
-        *reinterpret_cast<uint4 *>(gv + tok * p.sv[1] + c * 8) = padding ? zero : *reinterpret_cast<const uint4 *>(&Vs[sw<D>(row, c * 8)]);
-    }
+    auto padding = [&](long long tok) { return ktile < 0 && tok - p.video >= p.text_valid; }; /* attended by none: zeros */
+    store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Ks, (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], p.sk[1], padding);
+    store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Vs, (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2], p.sv[1], padding);
 }
 
 template <int D, bool BF> gpuError_t launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream)

@@ -1,7 +1,8 @@
 /* The Hopper STA backward (sm_90a): the two kernels of sta_bwd_sm80.cu (dQ per query block, then dK/dV
  * per key block over the transposed schedule; every gradient row owned by one warpgroup, no atomics,
  * deterministic) with wgmma in place of mma.sync. A block of 128 rows is two warpgroups of 64; operands
- * are staged by cp.async (all 256 threads, two stages of 64-row chunks) into 128-byte swizzled tiles,
+ * are staged by cp.async (all 256 threads, three stages of 64-row chunks, one barrier per chunk)
+ * into 128-byte swizzled tiles,
  * one [rows][64] tile per 64-wide piece of the head dim - the layout wgmma reads as K-major (Q, K, V,
  * dO rows against the head dim) and, with the transpose bit, as MN-major (dO and Q as the B of
  * P^T dO and dS^T Q, K as the B of dS K).
@@ -9,23 +10,16 @@
  *          registers rounded to the input type, as the forward's P V);
  *   dK/dV: S^T = K Q^T and dP^T = V dO^T (ss), dV += P^T dO and dK += dS^T Q (rs).
  * Built only as sm_90a machine code (-Dnvcc_archs including 90), taken on compute capability 9.0. */
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <stdint.h>
 
-#include "sta_mma.cuh" /* cp.async */
-#include "sta_schedule.cuh"
+#include "sta_bwd_tc.cuh"
 #include "sta_softmax.cuh"
 #include "sta_wgmma.cuh"
 
 namespace {
 
-enum { NT = 256, CH = 64 };  /* threads (two warpgroups), chunk rows (= BN) */
-static_assert(BM == 128 && (int)BN == (int)CH, "two warpgroups of 64 rows, chunks of 64 rows");
-
-const float LOG2E = 1.4426950408889634f;
-
-__device__ __forceinline__ long long stat_at(const sta_params &p, int b, int h, long long t) { return ((long long)b * p.heads + h) * p.tokens + t; }
+enum { CH = 64, NS = 3 }; /* chunk rows (= BN), chunk stages */
+static_assert(BM == 128 && (int)BN == (int)CH && NT == 256, "two warpgroups of 64 rows, chunks of 64 rows");
 
 /* Byte offset of 16-byte piece c (columns 8c .. 8c + 7) of row r in a tile of `rows` rows: the 64-wide
  * pieces of the head dim one after another, each [rows][128 bytes], 128-byte swizzled (from a
@@ -34,35 +28,23 @@ __device__ __forceinline__ uint32_t swz(int rows, int r, int c) { return (uint32
 
 __device__ __forceinline__ void fence_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
-/* cp.async rows [0, n) of chunk c of two tensors (bases at this batch entry and head, token strides
- * xs, ys) into CH-row tiles xd, yd; zero-filled past n. */
+template <int ROWS> struct swz_at {
+    __device__ __forceinline__ uint32_t operator()(int r, int cc) const { return swz(ROWS, r, cc); }
+};
+
+/* cp.async chunk c of two tensors into CH-row tiles, or the block's own BM rows (stage_rows). */
 template <int D>
 __device__ __forceinline__ void stage_chunk(const sta_params &p, const chunk_iter &c, unsigned char *xd, unsigned char *yd, const raw16 *x,
                                             long long xs, const raw16 *y, long long ys, int tid)
 {
-    constexpr int CPR = D / 8, RPP = NT / CPR;
-    const int cc = tid % CPR, n = chunk_rows(c);
-    for (int r = tid / CPR; r < CH; r += RPP) {
-        const bool ok = r < n;
-        const long long tok = ok ? chunk_token(p, c, r) : 0;
-        cp_async16(xd + swz(CH, r, cc), x + tok * xs + cc * 8, ok);
-        cp_async16(yd + swz(CH, r, cc), y + tok * ys + cc * 8, ok);
-    }
+    stage_rows<D>(CH, chunk_rows(c), [&](int r) { return chunk_token(p, c, r); }, swz_at<CH>(), xd, yd, x, xs, y, ys, tid);
 }
 
-/* The same for the block's own BM rows. */
 template <int D>
 __device__ __forceinline__ void stage_block(const sta_params &p, const int *blk, const geom &g, unsigned char *xd, unsigned char *yd,
                                             const raw16 *x, long long xs, const raw16 *y, long long ys, int tid)
 {
-    constexpr int CPR = D / 8, RPP = NT / CPR;
-    const int cc = tid % CPR, n = blk[STILE_BLOCK_NROWS];
-    for (int r = tid / CPR; r < BM; r += RPP) {
-        const bool ok = r < n;
-        const long long tok = ok ? query_token(p, blk, g, r) : 0;
-        cp_async16(xd + swz(BM, r, cc), x + tok * xs + cc * 8, ok);
-        cp_async16(yd + swz(BM, r, cc), y + tok * ys + cc * 8, ok);
-    }
+    stage_rows<D>(BM, blk[STILE_BLOCK_NROWS], [&](int r) { return query_token(p, blk, g, r); }, swz_at<BM>(), xd, yd, x, xs, y, ys, tid);
 }
 
 /* s (64 x 64 per warpgroup) = A B^T over the head dim: A the warpgroup's 64 rows of a BM-row tile,
@@ -106,23 +88,7 @@ template <int D, bool BF> __device__ __forceinline__ void acc_to_smem(unsigned c
         }
 }
 
-template <bool BF> __device__ __forceinline__ float2 unpack2(unsigned u)
-{
-    if (BF) return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u));
-    return __half22float2(*reinterpret_cast<const __half2 *>(&u));
-}
-
-template <bool BF> __device__ __forceinline__ float dot8(uint4 x, uint4 y)
-{
-    const unsigned xa[4] = {x.x, x.y, x.z, x.w}, ya[4] = {y.x, y.y, y.z, y.w};
-    float s = 0.f;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 a = unpack2<BF>(xa[i]), c = unpack2<BF>(ya[i]);
-        s = fmaf(a.x, c.x, fmaf(a.y, c.y, s));
-    }
-    return s;
-}
+__device__ __forceinline__ int next_stage(int s) { return s + 1 == NS ? 0 : s + 1; }
 
 template <int D> __device__ __forceinline__ unsigned char *align1024(unsigned char *s)
 {
@@ -135,14 +101,12 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     extern __shared__ __align__(1024) unsigned char smem_raw[];
     unsigned char *smem = align1024<D>(smem_raw);
     constexpr int TB = BM * D * 2, TC = CH * D * 2; /* bytes of a block tile and of a chunk tile */
-    unsigned char *Qs = smem, *Ds = Qs + TB, *Ks = Ds + TB, *Vs = Ks + 2 * TC;
+    unsigned char *Qs = smem, *Ds = Qs + TB, *Ks = Ds + TB, *Vs = Ks + NS * TC;
     const sta_params &p = P.f;
     const int *blk = query_block(p);
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
-    const int qrows = blk[STILE_BLOCK_NROWS];
     const geom qg = query_geom(p, blk);
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
-    const raw16 *ob = (const raw16 *)p.o + b * p.so[0] + h * p.so[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
     chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
@@ -150,28 +114,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     stage_chunk<D>(p, cur, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     cp_commit();
 
-    /* D_i of the warp's 16 rows from global memory; LSE and D of this lane's two rows */
-    float l2r[2] = {0.f, 0.f}, dlr[2] = {0.f, 0.f};
     const int wrow = wg * 64 + warp * 16;
-    for (int rr = 0; rr < 16; rr++) {
-        const int row = wrow + rr;
-        if (row >= qrows) break; /* warp-uniform */
-        const long long tok = query_token(p, blk, qg, row);
-        float part = 0.f;
-        for (int c = lane; c < D / 8; c += 32)
-            part += dot8<BF>(*reinterpret_cast<const uint4 *>(db + tok * p.so[1] + c * 8), *reinterpret_cast<const uint4 *>(ob + tok * p.so[1] + c * 8));
-#pragma unroll
-        for (int m = 16; m > 0; m >>= 1) part += __shfl_xor_sync(0xffffffffu, part, m);
-        if (lane == 0) P.delta[stat_at(p, b, h, tok)] = part;
-        if (rr == (lane >> 2)) {
-            dlr[0] = part;
-            l2r[0] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
-        }
-        if (rr == (lane >> 2) + 8) {
-            dlr[1] = part;
-            l2r[1] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
-        }
-    }
+    float l2r[2], dlr[2];
+    row_stats<D, BF>(P, blk, qg, wrow, lane, l2r, dlr);
 
     float dq[D / 2];
 #pragma unroll
@@ -181,7 +126,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     int stage = 0;
     for (;;) {
         const bool has_next = chunk_valid(p, nxt);
-        if (has_next) stage_chunk<D>(p, nxt, Ks + (stage ^ 1) * TC, Vs + (stage ^ 1) * TC, kb, p.sk[1], vb, p.sv[1], tid);
+        /* the stage after this one was last read two chunks ago, before every thread passed the barrier
+         * of the previous chunk: free to fill */
+        if (has_next) stage_chunk<D>(p, nxt, Ks + next_stage(stage) * TC, Vs + next_stage(stage) * TC, kb, p.sk[1], vb, p.sv[1], tid);
         cp_commit();
         cp_wait<1>(); /* the block's rows and the current chunk have landed */
         fence_async();
@@ -215,21 +162,15 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
         wgmma_commit();
         wgmma_wait<0>();
         reg_fence(dq);
-        __syncthreads(); /* this stage is consumed before the next issue overwrites it */
         if (!has_next) break;
         cur = nxt;
         chunk_next(p, nxt);
-        stage ^= 1;
+        stage = next_stage(stage);
     }
 
     acc_to_smem<D, BF>(Qs, dq, P.scale, wg, warp, lane);
     __syncwarp();
-    raw16 *gq = (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2];
-    for (int e = lane; e < 16 * (D / 8); e += 32) {
-        const int row = wrow + e / (D / 8), c = e % (D / 8);
-        if (row < qrows)
-            *reinterpret_cast<uint4 *>(gq + query_token(p, blk, qg, row) * p.sq[1] + c * 8) = *reinterpret_cast<const uint4 *>(Qs + swz(BM, row, c));
-    }
+    store_rows<D>(p, blk, qg, wrow, lane, swz_at<BM>(), Qs, (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2], p.sq[1], [](long long) { return false; });
 }
 
 template <int D, bool BF>
@@ -238,12 +179,12 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     extern __shared__ __align__(1024) unsigned char smem_raw[];
     unsigned char *smem = align1024<D>(smem_raw);
     constexpr int TB = BM * D * 2, TC = CH * D * 2;
-    unsigned char *Ks = smem, *Vs = Ks + TB, *Qs = Vs + TB, *Ds = Qs + 2 * TC;
-    float *L2 = reinterpret_cast<float *>(Ds + 2 * TC), *DL = L2 + 2 * CH;
+    unsigned char *Ks = smem, *Vs = Ks + TB, *Qs = Vs + TB, *Ds = Qs + NS * TC;
+    float *LS = reinterpret_cast<float *>(Ds + NS * TC), *DL = LS + NS * CH; /* per stage: the chunk's LSE and D_i */
     const sta_params &p = P.f;
     const int *blk = query_block(p);
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
-    const int ktile = blk[STILE_BLOCK_TILE], krows = blk[STILE_BLOCK_NROWS];
+    const int ktile = blk[STILE_BLOCK_TILE];
     const geom kg = query_geom(p, blk);
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
@@ -252,11 +193,11 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     chunk_next(p, nxt);
     auto issue = [&](const chunk_iter &c, int st) {
         stage_chunk<D>(p, c, Qs + st * TC, Ds + st * TC, qb, p.sq[1], db, p.so[1], tid);
-        if (tid < CH) { /* rows past the chunk: P = 0 (lse +inf), D 0 */
+        if (tid < CH) { /* rows past the chunk: LSE and D 0, and with Q and dO 0 they add nothing */
             const bool ok = tid < chunk_rows(c);
             const long long at = ok ? stat_at(p, b, h, chunk_token(p, c, tid)) : 0;
-            L2[st * CH + tid] = ok ? p.lse[at] * LOG2E : __int_as_float(0x7f800000);
-            DL[st * CH + tid] = ok ? P.delta[at] : 0.f;
+            cp_async4(LS + st * CH + tid, p.lse + at, ok);
+            cp_async4(DL + st * CH + tid, P.delta + at, ok);
         }
     };
     issue(cur, 0);
@@ -270,13 +211,13 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     int stage = 0;
     for (;;) {
         const bool has_next = chunk_valid(p, nxt);
-        if (has_next) issue(nxt, stage ^ 1);
+        if (has_next) issue(nxt, next_stage(stage)); /* free: see the dQ kernel */
         cp_commit();
         cp_wait<1>();
         fence_async();
         __syncthreads();
         const uint32_t qs = smem_u32(Qs + stage * TC), ds = smem_u32(Ds + stage * TC);
-        const float *l2 = L2 + stage * CH, *dl = DL + stage * CH;
+        const float *ls = LS + stage * CH, *dl = DL + stage * CH;
         float s[32], dp[32];
         wgmma_fence();
         ss_abt<D, BF>(s, ksm, wg, qs);
@@ -294,7 +235,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
                 float x[2], y[2];
 #pragma unroll
                 for (int u = 0; u < 2; u++) {
-                    x[u] = fast_exp2(fmaf(s[4 * j + e + u], sl2, -l2[col + u]));
+                    x[u] = fast_exp2(fmaf(s[4 * j + e + u], sl2, -ls[col + u] * LOG2E));
                     y[u] = x[u] * (dp[4 * j + e + u] - dl[col + u]);
                 }
                 pr[2 * j + (e >> 1)] = pack2<BF>(x[0], x[1]);
@@ -307,32 +248,24 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
         wgmma_wait<0>();
         reg_fence(dv);
         reg_fence(dk);
-        __syncthreads();
         if (!has_next) break;
         cur = nxt;
         chunk_next(p, nxt);
-        stage ^= 1;
+        stage = next_stage(stage);
     }
 
     acc_to_smem<D, BF>(Ks, dk, P.scale, wg, warp, lane);
     acc_to_smem<D, BF>(Vs, dv, 1.f, wg, warp, lane);
     __syncwarp();
-    raw16 *gk = (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], *gv = (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2];
     const int wrow = wg * 64 + warp * 16;
-    for (int e = lane; e < 16 * (D / 8); e += 32) {
-        const int row = wrow + e / (D / 8), c = e % (D / 8);
-        if (row >= krows) continue;
-        const long long tok = query_token(p, blk, kg, row);
-        const bool padding = ktile < 0 && tok - p.video >= p.text_valid; /* attended by none; its sums are dropped */
-        const uint4 zero = make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4 *>(gk + tok * p.sk[1] + c * 8) = padding ? zero : *reinterpret_cast<const uint4 *>(Ks + swz(BM, row, c));
-        *reinterpret_cast<uint4 *>(gv + tok * p.sv[1] + c * 8) = padding ? zero : *reinterpret_cast<const uint4 *>(Vs + swz(BM, row, c));
-    }
+    auto padding = [&](long long tok) { return ktile < 0 && tok - p.video >= p.text_valid; }; /* attended by none: zeros */
+    store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Ks, (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], p.sk[1], padding);
+    store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Vs, (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2], p.sv[1], padding);
 }
 
 template <int D, bool BF> cudaError_t launch(const sta_bwd_params *p, dim3 grid, cudaStream_t stream)
 {
-    const size_t tiles = (size_t)(2 * BM + 4 * CH) * D * 2, smem_dq = tiles + 1024, smem_kv = smem_dq + 4 * CH * sizeof(float);
+    const size_t tiles = (size_t)(2 * BM + 2 * NS * CH) * D * 2, smem_dq = tiles + 1024, smem_kv = smem_dq + 2 * NS * CH * sizeof(float);
     cudaError_t e = cudaFuncSetAttribute(sta_bwd_dq_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq);
     if (e == cudaSuccess) e = cudaFuncSetAttribute(sta_bwd_dkdv_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv);
     if (e != cudaSuccess) return e;

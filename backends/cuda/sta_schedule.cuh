@@ -128,6 +128,11 @@ __device__ __forceinline__ long long query_token(const sta_params &p, const int 
 
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
+const float LOG2E = 1.4426950408889634f;
+
+/* Index of (batch b, head h, token t) in the LSE (and the backward's delta): [batch][heads][tokens]. */
+__device__ __forceinline__ long long stat_at(const sta_params &p, int b, int h, long long t) { return ((long long)b * p.heads + h) * p.tokens + t; }
+
 } /* namespace */
 
 #endif
