@@ -1,8 +1,8 @@
 /* The Hopper STA backward (sm_90a): the two kernels of sta_bwd_sm80.cu (dQ per query block, then dK/dV
  * per key block over the transposed schedule; every gradient row owned by one warpgroup, no atomics,
  * deterministic) with wgmma in place of mma.sync. A block of 128 rows is two warpgroups of 64; operands
- * are staged by cp.async (all 256 threads, three stages of 64-row chunks, one barrier per chunk)
- * into 128-byte swizzled tiles,
+ * are staged by cp.async (all 256 threads, three stages of 64-row chunks fetched two chunks ahead,
+ * one barrier per chunk) into 128-byte swizzled tiles,
  * one [rows][64] tile per 64-wide piece of the head dim - the layout wgmma reads as K-major (Q, K, V,
  * dO rows against the head dim) and, with the transpose bit, as MN-major (dO and Q as the B of
  * P^T dO and dS^T Q, K as the B of dS K).
@@ -109,10 +109,14 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
-    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
-    chunk_next(p, nxt);
+    /* chunk i + 2 is fetched while chunk i is computed: cur is chunk i, ahead chunk i + 2 */
+    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), ahead = cur;
     stage_chunk<D>(p, cur, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     cp_commit();
+    chunk_next(p, ahead);
+    if (chunk_valid(p, ahead)) stage_chunk<D>(p, ahead, Ks + TC, Vs + TC, kb, p.sk[1], vb, p.sv[1], tid);
+    cp_commit();
+    chunk_next(p, ahead);
 
     const int wrow = wg * 64 + warp * 16;
     float l2r[2], dlr[2];
@@ -125,14 +129,13 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     const uint32_t qs = smem_u32(Qs), ds = smem_u32(Ds);
     int stage = 0;
     for (;;) {
-        const bool has_next = chunk_valid(p, nxt);
-        /* the stage after this one was last read two chunks ago, before every thread passed the barrier
-         * of the previous chunk: free to fill */
-        if (has_next) stage_chunk<D>(p, nxt, Ks + next_stage(stage) * TC, Vs + next_stage(stage) * TC, kb, p.sk[1], vb, p.sv[1], tid);
-        cp_commit();
-        cp_wait<1>(); /* the block's rows and the current chunk have landed */
+        cp_wait<1>(); /* the block's rows and chunk i have landed (chunk i + 1 may not have) */
         fence_async();
         __syncthreads();
+        /* chunk i + 2 goes where chunk i - 1 was, which every thread has finished with (barrier above) */
+        if (chunk_valid(p, ahead))
+            stage_chunk<D>(p, ahead, Ks + next_stage(next_stage(stage)) * TC, Vs + next_stage(next_stage(stage)) * TC, kb, p.sk[1], vb, p.sv[1], tid);
+        cp_commit();
         const uint32_t ks = smem_u32(Ks + stage * TC), vs = smem_u32(Vs + stage * TC);
         const int n = chunk_rows(cur);
         float s[32], dp[32];
@@ -162,9 +165,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
         wgmma_commit();
         wgmma_wait<0>();
         reg_fence(dq);
-        if (!has_next) break;
-        cur = nxt;
-        chunk_next(p, nxt);
+        chunk_next(p, cur);
+        if (!chunk_valid(p, cur)) break;
+        chunk_next(p, ahead);
         stage = next_stage(stage);
     }
 
@@ -189,8 +192,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
     const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
     stage_block<D>(p, blk, kg, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
-    chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), nxt = cur;
-    chunk_next(p, nxt);
+    chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), ahead = cur; /* chunks i, i + 2 */
     auto issue = [&](const chunk_iter &c, int st) {
         stage_chunk<D>(p, c, Qs + st * TC, Ds + st * TC, qb, p.sq[1], db, p.so[1], tid);
         if (tid < CH) { /* rows past the chunk: LSE and D 0, and with Q and dO 0 they add nothing */
@@ -202,6 +204,10 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     };
     issue(cur, 0);
     cp_commit();
+    chunk_next(p, ahead);
+    if (chunk_valid(p, ahead)) issue(ahead, 1);
+    cp_commit();
+    chunk_next(p, ahead);
 
     float dk[D / 2], dv[D / 2];
 #pragma unroll
@@ -210,12 +216,11 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     const uint32_t ksm = smem_u32(Ks), vsm = smem_u32(Vs);
     int stage = 0;
     for (;;) {
-        const bool has_next = chunk_valid(p, nxt);
-        if (has_next) issue(nxt, next_stage(stage)); /* free: see the dQ kernel */
-        cp_commit();
         cp_wait<1>();
         fence_async();
         __syncthreads();
+        if (chunk_valid(p, ahead)) issue(ahead, next_stage(next_stage(stage))); /* as in the dQ kernel */
+        cp_commit();
         const uint32_t qs = smem_u32(Qs + stage * TC), ds = smem_u32(Ds + stage * TC);
         const float *ls = LS + stage * CH, *dl = DL + stage * CH;
         float s[32], dp[32];
@@ -248,9 +253,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
         wgmma_wait<0>();
         reg_fence(dv);
         reg_fence(dk);
-        if (!has_next) break;
-        cur = nxt;
-        chunk_next(p, nxt);
+        chunk_next(p, cur);
+        if (!chunk_valid(p, cur)) break;
+        chunk_next(p, ahead);
         stage = next_stage(stage);
     }
 
