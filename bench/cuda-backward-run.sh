@@ -5,7 +5,8 @@
 # cases, and HunyuanVideo 720p bf16 backward beside FlexAttention-STA's and the dense peers' in one run.
 #   STILE_COMMIT=<commit> bash bench/cuda-backward-run.sh        (results in $OUT, default ./gpu-out)
 # PHASES (default "conf sanitize bench") picks the parts, PATHS the STILE_CUDA_PATH values, SANITIZE the
-# "tool:path" pairs. Checks run side by side (the host oracle dominates them); the timing runs alone.
+# "tool:path" pairs (SANITIZE_TIMEOUT seconds each). Checks run side by side (the host oracle dominates
+# them); the timing runs alone.
 set -uo pipefail
 source "$(dirname "$0")/gpu-common.sh" -Dvulkan=disabled -Dhip=disabled -Dtests=false -Dnvcc_archs=90
 phases=${PHASES:-conf sanitize bench}
@@ -25,7 +26,7 @@ fi
 if [[ $phases == *sanitize* ]]; then
     for pair in ${SANITIZE:-memcheck:hopper racecheck:hopper synccheck:hopper initcheck:hopper memcheck:mma racecheck:mma memcheck:portable}; do
         tool=${pair%%:*} path=${pair##*:}
-        STILE_CUDA_PATH=$path timeout 900 compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 \
+        STILE_CUDA_PATH=$path timeout ${SANITIZE_TIMEOUT:-900} compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 \
             --case backward > "$out/$tool-$path.log" 2>&1 & pids+=($!)
     done
 fi
