@@ -52,6 +52,10 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     }
     ok = ok && conf_mirror_init(dev, &m[3], lead + span[3]) && conf_mirror_init(dev, &m[4], lse_bytes) &&
          conf_mirror_init(dev, &m[5], lead + span[3]);
+    for (int i = 3; i < 5 && ok; i++) { /* o and lse poisoned, guards set: every byte the forward leaves is known */
+        memset(m[i].host, 0xff, m[i].bytes);
+        ok = conf_up(&m[i]);
+    }
     if (ok) stile_conf_fill_normal(m[5].host, p.dtype, (int64_t)(m[5].bytes / es), seed + 3);
     ok = ok && conf_up(&m[5]);
     for (int t = 0; t < 3 && ok; t++) ok = conf_mirror_init(dev, &m[6 + t], lead + span[t]) && (first[t] = malloc(span[t])) != NULL;
