@@ -5,8 +5,9 @@
 # cases, and HunyuanVideo 720p bf16 backward beside FlexAttention-STA's and the dense peers' in one run.
 #   STILE_COMMIT=<commit> bash bench/cuda-backward-run.sh        (results in $OUT, default ./gpu-out)
 # PHASES (default "conf sanitize bench") picks the parts, PATHS the STILE_CUDA_PATH values, SANITIZE the
-# "tool:path" pairs (SANITIZE_TIMEOUT seconds each). Checks run side by side (the host oracle dominates
-# them); the timing runs alone.
+# "tool:path" pairs (SANITIZE_TIMEOUT seconds each; racecheck only on RACECHECK_CASES). Checks run side by
+# side (the host oracle dominates them); the timing runs alone. The device tool returns at most 8 files of
+# its $OUT: run with OUT=/tmp/run and tar that folder into $OUT.
 set -uo pipefail
 source "$(dirname "$0")/gpu-common.sh" -Dvulkan=disabled -Dhip=disabled -Dtests=false -Dnvcc_archs=90
 phases=${PHASES:-conf sanitize bench}
@@ -20,14 +21,16 @@ if [[ $phases == *conf* ]]; then
     # the forward cases on the kernels whose shared headers the backward changed (mma.sync, portable)
     STILE_CUDA_PATH=mma $S conformance --device cuda:0 --skip backward --json "$out/conformance-cuda-forward-mma.json" \
         > "$out/conformance-forward-mma.log" 2>&1 & pids+=($!)
-    STILE_CUDA_PATH=portable $S conformance --device cuda:0 --skip backward --skip "(sampled)" \
-        --json "$out/conformance-cuda-forward-portable.json" > "$out/conformance-forward-portable.log" 2>&1 & pids+=($!)
+    STILE_CUDA_PATH=portable $S conformance --device cuda:0 --skip "(sampled)" \
+        --json "$out/conformance-cuda-portable.json" > "$out/conformance-portable.log" 2>&1 & pids+=($!) # (one --skip: backward cases too)
 fi
 if [[ $phases == *sanitize* ]]; then
     for pair in ${SANITIZE:-memcheck:hopper racecheck:hopper synccheck:hopper initcheck:hopper memcheck:mma racecheck:mma memcheck:portable}; do
-        tool=${pair%%:*} path=${pair##*:}
+        tool=${pair%%:*} path=${pair##*:} cases=backward
+        # racecheck runs these kernels hundreds of times slower: one small case, both head dims
+        [ "$tool" = racecheck ] && cases=${RACECHECK_CASES:-w3x1x3, bf16}
         STILE_CUDA_PATH=$path timeout ${SANITIZE_TIMEOUT:-900} compute-sanitizer --tool $tool --error-exitcode 9 $S conformance --device cuda:0 \
-            --case backward > "$out/$tool-$path.log" 2>&1 & pids+=($!)
+            --case "$cases" > "$out/$tool-$path.log" 2>&1 & pids+=($!)
     done
 fi
 for pid in "${pids[@]}"; do wait "$pid" || rc=1; done

@@ -46,8 +46,7 @@ stile_status stile_plan_backward(const stile_plan *plan, const stile_grad_io *in
     stile_grad_io io;
     stile_status rc = stile_grad_io_import(in, &io, "stile_plan_backward");
     if (rc == STILE_OK && !plan->device->backend->backward)
-        rc = stile_fail(STILE_ERR_UNSUPPORTED, "stile_plan_backward: the %s backend has no backward pass yet (the CPU and Vulkan backends have one)",
-                        plan->device->backend->name);
+        rc = stile_fail(STILE_ERR_UNSUPPORTED, "stile_plan_backward: the %s backend has no backward pass", plan->device->backend->name);
     if (rc == STILE_OK) rc = grad_io_check(plan, &io);
     if (rc == STILE_OK) {
         stile_exec_info info;

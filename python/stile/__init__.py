@@ -84,7 +84,7 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     cannot take, StileValueError for a problem the library refuses, StileError otherwise.
     Under torch.compile the call is the custom op torch.ops.stile.attention (no graph break).
     Autograd: torch tensors that require grad get dq, dk and dv from the library's backward pass
-    (stile_plan_backward: deterministic; where the backend has one, the CPU so far) through the same
+    (stile_plan_backward: deterministic; every backend has one) through the same
     op; the gradient with respect to the returned lse is not computed (a nonzero one raises).
     """
     sig = None

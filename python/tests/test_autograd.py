@@ -83,6 +83,32 @@ def test_half_precision_gradients(rng):
             assert float(((got.double() - want) ** 2).sum() / (want ** 2).sum()) <= bound
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for torch here")
+@pytest.mark.parametrize("D", [64, 16])  # the tensor-core backward (d 64), the portable one
+def test_cuda_gradients_on_the_current_stream(rng, D):
+    """CUDA tensors: the backward runs on cuda:0 on torch's stream; bf16 gradients against the float64
+    reference within the conformance bound, and bitwise the same on a second backward."""
+    if not [d for d in stile.devices() if d["name"] == "cuda:0" and "unavailable" not in d]:
+        pytest.skip("stile has no cuda:0 here")
+    text, pad, windows = 3, 1, [(1, 1, 1), (2, 1, 2)]
+    cpu = _inputs(rng, 2, VIDEO + text, 2, D, torch.bfloat16)
+    q, k, v = (x.detach().cuda().requires_grad_() for x in cpu)
+    g = torch.from_numpy(rng.standard_normal(q.shape)).to(torch.bfloat16)
+    grads = []
+    for _ in range(2):
+        for x in (q, k, v):
+            x.grad = None
+        o = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=windows, text=text, text_padding=pad)
+        (o.float() * g.cuda().float()).sum().backward()
+        grads.append([x.grad.clone() for x in (q, k, v)])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    q64, k64, v64 = (x.detach().double().requires_grad_() for x in cpu)
+    (_ref64(q64, k64, v64, windows, text, pad) * g.double()).sum().backward()
+    for got, want in zip(grads[0], (q64.grad, k64.grad, v64.grad)):
+        assert got.dtype == torch.bfloat16 and got.is_cuda
+        assert float(((got.cpu().double() - want) ** 2).sum() / (want ** 2).sum()) <= 1e-4
+
+
 def test_strided_inputs_and_upstream_gradients(rng):
     """q, k, v as views of one packed projection and an upstream gradient with other strides (an
     expand): the gradients take their inputs' layouts and agree with contiguous inputs."""
