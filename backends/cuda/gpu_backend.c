@@ -23,7 +23,8 @@
 
 typedef struct gpu_device {
     int index;
-    int cc; /* compute capability major*10 + minor (CUDA) */
+    int cc;            /* compute capability major*10 + minor (CUDA) */
+    size_t smem_optin; /* shared memory a block may opt in to */
 } gpu_device;
 
 typedef struct gpu_plan {
@@ -124,6 +125,11 @@ static stile_status gpu_device_open(int index, const stile_device_params *params
     if (!d) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory opening a GPU device");
     d->index = index;
     d->cc = prop.major * 10 + prop.minor;
+#ifdef STILE_HIP
+    d->smem_optin = prop.sharedMemPerBlock; /* ROCm's properties lack the opt-in size; HIP runs the portable kernels */
+#else
+    d->smem_optin = prop.sharedMemPerBlockOptin;
+#endif
     int drv = 0, rt = 0;
     gpuDriverGetVersion(&drv);
     gpuRuntimeGetVersion(&rt);
@@ -269,7 +275,8 @@ static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io
 }
 
 /* The backward (stile_plan_backward): the kernels of stile_gpu_sta_backward on the caller's stream, with
- * scratch for D_i allocated and freed in stream order (the stream's memory pool), so nothing waits. */
+ * scratch for D_i allocated and freed in stream order (the stream's memory pool), so nothing waits
+ * (on a device without memory pools the call waits for its stream before freeing plain memory). */
 static stile_status gpu_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info)
 {
     gpu_device *dev = device;
@@ -294,18 +301,30 @@ static stile_status gpu_backward(void *device, const stile_plan *plan, void *imp
         gpu_leave(&scope);
         return gpu_fail(e, "selecting the device");
     }
+    /* a device without stream-ordered allocation: plain memory, freed after the stream has drained */
+    int pooled = 1;
     e = gpuMallocAsync((void **)&bp.delta, scratch, stream);
+    if (e == gpuErrorNotSupported) {
+        gpuGetLastError();
+        pooled = 0;
+        e = gpuMalloc((void **)&bp.delta, scratch);
+    }
     if (e != gpuSuccess) {
         gpu_leave(&scope);
         return gpu_fail(e, "allocating the backward's scratch");
     }
-    const int path = stile_gpu_backward_path(&bp, dev->cc);
+    const int path = stile_gpu_backward_path(&bp, dev->cc, dev->smem_optin);
     char err[256] = "";
     const int rc = stile_gpu_sta_backward(&bp, path, stream, err, sizeof err);
-    e = gpuFreeAsync(bp.delta, stream);
     stile_status st = STILE_OK;
+    if (pooled) {
+        e = gpuFreeAsync(bp.delta, stream);
+    } else {
+        e = gpuStreamSynchronize(stream);
+        gpuFree(bp.delta);
+    }
     if (rc != 0) st = gpu_fail((gpuError_t)rc, "launching the STA backward");
-    else if (e != gpuSuccess) st = gpu_fail(e, "freeing the backward's scratch");
+    else if (e != gpuSuccess) st = gpu_fail(e, pooled ? "freeing the backward's scratch" : "running the STA backward");
     else if (!io->stream && (e = gpuStreamSynchronize(0)) != gpuSuccess) st = gpu_fail(e, "running the STA backward");
     gpu_leave(&scope);
     if (st == STILE_OK)

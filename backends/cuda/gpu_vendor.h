@@ -11,6 +11,7 @@ typedef hipStream_t gpuStream_t;
 typedef hipDeviceProp_t gpuDeviceProp;
 #define gpuSuccess hipSuccess
 #define gpuErrorMemoryAllocation hipErrorOutOfMemory
+#define gpuErrorNotSupported hipErrorNotSupported
 /* errors after which the context is unusable: the device counts as lost */
 #define gpuErrorIsFatal(e) ((e) == hipErrorIllegalAddress || (e) == hipErrorLaunchFailure)
 #define gpuGetDeviceCount hipGetDeviceCount
@@ -39,6 +40,7 @@ typedef cudaStream_t gpuStream_t;
 typedef struct cudaDeviceProp gpuDeviceProp;
 #define gpuSuccess cudaSuccess
 #define gpuErrorMemoryAllocation cudaErrorMemoryAllocation
+#define gpuErrorNotSupported cudaErrorNotSupported
 /* errors after which the context is unusable (sticky): the device counts as lost */
 #define gpuErrorIsFatal(e)                                                                                                   \
     ((e) == cudaErrorIllegalAddress || (e) == cudaErrorLaunchFailure || (e) == cudaErrorHardwareStackError ||             \

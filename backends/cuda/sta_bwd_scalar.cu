@@ -4,8 +4,8 @@
  *          p = exp2(s scale log2e - lse log2e), dS = p (dO_i . v_j - D_i), dQ_i = scale sum dS k_j,
  *          with D_i = dO_i . o_i, which it leaves in the launch's scratch (delta) for the next kernel;
  *   dK/dV: one thread per key row, the queries that attend it (the transposed schedule, then every
- *          text query; none for a padding text key) staged likewise: dV_j = sum p dO_i,
- *          dK_j = scale sum dS q_i.
+ *          text query) staged likewise: dV_j = sum p dO_i, dK_j = scale sum dS q_i; a padding text
+ *          key is attended by none, and its rows get zeros.
  * Every gradient row is summed by its own thread in schedule order: no atomics, deterministic. */
 #include "sta_elem.cuh"
 #include "sta_schedule.cuh"

@@ -236,19 +236,24 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Vs, (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2], p.sv[1], padding);
 }
 
+/* Dynamic shared memory of the dQ kernel and (the larger) of the dK/dV kernel at head dim D. */
+size_t smem_dq(int D) { return (size_t)(2 * BM + 4 * BN) * D * sizeof(raw16); }
+size_t smem_kv(int D) { return smem_dq(D) + 4 * BN * sizeof(float); }
+
 template <int D, bool BF> gpuError_t launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream)
 {
-    const size_t smem_dq = (size_t)(2 * BM + 4 * BN) * D * sizeof(raw16), smem_kv = smem_dq + 4 * BN * sizeof(float);
-    gpuError_t e = gpuFuncSetAttribute(sta_bwd_dq_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq);
-    if (e == gpuSuccess) e = gpuFuncSetAttribute(sta_bwd_dkdv_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv);
+    gpuError_t e = gpuFuncSetAttribute(sta_bwd_dq_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq(D));
+    if (e == gpuSuccess) e = gpuFuncSetAttribute(sta_bwd_dkdv_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv(D));
     if (e != gpuSuccess) return e;
-    sta_bwd_dq_mma<D, BF><<<grid, NT, smem_dq, stream>>>(*p);
+    sta_bwd_dq_mma<D, BF><<<grid, NT, smem_dq(D), stream>>>(*p);
     if ((e = gpuGetLastError()) != gpuSuccess) return e;
-    sta_bwd_dkdv_mma<D, BF><<<grid, NT, smem_kv, stream>>>(*p);
+    sta_bwd_dkdv_mma<D, BF><<<grid, NT, smem_kv(D), stream>>>(*p);
     return gpuGetLastError();
 }
 
 } /* namespace */
+
+size_t STA_KERNELS::bwd_sm80_smem(int head_dim) { return smem_kv(head_dim); }
 
 gpuError_t STA_KERNELS::bwd_sm80_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream)
 {

@@ -268,19 +268,24 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Vs, (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2], p.sv[1], padding);
 }
 
+/* Dynamic shared memory of the dQ kernel (tiles and the 1024-byte alignment slack) and of the dK/dV kernel. */
+size_t smem_dq(int D) { return (size_t)(2 * BM + 2 * NS * CH) * D * 2 + 1024; }
+size_t smem_kv(int D) { return smem_dq(D) + 2 * NS * CH * sizeof(float); }
+
 template <int D, bool BF> cudaError_t launch(const sta_bwd_params *p, dim3 grid, cudaStream_t stream)
 {
-    const size_t tiles = (size_t)(2 * BM + 2 * NS * CH) * D * 2, smem_dq = tiles + 1024, smem_kv = smem_dq + 2 * NS * CH * sizeof(float);
-    cudaError_t e = cudaFuncSetAttribute(sta_bwd_dq_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq);
-    if (e == cudaSuccess) e = cudaFuncSetAttribute(sta_bwd_dkdv_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv);
+    cudaError_t e = cudaFuncSetAttribute(sta_bwd_dq_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq(D));
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(sta_bwd_dkdv_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv(D));
     if (e != cudaSuccess) return e;
-    sta_bwd_dq_sm90<D, BF><<<grid, NT, smem_dq, stream>>>(*p);
+    sta_bwd_dq_sm90<D, BF><<<grid, NT, smem_dq(D), stream>>>(*p);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
-    sta_bwd_dkdv_sm90<D, BF><<<grid, NT, smem_kv, stream>>>(*p);
+    sta_bwd_dkdv_sm90<D, BF><<<grid, NT, smem_kv(D), stream>>>(*p);
     return cudaGetLastError();
 }
 
 } /* namespace */
+
+size_t STA_KERNELS::bwd_sm90_smem(int head_dim) { return smem_kv(head_dim); }
 
 cudaError_t STA_KERNELS::bwd_sm90_launch(const sta_bwd_params *p, dim3 grid, cudaStream_t stream)
 {

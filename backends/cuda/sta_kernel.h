@@ -68,10 +68,11 @@ const char *stile_gpu_path_name(int path);
  * the sm_80 kernel runs instead: *path says so and err holds why. */
 int stile_gpu_sta_launch(const sta_params *p, int *path, void *stream, char *err, size_t err_size);
 
-/* The backward's path: where stile_gpu_mma_eligible holds for the forward's tensors and the gradients'
- * pointers are 16-byte aligned too, STA_PATH_HOPPER on compute capability 9.0 (built with sm_90a)
- * and STA_PATH_MMA elsewhere; else STA_PATH_SCALAR. STILE_CUDA_PATH=mma or portable caps it. */
-int stile_gpu_backward_path(const sta_bwd_params *p, int cc);
+/* The backward's path on a device of compute capability cc allowing smem_optin bytes of shared memory
+ * per block: where stile_gpu_mma_eligible holds for the forward's tensors and the gradients' pointers
+ * are 16-byte aligned too, STA_PATH_HOPPER on 9.0 (built with sm_90a) and STA_PATH_MMA elsewhere, each
+ * where its kernels' shared memory fits; else STA_PATH_SCALAR. STILE_CUDA_PATH=mma or portable caps it. */
+int stile_gpu_backward_path(const sta_bwd_params *p, int cc, size_t smem_optin);
 
 /* Enqueue the backward by path on stream: dQ per query block, then dK/dV per key block (no atomics:
  * every gradient row is summed by one thread or warp in schedule order). 0 on success, else the

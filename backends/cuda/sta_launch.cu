@@ -74,17 +74,23 @@ extern "C" int stile_gpu_sta_launch(const sta_params *p, int *path_io, void *str
     return 0;
 }
 
-extern "C" int stile_gpu_backward_path(const sta_bwd_params *p, int cc)
+extern "C" int stile_gpu_backward_path(const sta_bwd_params *p, int cc, size_t smem_optin)
 {
     const char *force = getenv("STILE_CUDA_PATH");
     if ((force && strcmp(force, "portable") == 0) || !stile_gpu_mma_eligible(&p->f, cc)) return STA_PATH_SCALAR;
     const void *grads[4] = {p->d_o, p->d_q, p->d_k, p->d_v};
     for (int i = 0; i < 4; i++)
         if ((uintptr_t)grads[i] % 16) return STA_PATH_SCALAR;
-#if !defined(STILE_HIP) && defined(STILE_HAVE_SM90)
-    if (cc == 90 && !(force && strcmp(force, "mma") == 0)) return STA_PATH_HOPPER;
+#ifndef STILE_HIP
+#ifdef STILE_HAVE_SM90
+    if (cc == 90 && !(force && strcmp(force, "mma") == 0) && STA_KERNELS::bwd_sm90_smem(p->f.head_dim) <= smem_optin)
+        return STA_PATH_HOPPER;
 #endif
-    return STA_PATH_MMA;
+    /* 128 KiB at head dim 128: more than the 99 KiB per block of sm_86/89/120, which take the portable kernels */
+    if (STA_KERNELS::bwd_sm80_smem(p->f.head_dim) <= smem_optin) return STA_PATH_MMA;
+#endif
+    (void)smem_optin;
+    return STA_PATH_SCALAR;
 }
 
 extern "C" int stile_gpu_sta_backward(const sta_bwd_params *p, int path, void *stream, char *err, size_t err_size)

@@ -37,6 +37,7 @@ gpuError_t bwd_scalar_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t str
 gpuError_t sm80_launch(const sta_params *p, dim3 grid, gpuStream_t stream);
 /* sta_bwd_sm80.cu: the mma.sync backward (what stile_gpu_backward_path accepts). */
 gpuError_t bwd_sm80_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream);
+size_t bwd_sm80_smem(int head_dim); /* the most dynamic shared memory per block its kernels take */
 
 /* sta_sm90.cu, built only when -Dnvcc_archs includes 90 (STILE_HAVE_SM90 then tells the launcher): the
  * Hopper kernel. Whether it covers p on a device of compute capability cc; and the launch, 0 on
@@ -47,6 +48,7 @@ int sm90_launch(const sta_params *p, gpuStream_t stream, char *err, size_t err_s
 /* sta_bwd_sm90.cu (with sta_sm90.cu): the wgmma backward, on what the mma.sync backward takes, on
  * compute capability 9.0. */
 gpuError_t bwd_sm90_launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream);
+size_t bwd_sm90_smem(int head_dim);
 #endif
 
 } /* namespace STA_KERNELS */

@@ -1,8 +1,9 @@
 /* Device code every STA kernel shares: where a query block's rows and a key chunk's rows live in the
  * tensors, found by walking the schedule table (core/schedule_table.h). A query block of a video tile
  * attends the key tiles of its head's schedule row, then the valid text keys; a text query block
- * attends every tile and the text keys. Included by each kernel file (sta_scalar.cu, sta_sm80.cu),
- * with internal linkage, so every kernel object keeps its own inlined copy. */
+ * attends every tile and the text keys; the backward's key blocks walk the transposed schedule.
+ * Included by the kernel files that walk the table (the portable, mma.sync and backward kernels), with
+ * internal linkage, so every kernel object keeps its own inlined copy. */
 #ifndef STILE_STA_SCHEDULE_CUH
 #define STILE_STA_SCHEDULE_CUH
 
@@ -40,7 +41,8 @@ __device__ __forceinline__ long long tile_token(const sta_params &p, int tile, c
 /* The chunks a block walks, BN rows at a time, in segments: tiles from a CSR row, then text tokens.
  * A query block walks the keys it attends (its head's schedule row, then the valid text keys; a text
  * block every tile); the backward's key block walks the queries that attend it (the transposed row,
- * then every text query; a valid text key every tile; a padding text key none). */
+ * then every text query; a text key block every tile, then every text query: its padding keys are
+ * attended by none, so the kernels store zeros for them whatever the walk summed). */
 struct chunk_iter {
     int seg, nseg, off, row, all_tiles, text;
     const int *list; /* the tiles of the CSR rows (key_tiles or query_tiles) */

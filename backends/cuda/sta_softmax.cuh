@@ -1,5 +1,6 @@
-/* Register-level helpers both tensor-core kernels (sta_sm80.cu, sta_sm90.cu) use in their online
- * softmax: exp2 on the special-function unit, and two f32 values packed as an f16/bf16 pair. CUDA only. */
+/* Register-level helpers of the tensor-core kernels, forward (sta_sm80.cu, sta_sm90.cu: the online
+ * softmax) and backward (P and dS): exp2 on the special-function unit, and two f32 values packed as
+ * an f16/bf16 pair. CUDA only. */
 #ifndef STILE_STA_SOFTMAX_CUH
 #define STILE_STA_SOFTMAX_CUH
 
