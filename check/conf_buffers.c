@@ -21,6 +21,12 @@ void conf_mirror_free(conf_mirror *m)
 }
 
 int conf_up(conf_mirror *m) { return stile_buffer_upload(m->dev, 0, m->host, m->bytes + STILE_CONF_GUARD_BYTES) == STILE_OK; }
+int conf_poison(conf_mirror *m)
+{
+    memset(m->host, 0xff, m->bytes);
+    return conf_up(m);
+}
+
 int conf_down(conf_mirror *m, unsigned char *dst) { return stile_buffer_download(m->dev, 0, dst, m->bytes + STILE_CONF_GUARD_BYTES) == STILE_OK; }
 
 stile_io conf_device_io(const conf_mirror m[5], int packed, size_t lead, size_t hd, const size_t span[4], size_t lse_bytes,

@@ -17,6 +17,7 @@ int conf_mirror_init(stile_device *dev, conf_mirror *m, size_t bytes); /* 1 on s
 void conf_mirror_free(conf_mirror *m);
 int conf_up(conf_mirror *m);                       /* host -> device, guard included; 1 on success */
 int conf_down(conf_mirror *m, unsigned char *dst); /* device -> dst (bytes + guard); 1 on success */
+int conf_poison(conf_mirror *m);                   /* host bytes 0xff (NaN in every dtype), then conf_up */
 
 /* The forward's tensors in the device buffers of m (q or packed qkv, k, v, o, lse), each lead bytes in
  * (lse at the start); with packed, k and v are views hd and 2 hd bytes into m[0]. */

@@ -209,9 +209,7 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     const int runs = use_probe ? 1 : 2; /* determinism is the oracle cases' business; a probe run can be big */
     for (int run = 0; run < runs; run++) {
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
-        memset(m[3].host, 0xff, lead + span[3]);
-        memset(m[4].host, 0xff, lse_bytes);
-        if (!conf_up(&m[3]) || !conf_up(&m[4])) {
+        if (!conf_poison(&m[3]) || !conf_poison(&m[4])) {
             snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
             goto done;
         }

@@ -52,10 +52,8 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     }
     ok = ok && conf_mirror_init(dev, &m[3], lead + span[3]) && conf_mirror_init(dev, &m[4], lse_bytes) &&
          conf_mirror_init(dev, &m[5], lead + span[3]);
-    for (int i = 3; i < 5 && ok; i++) { /* o and lse poisoned, guards set: every byte the forward leaves is known */
-        memset(m[i].host, 0xff, m[i].bytes);
-        ok = conf_up(&m[i]);
-    }
+    /* o and lse poisoned, guards set: every byte the forward leaves is known */
+    ok = ok && conf_poison(&m[3]) && conf_poison(&m[4]);
     if (ok) stile_conf_fill_normal(m[5].host, p.dtype, (int64_t)(m[5].bytes / es), seed + 3);
     ok = ok && conf_up(&m[5]);
     for (int t = 0; t < 3 && ok; t++) ok = conf_mirror_init(dev, &m[6 + t], lead + span[t]) && (first[t] = malloc(span[t])) != NULL;
@@ -84,8 +82,7 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     for (int t = 0; t < 3; t++) *out[t] = stile_tensor_at((char *)stile_buffer_data(m[6 + t].dev) + lead, span[t], p.dtype);
     for (int run = 0; run < 2; run++) {
         for (int t = 0; t < 3; t++) { /* poisoned gradients (NaN in every dtype) before each run */
-            memset(m[6 + t].host, 0xff, lead + span[t]);
-            if (!conf_up(&m[6 + t])) {
+            if (!conf_poison(&m[6 + t])) {
                 snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
                 goto done;
             }

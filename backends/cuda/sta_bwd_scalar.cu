@@ -8,12 +8,8 @@
  *          key is attended by none, and its rows get zeros.
  * Every gradient row is summed by its own thread in schedule order: no atomics, deterministic. */
 #include "sta_elem.cuh"
-#include "sta_schedule.cuh"
 
 namespace {
-
-/* element offset of (batch b, token t, head h, dim 0) under strides s */
-__device__ __forceinline__ long long row_at(const long long (&s)[4], int b, long long t, int h) { return b * s[0] + t * s[1] + h * s[2]; }
 
 __global__ void __launch_bounds__(BM) sta_bwd_dq_scalar(const sta_bwd_params P)
 {
@@ -39,12 +35,7 @@ __global__ void __launch_bounds__(BM) sta_bwd_dq_scalar(const sta_bwd_params P)
         for (int k0 = 0; k0 < n; k0 += SC_KEYS) {
             const int nk = n - k0 < SC_KEYS ? n - k0 : SC_KEYS;
             __syncthreads(); /* the previous keys are consumed */
-            for (int e = threadIdx.x; e < nk * D; e += blockDim.x) {
-                const int kr = e / D, d = e - kr * D;
-                const long long tok = chunk_token(p, it, k0 + kr);
-                ks[kr][d] = load_elem(p.k, p.dtype, row_at(p.sk, b, tok, h) + d * p.sk[3]);
-                vs[kr][d] = load_elem(p.v, p.dtype, row_at(p.sv, b, tok, h) + d * p.sv[3]);
-            }
+            stage_f32(p, it, k0, nk, p.k, p.sk, p.v, p.sv, b, h, ks, vs);
             __syncthreads();
             for (int j = 0; j < nk; j++) {
                 float s = 0.f, dp = 0.f;
@@ -72,7 +63,7 @@ __global__ void __launch_bounds__(BM) sta_bwd_dkdv_scalar(const sta_bwd_params P
     const bool active = r < blk[STILE_BLOCK_NROWS];
     const geom kg = query_geom(p, blk);
     const long long ktok = active ? query_token(p, blk, kg, r) : 0;
-    const bool padding = ktile < 0 && ktok - p.video >= p.text_valid; /* a padding text key: attended by none */
+    const bool padding = padding_key(p, ktile, ktok);
     float kv[SC_MAXD], vv[SC_MAXD], gk[SC_MAXD], gv[SC_MAXD];
     for (int d = 0; d < D; d++) {
         kv[d] = active ? load_elem(p.k, p.dtype, row_at(p.sk, b, ktok, h) + d * p.sk[3]) : 0.f;
@@ -85,12 +76,7 @@ __global__ void __launch_bounds__(BM) sta_bwd_dkdv_scalar(const sta_bwd_params P
         for (int q0 = 0; q0 < n; q0 += SC_KEYS) {
             const int nq = n - q0 < SC_KEYS ? n - q0 : SC_KEYS;
             __syncthreads(); /* the previous queries are consumed */
-            for (int e = threadIdx.x; e < nq * D; e += blockDim.x) {
-                const int qr = e / D, d = e - qr * D;
-                const long long tok = chunk_token(p, it, q0 + qr);
-                qs[qr][d] = load_elem(p.q, p.dtype, row_at(p.sq, b, tok, h) + d * p.sq[3]);
-                dos[qr][d] = load_elem(P.d_o, p.dtype, row_at(p.so, b, tok, h) + d * p.so[3]);
-            }
+            stage_f32(p, it, q0, nq, p.q, p.sq, P.d_o, p.so, b, h, qs, dos);
             if (threadIdx.x < nq) {
                 const long long at = stat_at(p, b, h, chunk_token(p, it, q0 + threadIdx.x));
                 l2s[threadIdx.x] = p.lse[at] * LOG2E;

@@ -109,8 +109,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
     const int *blk = query_block(p);
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const geom qg = query_geom(p, blk);
-    const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
-    const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
+    const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
     chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
     chunk_next(p, nxt);
@@ -155,7 +154,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
 
     acc_to_smem<D, BF>(Qs, dq, P.scale, warp, lane);
     __syncwarp();
-    store_rows<D>(p, blk, qg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Qs, (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2], p.sq[1],
+    store_rows<D>(p, blk, qg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Qs, at_bh(P.d_q, p.sq, b, h), p.sq[1],
                   [](long long) { return false; });
 }
 
@@ -174,8 +173,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int ktile = blk[STILE_BLOCK_TILE];
     const geom kg = query_geom(p, blk);
-    const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
-    const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
+    const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, kg, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), nxt = cur;
     chunk_next(p, nxt);
@@ -231,9 +229,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     acc_to_smem<D, BF>(Ks, dk, P.scale, warp, lane);
     acc_to_smem<D, BF>(Vs, dv, 1.f, warp, lane);
     __syncwarp();
-    auto padding = [&](long long tok) { return ktile < 0 && tok - p.video >= p.text_valid; }; /* attended by none: zeros */
-    store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Ks, (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], p.sk[1], padding);
-    store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Vs, (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2], p.sv[1], padding);
+    auto padding = [&](long long tok) { return padding_key(p, ktile, tok); };
+    store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Ks, at_bh(P.d_k, p.sk, b, h), p.sk[1], padding);
+    store_rows<D>(p, blk, kg, warp * 16, lane, sw_at<D>(), (const unsigned char *)Vs, at_bh(P.d_v, p.sv, b, h), p.sv[1], padding);
 }
 
 /* Dynamic shared memory of the dQ kernel and (the larger) of the dK/dV kernel at head dim D. */
@@ -242,13 +240,7 @@ size_t smem_kv(int D) { return smem_dq(D) + 4 * BN * sizeof(float); }
 
 template <int D, bool BF> gpuError_t launch(const sta_bwd_params *p, dim3 grid, gpuStream_t stream)
 {
-    gpuError_t e = gpuFuncSetAttribute(sta_bwd_dq_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq(D));
-    if (e == gpuSuccess) e = gpuFuncSetAttribute(sta_bwd_dkdv_mma<D, BF>, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv(D));
-    if (e != gpuSuccess) return e;
-    sta_bwd_dq_mma<D, BF><<<grid, NT, smem_dq(D), stream>>>(*p);
-    if ((e = gpuGetLastError()) != gpuSuccess) return e;
-    sta_bwd_dkdv_mma<D, BF><<<grid, NT, smem_kv(D), stream>>>(*p);
-    return gpuGetLastError();
+    return launch_pair(sta_bwd_dq_mma<D, BF>, smem_dq(D), sta_bwd_dkdv_mma<D, BF>, smem_kv(D), p, grid, stream);
 }
 
 } /* namespace */

@@ -59,6 +59,19 @@ template <int D, bool BF> __device__ __forceinline__ void ss_abt(float (&s)[32],
     }
 }
 
+/* S = A1 B1^T and dP = A2 B2^T (ss_abt), issued as one group and awaited. */
+template <int D, bool BF>
+__device__ __forceinline__ void ss_pair(float (&s)[32], uint32_t a1, uint32_t b1, float (&dp)[32], uint32_t a2, uint32_t b2, int wg)
+{
+    wgmma_fence();
+    ss_abt<D, BF>(s, a1, wg, b1);
+    ss_abt<D, BF>(dp, a2, wg, b2);
+    wgmma_commit();
+    wgmma_wait<0>();
+    reg_fence(s);
+    reg_fence(dp);
+}
+
 /* acc (64 x D per warpgroup) += P B: P (64 x CH) from registers (pr: the packed accumulator of ss_abt),
  * B the CH-row tile at b read MN-major (the head dim along N). */
 template <int D, bool BF> __device__ __forceinline__ void rs_pb(float (&acc)[D / 2], const unsigned (&pr)[16], uint32_t b)
@@ -106,8 +119,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     const int *blk = query_block(p);
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
     const geom qg = query_geom(p, blk);
-    const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
-    const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
+    const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
     /* chunk i + 2 is fetched while chunk i is computed: cur is chunk i, ahead chunk i + 2 */
     chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), ahead = cur;
@@ -139,13 +151,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
         const uint32_t ks = smem_u32(Ks + stage * TC), vs = smem_u32(Vs + stage * TC);
         const int n = chunk_rows(cur);
         float s[32], dp[32];
-        wgmma_fence();
-        ss_abt<D, BF>(s, qs, wg, ks);
-        ss_abt<D, BF>(dp, ds, wg, vs);
-        wgmma_commit();
-        wgmma_wait<0>();
-        reg_fence(s);
-        reg_fence(dp);
+        ss_pair<D, BF>(s, qs, ks, dp, ds, vs, wg);
         unsigned dsr[16];
 #pragma unroll
         for (int j = 0; j < 8; j++)
@@ -173,7 +179,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
 
     acc_to_smem<D, BF>(Qs, dq, P.scale, wg, warp, lane);
     __syncwarp();
-    store_rows<D>(p, blk, qg, wrow, lane, swz_at<BM>(), Qs, (raw16 *)P.d_q + b * p.sq[0] + h * p.sq[2], p.sq[1], [](long long) { return false; });
+    store_rows<D>(p, blk, qg, wrow, lane, swz_at<BM>(), Qs, at_bh(P.d_q, p.sq, b, h), p.sq[1], [](long long) { return false; });
 }
 
 template <int D, bool BF>
@@ -189,8 +195,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     const int h = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
     const int ktile = blk[STILE_BLOCK_TILE];
     const geom kg = query_geom(p, blk);
-    const raw16 *qb = (const raw16 *)p.q + b * p.sq[0] + h * p.sq[2], *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2];
-    const raw16 *kb = (const raw16 *)p.k + b * p.sk[0] + h * p.sk[2], *vb = (const raw16 *)p.v + b * p.sv[0] + h * p.sv[2];
+    const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, kg, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), ahead = cur; /* chunks i, i + 2 */
     auto issue = [&](const chunk_iter &c, int st) {
@@ -224,13 +229,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
         const uint32_t qs = smem_u32(Qs + stage * TC), ds = smem_u32(Ds + stage * TC);
         const float *ls = LS + stage * CH, *dl = DL + stage * CH;
         float s[32], dp[32];
-        wgmma_fence();
-        ss_abt<D, BF>(s, ksm, wg, qs);
-        ss_abt<D, BF>(dp, vsm, wg, ds);
-        wgmma_commit();
-        wgmma_wait<0>();
-        reg_fence(s);
-        reg_fence(dp);
+        ss_pair<D, BF>(s, ksm, qs, dp, vsm, ds, wg);
         unsigned pr[16], dsr[16];
 #pragma unroll
         for (int j = 0; j < 8; j++)
@@ -263,9 +262,9 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     acc_to_smem<D, BF>(Vs, dv, 1.f, wg, warp, lane);
     __syncwarp();
     const int wrow = wg * 64 + warp * 16;
-    auto padding = [&](long long tok) { return ktile < 0 && tok - p.video >= p.text_valid; }; /* attended by none: zeros */
-    store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Ks, (raw16 *)P.d_k + b * p.sk[0] + h * p.sk[2], p.sk[1], padding);
-    store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Vs, (raw16 *)P.d_v + b * p.sv[0] + h * p.sv[2], p.sv[1], padding);
+    auto padding = [&](long long tok) { return padding_key(p, ktile, tok); };
+    store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Ks, at_bh(P.d_k, p.sk, b, h), p.sk[1], padding);
+    store_rows<D>(p, blk, kg, wrow, lane, swz_at<BM>(), Vs, at_bh(P.d_v, p.sv, b, h), p.sv[1], padding);
 }
 
 /* Dynamic shared memory of the dQ kernel (tiles and the 1024-byte alignment slack) and of the dK/dV kernel. */
@@ -274,13 +273,7 @@ size_t smem_kv(int D) { return smem_dq(D) + 2 * NS * CH * sizeof(float); }
 
 template <int D, bool BF> cudaError_t launch(const sta_bwd_params *p, dim3 grid, cudaStream_t stream)
 {
-    cudaError_t e = cudaFuncSetAttribute(sta_bwd_dq_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq(D));
-    if (e == cudaSuccess) e = cudaFuncSetAttribute(sta_bwd_dkdv_sm90<D, BF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv(D));
-    if (e != cudaSuccess) return e;
-    sta_bwd_dq_sm90<D, BF><<<grid, NT, smem_dq(D), stream>>>(*p);
-    if ((e = cudaGetLastError()) != cudaSuccess) return e;
-    sta_bwd_dkdv_sm90<D, BF><<<grid, NT, smem_kv(D), stream>>>(*p);
-    return cudaGetLastError();
+    return launch_pair(sta_bwd_dq_sm90<D, BF>, smem_dq(D), sta_bwd_dkdv_sm90<D, BF>, smem_kv(D), p, grid, stream);
 }
 
 } /* namespace */

@@ -16,6 +16,10 @@ namespace {
 enum { NW = 8, NT = 32 * NW }; /* warps and threads of a block */
 static_assert(BM == 16 * NW, "the backward blocks: 8 warps x 16 rows");
 
+/* Tensor t at batch entry b and head h under strides s, as 16-bit elements. */
+__device__ __forceinline__ const raw16 *at_bh(const void *t, const long long (&s)[4], int b, int h) { return (const raw16 *)t + b * s[0] + h * s[2]; }
+__device__ __forceinline__ raw16 *at_bh(void *t, const long long (&s)[4], int b, int h) { return (raw16 *)t + b * s[0] + h * s[2]; }
+
 template <bool BF> __device__ __forceinline__ float2 unpack2(unsigned u)
 {
     if (BF) return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u));
@@ -59,7 +63,7 @@ __device__ __forceinline__ void row_stats(const sta_bwd_params &P, const int *bl
 {
     const sta_params &p = P.f;
     const int h = blockIdx.y, b = blockIdx.z, rows = blk[STILE_BLOCK_NROWS];
-    const raw16 *db = (const raw16 *)P.d_o + b * p.so[0] + h * p.so[2], *ob = (const raw16 *)p.o + b * p.so[0] + h * p.so[2];
+    const raw16 *db = at_bh(P.d_o, p.so, b, h), *ob = at_bh(p.o, p.so, b, h);
     l2r[0] = l2r[1] = dlr[0] = dlr[1] = 0.f;
     for (int rr = 0; rr < 16; rr++) {
         const int row = wrow + rr;
@@ -95,6 +99,20 @@ __device__ __forceinline__ void store_rows(const sta_params &p, const int *blk, 
         const long long tok = query_token(p, blk, g, row);
         *reinterpret_cast<uint4 *>(out + tok * gs + c * 8) = zero(tok) ? make_uint4(0, 0, 0, 0) : *reinterpret_cast<const uint4 *>(t + at(row, c));
     }
+}
+
+/* Enqueue the dQ kernel, then the dK/dV kernel (which reads the D_i the first one writes), each with
+ * the dynamic shared memory it takes. */
+template <class KQ, class KV>
+gpuError_t launch_pair(KQ *dq, size_t smem_dq, KV *dkdv, size_t smem_kv, const sta_bwd_params *p, dim3 grid, gpuStream_t stream)
+{
+    gpuError_t e = gpuFuncSetAttribute(dq, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq);
+    if (e == gpuSuccess) e = gpuFuncSetAttribute(dkdv, gpuFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv);
+    if (e != gpuSuccess) return e;
+    dq<<<grid, NT, smem_dq, stream>>>(*p);
+    if ((e = gpuGetLastError()) != gpuSuccess) return e;
+    dkdv<<<grid, NT, smem_kv, stream>>>(*p);
+    return gpuGetLastError();
 }
 
 } /* namespace */

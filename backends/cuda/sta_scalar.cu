@@ -2,7 +2,6 @@
  * FMA and exp2f; any dtype, head_dim <= 256, any strides. The CUDA backend's fallback and the HIP
  * backend's only kernel (the same file built by hipcc, -DSTILE_HIP). */
 #include "sta_elem.cuh"
-#include "sta_schedule.cuh"
 
 namespace {
 
@@ -26,12 +25,7 @@ __global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
         for (int k0 = 0; k0 < n; k0 += SC_KEYS) {
             const int nk = n - k0 < SC_KEYS ? n - k0 : SC_KEYS;
             __syncthreads(); /* the previous keys are consumed */
-            for (int e = threadIdx.x; e < nk * D; e += blockDim.x) {
-                int kr = e / D, d = e - kr * D;
-                long long tok = chunk_token(p, it, k0 + kr);
-                ks[kr][d] = load_elem(p.k, p.dtype, b * p.sk[0] + tok * p.sk[1] + h * p.sk[2] + d * p.sk[3]);
-                vs[kr][d] = load_elem(p.v, p.dtype, b * p.sv[0] + tok * p.sv[1] + h * p.sv[2] + d * p.sv[3]);
-            }
+            stage_f32(p, it, k0, nk, p.k, p.sk, p.v, p.sv, b, h, ks, vs);
             __syncthreads();
             float s[SC_KEYS], mx = m;
             for (int j = 0; j < nk; j++) {

@@ -112,6 +112,9 @@ __device__ __forceinline__ long long chunk_token(const sta_params &p, const chun
     return it.tile >= 0 ? tile_token(p, it.tile, it.g, it.off + r) : (long long)p.video + it.off + r;
 }
 
+/* Whether token tok of a block of tile `tile` is a padding text key (attended by none: zero gradients). */
+__device__ __forceinline__ bool padding_key(const sta_params &p, int tile, long long tok) { return tile < 0 && tok - p.video >= p.text_valid; }
+
 /* This thread block's query block: a record of STILE_BLOCK_INTS ints (grid x: blocks, y: heads, z: batch). */
 __device__ __forceinline__ const int *query_block(const sta_params &p) { return p.blocks + STILE_BLOCK_INTS * blockIdx.x; }
 

@@ -99,20 +99,8 @@ class IO(ctypes.Structure):
 
 
 class GradIO(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", c_uint32),
-        ("q", Tensor),
-        ("k", Tensor),
-        ("v", Tensor),
-        ("o", Tensor),
-        ("lse", Tensor),
-        ("d_o", Tensor),
-        ("d_q", Tensor),
-        ("d_k", Tensor),
-        ("d_v", Tensor),
-        ("stream", ctypes.c_void_p),
-        ("info", ctypes.POINTER(ExecInfo)),
-    ]
+    # stile_grad_io: stile_io's size and tensors, then d_o and the three gradients, then its stream and info
+    _fields_ = IO._fields_[:6] + [(name, Tensor) for name in ("d_o", "d_q", "d_k", "d_v")] + IO._fields_[6:]
 
 
 LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)

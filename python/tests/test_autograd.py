@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (./run test 
 
 import stile  # noqa: E402
 from reference import mask as ref_mask, natural_to_tiled  # noqa: E402
+from torch_block import AttentionBlock  # noqa: E402
 
 CANVAS, TILE = (2, 3, 4), (1, 2, 3)  # partial tiles on two axes
 VIDEO = 2 * 3 * 4
@@ -149,26 +150,11 @@ def test_backward_op_registration(rng):
                           test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 
-class _Block(torch.nn.Module):
-    def __init__(self, H, D, use_lse):
-        super().__init__()
-        self.H, self.D, self.use_lse = H, D, use_lse
-        self.qkv = torch.nn.Linear(H * D, 3 * H * D, bias=False)
-        self.proj = torch.nn.Linear(H * D, H * D, bias=False)
-
-    def forward(self, x):
-        B, N, _ = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.H, self.D).unbind(2)
-        o, lse = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=[(1, 1, 1), (2, 2, 2)], return_lse=True)
-        y = self.proj(torch.relu(o).reshape(B, N, self.H * self.D))
-        return y + lse.mean() if self.use_lse else y
-
-
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_compiled_graph_gradients_equal_eager(rng, backend):
     torch.manual_seed(int(rng.integers(2**31)))
     torch._dynamo.reset()
-    m = _Block(2, 16, use_lse=False)
+    m = AttentionBlock(2, 16, CANVAS, TILE, use_lse=False)
     x = torch.randn(2, VIDEO, 32)
     m(x).square().sum().backward()
     want = [p.grad.clone() for p in m.parameters()]
@@ -180,7 +166,7 @@ def test_compiled_graph_gradients_equal_eager(rng, backend):
 
 def test_compiled_graph_with_a_loss_on_the_lse_raises(rng):
     torch._dynamo.reset()
-    m = _Block(2, 16, use_lse=True)
+    m = AttentionBlock(2, 16, CANVAS, TILE)
     with pytest.raises(Exception, match="returned LSE"):
         torch.compile(m, backend="aot_eager", fullgraph=True)(torch.randn(1, VIDEO, 32)).sum().backward()
 

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (./run test 
 
 import stile  # noqa: E402
 from reference import BOUNDS, attention as ref_attention, nmse  # noqa: E402
+from torch_block import AttentionBlock  # noqa: E402
 
 CANVAS, TILE = (4, 6, 6), (2, 4, 4)
 S = 4 * 6 * 6
@@ -80,27 +81,11 @@ def test_no_grad_allows_leaf_tensors(rng):
     assert o.shape == q.shape
 
 
-class _Block(torch.nn.Module):
-    """A transformer-shaped block: projections around stile.attention, [B, S, H*D] in and out."""
-
-    def __init__(self, H, D):
-        super().__init__()
-        self.H, self.D = H, D
-        self.qkv = torch.nn.Linear(H * D, 3 * H * D, bias=False)
-        self.proj = torch.nn.Linear(H * D, H * D, bias=False)
-
-    def forward(self, x):
-        B, N, _ = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.H, self.D).unbind(2)
-        o, lse = stile.attention(q, k, v, canvas=CANVAS, tile=TILE, window=[(1, 1, 1), (2, 2, 2)], return_lse=True)
-        return self.proj(torch.relu(o).reshape(B, N, self.H * self.D)) + lse.mean()
-
-
 @pytest.mark.parametrize("backend", ["eager", "aot_eager", "inductor"])
 def test_torch_compile_fullgraph(rng, backend):
     torch.manual_seed(int(rng.integers(2**31)))
     torch._dynamo.reset()
-    m = _Block(2, 64).eval()
+    m = AttentionBlock(2, 64, CANVAS, TILE).eval()
     x = torch.randn(2, S, 128)
     with torch.no_grad():
         want = m(x)
