@@ -22,36 +22,45 @@ static const int64_t hunyuan_mix[2][3] = {{1, 6, 10}, {3, 3, 3}}; /* FastVideo-s
 
 static const stile_conf_case conf_cases[] = {
     /* name                               batch canvas       tile        window     per-head   heads text pad order layout dtypes dims rows
-     * checks (ORACLE, PROBE or BOTH) and the backends that may refuse the case (NULL: none may) */
-    {"partial tiles 5x7x9 / 2x4x4 w3x1x3", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"tile 6x8x8, canvas 12x16x24 w1x3x3", 1, {12, 16, 24}, {6, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"tile 4x4x4, canvas 8x12x12 w3x3x3", 1, {8, 12, 12}, {4, 4, 4}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"image tile 1x8x8, canvas 1x40x48 w1x3x3", 1, {1, 40, 48}, {1, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"text 40 with 13 padding", 1, {5, 7, 9}, {2, 4, 4}, {1, 1, 3}, NULL, 2, 40, 13, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"text all padding", 1, {4, 8, 8}, {2, 4, 4}, {1, 1, 1}, NULL, 1, 6, 6, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, D64, 0, BOTH, NULL},
-    {"per-head windows with text", 1, {5, 7, 9}, {2, 4, 4}, {0, 0, 0}, four_windows, 4, 9, 2, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"window >= grid (full)", 1, {3, 5, 6}, {3, 2, 4}, {2, 9, 9}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"even window 2x2x2", 1, {2, 9, 11}, {1, 4, 4}, {2, 2, 2}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"batch 2 with text", 2, {4, 6, 6}, {2, 4, 4}, {1, 1, 1}, NULL, 3, 4, 1, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"tiled order with text", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 6, 1, STILE_ORDER_TILED, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL},
-    {"[B,H,S,D] layout", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, STILE_CONF_BHSD, 0, 0, 0, BOTH, NULL},
-    {"padded strides", 1, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, STILE_CONF_PADDED, 0, 0, 0, BOTH, NULL},
-    {"packed qkv [B,S,3,H,D]", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 1, STILE_ORDER_NATURAL, STILE_CONF_PACKED_QKV, 0, 0, 0, BOTH, NULL},
+     * checks (ORACLE, PROBE or BOTH), the backends that may refuse the case (NULL: none may), key_tiles_k (0: windows) */
+    {"partial tiles 5x7x9 / 2x4x4 w3x1x3", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"tile 6x8x8, canvas 12x16x24 w1x3x3", 1, {12, 16, 24}, {6, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"tile 4x4x4, canvas 8x12x12 w3x3x3", 1, {8, 12, 12}, {4, 4, 4}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"image tile 1x8x8, canvas 1x40x48 w1x3x3", 1, {1, 40, 48}, {1, 8, 8}, {1, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"text 40 with 13 padding", 1, {5, 7, 9}, {2, 4, 4}, {1, 1, 3}, NULL, 2, 40, 13, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"text all padding", 1, {4, 8, 8}, {2, 4, 4}, {1, 1, 1}, NULL, 1, 6, 6, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, D64, 0, BOTH, NULL, 0},
+    {"per-head windows with text", 1, {5, 7, 9}, {2, 4, 4}, {0, 0, 0}, four_windows, 4, 9, 2, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"window >= grid (full)", 1, {3, 5, 6}, {3, 2, 4}, {2, 9, 9}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"even window 2x2x2", 1, {2, 9, 11}, {1, 4, 4}, {2, 2, 2}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"batch 2 with text", 2, {4, 6, 6}, {2, 4, 4}, {1, 1, 1}, NULL, 3, 4, 1, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"tiled order with text", 1, {5, 7, 9}, {2, 4, 4}, {3, 1, 3}, NULL, 2, 6, 1, STILE_ORDER_TILED, STILE_CONF_BSHD, 0, 0, 0, BOTH, NULL, 0},
+    {"[B,H,S,D] layout", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, STILE_CONF_BHSD, 0, 0, 0, BOTH, NULL, 0},
+    {"padded strides", 1, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 0, STILE_ORDER_NATURAL, STILE_CONF_PADDED, 0, 0, 0, BOTH, NULL, 0},
+    {"packed qkv [B,S,3,H,D]", 2, {3, 5, 6}, {2, 2, 4}, {1, 3, 1}, NULL, 2, 3, 1, STILE_ORDER_NATURAL, STILE_CONF_PACKED_QKV, 0, 0, 0, BOTH, NULL, 0},
     /* a shape the tensor-core paths take, at addresses they cannot (not 16-byte aligned): they must fall back */
-    {"tensors not 16-byte aligned", 1, {4, 16, 16}, {2, 8, 8}, {1, 3, 3}, NULL, 2, 7, 2, STILE_ORDER_NATURAL, STILE_CONF_UNALIGNED, 0, 0, 0, BOTH, NULL},
+    {"tensors not 16-byte aligned", 1, {4, 16, 16}, {2, 8, 8}, {1, 3, 3}, NULL, 2, 7, 2, STILE_ORDER_NATURAL, STILE_CONF_UNALIGNED, 0, 0, 0, BOTH, NULL, 0},
     {"HunyuanVideo 720p + 256 text (sampled)", 1, {30, 48, 80}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 256, 0, STILE_ORDER_NATURAL,
-     STILE_CONF_BSHD, F16 | BF16, D128, 48, ORACLE, NULL},
+     STILE_CONF_BSHD, F16 | BF16, D128, 48, ORACLE, NULL, 0},
     {"HunyuanVideo 720p mixed windows (sampled)", 1, {30, 48, 80}, {6, 8, 8}, {0, 0, 0}, hunyuan_mix, 2, 256, 0,
-     STILE_ORDER_NATURAL, STILE_CONF_BSHD, BF16, D128, 24, ORACLE, NULL},
+     STILE_ORDER_NATURAL, STILE_CONF_BSHD, BF16, D128, 24, ORACLE, NULL, 0},
     {"Wan 2.1 480p 21x30x52 (sampled)", 1, {21, 30, 52}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD,
-     F16 | BF16, D128, 96, ORACLE, NULL},
+     F16 | BF16, D128, 96, ORACLE, NULL, 0},
+    /* caller-chosen key tiles (key_tiles_k, the last field): lists with gaps, repeats and empty rows */
+    {"key tiles k6, partial tiles 5x7x9 / 2x4x4", 1, {5, 7, 9}, {2, 4, 4}, {0, 0, 0}, NULL, 3, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, "vulkan", 6},
+    {"key tiles k4 with text 9, 2 padding", 1, {5, 7, 9}, {2, 4, 4}, {0, 0, 0}, NULL, 2, 9, 2, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, "vulkan", 4},
+    {"key tiles k5, batch 2, tiled order, text 3", 2, {4, 6, 10}, {2, 4, 4}, {0, 0, 0}, NULL, 2, 3, 0, STILE_ORDER_TILED, STILE_CONF_BSHD, 0, 0, 0, BOTH, "vulkan", 5},
+    {"key tiles k = all 18 tiles, 4x4x4", 1, {8, 12, 12}, {4, 4, 4}, {0, 0, 0}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD, 0, 0, 0, BOTH, "vulkan", 18},
+    {"key tiles k3, [B,H,S,D] layout", 2, {3, 5, 6}, {2, 2, 4}, {0, 0, 0}, NULL, 2, 3, 1, STILE_ORDER_NATURAL, STILE_CONF_BHSD, 0, 0, 0, BOTH, "vulkan", 3},
+    {"key tiles k8, tensors not 16-byte aligned", 1, {4, 16, 16}, {2, 8, 8}, {0, 0, 0}, NULL, 2, 7, 2, STILE_ORDER_NATURAL, STILE_CONF_UNALIGNED, 0, 0, 0, BOTH, "vulkan", 8},
+    {"key tiles Wan 480p 4x4x4 k78 (sampled size)", 1, {21, 30, 52}, {4, 4, 4}, {0, 0, 0}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD,
+     BF16, D128, 0, PROBE, "vulkan", 78},
     /* probe only: a grid wider than head_dim's channels (they fold modulo), and the video shapes, every row */
     {"grid wider than the probe's channels", 1, {2, 6, 200}, {1, 2, 8}, {1, 3, 5}, NULL, 2, 5, 2, STILE_ORDER_NATURAL, STILE_CONF_BSHD,
-     F16, D64, 0, PROBE, NULL},
+     F16, D64, 0, PROBE, NULL, 0},
     {"HunyuanVideo 720p + 256 text (sampled size)", 1, {30, 48, 80}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 256, 0, STILE_ORDER_NATURAL,
-     STILE_CONF_BSHD, BF16, D128, 0, PROBE, NULL},
+     STILE_CONF_BSHD, BF16, D128, 0, PROBE, NULL, 0},
     {"Wan 2.1 480p 21x30x52 (sampled size)", 1, {21, 30, 52}, {6, 8, 8}, {3, 3, 3}, NULL, 2, 0, 0, STILE_ORDER_NATURAL, STILE_CONF_BSHD,
-     F16, D128, 0, PROBE, NULL},
+     F16, D128, 0, PROBE, NULL, 0},
 };
 static const int conf_ncases = (int)(sizeof conf_cases / sizeof conf_cases[0]);
 
@@ -76,7 +85,7 @@ stile_conf_variant *stile_conf_expand(int *n)
                 if (c->dims && !(c->dims & (1u << d))) continue;
                 stile_problem p = {.struct_size = sizeof p, .batch = c->batch, .heads = c->heads, .head_dim = dims[d], .text = c->text,
                                    .text_padding = c->text_padding, .dtype = dts[t], .order = c->order,
-                                   .head_windows = c->head_windows};
+                                   .head_windows = c->head_windows, .key_tiles_k = c->key_tiles_k};
                 memcpy(p.canvas, c->canvas, sizeof p.canvas);
                 memcpy(p.tile, c->tile, sizeof p.tile);
                 memcpy(p.window, c->window, sizeof p.window);

@@ -40,6 +40,47 @@ stile_io conf_device_io(const conf_mirror m[5], int packed, size_t lead, size_t 
                       .lse = stile_tensor_at(stile_buffer_data(m[4].dev), lse_bytes, STILE_DTYPE_F32)};
 }
 
+static uint64_t mix(uint64_t *s) /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static int64_t grid_tiles(const stile_problem *p)
+{
+    int64_t tiles = 1;
+    for (int a = 0; a < 3; a++) tiles *= (p->canvas[a] + p->tile[a] - 1) / p->tile[a];
+    return tiles;
+}
+
+size_t conf_key_tiles_bytes(const stile_problem *p)
+{
+    return (size_t)((p->batch ? p->batch : 1) * p->heads * grid_tiles(p) * p->key_tiles_k) * sizeof(int32_t);
+}
+
+void conf_key_tiles_fill(const stile_problem *p, uint64_t seed, int32_t *dst)
+{
+    const int64_t tiles = grid_tiles(p), k = p->key_tiles_k, B = p->batch ? p->batch : 1;
+    uint64_t s = seed ^ 0x2545f4914f6cdd1du;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < p->heads; h++) {
+            const int64_t most = k * (h + 1) / p->heads > 1 ? k * (h + 1) / p->heads : 1;
+            for (int64_t q = 0; q < tiles; q++, dst += k) {
+                for (int64_t i = 0; i < k; i++) dst[i] = -1;
+                if (mix(&s) % 16 == 0) continue; /* an empty row */
+                for (int64_t i = 0; i < most; i++) {
+                    const uint64_t r = mix(&s) % 8;
+                    if (r == 0) continue;                                                    /* a gap */
+                    if (r == 1 && i > 0) dst[i] = dst[mix(&s) % (uint64_t)i];               /* a repeat (or a gap) */
+                    else dst[i] = (int32_t)(mix(&s) % (uint64_t)tiles);
+                }
+                if (mix(&s) % 4 == 0) dst[mix(&s) % (uint64_t)most] = (int32_t)q; /* the query's own tile */
+            }
+        }
+}
+
 double conf_now_ms(void)
 {
     struct timespec t;

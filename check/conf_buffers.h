@@ -24,6 +24,14 @@ int conf_poison(conf_mirror *m);                   /* host bytes 0xff (NaN in ev
 stile_io conf_device_io(const conf_mirror m[5], int packed, size_t lead, size_t hd, const size_t span[4], size_t lse_bytes,
                         stile_dtype dt);
 
+/* Seeded caller-chosen key tiles for p (key_tiles_k > 0; batch and tiles by the contract) into dst,
+ * i32 [B, heads, tiles, k]: head h fills at most max(1, k (h + 1) / heads) entries of a row (the rest
+ * -1), with -1 gaps, repeats, the query's own tile in some rows and not in others, and one row in
+ * sixteen empty. */
+void conf_key_tiles_fill(const stile_problem *p, uint64_t seed, int32_t *dst);
+/* Bytes of p's key tiles (0 for a window problem). */
+size_t conf_key_tiles_bytes(const stile_problem *p);
+
 double conf_now_ms(void);
 /* Elements a tensor of strides s and extents [B, S, H, D] reaches: its largest offset + 1. */
 int64_t conf_span_of(const stile_strides *s, const int64_t ext[4]);

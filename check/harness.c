@@ -165,6 +165,7 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     const size_t lead = layout == STILE_CONF_UNALIGNED ? 4 : 0;
     size_t span[4];
     conf_mirror m[5] = {{0}}; /* q (or packed qkv), k, v, o, lse */
+    conf_mirror kt = {0}, ke = {0}; /* caller-chosen key tiles and their error count (key_tiles_k) */
     unsigned char *back = NULL, *o1 = NULL, *l1 = NULL;
     double *ref = NULL, *ref_lse = NULL;
     probe pr = {0};
@@ -181,6 +182,14 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
         ok = ok && conf_up(&m[i]);
     }
     ok = ok && conf_mirror_init(dev, &m[3], lead + span[3]) && conf_mirror_init(dev, &m[4], lse_bytes);
+    if (ok && p.key_tiles_k) {
+        ok = conf_mirror_init(dev, &kt, conf_key_tiles_bytes(&p)) && conf_mirror_init(dev, &ke, sizeof(int32_t));
+        if (ok) {
+            conf_key_tiles_fill(&p, seed + 3, (int32_t *)kt.host);
+            memset(ke.host, 0, sizeof(int32_t));
+        }
+        ok = ok && conf_up(&kt) && conf_up(&ke);
+    }
     size_t most = 0;
     for (int i = 0; i < 5; i++) most = m[i].bytes > most ? m[i].bytes : most;
     back = malloc(most + STILE_CONF_GUARD_BYTES);
@@ -196,6 +205,7 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     }
     if (use_probe) { /* q = 0 and v's channels over the seeded inputs (k stays seeded) */
         if (probe_init(&pr, &p, res.reason, sizeof res.reason) != 0) goto done;
+        pr.key_tiles = (const int32_t *)kt.host;
         probe_fill(&pr, m[0].host + lead, packed ? m[0].host + lead + 2 * hd : m[2].host + lead);
         if (!conf_up(&m[0]) || (!packed && !conf_up(&m[2]))) {
             snprintf(res.reason, sizeof res.reason, "upload failed (%s)", stile_last_error());
@@ -206,6 +216,10 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     stile_exec_info xi;
     memset(&xi, 0, sizeof xi);
     io.info = &xi; /* what each execution ran: the first one's path is the result's */
+    if (p.key_tiles_k) {
+        io.key_tiles = stile_tensor_at(stile_buffer_data(kt.dev), kt.bytes, STILE_DTYPE_I32);
+        io.key_tile_errors = stile_tensor_at(stile_buffer_data(ke.dev), ke.bytes, STILE_DTYPE_I32);
+    }
     const int runs = use_probe ? 1 : 2; /* determinism is the oracle cases' business; a probe run can be big */
     for (int run = 0; run < runs; run++) {
         /* poisoned output (NaN in every dtype) before each run; the first run is timed */
@@ -236,6 +250,10 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     for (int i = 0; i < nin; i++) { /* inputs unchanged, their guards too */
         res.guard_ok &= conf_down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + STILE_CONF_GUARD_BYTES) == 0;
     }
+    if (p.key_tiles_k) { /* the key tiles unchanged, and no entry counted as out of range */
+        res.guard_ok &= conf_down(&kt, back) && memcmp(back, kt.host, kt.bytes + STILE_CONF_GUARD_BYTES) == 0;
+        res.guard_ok &= conf_down(&ke, back) && memcmp(back, ke.host, ke.bytes + STILE_CONF_GUARD_BYTES) == 0;
+    }
     /* every element of o's buffer that no index reaches must still be poison */
     res.gaps_ok = conf_gaps_poisoned(m[3].host + lead, span[3], &p.o, ext, es) == 1;
     /* the oracle reads the host copies */
@@ -244,7 +262,8 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
                      .k = stile_tensor_at(packed ? hq + hd : m[1].host + lead, span[1], p.dtype),
                      .v = stile_tensor_at(packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype),
                      .o = stile_tensor_at(m[3].host + lead, span[3], p.dtype),
-                     .lse = stile_tensor_at(m[4].host, lse_bytes, STILE_DTYPE_F32)};
+                     .lse = stile_tensor_at(m[4].host, lse_bytes, STILE_DTYPE_F32),
+                     .key_tiles = stile_tensor_at(kt.host, kt.bytes, STILE_DTYPE_I32)};
     res.rows_checked = nr;
     if (use_probe) {
         if (probe_check(&pr, m[3].host + lead, (const float *)m[4].host, &res) < 0) goto done;
@@ -274,6 +293,8 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
 done:
     probe_free(&pr);
     for (int i = 0; i < 5; i++) conf_mirror_free(&m[i]);
+    conf_mirror_free(&kt);
+    conf_mirror_free(&ke);
     free(back); free(o1); free(l1); free(ref); free(ref_lse); free(rows);
     stile_plan_destroy(&plan);
     return res;

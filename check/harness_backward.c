@@ -40,8 +40,9 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     const size_t lse_bytes = (size_t)(p.batch * p.heads * S) * sizeof(float);
     size_t span[4];
     for (int i = 0; i < 4; i++) span[i] = (size_t)conf_span_of(st[i], ext) * es;
-    /* q (or packed qkv), k, v, o, lse, d_o: inputs of the backward; d_q, d_k, d_v: its outputs */
-    conf_mirror m[9] = {{0}};
+    /* q (or packed qkv), k, v, o, lse, d_o: inputs of the backward; d_q, d_k, d_v: its outputs; the
+     * caller-chosen key tiles (key_tiles_k), an input of both passes */
+    conf_mirror m[10] = {{0}};
     unsigned char *back = NULL, *first[3] = {0};
     double *ref[3] = {0};
     int ok = 1;
@@ -57,8 +58,13 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     if (ok) stile_conf_fill_normal(m[5].host, p.dtype, (int64_t)(m[5].bytes / es), seed + 3);
     ok = ok && conf_up(&m[5]);
     for (int t = 0; t < 3 && ok; t++) ok = conf_mirror_init(dev, &m[6 + t], lead + span[t]) && (first[t] = malloc(span[t])) != NULL;
+    if (ok && p.key_tiles_k) {
+        ok = conf_mirror_init(dev, &m[9], conf_key_tiles_bytes(&p));
+        if (ok) conf_key_tiles_fill(&p, seed + 4, (int32_t *)m[9].host);
+        ok = ok && conf_up(&m[9]);
+    }
     size_t most = 0;
-    for (int i = 0; i < 9; i++) most = m[i].bytes > most ? m[i].bytes : most;
+    for (int i = 0; i < 10; i++) most = m[i].bytes > most ? m[i].bytes : most;
     back = malloc(most + STILE_CONF_GUARD_BYTES);
     for (int t = 0; t < 3; t++) ref[t] = malloc(n * sizeof(double));
     if (!ok || !back || !ref[0] || !ref[1] || !ref[2]) {
@@ -66,6 +72,7 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
         goto done;
     }
     stile_io io = conf_device_io(m, packed, lead, hd, span, lse_bytes, p.dtype);
+    if (p.key_tiles_k) io.key_tiles = stile_tensor_at(stile_buffer_data(m[9].dev), m[9].bytes, STILE_DTYPE_I32);
     if ((res.api = stile_plan_execute(plan, &io)) != STILE_OK) {
         snprintf(res.reason, sizeof res.reason, "the forward: %s (%s)", stile_status_string(res.api), stile_last_error());
         goto done;
@@ -77,7 +84,8 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     stile_exec_info xi;
     memset(&xi, 0, sizeof xi);
     stile_grad_io g = {.struct_size = sizeof g, .q = io.q, .k = io.k, .v = io.v, .o = io.o, .lse = io.lse,
-                       .d_o = stile_tensor_at((char *)stile_buffer_data(m[5].dev) + lead, span[3], p.dtype), .info = &xi};
+                       .d_o = stile_tensor_at((char *)stile_buffer_data(m[5].dev) + lead, span[3], p.dtype), .info = &xi,
+                       .key_tiles = io.key_tiles};
     stile_tensor *out[3] = {&g.d_q, &g.d_k, &g.d_v};
     for (int t = 0; t < 3; t++) *out[t] = stile_tensor_at((char *)stile_buffer_data(m[6 + t].dev) + lead, span[t], p.dtype);
     for (int run = 0; run < 2; run++) {
@@ -114,13 +122,14 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
         for (size_t c = 0; c < lead; c++) res.guard_ok &= m[6 + t].host[c] == 0xff; /* nothing written before a gradient */
         res.gaps_ok &= conf_gaps_poisoned(m[6 + t].host + lead, span[t], st[t], ext, es) == 1;
     }
-    for (int i = 0; i < 6; i++) /* the backward's inputs unchanged, their guards too (o and lse as the forward left them) */
-        if (i < nin || i >= 3) res.guard_ok &= conf_down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + STILE_CONF_GUARD_BYTES) == 0;
+    for (int i = 0; i < 10; i++) /* the backward's inputs unchanged, their guards too (o and lse as the forward left them) */
+        if ((i < nin || (i >= 3 && i < 6) || i == 9) && m[i].host) res.guard_ok &= conf_down(&m[i], back) && memcmp(back, m[i].host, m[i].bytes + STILE_CONF_GUARD_BYTES) == 0;
     /* the oracle's gradients from the host copies of q, k, v and d_o */
     unsigned char *hq = m[0].host + lead;
     stile_io host = {.struct_size = sizeof host, .q = stile_tensor_at(hq, span[0], p.dtype),
                      .k = stile_tensor_at(packed ? hq + hd : m[1].host + lead, span[1], p.dtype),
-                     .v = stile_tensor_at(packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype)};
+                     .v = stile_tensor_at(packed ? hq + 2 * hd : m[2].host + lead, span[2], p.dtype),
+                     .key_tiles = stile_tensor_at(m[9].host, m[9].bytes, STILE_DTYPE_I32)};
     const stile_tensor d_o = stile_tensor_at(m[5].host + lead, span[3], p.dtype);
     if (stile_oracle_backward(p_in, &host, &d_o, ref[0], ref[1], ref[2]) != STILE_OK) {
         snprintf(res.reason, sizeof res.reason, "the oracle could not run (%s)", stile_last_error());
@@ -142,7 +151,7 @@ stile_conf_result stile_conf_run_backward(stile_device *dev, const stile_problem
     else
         res.status = STILE_CONF_PASS;
 done:
-    for (int i = 0; i < 9; i++) conf_mirror_free(&m[i]);
+    for (int i = 0; i < 10; i++) conf_mirror_free(&m[i]);
     for (int t = 0; t < 3; t++) {
         free(first[t]);
         free(ref[t]);

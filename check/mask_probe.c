@@ -122,12 +122,42 @@ static int64_t tokens_of(const stile_problem *p, int a, int64_t s, int64_t e)
     return end - s * p->tile[a];
 }
 
-/* Keys attended by query `token` of head h, and per channel how many of them carry it. */
-static int64_t expect(const probe *pr, int64_t h, int64_t token, double *m, int64_t s[3], int64_t e[3])
+/* Keys attended by a video query of batch entry b, head h in tile qc (coordinates) whose key tiles the
+ * caller chose: the listed tiles, each once, and the valid text keys; per channel how many carry it. */
+static int64_t expect_listed(const probe *pr, int64_t b, int64_t h, const int64_t qc[3], double *m)
+{
+    const stile_problem *p = &pr->p;
+    const int64_t tiles = pr->n[0] * pr->n[1] * pr->n[2], k = p->key_tiles_k;
+    const int32_t *row = pr->key_tiles + ((b * p->heads + h) * tiles + (qc[0] * pr->n[1] + qc[1]) * pr->n[2] + qc[2]) * k;
+    int64_t n = pr->text_valid;
+    memset(m, 0, (size_t)p->head_dim * sizeof *m);
+    m[CH_TEXT] = (double)pr->text_valid;
+    for (int64_t i = 0; i < k; i++) {
+        int seen = row[i] < 0;
+        for (int64_t j = 0; j < i && !seen; j++) seen = row[j] == row[i];
+        if (seen) continue;
+        const int64_t c[3] = {row[i] / (pr->n[1] * pr->n[2]), row[i] / pr->n[2] % pr->n[1], row[i] % pr->n[2]};
+        int64_t size = 1;
+        for (int a = 0; a < 3; a++) size *= tokens_of(p, a, c[a], c[a] + 1);
+        for (int a = 0; a < 3; a++) m[pr->chan0[a] + c[a] % pr->nchan[a]] += (double)size;
+        n += size;
+    }
+    return n;
+}
+
+/* Keys attended by query `token` of batch entry b, head h, and per channel how many of them carry it;
+ * s and e: the window's key tiles per axis (the whole grid for text and listed tiles). */
+static int64_t expect(const probe *pr, int64_t b, int64_t h, int64_t token, double *m, int64_t s[3], int64_t e[3])
 {
     const stile_problem *p = &pr->p;
     const int64_t *win = p->head_windows ? p->head_windows[h] : p->window;
     int64_t cover[3];
+    if (token < pr->video && p->key_tiles_k) {
+        int64_t c[3];
+        coords(pr, token, c);
+        for (int a = 0; a < 3; a++) s[a] = 0, e[a] = pr->n[a], c[a] /= p->tile[a];
+        return expect_listed(pr, b, h, c, m);
+    }
     if (token < pr->video) {
         int64_t c[3];
         coords(pr, token, c);
@@ -177,12 +207,14 @@ int64_t probe_check(const probe *pr, const void *o, const float *lse, stile_conf
             const int64_t rot = rotation(pr, b, h);
             for (int64_t t = 0; t < S; t++) {
                 int64_t s[3], e[3];
-                const int64_t n = expect(pr, h, t, m, s, e);
-                const double l = lse[(b * p->heads + h) * S + t], ln = log((double)n);
-                const double lse_err = fabs(l - ln), lse_ratio = lse_err / (0.4 * log1p(1.0 / (double)n));
+                const int64_t n = expect(pr, b, h, t, m, s, e);
+                /* a row of no keys (an empty list, no valid text): o = 0 and lse = -inf exactly */
+                const double l = lse[(b * p->heads + h) * S + t], ln = n ? log((double)n) : -INFINITY;
+                const double lse_err = n ? fabs(l - ln) : l == ln ? 0 : INFINITY;
+                const double lse_ratio = n ? lse_err / (0.4 * log1p(1.0 / (double)n)) : lse_err;
                 int row_bad = !(lse_ratio <= 1), worst_ch = -1;
                 double worst = 0, worst_got = 0;
-                if (!isfinite(l)) res->check.nonfinite++;
+                if (!isfinite(l) && n) res->check.nonfinite++;
                 else if (lse_err > res->check.lse_max_abs_error) res->check.lse_max_abs_error = lse_err;
                 if (!(lse_ratio <= res->probe_lse_ratio)) res->probe_lse_ratio = isnan(lse_ratio) ? INFINITY : lse_ratio;
                 for (int64_t c = 0; c < D; c++) {
@@ -192,7 +224,7 @@ int64_t probe_check(const probe *pr, const void *o, const float *lse, stile_conf
                                   p->dtype, &ov, STILE_DTYPE_F32, 1);
                     res->check.elements++;
                     if (!isfinite(ov)) res->check.nonfinite++;
-                    const double got = (double)ov * (double)n, err = fabs(got - m[c]);
+                    const double got = n ? (double)ov * (double)n : (double)ov * 1e6, err = fabs(got - m[c]); /* n = 0: o must be 0 */
                     const double ratio = err / (1.5 * u * m[c] + 1e-3);
                     if (fabs((double)ov - m[c] / (double)n) > res->check.max_abs_error)
                         res->check.max_abs_error = fabs((double)ov - m[c] / (double)n);

@@ -13,6 +13,7 @@ typedef struct probe {
     int64_t video, text_valid, tokens;
     int64_t chan0[3], nchan[3]; /* the one-hot channels of the key's tile along t, h, w (folded modulo nchan) */
     int64_t *natural;      /* video token (p's order) -> natural raster index */
+    const int32_t *key_tiles; /* p.key_tiles_k > 0: the caller's key tiles (i32 [B, heads, tiles, k]), set by the caller */
 } probe;
 
 /* p: the problem with batch >= 1 and explicit strides (the harness's own reading). 0 on success;

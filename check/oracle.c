@@ -30,7 +30,10 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
 
     const int64_t T = op.tokens, D = op.head_dim;
     oracle_geom g;
-    if ((rc = oracle_geom_init(&op, "stile_oracle", &g)) != STILE_OK) goto done;
+    if ((rc = oracle_geom_init(&op, io, "stile_oracle", &g)) != STILE_OK) {
+        oracle_geom_free(&g);
+        goto done;
+    }
     double *kd = malloc((size_t)(T * D) * sizeof *kd), *vd = malloc((size_t)(T * D) * sizeof *vd);
     double *qd = malloc((size_t)D * sizeof *qd), *sc = malloc((size_t)T * sizeof *sc);
     if (!kd || !vd || !qd || !sc) {
@@ -48,6 +51,7 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
                 for (int64_t d = 0; d < D; d++)
                     qd[d] = stile_oracle_load(io->q.data, op.dtype, b * sq->batch + qi * sq->token + h * sq->head + d * sq->dim);
                 double mx = -INFINITY;
+                oracle_row(&g, b, h, qi);
                 for (int64_t j = 0; j < T; j++) {
                     if (!oracle_attends(&g, op.windows[h], qi, j)) { sc[j] = NAN; continue; }
                     double s = 0;
@@ -63,8 +67,9 @@ stile_status stile_oracle(const stile_problem *problem, const stile_io *io_in, c
                     sum += e;
                     for (int64_t d = 0; d < D; d++) o[d] += e * vd[j * D + d];
                 }
-                for (int64_t d = 0; d < D; d++) o[d] /= sum;
-                if (out_lse) out_lse[(b * op.heads + h) * nrows + ri] = mx + log(sum);
+                /* a row that attends no key (caller-chosen tiles: an empty set and no valid text): o = 0, lse = -inf */
+                for (int64_t d = 0; d < D; d++) o[d] = sum > 0 ? o[d] / sum : 0;
+                if (out_lse) out_lse[(b * op.heads + h) * nrows + ri] = sum > 0 ? mx + log(sum) : -INFINITY;
             }
         }
 cleanup:

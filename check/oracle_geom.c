@@ -1,6 +1,7 @@
 /* The mask as the oracle reads it: the contract's axis rule written out once more, independently of
  * the planner (see check/oracle.c). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "oracle_geom.h"
 
@@ -14,16 +15,44 @@ static int axis_attends(int64_t qtile, int64_t ktile, int64_t w, int64_t n)
     return ktile >= s && ktile < s + w;
 }
 
+/* Tile coordinates of video token i (problem order). */
+static void tile_coords(const oracle_geom *g, int64_t i, int64_t c[3])
+{
+    const int64_t n = g->natural[i];
+    c[0] = n / (g->canvas[1] * g->canvas[2]) / g->tile[0];
+    c[1] = (n / g->canvas[2]) % g->canvas[1] / g->tile[1];
+    c[2] = n % g->canvas[2] / g->tile[2];
+}
+
+/* The tile of video token i, numbered in raster order over the grid. */
+static int64_t tile_of(const oracle_geom *g, int64_t i)
+{
+    int64_t c[3];
+    tile_coords(g, i, c);
+    return (c[0] * g->n[1] + c[1]) * g->n[2] + c[2];
+}
+
+void oracle_row(oracle_geom *g, int64_t b, int64_t h, int64_t qi)
+{
+    if (!g->key_tiles || qi >= g->video) return;
+    const int64_t tiles = g->n[0] * g->n[1] * g->n[2];
+    const int32_t *row = g->key_tiles + ((b * g->heads + h) * tiles + tile_of(g, qi)) * g->k;
+    memset(g->row_tiles, 0, (size_t)tiles);
+    for (int64_t i = 0; i < g->k; i++)
+        if (row[i] >= 0) g->row_tiles[row[i]] = 1; /* the set the entries name: -1 none, repeats once */
+}
+
 int oracle_attends(const oracle_geom *g, const int64_t win[3], int64_t qi, int64_t ki)
 {
     int q_text = qi >= g->video, k_text = ki >= g->video;
     if (k_text) return ki - g->video < g->text_valid; /* valid text keys: everyone; padding: nobody */
     if (q_text) return 1;                              /* text queries see every video key */
-    int64_t qn = g->natural[qi], kn = g->natural[ki];
-    int64_t qc[3] = {qn / (g->canvas[1] * g->canvas[2]), (qn / g->canvas[2]) % g->canvas[1], qn % g->canvas[2]};
-    int64_t kc[3] = {kn / (g->canvas[1] * g->canvas[2]), (kn / g->canvas[2]) % g->canvas[1], kn % g->canvas[2]};
+    if (g->key_tiles) return g->row_tiles[tile_of(g, ki)];
+    int64_t qc[3], kc[3];
+    tile_coords(g, qi, qc);
+    tile_coords(g, ki, kc);
     for (int a = 0; a < 3; a++)
-        if (!axis_attends(qc[a] / g->tile[a], kc[a] / g->tile[a], win[a], g->n[a])) return 0;
+        if (!axis_attends(qc[a], kc[a], win[a], g->n[a])) return 0;
     return 1;
 }
 
@@ -40,7 +69,30 @@ static void natural_of_tiled(const oracle_geom *g, int64_t *map)
                             map[pos++] = (t * g->canvas[1] + h) * g->canvas[2] + w;
 }
 
-stile_status oracle_geom_init(const oracle_problem *op, const char *who, oracle_geom *g)
+/* The caller's key tiles: host i32 data covering [B, heads, tiles, k], entries -1..tiles-1. */
+static stile_status key_tiles_init(const oracle_problem *op, const stile_io *io, const char *who, oracle_geom *g)
+{
+    const int64_t tiles = op->grid[0] * op->grid[1] * op->grid[2], n = op->batch * op->heads * tiles * op->key_tiles_k;
+    const stile_tensor *t = &io->key_tiles;
+    if (t->handle) return check_fail(STILE_ERR_INVALID_ARGUMENT, "%s: io->key_tiles is a buffer handle: the oracle reads host memory (data)", who);
+    if (!t->data) return check_fail(STILE_ERR_NULL_ARGUMENT, "%s: io->key_tiles.data is NULL (the problem has key_tiles_k)", who);
+    if (t->dtype != STILE_DTYPE_I32) return check_fail(STILE_ERR_DTYPE_MISMATCH, "%s: io->key_tiles.dtype is not i32", who);
+    if ((uintptr_t)t->data % sizeof(int32_t) || t->bytes / sizeof(int32_t) < (size_t)n)
+        return check_fail(STILE_ERR_OUT_OF_RANGE, "%s: io->key_tiles: misaligned, or fewer than %lld i32 entries", who, (long long)n);
+    const int32_t *e = t->data;
+    for (int64_t i = 0; i < n; i++)
+        if (e[i] < -1 || e[i] >= tiles)
+            return check_fail(STILE_ERR_OUT_OF_RANGE, "%s: io->key_tiles entry %lld is %d: outside -1..%lld", who, (long long)i, (int)e[i],
+                              (long long)tiles - 1);
+    g->key_tiles = e;
+    g->k = op->key_tiles_k;
+    g->heads = op->heads;
+    g->row_tiles = malloc((size_t)tiles);
+    if (!g->row_tiles) return check_fail(STILE_ERR_OUT_OF_MEMORY, "%s: out of memory", who);
+    return STILE_OK;
+}
+
+stile_status oracle_geom_init(const oracle_problem *op, const stile_io *io, const char *who, oracle_geom *g)
 {
     *g = (oracle_geom){.video = op->video, .text = op->text, .text_valid = op->text_valid};
     for (int a = 0; a < 3; a++) {
@@ -52,13 +104,15 @@ stile_status oracle_geom_init(const oracle_problem *op, const char *who, oracle_
     if (!g->natural) return check_fail(STILE_ERR_OUT_OF_MEMORY, "%s: out of memory", who);
     if (op->order == STILE_ORDER_TILED) natural_of_tiled(g, g->natural);
     else for (int64_t i = 0; i < op->video; i++) g->natural[i] = i;
-    return STILE_OK;
+    return op->key_tiles_k ? key_tiles_init(op, io, who, g) : STILE_OK;
 }
 
 void oracle_geom_free(oracle_geom *g)
 {
     free(g->natural);
+    free(g->row_tiles);
     g->natural = NULL;
+    g->row_tiles = NULL;
 }
 
 stile_status oracle_inputs_check(const stile_io *io, const oracle_problem *op, const char *who)

@@ -40,7 +40,10 @@ stile_status stile_oracle_backward(const stile_problem *problem, const stile_io 
 
     const int64_t T = op.tokens, D = op.head_dim, H = op.heads;
     oracle_geom g;
-    if ((rc = oracle_geom_init(&op, who, &g)) != STILE_OK) goto done;
+    if ((rc = oracle_geom_init(&op, io, who, &g)) != STILE_OK) {
+        oracle_geom_free(&g);
+        goto done;
+    }
     double *qd = malloc((size_t)(T * D) * sizeof *qd), *kd = malloc((size_t)(T * D) * sizeof *kd);
     double *vd = malloc((size_t)(T * D) * sizeof *vd), *dod = malloc((size_t)(T * D) * sizeof *dod);
     double *dq = malloc((size_t)(T * D) * sizeof *dq), *dk = malloc((size_t)(T * D) * sizeof *dk);
@@ -61,6 +64,7 @@ stile_status stile_oracle_backward(const stile_problem *problem, const stile_io 
             for (int64_t i = 0; i < T; i++) {
                 const double *q = qd + i * D, *go = dod + i * D;
                 double mx = -INFINITY, sum = 0, di = 0;
+                oracle_row(&g, b, h, i);
                 for (int64_t j = 0; j < T; j++) {
                     if (!oracle_attends(&g, op.windows[h], i, j)) { p[j] = NAN; continue; }
                     double s = 0;

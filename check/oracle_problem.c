@@ -41,6 +41,7 @@ double stile_oracle_load(const void *base, stile_dtype dt, int64_t i)
     }
     case STILE_DTYPE_F16: return stile_oracle_f16(((const uint16_t *)base)[i]);
     case STILE_DTYPE_BF16: return stile_oracle_bf16(((const uint16_t *)base)[i]);
+    case STILE_DTYPE_I32: break; /* never a value tensor */
     }
     return NAN;
 }
@@ -84,6 +85,7 @@ stile_status stile_oracle_problem_read(const stile_problem *in, const char *who,
     op->scale = p->scale != 0 ? p->scale : 1.0 / sqrt((double)p->head_dim);
     op->dtype = p->dtype;
     op->order = p->order;
+    op->key_tiles_k = p->key_tiles_k;
     const stile_strides *given[4] = {&p->q, &p->k, &p->v, &p->o};
     const int64_t H = op->heads, D = op->head_dim, S = op->tokens;
     for (int i = 0; i < 4; i++) {

@@ -15,7 +15,8 @@ typedef struct oracle_problem {
     stile_token_order order;
     stile_strides strides[4]; /* q, k, v, o; all-zero strides read as contiguous [B, S, H, D] */
     int64_t span[4];          /* elements each tensor reaches: its largest offset + 1 */
-    int64_t (*windows)[3];    /* one per head, owned */
+    int64_t (*windows)[3];    /* one per head, owned (zeros when key_tiles_k is set) */
+    int64_t key_tiles_k;      /* > 0: each (batch, head, query tile) attends the key tiles the caller lists */
 } oracle_problem;
 
 /* Validate p with stile_problem_check (the library's messages), then read it afresh into op.

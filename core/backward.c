@@ -30,7 +30,7 @@ static stile_status grad_io_check(const stile_plan *plan, const stile_grad_io *i
         if (stile_tensor_overlaps(t[i], need[i], &io->lse, need[8]))
             return stile_fail(STILE_ERR_ALIASING, "io->%s overlaps io->lse", nm[i]);
     }
-    return STILE_OK;
+    return stile_key_tiles_check(plan, &io->key_tiles, &io->key_tile_errors, t + 5, need + 5, nm + 5, 3);
 }
 
 double stile_plan_backward_flops(const stile_plan *plan)

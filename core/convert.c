@@ -10,6 +10,7 @@ const char *stile_dtype_name(stile_dtype dtype)
     case STILE_DTYPE_F32: return "f32";
     case STILE_DTYPE_F16: return "f16";
     case STILE_DTYPE_BF16: return "bf16";
+    case STILE_DTYPE_I32: return "i32";
     }
     return NULL;
 }
@@ -20,6 +21,7 @@ size_t stile_dtype_size(stile_dtype dtype)
     case STILE_DTYPE_F32: return 4;
     case STILE_DTYPE_F16: return 2;
     case STILE_DTYPE_BF16: return 2;
+    case STILE_DTYPE_I32: return 4;
     }
     return 0;
 }
@@ -80,6 +82,7 @@ float stile_load_f32(const void *base, stile_dtype dt, int64_t i)
     case STILE_DTYPE_F32: memcpy(&f, (const char *)base + i * 4, sizeof f); return f;
     case STILE_DTYPE_F16: memcpy(&h, (const char *)base + i * 2, sizeof h); return stile_half_to_float(h);
     case STILE_DTYPE_BF16: memcpy(&h, (const char *)base + i * 2, sizeof h); return stile_bf16_to_float(h);
+    case STILE_DTYPE_I32: break; /* not a value type (stile_convert refuses it) */
     }
     return NAN;
 }
@@ -92,6 +95,8 @@ stile_status stile_convert(const void *src, stile_dtype st, void *dst, stile_dty
     if (!src || !dst) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_convert: %s is NULL", src ? "dst" : "src");
     if (!stile_dtype_name(st) || !stile_dtype_name(dt))
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_convert: unknown dtype %d", stile_dtype_name(st) ? (int)dt : (int)st);
+    if (st == STILE_DTYPE_I32 || dt == STILE_DTYPE_I32)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_convert: i32 is an index type; it converts f32, f16 and bf16");
     for (size_t i = 0; i < n; i++) {
         float f = stile_load_f32(src, st, (int64_t)i);
         uint16_t h;
@@ -99,6 +104,7 @@ stile_status stile_convert(const void *src, stile_dtype st, void *dst, stile_dty
         case STILE_DTYPE_F32: memcpy((char *)dst + i * 4, &f, sizeof f); break;
         case STILE_DTYPE_F16: h = stile_float_to_half(f); memcpy((char *)dst + i * 2, &h, sizeof h); break;
         case STILE_DTYPE_BF16: h = stile_float_to_bf16(f); memcpy((char *)dst + i * 2, &h, sizeof h); break;
+        case STILE_DTYPE_I32: break; /* refused above */
         }
     }
     return STILE_OK;

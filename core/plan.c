@@ -147,6 +147,57 @@ static void plan_free_core(stile_plan *p)
     free(p);
 }
 
+/* The plan's accounting from the video x video pairs of one batch entry, all heads. */
+static void plan_accounting(stile_plan *p, int64_t video_pairs)
+{
+    stile_plan_info *in = &p->info;
+    const stile_resolved *r = &p->r;
+    const int64_t B = r->p.batch, heads = r->p.heads, keys = r->video + r->text_valid;
+    memcpy(in->grid, r->grid, sizeof in->grid);
+    in->tiles = r->tiles;
+    in->video_tokens = r->video;
+    in->tokens = r->tokens;
+    in->text_valid = r->text_valid;
+    in->distinct_windows = p->nschedules;
+    /* video q x text k, text q x (video + valid text) k */
+    const int64_t text_pairs = r->video * r->text_valid + r->p.text * keys;
+    in->attended_video_pairs = B * video_pairs;
+    in->attended_pairs = B * (video_pairs + heads * text_pairs);
+    in->full_pairs = B * heads * r->tokens * keys;
+    in->flops = 4.0 * (double)r->p.head_dim * (double)in->attended_pairs;
+    in->full_flops = 4.0 * (double)r->p.head_dim * (double)in->full_pairs;
+    in->sparsity = 1.0 - (double)video_pairs / ((double)heads * (double)r->video * (double)r->video);
+}
+
+static int cmp_desc_i64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* A plan whose key tiles come with each execution: no schedules (head_schedule -1), and accounting
+ * as if every query tile attended key_tiles_k distinct tiles, the largest (an upper bound). */
+static stile_status key_tiles_plan_core(stile_plan *p, stile_plan **out)
+{
+    const int64_t heads = p->r.p.heads, tiles = p->r.tiles, k = p->r.p.key_tiles_k;
+    p->head_schedule = malloc((size_t)heads * sizeof *p->head_schedule);
+    int64_t *size = malloc((size_t)tiles * sizeof *size);
+    if (!p->head_schedule || !size) {
+        free(size);
+        plan_free_core(p);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for a plan of %lld tiles", (long long)tiles);
+    }
+    for (int64_t h = 0; h < heads; h++) p->head_schedule[h] = -1;
+    for (int64_t t = 0; t < tiles; t++) size[t] = p->layout.tile_start[t + 1] - p->layout.tile_start[t];
+    qsort(size, (size_t)tiles, sizeof *size, cmp_desc_i64);
+    int64_t keys = 0; /* <= video: no overflow */
+    for (int64_t t = 0; t < k; t++) keys += size[t];
+    free(size);
+    plan_accounting(p, heads * p->r.video * keys); /* <= heads x video^2: checked by stile_resolve */
+    *out = p;
+    return STILE_OK;
+}
+
 static stile_status plan_core(const stile_problem *problem, stile_plan **out)
 {
     stile_plan *p = calloc(1, sizeof *p);
@@ -157,6 +208,7 @@ static stile_status plan_core(const stile_problem *problem, stile_plan **out)
     if (rc != STILE_OK) goto fail;
 
     const int64_t heads = p->r.p.heads;
+    if (p->r.p.key_tiles_k) return key_tiles_plan_core(p, out);
     p->head_schedule = malloc((size_t)heads * sizeof *p->head_schedule);
     p->schedules = calloc((size_t)heads, sizeof *p->schedules);
     if (!p->head_schedule || !p->schedules) {
@@ -209,26 +261,9 @@ static stile_status plan_core(const stile_problem *problem, stile_plan **out)
     }
     free(group_schedule);
 
-    /* accounting */
-    stile_plan_info *in = &p->info;
-    const stile_resolved *r = &p->r;
-    memcpy(in->grid, r->grid, sizeof in->grid);
-    in->tiles = r->tiles;
-    in->video_tokens = r->video;
-    in->tokens = r->tokens;
-    in->text_valid = r->text_valid;
-    in->distinct_windows = p->nschedules;
-    const int64_t B = r->p.batch, keys = r->video + r->text_valid;
     int64_t video_pairs = 0;
     for (int64_t h = 0; h < heads; h++) video_pairs += p->schedules[p->head_schedule[h]].video_pairs;
-    /* video q x text k, text q x (video + valid text) k */
-    const int64_t text_pairs = r->video * r->text_valid + r->p.text * keys;
-    in->attended_video_pairs = B * video_pairs;
-    in->attended_pairs = B * (video_pairs + heads * text_pairs);
-    in->full_pairs = B * heads * r->tokens * keys;
-    in->flops = 4.0 * (double)r->p.head_dim * (double)in->attended_pairs;
-    in->full_flops = 4.0 * (double)r->p.head_dim * (double)in->full_pairs;
-    in->sparsity = 1.0 - (double)video_pairs / ((double)heads * (double)r->video * (double)r->video);
+    plan_accounting(p, video_pairs);
     *out = p;
     return STILE_OK;
 fail:
@@ -289,9 +324,12 @@ stile_status stile_plan_get_problem(const stile_plan *plan, stile_problem *out)
 {
     if (!plan || !out) return stile_fail(STILE_ERR_NULL_ARGUMENT, "stile_plan_get_problem: %s is NULL", plan ? "out" : "plan");
     stile_problem layout; /* the caller says which layout it holds; only that is written */
+    const uint32_t size = out->struct_size; /* read before import: it may be an older, shorter layout */
     stile_status st = stile_problem_import(out, &layout, "stile_plan_get_problem (out)");
     if (st != STILE_OK) return st;
-    *out = plan->r.p;
+    stile_problem cur = plan->r.p;
+    cur.struct_size = size;
+    memcpy(out, &cur, size);
     return STILE_OK;
 }
 
@@ -301,8 +339,16 @@ stile_status stile_plan_get_head(const stile_plan *plan, int64_t head, stile_hea
     if (head < 0 || head >= plan->r.p.heads)
         return stile_fail(STILE_ERR_OUT_OF_RANGE, "head %lld: must be within 0..%lld", (long long)head,
                           (long long)plan->r.p.heads - 1);
-    const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
     memset(out, 0, sizeof *out);
+    if (plan->r.p.key_tiles_k) { /* no windows: the bounds of the plan's accounting, per head */
+        const int64_t pairs = plan->info.attended_video_pairs / plan->r.p.batch / plan->r.p.heads;
+        out->key_tiles = plan->r.p.key_tiles_k;
+        out->attended_video_pairs = pairs;
+        out->sparsity = 1.0 - (double)pairs / ((double)plan->r.video * (double)plan->r.video);
+        out->schedule = -1;
+        return STILE_OK;
+    }
+    const stile_schedule *s = &plan->schedules[plan->head_schedule[head]];
     memcpy(out->window, plan->r.windows[head], sizeof out->window);
     memcpy(out->effective, s->window, sizeof out->effective);
     out->key_tiles = s->per_query;
@@ -324,6 +370,9 @@ static stile_status row_check(const stile_plan *plan, int64_t head, int64_t tile
     if (tile < 0 || tile >= plan->r.tiles)
         return stile_fail(STILE_ERR_OUT_OF_RANGE, "%s tile %lld: must be within 0..%lld", kind, (long long)tile,
                           (long long)plan->r.tiles - 1);
+    if (plan->r.p.key_tiles_k)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "%s: the plan's key tiles come with each execution (key_tiles_k=%lld)", who,
+                          (long long)plan->r.p.key_tiles_k);
     return STILE_OK;
 }
 
@@ -409,6 +458,44 @@ stile_status stile_lse_check(const stile_plan *plan, const stile_tensor *lse, si
     return STILE_OK;
 }
 
+stile_status stile_key_tiles_check(const stile_plan *plan, const stile_tensor *kt, const stile_tensor *err,
+                                   const stile_tensor *const *outs, const size_t *out_bytes, const char *const *out_names, int nouts)
+{
+    const stile_resolved *r = &plan->r;
+    const int64_t k = r->p.key_tiles_k;
+    const int kt_set = kt->data || kt->handle, err_set = err->data || err->handle;
+    if (!k) {
+        if (kt_set || err_set)
+            return stile_fail(STILE_ERR_INVALID_ARGUMENT, "io->%s is set: the plan's windows choose the key tiles (key_tiles_k is 0)",
+                              kt_set ? "key_tiles" : "key_tile_errors");
+        return STILE_OK;
+    }
+    if (!kt_set)
+        return stile_fail(STILE_ERR_NULL_ARGUMENT, "io->key_tiles: the plan takes its key tiles at execution (i32 [B, heads, tiles, %lld])",
+                          (long long)k);
+    const size_t need = (size_t)(r->p.batch * r->p.heads * r->tiles * k) * sizeof(int32_t); /* < 2^33: stile_resolve */
+    const stile_tensor *t[2] = {kt, err};
+    static const char *nm[2] = {"key_tiles", "key_tile_errors"};
+    const size_t needs[2] = {need, sizeof(int32_t)};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && !err_set) break;
+        if (t[i]->dtype != STILE_DTYPE_I32)
+            return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: it is i32", nm[i],
+                              stile_dtype_name(t[i]->dtype) ? stile_dtype_name(t[i]->dtype) : "unknown");
+        stile_status st = check_place(plan, t[i], nm[i], sizeof(int32_t));
+        if (st != STILE_OK) return st;
+        if (t[i]->bytes < needs[i])
+            return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->%s: needs %zu bytes%s, the buffer has %zu", nm[i], needs[i],
+                              i ? "" : " (i32 [B, heads, tiles, key_tiles_k])", t[i]->bytes);
+        for (int j = 0; j < nouts; j++)
+            if (stile_tensor_overlaps(t[i], needs[i], outs[j], out_bytes[j]))
+                return stile_fail(STILE_ERR_ALIASING, "io->%s overlaps io->%s", out_names[j], nm[i]);
+    }
+    if (err_set && stile_tensor_overlaps(kt, need, err, sizeof(int32_t)))
+        return stile_fail(STILE_ERR_ALIASING, "io->key_tile_errors overlaps io->key_tiles");
+    return STILE_OK;
+}
+
 stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io *out, const char *what)
 {
     if (!plan || !in) return stile_fail(STILE_ERR_NULL_ARGUMENT, "%s: %s is NULL", what, plan ? "io" : "plan");
@@ -433,7 +520,10 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
     }
     for (int i = 0; i < 3; i++)
         if (stile_tensor_overlaps(&io->o, need[3], t[i], need[i])) return stile_fail(STILE_ERR_ALIASING, "io->o overlaps io->%s", nm[i]);
-    return STILE_OK;
+    const stile_tensor *outs[2] = {&io->o, &io->lse};
+    const size_t out_bytes[2] = {need[3], lse_need};
+    static const char *out_names[2] = {"o", "lse"};
+    return stile_key_tiles_check(plan, &io->key_tiles, &io->key_tile_errors, outs, out_bytes, out_names, lse_need ? 2 : 1);
 }
 
 stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io)

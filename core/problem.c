@@ -85,6 +85,8 @@ stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
         return stile_fail(STILE_ERR_INVALID_SIZE, "text_padding=%lld: must be within 0..text (%lld)",
                           (long long)p.text_padding, (long long)p.text);
     if (!stile_dtype_name(p.dtype)) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "dtype=%d: unknown", (int)p.dtype);
+    if (p.dtype == STILE_DTYPE_I32)
+        return stile_fail(STILE_ERR_INVALID_ARGUMENT, "dtype=i32: q, k, v and o are f32, f16 or bf16 (i32 is for index tensors)");
     if (p.order != STILE_ORDER_NATURAL && p.order != STILE_ORDER_TILED)
         return stile_fail(STILE_ERR_INVALID_ARGUMENT, "order=%d: unknown", (int)p.order);
     /* Kernels scale in f32 (scale * log2(e)): a subnormal, huge or negative scale is refused rather
@@ -118,10 +120,23 @@ stile_status stile_resolve(const stile_problem *in, stile_resolved *r)
         !stile_mul_ok(elems, p.head_dim, &elems) || !stile_mul_ok(elems, 4, &t))
         return stile_fail(STILE_ERR_OVERFLOW, "batch x tokens x heads x head_dim overflows 64 bits");
 
-    /* windows */
-    if (!p.head_windows && p.window[0] == 0 && p.window[1] == 0 && p.window[2] == 0)
-        return stile_fail(STILE_ERR_INVALID_WINDOW, "window is required (or head_windows, one per head)");
-    for (int64_t h = 0; h < (p.head_windows ? p.heads : 1); h++)
+    /* windows, or key tiles chosen at execute time */
+    if (p.key_tiles_k != 0) {
+        if (p.key_tiles_k < 0 || p.key_tiles_k > tiles)
+            return stile_fail(STILE_ERR_INVALID_SIZE, "key_tiles_k=%lld: must be within 1..%lld (the tiles of the grid), or 0", (long long)p.key_tiles_k,
+                              (long long)tiles);
+        int64_t entries;
+        if (!stile_mul_ok(p.batch * p.heads, tiles, &entries) || !stile_mul_ok(entries, p.key_tiles_k, &entries) ||
+            entries > INT32_MAX)
+            return stile_fail(STILE_ERR_OVERFLOW, "key tiles: batch x heads x tiles x key_tiles_k = %lld x %lld x %lld x %lld entries exceed 2^31-1",
+                              (long long)p.batch, (long long)p.heads, (long long)tiles, (long long)p.key_tiles_k);
+        if (p.head_windows || p.window[0] || p.window[1] || p.window[2])
+            return stile_fail(STILE_ERR_INVALID_WINDOW,
+                              "key_tiles_k=%lld: the key tiles come with each execution, so window and head_windows must be unset",
+                              (long long)p.key_tiles_k);
+    } else if (!p.head_windows && p.window[0] == 0 && p.window[1] == 0 && p.window[2] == 0)
+        return stile_fail(STILE_ERR_INVALID_WINDOW, "window is required (or head_windows, one per head, or key_tiles_k)");
+    for (int64_t h = 0; h < (p.key_tiles_k ? 0 : p.head_windows ? p.heads : 1); h++)
         for (int i = 0; i < 3; i++) {
             int64_t w = p.head_windows ? p.head_windows[h][i] : p.window[i];
             if (w <= 0) {

@@ -9,7 +9,8 @@
  * A later API version adds its own and keeps the older ones while it only adds; one that takes
  * something away drops them. API 2 moved the oracle and checks to libstile_check, so a program
  * built for API 1 (which may call stile_oracle) no longer links or loads against this library. */
-const int stile_api_2 = 2;
+STILE_API const int stile_api_2 = 2;
+const int stile_api_3 = 3; /* API 3 only added (caller-chosen key tiles): API 2's tag stays */
 
 int stile_version(void) { return STILE_VERSION; }
 const char *stile_version_string(void) { return STILE_VERSION_STRING; }

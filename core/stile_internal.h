@@ -179,6 +179,15 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
 /* One tensor of the plan's dtype checked (name: for messages, "io->NAME"): dtype, place (exactly one
  * of data and handle, aligned to its elements), and its bytes against need. */
 stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, size_t need);
+/* The key-tile tensors of an execution: unset for a window plan; for a plan with key_tiles_k, kt i32 of
+ * [B, heads, tiles, key_tiles_k] and err (optional) one i32, placed, overlapping none of the nouts
+ * outputs (outs, of out_bytes, named out_names) nor each other. */
+stile_status stile_key_tiles_check(const stile_plan *plan, const stile_tensor *kt, const stile_tensor *err,
+                                   const stile_tensor *const *outs, const size_t *out_bytes, const char *const *out_names, int nouts);
+/* The caller's key tiles (host memory, i32 [B, heads, tiles, k]) read for walking: row r's distinct
+ * entries within 0..tiles-1, ascending, at rows[r * k ..], their number in count[r] (-1 entries
+ * skipped). Returns the number of other entries (out of range) and the first one's index in *first_bad. */
+int64_t stile_key_tiles_read(const stile_plan *plan, const int32_t *in, int32_t *rows, int32_t *count, int64_t *first_bad);
 /* An LSE tensor checked: f32, placed, at least *need bytes ([B, heads, tokens], set here). */
 stile_status stile_lse_check(const stile_plan *plan, const stile_tensor *lse, size_t *need);
 /* Whether two tensors of abytes and bbytes share memory. */

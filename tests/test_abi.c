@@ -54,9 +54,13 @@ static void test_a_problem_of_the_old_layout_gets_a_status_not_a_misreading(void
     p.struct_size = 0;
     assert_int_equal(stile_problem_check(&p), STILE_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(stile_last_error(), "struct_size is 0: set it to sizeof(stile_problem)"));
-    p.struct_size = sizeof p - 8;
+    p.struct_size = sizeof p - 4;
     assert_int_equal(stile_problem_check(&p), STILE_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(stile_last_error(), "matches no layout"));
+    /* API 2's layout (before key_tiles_k) is taken, the missing field read as 0 */
+    p.struct_size = offsetof(stile_problem, key_tiles_k);
+    p.key_tiles_k = 5; /* past the caller's layout: never read */
+    assert_int_equal(stile_problem_check(&p), STILE_OK);
     /* a header newer than the library: refused without reading past what this library knows */
     p.struct_size = sizeof p + 64;
     assert_int_equal(stile_problem_check(&p), STILE_ERR_UNSUPPORTED);
@@ -99,6 +103,15 @@ static void test_io_and_device_params_of_an_unknown_layout_are_refused(void **st
     assert_int_equal(stile_plan_get_problem(plan, &back), STILE_OK);
     assert_int_equal(back.heads, 2);
     assert_int_equal(back.struct_size, sizeof back);
+    /* API 2's layouts: io runs; get_problem writes that many bytes and no more */
+    io.struct_size = offsetof(stile_io, key_tiles);
+    assert_int_equal(stile_plan_execute(plan, &io), STILE_OK);
+    memset(&back, 0x5a, sizeof back);
+    back.struct_size = offsetof(stile_problem, key_tiles_k);
+    assert_int_equal(stile_plan_get_problem(plan, &back), STILE_OK);
+    assert_int_equal(back.heads, 2);
+    assert_int_equal(back.struct_size, offsetof(stile_problem, key_tiles_k));
+    assert_int_equal(((unsigned char *)&back.key_tiles_k)[0], 0x5a);
     free(q);
     free(o);
     stile_plan_destroy(&plan);
@@ -116,8 +129,11 @@ static void test_enum_values_are_fixed(void **state)
     assert_int_equal(STILE_DTYPE_BF16, 2);
     assert_int_equal(STILE_ORDER_TILED, 1);
     assert_int_equal(STILE_LOG_DEBUG, 4);
+    assert_int_equal(STILE_DTYPE_I32, 3);
+    extern const int stile_api_2; /* API 2's tag stays while API 3 only adds */
     assert_int_equal(stile_api_2, 2);
-    assert_int_equal(STILE_API_VERSION, 2);
+    assert_int_equal(stile_api_3, 3);
+    assert_int_equal(STILE_API_VERSION, 3);
 }
 
 static void *fail_on_another_thread(void *arg)

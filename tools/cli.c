@@ -15,7 +15,7 @@ enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
     O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_BACKWARD, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
-    O_HELP
+    O_SPARSITY, O_HELP
 };
 
 typedef struct opt_def {
@@ -44,6 +44,7 @@ static const opt_def opts[] = {
     {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
     {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
     {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
+    {O_SPARSITY, "sparsity", "topk:K", CMD_BENCH, "instead of --window: K key tiles per query tile chosen at execution (seeded, distinct)"},
     {O_HEADS, "heads", "N", PROB, "attention heads (default 1, or the number of windows given)"},
     {O_HEAD_DIM, "head-dim", "D", PROB, "head dimension (default 128)"},
     {O_BATCH, "batch", "B", PROB, "batch size (default 1)"},
@@ -262,6 +263,10 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_PLAN_ONLY: o->plan_only = 1; break;
         case O_NO_GEMM_REF: o->gemm_ref = 0; break;
         case O_BACKWARD: o->backward = 1; break;
+        case O_SPARSITY:
+            if (strncmp(v, "topk:", 5) != 0) cli_usage_error(o, "--sparsity %s: must be topk:K (K key tiles per query tile)", v);
+            o->p.key_tiles_k = parse_int(o, "sparsity topk", v + 5, 1, INT32_MAX);
+            break;
         case O_NO_FULL: o->no_full = 1; break;
         case O_NAME:
             if (!*v || strlen(v) > 64) cli_usage_error(o, "--name %s: must be 1 to 64 characters", *v ? "(too long)" : "''");
@@ -304,6 +309,11 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     if (!(o->cmd_bit & PROB) || o->workloads || o->list_workloads) return;
     if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
     if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");
+    if (o->p.key_tiles_k) { /* --sparsity topk:K: no windows */
+        if (o->nwindows) cli_usage_error(o, "--sparsity topk:K chooses the key tiles: not with --window");
+        if (!o->have_heads) o->p.heads = 1;
+        return;
+    }
     if (!o->nwindows) cli_usage_error(o, "--window is required (e.g. --window 3x3x3)");
     if (!o->have_heads) o->p.heads = o->nwindows;
     if (o->nwindows == 1) {

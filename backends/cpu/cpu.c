@@ -169,7 +169,37 @@ typedef struct cpu_exec {
     size_t work_floats;
     int64_t *pos;      /* per thread: max_rows positions */
     float qscale;      /* softmax scale * log2(e): scores come out in log2 units */
+    cpu_key_tiles kt;  /* plans with key_tiles_k: the caller's key tiles, read */
 } cpu_exec;
+
+stile_status stile_cpu_key_tiles_read(const stile_plan *plan, const stile_tensor *key_tiles, cpu_key_tiles *out)
+{
+    out->rows = out->count = NULL;
+    const int64_t k = plan->r.p.key_tiles_k, nrows = plan->r.p.batch * plan->r.p.heads * plan->r.tiles;
+    if (!k) return STILE_OK;
+    out->rows = malloc((size_t)(nrows * k) * sizeof *out->rows);
+    out->count = malloc((size_t)nrows * sizeof *out->count);
+    if (!out->rows || !out->count) {
+        stile_cpu_key_tiles_free(out);
+        return stile_fail(STILE_ERR_OUT_OF_MEMORY, "CPU: out of memory for %lld rows of key tiles", (long long)nrows);
+    }
+    int64_t first;
+    const int64_t bad = stile_key_tiles_read(plan, key_tiles->data, out->rows, out->count, &first);
+    if (!bad) return STILE_OK;
+    stile_cpu_key_tiles_free(out);
+    const int64_t row = first / k, tiles = plan->r.tiles, H = plan->r.p.heads;
+    return stile_fail(STILE_ERR_OUT_OF_RANGE,
+                      "io->key_tiles: %lld entries outside -1..%lld; the first, [%lld, %lld, %lld, %lld], is %d (nothing written)",
+                      (long long)bad, (long long)tiles - 1, (long long)(row / tiles / H), (long long)(row / tiles % H),
+                      (long long)(row % tiles), (long long)(first % k), (int)((const int32_t *)key_tiles->data)[first]);
+}
+
+void stile_cpu_key_tiles_free(cpu_key_tiles *kt)
+{
+    free(kt->rows);
+    free(kt->count);
+    kt->rows = kt->count = NULL;
+}
 
 void stile_cpu_tile_positions(const stile_plan *plan, int64_t tile, int64_t local, int64_t rows, int64_t *pos)
 {
@@ -211,6 +241,7 @@ void stile_cpu_store_row(void *data, stile_dtype dt, const stile_strides *s, int
         case STILE_DTYPE_F32: ((float *)data)[i] = v; break;
         case STILE_DTYPE_F16: ((uint16_t *)data)[i] = stile_float_to_half(v); break;
         case STILE_DTYPE_BF16: ((uint16_t *)data)[i] = stile_float_to_bf16(v); break;
+        case STILE_DTYPE_I32: break; /* never a value tensor (stile_resolve) */
         }
     }
 }
@@ -290,7 +321,21 @@ static void compute_item(void *ctx, int64_t item, int thread)
     }
     memset(acc, 0, (size_t)(m * D) * sizeof *acc);
 
-    if (it->tile >= 0) {
+    if (it->tile >= 0 && x->kt.rows) {
+        /* the caller's tiles, ascending: each run of consecutive ones is one range of the packed keys */
+        const int64_t row = (x->b * r->p.heads + x->h) * plan->layout.tiles + it->tile;
+        const int32_t *list = x->kt.rows + row * r->p.key_tiles_k, n = x->kt.count[row];
+        const int64_t *ts = plan->layout.tile_start;
+        for (int32_t i = 0, j; i < n; i = j) {
+            for (j = i + 1; j < n && list[j] == list[j - 1] + 1;) j++;
+            int64_t end = ts[list[j - 1] + 1];
+#ifdef STILE_FAULT_DROP_LAST_KEY
+            if (j == n) end--; /* the same deliberate fault as below: the last key of the list */
+#endif
+            attend_span(x, m, ts[list[i]], end, q, s, acc, mx, l, alpha);
+        }
+        if (r->text_valid > 0) attend_span(x, m, r->video, x->keys, q, s, acc, mx, l, alpha);
+    } else if (it->tile >= 0) {
         /* Each run of consecutive key tiles is one contiguous range of the packed (tiled-order) keys. */
         const stile_schedule *sc = &plan->schedules[plan->head_schedule[x->h]];
         const int64_t *ts = plan->layout.tile_start;
@@ -310,8 +355,11 @@ static void compute_item(void *ctx, int64_t item, int thread)
 
     float *lse = x->io->lse.data;
     for (int64_t i = 0; i < m; i++) {
-        store_row(x, pos[i], acc + i * D, 1.0f / l[i]);
-        if (lse) lse[(x->b * r->p.heads + x->h) * r->tokens + pos[i]] = (float)((mx[i] + log2((double)l[i])) * M_LN2);
+        /* a row of no keys (an empty set of tiles and no valid text) has l = 0: its output is 0, its LSE -inf */
+        const int none = l[i] == 0.0f;
+        store_row(x, pos[i], acc + i * D, none ? 0.0f : 1.0f / l[i]);
+        if (lse)
+            lse[(x->b * r->p.heads + x->h) * r->tokens + pos[i]] = none ? -INFINITY : (float)((mx[i] + log2((double)l[i])) * M_LN2);
     }
 }
 
@@ -337,6 +385,7 @@ static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl
                         (long long)D);
         goto done;
     }
+    if ((rc = stile_cpu_key_tiles_read(plan, &io->key_tiles, &x.kt)) != STILE_OK) goto done; /* before anything is written */
     for (x.b = 0; x.b < r->p.batch; x.b++)
         for (x.h = 0; x.h < r->p.heads; x.h++) {
             stile_cpu_parallel_for(threads, plan->layout.tiles + 1, pack_item, &x);
@@ -347,6 +396,7 @@ done:
     free(x.vp);
     free(x.work);
     free(x.pos);
+    stile_cpu_key_tiles_free(&x.kt);
     return rc;
 }
 

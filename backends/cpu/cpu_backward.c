@@ -30,7 +30,26 @@ typedef struct cpu_grad {
     float *work;               /* per thread: work_floats */
     size_t work_floats;
     float c;                   /* scale * log2(e) */
+    /* plans with key_tiles_k: the caller's rows, and this (batch, head)'s transposed rows (the query
+     * tiles listing each key tile, ascending: tiles + 1 starts into a list of up to tiles x k) */
+    cpu_key_tiles kt;
+    int32_t *kt_qstart, *kt_qtiles;
 } cpu_grad;
+
+/* This (batch, head)'s rows of the caller's key tiles, transposed: a counting sort, query tiles ascending. */
+static void key_tiles_transpose(cpu_grad *x)
+{
+    const int64_t tiles = x->plan->r.tiles, k = x->plan->r.p.key_tiles_k, base = (x->b * x->plan->r.p.heads + x->h) * tiles;
+    int32_t *start = x->kt_qstart;
+    memset(start, 0, (size_t)(tiles + 1) * sizeof *start);
+    for (int64_t q = 0; q < tiles; q++)
+        for (int32_t i = 0; i < x->kt.count[base + q]; i++) start[x->kt.rows[(base + q) * k + i] + 1]++;
+    for (int64_t t = 0; t < tiles; t++) start[t + 1] += start[t];
+    for (int64_t q = 0; q < tiles; q++)
+        for (int32_t i = 0; i < x->kt.count[base + q]; i++) x->kt_qtiles[start[x->kt.rows[(base + q) * k + i]]++] = (int32_t)q;
+    for (int64_t t = tiles; t > 0; t--) start[t] = start[t - 1]; /* the fill advanced each start to the next row's */
+    start[0] = 0;
+}
 
 /* Pack phase: item t < tiles packs tile t's rows, item == tiles the text rows. */
 static void pack_item(void *ctx, int64_t item, int thread)
@@ -107,7 +126,15 @@ static void dq_item(void *ctx, int64_t item, int thread)
     float *s = x->work + (size_t)thread * x->work_floats, *dp = s + (size_t)CPU_ROW_BLOCK * CPU_KEY_CHUNK;
     float *acc = dp + (size_t)CPU_ROW_BLOCK * CPU_KEY_CHUNK;
     memset(acc, 0, (size_t)(m * D) * sizeof *acc);
-    if (it->tile >= 0) {
+    if (it->tile >= 0 && x->kt.rows) { /* the caller's tiles, ascending, in runs of consecutive ones */
+        const int64_t row = (x->b * r->p.heads + x->h) * plan->layout.tiles + it->tile, *ts = plan->layout.tile_start;
+        const int32_t *list = x->kt.rows + row * r->p.key_tiles_k, cnt = x->kt.count[row];
+        for (int32_t i = 0, j; i < cnt; i = j) {
+            for (j = i + 1; j < cnt && list[j] == list[j - 1] + 1;) j++;
+            dq_span(x, q0, m, ts[list[i]], ts[list[j - 1] + 1], s, dp, acc);
+        }
+        dq_span(x, q0, m, r->video, r->video + r->text_valid, s, dp, acc);
+    } else if (it->tile >= 0) {
         const stile_schedule *sc = &plan->schedules[plan->head_schedule[x->h]];
         const int64_t *ts = plan->layout.tile_start;
         for (int32_t k = sc->run_start[it->tile]; k < sc->run_start[it->tile + 1]; k++)
@@ -150,13 +177,14 @@ static void dkv_item(void *ctx, int64_t item, int thread)
     memset(dk, 0, (size_t)(it->rows * D) * sizeof *dk);
     memset(dv, 0, (size_t)(it->rows * D) * sizeof *dv);
     if (it->tile >= 0) {
-        /* the query tiles whose window holds this key tile, merged into runs of consecutive tiles */
-        const stile_schedule *sc = &plan->schedules[plan->head_schedule[x->h]];
+        /* the query tiles whose window (or list) holds this key tile, merged into runs of consecutive tiles */
+        const stile_schedule *sc = x->kt.rows ? NULL : &plan->schedules[plan->head_schedule[x->h]];
+        const int32_t *qs = sc ? sc->query_start : x->kt_qstart, *qt = sc ? sc->query_tiles : x->kt_qtiles;
         const int64_t *ts = plan->layout.tile_start;
-        for (int32_t i = sc->query_start[it->tile]; i < sc->query_start[it->tile + 1];) {
+        for (int32_t i = qs[it->tile]; i < qs[it->tile + 1];) {
             int32_t j = i + 1;
-            while (j < sc->query_start[it->tile + 1] && sc->query_tiles[j] == sc->query_tiles[j - 1] + 1) j++;
-            dkv_span(x, k0, n, ts[sc->query_tiles[i]], ts[sc->query_tiles[j - 1] + 1], s, dp, dk, dv);
+            while (j < qs[it->tile + 1] && qt[j] == qt[j - 1] + 1) j++;
+            dkv_span(x, k0, n, ts[qt[i]], ts[qt[j - 1] + 1], s, dp, dk, dv);
             i = j;
         }
         dkv_span(x, k0, n, r->video, r->tokens, s, dp, dk, dv); /* every text query attends every video key */
@@ -199,8 +227,18 @@ stile_status stile_cpu_backward(void *device, const stile_plan *plan, void *impl
         rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "CPU backward: out of memory for %lld packed rows x %lld", (long long)T, (long long)D);
         goto done;
     }
+    if ((rc = stile_cpu_key_tiles_read(plan, &io->key_tiles, &x.kt)) != STILE_OK) goto done; /* before anything is written */
+    if (x.kt.rows) {
+        x.kt_qstart = malloc((size_t)(plan->r.tiles + 1) * sizeof *x.kt_qstart);
+        x.kt_qtiles = malloc((size_t)(plan->r.tiles * r->p.key_tiles_k) * sizeof *x.kt_qtiles);
+        if (!x.kt_qstart || !x.kt_qtiles) {
+            rc = stile_fail(STILE_ERR_OUT_OF_MEMORY, "CPU backward: out of memory for transposed key tiles");
+            goto done;
+        }
+    }
     for (x.b = 0; x.b < r->p.batch; x.b++)
         for (x.h = 0; x.h < r->p.heads; x.h++) {
+            if (x.kt.rows) key_tiles_transpose(&x);
             if (stile_cpu_parallel_for(dev->threads, plan->layout.tiles + 1, pack_item, &x) != 0 ||
                 stile_cpu_parallel_for(dev->threads, x.cp->nitems, dq_item, &x) != 0 ||
                 stile_cpu_parallel_for(dev->threads, x.cp->nitems, dkv_item, &x) != 0) {
@@ -217,5 +255,8 @@ done:
     free(x.lse2);
     free(x.pos);
     free(x.work);
+    stile_cpu_key_tiles_free(&x.kt);
+    free(x.kt_qstart);
+    free(x.kt_qtiles);
     return rc;
 }

@@ -31,6 +31,18 @@ typedef struct cpu_plan {
     int64_t max_rows;   /* rows of the largest tile or text block: the per-thread position buffer */
 } cpu_plan;
 
+/* A plan's caller-chosen key tiles as the kernels walk them (stile_key_tiles_read): row r of
+ * [B, heads, tiles] holds count[r] distinct tiles, ascending, at rows + r * key_tiles_k; both NULL for
+ * a window plan. */
+typedef struct cpu_key_tiles {
+    int32_t *rows, *count;
+} cpu_key_tiles;
+
+/* Read io's key tiles for plan (nothing for a window plan); an entry outside -1..tiles-1 is
+ * STILE_ERR_OUT_OF_RANGE, naming the first, with nothing kept. */
+stile_status stile_cpu_key_tiles_read(const stile_plan *plan, const stile_tensor *key_tiles, cpu_key_tiles *out);
+void stile_cpu_key_tiles_free(cpu_key_tiles *kt);
+
 /* Problem-order token index of each of `rows` rows of a tile (video) starting at local row `local`. */
 void stile_cpu_tile_positions(const stile_plan *plan, int64_t tile, int64_t local, int64_t rows, int64_t *pos);
 

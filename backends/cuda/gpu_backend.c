@@ -154,6 +154,9 @@ static stile_status gpu_supports(void *device, const stile_plan *plan)
     if (plan->r.tokens > INT32_MAX / 2 || plan->r.p.batch > 65535 || plan->r.p.heads > 65535)
         return stile_fail(STILE_ERR_UNSUPPORTED, "%s: more than 2^30 tokens, 65535 heads or 65535 batch entries",
                           STILE_GPU_NAME);
+    if (p->key_tiles_k && plan->r.tiles > 393216)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "%s: caller-chosen key tiles over %lld tiles: at most 393,216 (a row's set is a "
+                                                 "bitmap in 48 KiB of shared memory)", STILE_GPU_NAME, (long long)plan->r.tiles);
     return STILE_OK;
 }
 
@@ -220,6 +223,7 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     bp->tokens = (int)r->tokens;
     bp->text_valid = (int)r->text_valid;
     bp->tiled_order = r->p.order == STILE_ORDER_TILED;
+    bp->kt_k = (int)r->p.key_tiles_k; /* the rows themselves come with each execution */
     bp->scale_log2 = (float)(r->p.scale * 1.4426950408889634);
     const stile_strides *st[4] = {&r->strides[STILE_Q], &r->strides[STILE_K], &r->strides[STILE_V], &r->strides[STILE_O]};
     long long *dst[4] = {bp->sq, bp->sk, bp->sv, bp->so};
@@ -234,6 +238,69 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
 }
 
 static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, stile_exec_info *info);
+static stile_status launch_forward(gpu_device *dev, sta_params *pp, const stile_io *io, stile_exec_info *info);
+
+/* Scratch in stream order (the stream's memory pool), or plain memory on a device without pools
+ * (freed after the stream drains). */
+typedef struct gpu_scratch {
+    void *ptr;
+    int pooled;
+} gpu_scratch;
+
+static gpuError_t scratch_alloc(gpu_scratch *s, size_t bytes, gpuStream_t stream)
+{
+    s->pooled = 1;
+    gpuError_t e = gpuMallocAsync(&s->ptr, bytes, stream);
+    if (e == gpuErrorNotSupported) {
+        gpuGetLastError();
+        s->pooled = 0;
+        e = gpuMalloc(&s->ptr, bytes);
+    }
+    if (e != gpuSuccess) s->ptr = NULL;
+    return e;
+}
+
+static gpuError_t scratch_free(gpu_scratch *s, gpuStream_t stream)
+{
+    if (!s->ptr) return gpuSuccess;
+    gpuError_t e = s->pooled ? gpuFreeAsync(s->ptr, stream) : gpuStreamSynchronize(stream);
+    if (!s->pooled) gpuFree(s->ptr);
+    s->ptr = NULL;
+    return e;
+}
+
+/* The caller's key tiles made walkable (p->kt_*) in new scratch on stream, for a plan with key_tiles_k;
+ * *bad: the device's count of entries out of range. Nothing for a window plan. */
+static stile_status key_tiles_prepare(sta_params *p, const stile_tensor *kt, const stile_tensor *errors, int transpose, gpu_scratch *s,
+                                      int **bad, gpuStream_t stream)
+{
+    s->ptr = NULL;
+    *bad = NULL;
+    if (!p->kt_k) return STILE_OK;
+    const long long ints = stile_gpu_key_tiles_scratch(p, transpose);
+    gpuError_t e = scratch_alloc(s, (size_t)ints * sizeof(int), stream);
+    if (e != gpuSuccess) return gpu_fail(e, "allocating scratch for the key tiles");
+    char err[256] = "";
+    const int rc = stile_gpu_key_tiles_prepare(p, kt->data, s->ptr, transpose, errors->data, bad, stream, err, sizeof err);
+    if (rc != 0) {
+        scratch_free(s, stream);
+        return gpu_fail((gpuError_t)rc, "reading the key tiles");
+    }
+    return STILE_OK;
+}
+
+/* After a call that waited for its work (stream NULL): entries the device skipped are the caller's
+ * error (the output holds the attention without them). */
+static stile_status key_tiles_verdict(const int *bad_dev)
+{
+    int bad = 0;
+    gpuError_t e = gpuMemcpy(&bad, bad_dev, sizeof bad, gpuMemcpyDeviceToHost);
+    if (e != gpuSuccess) return gpu_fail(e, "reading the key tiles' error count");
+    if (bad)
+        return stile_fail(STILE_ERR_OUT_OF_RANGE, "io->key_tiles: %d entries outside -1..tiles-1 were skipped (o and lse hold the "
+                                                  "attention without them)", bad);
+    return STILE_OK;
+}
 
 static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
 {
@@ -254,6 +321,25 @@ static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io
     p.v = io->v.data;
     p.o = io->o.data;
     p.lse = io->lse.data;
+    gpu_scratch kts;
+    int *bad = NULL;
+    stile_status kst = key_tiles_prepare(&p, &io->key_tiles, &io->key_tile_errors, 0, &kts, &bad, (gpuStream_t)io->stream);
+    if (kst != STILE_OK) return kst;
+    stile_status st = launch_forward(dev, &p, io, info);
+    if (st == STILE_OK && !io->stream) {
+        const gpuError_t e = gpuStreamSynchronize(0);
+        if (e != gpuSuccess) st = gpu_fail(e, "running the STA kernel");
+        else if (bad) st = key_tiles_verdict(bad); /* before its scratch goes */
+    }
+    const gpuError_t e = scratch_free(&kts, (gpuStream_t)io->stream);
+    if (st == STILE_OK && e != gpuSuccess) st = gpu_fail(e, "freeing the key tiles' scratch");
+    return st;
+}
+
+/* The forward's kernel for p on io's stream; info->path says which ran. */
+static stile_status launch_forward(gpu_device *dev, sta_params *pp, const stile_io *io, stile_exec_info *info)
+{
+    sta_params p = *pp;
     int path = stile_gpu_path_select(&p, dev->cc);
     if (path == STA_PATH_SCALAR && p.dtype != STILE_DTYPE_F32 && (p.head_dim == 64 || p.head_dim == 128))
         stile_log(STILE_LOG_INFO, "%s: portable kernel: the tensor-core path needs sm_80+, a contiguous head dim, "
@@ -267,10 +353,6 @@ static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io
         stile_log(STILE_LOG_WARN, "%s: %s kernel unavailable (%s): %s kernel instead", STILE_GPU_NAME, stile_gpu_path_name(chosen), err,
                   stile_gpu_path_name(path));
     snprintf(info->path, sizeof info->path, "%s", stile_gpu_path_name(path));
-    if (!io->stream) {
-        gpuError_t e = gpuStreamSynchronize(0);
-        if (e != gpuSuccess) return gpu_fail(e, "running the STA kernel");
-    }
     return STILE_OK;
 }
 
@@ -301,31 +383,29 @@ static stile_status gpu_backward(void *device, const stile_plan *plan, void *imp
         gpu_leave(&scope);
         return gpu_fail(e, "selecting the device");
     }
-    /* a device without stream-ordered allocation: plain memory, freed after the stream has drained */
-    int pooled = 1;
-    e = gpuMallocAsync((void **)&bp.delta, scratch, stream);
-    if (e == gpuErrorNotSupported) {
-        gpuGetLastError();
-        pooled = 0;
-        e = gpuMalloc((void **)&bp.delta, scratch);
+    gpu_scratch delta, kts;
+    int *bad = NULL;
+    stile_status st = key_tiles_prepare(&bp.f, &io->key_tiles, &io->key_tile_errors, 1, &kts, &bad, stream);
+    if (st != STILE_OK) {
+        gpu_leave(&scope);
+        return st;
     }
-    if (e != gpuSuccess) {
+    if ((e = scratch_alloc(&delta, scratch, stream)) != gpuSuccess) {
+        scratch_free(&kts, stream);
         gpu_leave(&scope);
         return gpu_fail(e, "allocating the backward's scratch");
     }
+    bp.delta = delta.ptr;
     const int path = stile_gpu_backward_path(&bp, dev->cc, dev->smem_optin);
     char err[256] = "";
     const int rc = stile_gpu_sta_backward(&bp, path, stream, err, sizeof err);
-    stile_status st = STILE_OK;
-    if (pooled) {
-        e = gpuFreeAsync(bp.delta, stream);
-    } else {
-        e = gpuStreamSynchronize(stream);
-        gpuFree(bp.delta);
-    }
+    e = scratch_free(&delta, stream);
     if (rc != 0) st = gpu_fail((gpuError_t)rc, "launching the STA backward");
-    else if (e != gpuSuccess) st = gpu_fail(e, pooled ? "freeing the backward's scratch" : "running the STA backward");
+    else if (e != gpuSuccess) st = gpu_fail(e, "freeing the backward's scratch");
     else if (!io->stream && (e = gpuStreamSynchronize(0)) != gpuSuccess) st = gpu_fail(e, "running the STA backward");
+    else if (!io->stream && bad) st = key_tiles_verdict(bad); /* before its scratch goes */
+    e = scratch_free(&kts, stream);
+    if (st == STILE_OK && e != gpuSuccess) st = gpu_fail(e, "freeing the key tiles' scratch");
     gpu_leave(&scope);
     if (st == STILE_OK)
         snprintf(info->path, sizeof info->path, "%s backward",

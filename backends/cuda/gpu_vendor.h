@@ -28,6 +28,7 @@ typedef hipDeviceProp_t gpuDeviceProp;
 #define gpuStreamSynchronize hipStreamSynchronize
 #define gpuMallocAsync hipMallocAsync
 #define gpuFreeAsync hipFreeAsync
+#define gpuMemsetAsync hipMemsetAsync
 #define gpuGetLastError hipGetLastError
 #define gpuGetErrorString hipGetErrorString
 #define gpuFuncSetAttribute hipFuncSetAttribute
@@ -60,6 +61,7 @@ typedef struct cudaDeviceProp gpuDeviceProp;
 #define gpuStreamSynchronize cudaStreamSynchronize
 #define gpuMallocAsync cudaMallocAsync
 #define gpuFreeAsync cudaFreeAsync
+#define gpuMemsetAsync cudaMemsetAsync
 #define gpuGetLastError cudaGetLastError
 #define gpuGetErrorString cudaGetErrorString
 #define gpuFuncSetAttribute cudaFuncSetAttribute

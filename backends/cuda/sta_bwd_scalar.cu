@@ -28,9 +28,9 @@ __global__ void __launch_bounds__(BM) sta_bwd_dq_scalar(const sta_bwd_params P)
         di = fmaf(dov[d], active ? load_elem(p.o, p.dtype, row_at(p.so, b, qtok, h) + d * p.so[3]) : 0.f, di);
         g[d] = 0.f;
     }
-    const float l2 = active ? p.lse[stat_at(p, b, h, qtok)] * LOG2E : 0.f;
+    const float l2 = active ? lse2_of(p.lse[stat_at(p, b, h, qtok)]) : 0.f;
     if (active) P.delta[stat_at(p, b, h, qtok)] = di;
-    for (chunk_iter it = chunk_begin(p, blk[STILE_BLOCK_TILE], h); chunk_valid(p, it); chunk_next(p, it)) {
+    for (chunk_iter it = chunk_begin(p, blk[STILE_BLOCK_TILE], h, b); chunk_valid(p, it); chunk_next(p, it)) {
         const int n = chunk_rows(it);
         for (int k0 = 0; k0 < n; k0 += SC_KEYS) {
             const int nk = n - k0 < SC_KEYS ? n - k0 : SC_KEYS;
@@ -70,7 +70,7 @@ __global__ void __launch_bounds__(BM) sta_bwd_dkdv_scalar(const sta_bwd_params P
         vv[d] = active ? load_elem(p.v, p.dtype, row_at(p.sv, b, ktok, h) + d * p.sv[3]) : 0.f;
         gk[d] = gv[d] = 0.f;
     }
-    for (chunk_iter it = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video); chunk_valid(p, it);
+    for (chunk_iter it = chunk_key_begin(p, ktile, h, b); chunk_valid(p, it);
          chunk_next(p, it)) {
         const int n = chunk_rows(it);
         for (int q0 = 0; q0 < n; q0 += SC_KEYS) {

@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_mma(const sta_bwd_params P)
     const geom qg = query_geom(p, blk);
     const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
-    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
+    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h, b), nxt = cur;
     chunk_next(p, nxt);
     stage_chunk<D>(p, cur, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     cp_commit();
@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_mma(const sta_bwd_params P
     const geom kg = query_geom(p, blk);
     const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, kg, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
-    chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), nxt = cur;
+    chunk_iter cur = chunk_key_begin(p, ktile, h, b), nxt = cur;
     chunk_next(p, nxt);
     auto issue = [&](const chunk_iter &c, int st) {
         stage_chunk<D>(p, c, Qs + st * BN * D, Ds + st * BN * D, qb, p.sq[1], db, p.so[1], tid);

@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dq_sm90(const sta_bwd_params P)
     const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, qg, Qs, Ds, qb, p.sq[1], db, p.so[1], tid);
     /* chunk i + 2 is fetched while chunk i is computed: cur is chunk i, ahead chunk i + 2 */
-    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), ahead = cur;
+    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h, b), ahead = cur;
     stage_chunk<D>(p, cur, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
     cp_commit();
     chunk_next(p, ahead);
@@ -197,7 +197,7 @@ __global__ void __launch_bounds__(NT, 1) sta_bwd_dkdv_sm90(const sta_bwd_params 
     const geom kg = query_geom(p, blk);
     const raw16 *qb = at_bh(p.q, p.sq, b, h), *db = at_bh(P.d_o, p.so, b, h), *kb = at_bh(p.k, p.sk, b, h), *vb = at_bh(p.v, p.sv, b, h);
     stage_block<D>(p, blk, kg, Ks, Vs, kb, p.sk[1], vb, p.sv[1], tid);
-    chunk_iter cur = chunk_walk(p, p.query_start, p.query_tiles, ktile, h, p.tokens - p.video), ahead = cur; /* chunks i, i + 2 */
+    chunk_iter cur = chunk_key_begin(p, ktile, h, b), ahead = cur; /* chunks i, i + 2 */
     auto issue = [&](const chunk_iter &c, int st) {
         stage_chunk<D>(p, c, Qs + st * TC, Ds + st * TC, qb, p.sq[1], db, p.so[1], tid);
         if (tid < CH) { /* rows past the chunk: LSE and D 0, and with Q and dO 0 they add nothing */

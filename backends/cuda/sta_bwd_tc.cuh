@@ -77,11 +77,11 @@ __device__ __forceinline__ void row_stats(const sta_bwd_params &P, const int *bl
         if (lane == 0) P.delta[stat_at(p, b, h, tok)] = part;
         if (rr == (lane >> 2)) {
             dlr[0] = part;
-            l2r[0] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
+            l2r[0] = lse2_of(p.lse[stat_at(p, b, h, tok)]);
         }
         if (rr == (lane >> 2) + 8) {
             dlr[1] = part;
-            l2r[1] = p.lse[stat_at(p, b, h, tok)] * LOG2E;
+            l2r[1] = lse2_of(p.lse[stat_at(p, b, h, tok)]);
         }
     }
 }

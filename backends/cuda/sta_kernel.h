@@ -27,6 +27,13 @@ typedef struct sta_params {
     const int *blocks;                /* STILE_BLOCK_INTS per query block */
     int nblocks;
     const int *query_start, *query_tiles; /* the transposed schedules (the backward's key blocks) */
+    /* caller-chosen key tiles (key_tiles_k > 0; else kt_rows NULL), made walkable on the device at each
+     * execution (stile_gpu_key_tiles_prepare): query tile t of (batch b, head h) is row
+     * r = (b * heads + h) * tiles + t, kt_count[r] distinct tiles ascending at kt_rows + r * kt_k; the
+     * backward's transposed rows: key tile t of (b, h) is attended by the query tiles
+     * kt_qtiles[kt_qstart[s] .. kt_qstart[s + 1]) with s = (b * heads + h) * (tiles + 1) + t */
+    const int *kt_rows, *kt_count, *kt_qstart, *kt_qtiles;
+    int kt_k;
 } sta_params;
 
 /* The backward's: the forward's problem, tensors and table (o and lse are its inputs here), dO with
@@ -48,6 +55,8 @@ typedef struct sta_bwd_params {
 #define stile_gpu_path_name stile_hip_path_name
 #define stile_gpu_sta_backward stile_hip_sta_backward
 #define stile_gpu_backward_path stile_hip_backward_path
+#define stile_gpu_key_tiles_prepare stile_hip_key_tiles_prepare
+#define stile_gpu_key_tiles_scratch stile_hip_key_tiles_scratch
 #endif
 
 /* Which kernel a launch takes (one per kernel file; sta_launch.cu dispatches). */
@@ -78,6 +87,19 @@ int stile_gpu_backward_path(const sta_bwd_params *p, int cc, size_t smem_optin);
  * every gradient row is summed by one thread or warp in schedule order). 0 on success, else the
  * runtime's error code with err filled. */
 int stile_gpu_sta_backward(const sta_bwd_params *p, int path, void *stream, char *err, size_t err_size);
+
+/* Ints of device scratch stile_gpu_key_tiles_prepare needs for p's caller-chosen key tiles (with
+ * transpose: the backward's rows too), or -1 where the grid is too large for it (over 393,216 tiles:
+ * a row's set of tiles is a bitmap in 48 KiB of shared memory). */
+long long stile_gpu_key_tiles_scratch(const sta_params *p, int transpose);
+
+/* Enqueue on stream: the caller's key tiles `in` (i32 [B, heads, tiles, kt_k]) made walkable in
+ * scratch (stile_gpu_key_tiles_scratch ints), setting p's kt_ pointers: each row's entries within
+ * 0..tiles-1 as a set, ascending; -1 entries skipped; any other entry skipped and counted into
+ * scratch's error count (*bad: the address of that count) and into caller_bad when given. With
+ * transpose, the transposed rows too (deterministic: each row sorted). 0 or the runtime's error. */
+int stile_gpu_key_tiles_prepare(sta_params *p, const int *in, int *scratch, int transpose, int *caller_bad, int **bad, void *stream,
+                                char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

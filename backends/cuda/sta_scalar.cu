@@ -20,7 +20,7 @@ __global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
         acc[d] = 0.f;
     }
     float m = neg_inf(), l = 0.f;
-    for (chunk_iter it = chunk_begin(p, blk[STILE_BLOCK_TILE], h); chunk_valid(p, it); chunk_next(p, it)) {
+    for (chunk_iter it = chunk_begin(p, blk[STILE_BLOCK_TILE], h, b); chunk_valid(p, it); chunk_next(p, it)) {
         const int n = chunk_rows(it);
         for (int k0 = 0; k0 < n; k0 += SC_KEYS) {
             const int nk = n - k0 < SC_KEYS ? n - k0 : SC_KEYS;
@@ -46,9 +46,10 @@ __global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
         }
     }
     if (!active) return;
-    const float inv = 1.f / l;
+    /* a row of no keys (caller-chosen tiles: an empty set, no valid text): o = 0, lse = -inf */
+    const float inv = l > 0.f ? 1.f / l : 0.f;
     for (int d = 0; d < D; d++) store_elem(p.o, p.dtype, b * p.so[0] + qtok * p.so[1] + h * p.so[2] + d * p.so[3], acc[d] * inv);
-    if (p.lse) p.lse[((long long)b * p.heads + h) * p.tokens + qtok] = (m + log2f(l)) * 0.69314718055994531f;
+    if (p.lse) p.lse[((long long)b * p.heads + h) * p.tokens + qtok] = l > 0.f ? (m + log2f(l)) * 0.69314718055994531f : neg_inf();
 }
 
 } /* namespace */

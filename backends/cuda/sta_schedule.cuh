@@ -63,30 +63,47 @@ __device__ __forceinline__ void seg_enter(const sta_params &p, chunk_iter &it)
     }
 }
 
-/* Tile `tile` of head `head` (or -1: every tile) through CSR rows start/list, then `text` text rows. */
-__device__ __forceinline__ chunk_iter chunk_walk(const sta_params &p, const int *start, const int *list, int tile, int head, int text)
+/* The tiles list[row .. row + n) (all_tiles: every tile), then `text` text rows. */
+__device__ __forceinline__ chunk_iter chunk_list(const sta_params &p, const int *list, int row, int n, bool all_tiles, int text)
 {
     chunk_iter it;
-    it.all_tiles = tile < 0;
+    it.all_tiles = all_tiles;
     it.list = list;
     it.text = text;
-    if (it.all_tiles) {
-        it.nseg = p.tiles;
-        it.row = 0;
-    } else {
-        int r = p.head_row[head] + tile;
-        it.row = start[r];
-        it.nseg = start[r + 1] - it.row;
-    }
+    it.nseg = all_tiles ? p.tiles : n;
+    it.row = all_tiles ? 0 : row;
     it.seg = 0;
     seg_enter(p, it);
     return it;
 }
 
-/* The keys query tile qtile (-1: a text block) of head attends. */
-__device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile, int head)
+/* Tile `tile` of head `head` (or -1: every tile) through CSR rows start/list, then `text` text rows. */
+__device__ __forceinline__ chunk_iter chunk_walk(const sta_params &p, const int *start, const int *list, int tile, int head, int text)
 {
+    const int r = tile < 0 ? 0 : p.head_row[head] + tile;
+    return chunk_list(p, list, tile < 0 ? 0 : start[r], tile < 0 ? 0 : start[r + 1] - start[r], tile < 0, text);
+}
+
+/* The keys query tile qtile (-1: a text block) of batch entry b, head `head` attends: its schedule
+ * row, or the caller's tiles (kt_rows), then the valid text keys. */
+__device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile, int head, int b)
+{
+    if (p.kt_rows && qtile >= 0) {
+        const int r = (b * p.heads + head) * p.tiles + qtile; /* < 2^31: stile_resolve */
+        return chunk_list(p, p.kt_rows, r * p.kt_k, p.kt_count[r], false, p.text_valid);
+    }
     return chunk_walk(p, p.row_start, p.key_tiles, qtile, head, p.text_valid);
+}
+
+/* The queries key tile ktile (-1: a text key block) of batch entry b, head `head` gets gradients
+ * from: the transposed row (the plan's, or the caller's tiles transposed), then every text query. */
+__device__ __forceinline__ chunk_iter chunk_key_begin(const sta_params &p, int ktile, int head, int b)
+{
+    if (p.kt_rows && ktile >= 0) {
+        const int s = (b * p.heads + head) * (p.tiles + 1) + ktile;
+        return chunk_list(p, p.kt_qtiles, p.kt_qstart[s], p.kt_qstart[s + 1] - p.kt_qstart[s], false, p.tokens - p.video);
+    }
+    return chunk_walk(p, p.query_start, p.query_tiles, ktile, head, p.tokens - p.video);
 }
 
 __device__ __forceinline__ bool chunk_valid(const sta_params &p, const chunk_iter &it)
@@ -134,6 +151,11 @@ __device__ __forceinline__ long long query_token(const sta_params &p, const int 
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
 const float LOG2E = 1.4426950408889634f;
+
+/* A query's LSE in log2 units for the backward's P = exp2(S scale log2e - lse2): a row that attends no
+ * key (caller-chosen tiles: an empty set, no valid text) has LSE -inf and walks only masked scores,
+ * so any finite value keeps its P at 0 (instead of exp2(-inf + inf) = NaN). */
+__device__ __forceinline__ float lse2_of(float lse) { return lse == neg_inf() ? 0.f : lse * LOG2E; }
 
 /* Index of (batch b, head h, token t) in the LSE (and the backward's delta): [batch][heads][tokens]. */
 __device__ __forceinline__ long long stat_at(const sta_params &p, int b, int h, long long t) { return ((long long)b * p.heads + h) * p.tokens + t; }

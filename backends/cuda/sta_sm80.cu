@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
     }
     cp_commit();
 
-    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h), nxt = cur;
+    chunk_iter cur = chunk_begin(p, blk[STILE_BLOCK_TILE], h, b), nxt = cur;
     chunk_next(p, nxt);
     /* A thread loads rows r0, r0 + RPP, ... of each chunk: the first row's tile coordinates take two
      * divisions, the next ones are stepped (row-major inside the tile), keeping index math off the
@@ -143,9 +143,10 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                 moved |= mx != m_r[mt][i];
-                alpha[mt][i] = fast_exp2((m_r[mt][i] - mx) * sc);
+                const float ms = mx == neg_inf() ? 0.f : mx; /* a row with every key so far masked (no keys at all) */
+                alpha[mt][i] = fast_exp2((m_r[mt][i] - ms) * sc);
                 m_r[mt][i] = mx;
-                const float msc = mx * sc;
+                const float msc = ms * sc;
                 float sum = 0.f;
 #pragma unroll
                 for (int nt = 0; nt < BN / 8; nt++) {
@@ -202,7 +203,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
             float l = l_r[mt][i];
             l += __shfl_xor_sync(0xffffffffu, l, 1);
             l += __shfl_xor_sync(0xffffffffu, l, 2);
-            const float inv = 1.f / l;
+            const float inv = l > 0.f ? 1.f / l : 0.f; /* l = 0: a row of no keys, o = 0 and lse = -inf */
             const int row = warp * 32 + mt * 16 + (lane >> 2) + 8 * i;
 #pragma unroll
             for (int dt = 0; dt < D / 8; dt++)

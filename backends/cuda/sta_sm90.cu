@@ -210,7 +210,8 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
     int K = 0;
     if (balanced && narrow > 0) {
         const int nsk = (p.tile[0] + kk - 1) / kk, r0 = p.head_row[0];
-        const int vc = (p.row_start[r0 + 1] - p.row_start[r0]) * nsk + ntb, tc = p.tiles * nsk + ntb;
+        const int row0 = p.kt_rows ? p.kt_k : p.row_start[r0 + 1] - p.row_start[r0]; /* key tiles per video item (caller's: at most) */
+        const int vc = row0 * nsk + ntb, tc = p.tiles * nsk + ntb;
         K = (tc + vc / 2) / vc;
         if ((long long)K * narrow > nv) K = nv / narrow;
     }
@@ -281,13 +282,22 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
         }
         qn++;
         int row = 0, nseg = p.tiles;
-        if (qtile >= 0) {
+        const int *list = p.key_tiles;
+        if (qtile >= 0 && p.kt_rows) { /* the caller's tiles (sta_key_tiles.cu) */
+            const int r = (b * p.heads + hd) * p.tiles + qtile;
+            list = p.kt_rows;
+            row = r * p.kt_k;
+            nseg = p.kt_count[r];
+        } else if (qtile >= 0) {
             const int r = p.head_row[hd] + qtile;
             row = p.row_start[r];
             nseg = p.row_start[r + 1] - row;
         }
+        /* a block of no keys at all (an empty set, no valid text) still gets one block, fully masked
+         * (mode 2, 0 rows valid: the first rows of the video map), so its consumers finish it: o = 0, lse -inf */
+        if (nseg == 0 && ntb == 0) put(false, 0, 0, 0, b, hd, 2, 0, 0, 0, 1);
         for (int sg = 0; sg < nseg; sg++) {
-            const int kt = qtile < 0 ? sg : p.key_tiles[row + sg];
+            const int kt = qtile < 0 ? sg : list[row + sg];
             const geom g = tile_geom(p, kt);
             const int ns = (g.ext[0] + kk - 1) / kk;
             for (int s = 0; s < ns; s++) {

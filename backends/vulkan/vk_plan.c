@@ -53,6 +53,8 @@ static stile_status vk_supports(void *device, const stile_plan *plan)
     if (st != STILE_OK) return st;
     if (r->p.head_dim != 64 && r->p.head_dim != 128)
         return stile_fail(STILE_ERR_UNSUPPORTED, "head_dim=%lld: the Vulkan shaders are built for 64 and 128", (long long)r->p.head_dim);
+    if (r->p.key_tiles_k)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: caller-chosen key tiles (key_tiles_k) are not in the Vulkan shaders yet");
     if (r->p.heads > VK_MAX_DISPATCH || r->p.batch > VK_MAX_DISPATCH)
         return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: heads and batch must be <= %d (one dispatch dimension each)", VK_MAX_DISPATCH);
     for (int i = 0; i < 4; i++) {

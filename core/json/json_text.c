@@ -30,6 +30,7 @@ static json_t *plan_to_json(const stile_plan *plan, int compact)
     json_object_set_new(prob, "dtype", json_string(stile_dtype_name(p->dtype)));
     json_object_set_new(prob, "order", json_string(p->order == STILE_ORDER_TILED ? "tiled" : "natural"));
     json_object_set_new(prob, "scale", json_real(p->scale));
+    if (p->key_tiles_k) json_object_set_new(prob, "key_tiles_k", json_integer(p->key_tiles_k)); /* tiles chosen at execute time */
     json_object_set_new(root, "problem", prob);
     json_object_set_new(root, "grid", triple(in->grid));
     json_object_set_new(root, "tiles", json_integer(in->tiles));

@@ -34,8 +34,9 @@ extern "C" {
 
 /** The API version of this header: bumped on every change to the API (a new function, a field
  * taken from reserved space, a new enum value). A library provides every API version since the last
- * one that took something away (API 2: the oracle and checks moved to libstile_check, stile_check.h). */
-#define STILE_API_VERSION 2
+ * one that took something away (API 2: the oracle and checks moved to libstile_check, stile_check.h;
+ * API 3 added caller-chosen key tiles: stile_problem.key_tiles_k, stile_io.key_tiles, STILE_DTYPE_I32). */
+#define STILE_API_VERSION 3
 
 /** Link-time check, as Qt's qt_version_tag: every program that includes this header refers to the
  * symbol stile_api_<STILE_API_VERSION>, which only a library providing that API version defines, so
@@ -124,14 +125,16 @@ STILE_API stile_status stile_report_error(stile_status status, const char *fmt, 
  * Describing a problem
  * ------------------------------------------------------------------------------------------- */
 
-/** Element types of q, k, v and o. Arithmetic always accumulates in f32 (or wider). Thread-safety: a value. */
+/** Element types of q, k, v and o (f32, f16, bf16; arithmetic always accumulates in f32 or wider),
+ * and of index tensors (i32: stile_io.key_tiles, never q, k, v or o). Thread-safety: a value. */
 typedef enum stile_dtype {
     STILE_DTYPE_F32 = 0,
     STILE_DTYPE_F16 = 1,
-    STILE_DTYPE_BF16 = 2
+    STILE_DTYPE_BF16 = 2,
+    STILE_DTYPE_I32 = 3
 } stile_dtype;
 
-/** "f32", "f16", "bf16" (NULL for an unknown value) and the size of one element in bytes (0 if unknown). */
+/** "f32", "f16", "bf16", "i32" (NULL for an unknown value) and the size of one element in bytes (0 if unknown). */
 STILE_API const char *stile_dtype_name(stile_dtype dtype);
 STILE_API size_t stile_dtype_size(stile_dtype dtype);
 
@@ -172,7 +175,7 @@ typedef struct stile_problem {
     int64_t batch;                    /**< B; 0 means 1; at most STILE_MAX_BATCH */
     int64_t canvas[3];                /**< video tokens T, H, W (required, >= 1; T·H·W + text <= STILE_MAX_TOKENS) */
     int64_t tile[3];                  /**< tile t, h, w in tokens (required, >= 1) */
-    int64_t window[3];                /**< window (wt, wh, ww) in tiles for every head (required unless head_windows) */
+    int64_t window[3];                /**< window (wt, wh, ww) in tiles for every head (required unless head_windows or key_tiles_k) */
     const int64_t (*head_windows)[3]; /**< optional: one window per head, `heads` entries; overrides window */
     int64_t heads;                    /**< H (required, 1..STILE_MAX_HEADS) */
     int64_t head_dim;                 /**< D (required, 1..STILE_MAX_HEAD_DIM; 64 and 128 everywhere, others where a backend can) */
@@ -182,6 +185,10 @@ typedef struct stile_problem {
     stile_token_order order;          /**< order of the video tokens in q, k, v, o and lse */
     double scale;                     /**< softmax scale; 0 means 1/sqrt(head_dim); else STILE_MIN_SCALE..STILE_MAX_SCALE */
     stile_strides q, k, v, o;         /**< element strides per tensor; all zero: contiguous [B, S, H, D] */
+    int64_t key_tiles_k;              /**< 0: the windows choose each query tile's key tiles. 1..tiles: the caller
+                                           chooses them at every execution, up to key_tiles_k per (batch, head,
+                                           query tile), in stile_io.key_tiles (docs/contract.md, "Caller-chosen
+                                           key tiles"); window and head_windows must then be unset (API 3) */
 } stile_problem;
 
 /** Strides of a contiguous [B, H, S, D] tensor for problem p (S = video + text tokens). */
@@ -263,7 +270,10 @@ STILE_API stile_status stile_device_get_info(const stile_device *device, stile_d
  * threads at once (each call brings its own tensors). Destroy only when no call uses it. */
 typedef struct stile_plan stile_plan;
 
-/** Exact accounting of a plan; pair counts add up over batch and heads. Thread-safety: plain data. */
+/** Exact accounting of a plan; pair counts add up over batch and heads. A plan with key_tiles_k
+ * reports bounds instead (the tiles come with each execution): its video pairs as if every query tile
+ * attended key_tiles_k distinct tiles, the largest ones, so pairs and flops are upper bounds and
+ * sparsity a lower bound; distinct_windows is 0. Thread-safety: plain data. */
 typedef struct stile_plan_info {
     int64_t grid[3];               /**< tiles per axis: ceil(canvas / tile) */
     int64_t tiles;                 /**< grid[0]*grid[1]*grid[2] */
@@ -285,7 +295,8 @@ typedef struct stile_plan_info {
     uint8_t reserved[64];          /**< room for later fields; zero */
 } stile_plan_info;
 
-/** One head's window and its per-query-tile cost. Thread-safety: plain data. */
+/** One head's window and its per-query-tile cost (a plan with key_tiles_k: window and effective 0,
+ * key_tiles = key_tiles_k, the plan info's bounds, schedule -1, query tile counts 0). Thread-safety: plain data. */
 typedef struct stile_head_info {
     int64_t window[3];             /**< as requested */
     int64_t effective[3];          /**< clamped to the grid: min(window, grid) per axis */
@@ -312,7 +323,8 @@ STILE_API stile_status stile_plan_get_head(const stile_plan *plan, int64_t head,
 STILE_API stile_status stile_plan_get_problem(const stile_plan *plan, stile_problem *out);
 
 /** The key tiles (tile indices in raster order over the grid, ascending) that query tile `query_tile`
- * of `head` attends. *tiles points into the plan. */
+ * of `head` attends. *tiles points into the plan. A plan with key_tiles_k has no such rows (they come
+ * with each execution): STILE_ERR_INVALID_ARGUMENT, as for stile_plan_query_tiles. */
 STILE_API stile_status stile_plan_key_tiles(const stile_plan *plan, int64_t head, int64_t query_tile,
                                             const int32_t **tiles, int64_t *count);
 
@@ -372,11 +384,23 @@ typedef struct stile_io {
                        the call returns at once; NULL: the default stream, and the call returns when the
                        work is done. The CPU ignores it and always returns when done. */
     stile_exec_info *info; /**< optional: receives what this execution did (filled when it succeeds) */
+    /* API 3: plans with key_tiles_k (unset for window plans) */
+    stile_tensor key_tiles; /**< the key tiles each query tile attends: i32, contiguous [B, heads, tiles, key_tiles_k],
+                                 where the device computes; tile indices in raster order over the grid, entries
+                                 -1 unused, repeats counted once, any order (docs/contract.md) */
+    stile_tensor key_tile_errors; /**< optional: i32, one element where the device computes; GPU backends add to it
+                                       the entries of key_tiles outside -1..tiles-1 that they skipped (see
+                                       stile_plan_execute); the CPU leaves it alone (it refuses such entries) */
 } stile_io;
 
 /** Run the plan. Checks every tensor (NULL, dtype, alignment to its element size, extent against bytes,
  * o overlapping q/k/v or lse) before touching any memory; on failure nothing is written. A misaligned
- * q, k, v, o or lse is STILE_ERR_INVALID_ARGUMENT, with the tensor and its address in the log. */
+ * q, k, v, o or lse is STILE_ERR_INVALID_ARGUMENT, with the tensor and its address in the log.
+ * A plan with key_tiles_k needs io->key_tiles (a window plan refuses one). An entry outside
+ * -1..tiles-1: the CPU returns STILE_ERR_OUT_OF_RANGE, naming the first, before writing anything; a GPU
+ * never reads past the grid for it: it skips the entry and adds one to io->key_tile_errors when given,
+ * and, when the call waits for the work (stream NULL), returns STILE_ERR_OUT_OF_RANGE after it
+ * (o and lse then hold the attention without the skipped entries). */
 STILE_API stile_status stile_plan_execute(const stile_plan *plan, const stile_io *io);
 
 /** Inputs and outputs of a backward pass (stile_plan_backward): the forward's q, k, v, its output o
@@ -391,6 +415,7 @@ typedef struct stile_grad_io {
     stile_tensor d_q, d_k, d_v;        /**< outputs */
     void *stream;                      /**< as stile_io.stream */
     stile_exec_info *info;             /**< optional: receives what this call did (filled when it succeeds) */
+    stile_tensor key_tiles, key_tile_errors; /**< plans with key_tiles_k: as stile_io's, the forward's key tiles (API 3) */
 } stile_grad_io;
 
 /** The backward pass of the plan's attention (docs/contract.md, "Gradients"): dQ, dK and dV from the

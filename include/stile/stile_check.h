@@ -128,6 +128,8 @@ typedef struct stile_conf_case {
     int64_t sample_rows; /**< 0: check every query row; else this many spread rows (oracle only) */
     unsigned checks;     /**< STILE_CONF_CHECK_* bits; 0: both */
     const char *unsupported_on; /**< backends ("vulkan,cuda") that may refuse it; elsewhere unsupported fails */
+    int64_t key_tiles_k; /**< > 0: the key tiles are the caller's (window and head_windows unset): seeded lists of up to
+                              this many per row, fewer for lower heads, with gaps, repeats and empty rows */
 } stile_conf_case;
 
 /** The case table: *n (if n is set) receives the number of cases. Thread-safety: constant data. */
@@ -166,7 +168,8 @@ typedef struct stile_conf_result {
     uint64_t seed;
 } stile_conf_result;
 
-/** Plan p on dev, run it twice with seeded inputs (seed, seed+1, seed+2 for q, k, v) and lse, and
+/** Plan p on dev, run it twice with seeded inputs (seed, seed+1, seed+2 for q, k, v; seed+3 for the key
+ * tiles of a problem with key_tiles_k, and no entry of them may be counted out of range) and lse, and
  * check everything; sample_rows 0 checks every query row. With STILE_CONF_PACKED_QKV, p's q/k/v
  * strides must describe views of one [B, S, 3, H, D] buffer (stile_conf_expand sets them so).
  * Thread-safety: reentrant (the device's own rules apply). */

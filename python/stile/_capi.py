@@ -38,11 +38,12 @@ ERR_DEVICE_LOST = 18
 DTYPE_F32 = 0
 DTYPE_F16 = 1
 DTYPE_BF16 = 2
+DTYPE_I32 = 3  # index tensors (IO.key_tiles)
 ORDER_NATURAL = 0
 ORDER_TILED = 1
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
 
-API_VERSION = 2  # the STILE_API_VERSION these mirrors were written for
+API_VERSION = 3  # the STILE_API_VERSION these mirrors were written for
 
 
 class Strides(ctypes.Structure):
@@ -68,6 +69,7 @@ class Problem(ctypes.Structure):
         ("k", Strides),
         ("v", Strides),
         ("o", Strides),
+        ("key_tiles_k", c_int64),
     ]
 
 
@@ -95,11 +97,13 @@ class IO(ctypes.Structure):
         ("lse", Tensor),
         ("stream", ctypes.c_void_p),
         ("info", ctypes.POINTER(ExecInfo)),
+        ("key_tiles", Tensor),
+        ("key_tile_errors", Tensor),
     ]
 
 
 class GradIO(ctypes.Structure):
-    # stile_grad_io: stile_io's size and tensors, then d_o and the three gradients, then its stream and info
+    # stile_grad_io: stile_io's size and tensors, then d_o and the three gradients, then its stream, info and key tiles
     _fields_ = IO._fields_[:6] + [(name, Tensor) for name in ("d_o", "d_q", "d_k", "d_v")] + IO._fields_[6:]
 
 
