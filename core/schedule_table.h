@@ -61,7 +61,19 @@
 #define STILE_TAB_BLOCKS 39
 #define STILE_TAB_QUERY_START 40
 #define STILE_TAB_QUERY_TILES 41
-#define STILE_TAB_HEADER_INTS 42
+/* caller-chosen key tiles (key_tiles_k > 0; else KT_K is 0 and the rest unused): a region of the table
+ * that each execution first fills from the caller's lists (shaders/sta_key_tiles.comp), then walks:
+ * query tile t of (batch b, head h) is row r = (b * heads + h) * tiles + t, its KT_COUNT[r] distinct
+ * tiles ascending at KT_ROWS + r * k; key tile t of (b, h) is attended by the query tiles
+ * tab[KT_QSTART[s] .. KT_QSTART[s + 1]) with s = (b * heads + h) * (tiles + 1) + t (absolute indices);
+ * KT_BAD counts the entries skipped as out of range */
+#define STILE_TAB_KT_K 42
+#define STILE_TAB_KT_ROWS 43
+#define STILE_TAB_KT_COUNT 44
+#define STILE_TAB_KT_QSTART 45
+#define STILE_TAB_KT_QTILES 46
+#define STILE_TAB_KT_BAD 47
+#define STILE_TAB_HEADER_INTS 48
 
 #ifndef GL_core_profile /* C and C++ */
 #include <stddef.h>

@@ -65,6 +65,7 @@ float load(uint which, uint i)
 
 #include "f16_staging.glsl" // bf16_bits
 #include "tile_geometry.glsl"
+#include "key_rows.glsl"
 
 // element offset of (batch b, token t, head h, dim 0) of a tensor whose strides start at tab[at]
 uint base_of(uint off, int at, int b, int t, int h) { return off + uint(b * tab[at] + t * tab[at + 1] + h * tab[at + 2]); }
@@ -116,14 +117,12 @@ void main()
         const float l2 = lse2(b, h, tok);
         int row = 0, nseg = tiles; // text queries: every tile
         if (btile >= 0) {
-            const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + btile;
-            row = tab[rr];
-            nseg = tab[rr + 1] - row;
+            key_row(b, h, btile, row, nseg);
         }
         for (int seg = 0; seg <= nseg; seg++) {
             int tile = -1, size = text_valid;
             if (seg < nseg) {
-                tile = btile < 0 ? seg : tab[tab[STILE_TAB_KEY_TILES] + row + seg];
+                tile = btile < 0 ? seg : tab[row + seg];
                 size = tile_size(tile);
             }
             for (int j = 0; j < size; j++) {
@@ -156,16 +155,14 @@ void main()
     const bool text_key = btile < 0, padding = text_key && tok - video >= text_valid;
     int qrow = 0, nseg = tiles; // a valid text key: every query tile
     if (!text_key) {
-        const int rr = tab[STILE_TAB_QUERY_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + btile;
-        qrow = tab[rr];
-        nseg = tab[rr + 1] - qrow;
+        query_row(b, h, btile, qrow, nseg);
     }
     if (padding) nseg = -1; // attended by no query
     const int text = tab[STILE_TAB_TOKENS] - video;
     for (int seg = 0; seg <= nseg; seg++) {
         int tile = -1, size = text;
         if (seg < nseg) {
-            tile = text_key ? seg : tab[tab[STILE_TAB_QUERY_TILES] + qrow + seg];
+            tile = text_key ? seg : tab[qrow + seg];
             size = tile_size(tile);
         }
         for (int i = 0; i < size; i++) {

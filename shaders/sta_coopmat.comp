@@ -69,6 +69,7 @@ shared int shTok[BN];
 shared int shQTok[BM];
 
 #include "tile_geometry.glsl"
+#include "key_rows.glsl"
 #include "f16_staging.glsl"
 
 uint out_pair(float a, float b) { return DTYPE == 1 ? packHalf2x16(vec2(a, b)) : (bf16_bits(a) | (bf16_bits(b) << 16)); }
@@ -135,15 +136,13 @@ void main()
     if (qtile < 0) {
         nseg = tab[STILE_TAB_TILES];
     } else {
-        const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + qtile;
-        krow = tab[rr];
-        nseg = tab[rr + 1] - krow;
+        key_row(b, h, qtile, krow, nseg);
     }
     const int text_valid = tab[STILE_TAB_TEXT_VALID];
     for (int seg = 0; seg <= nseg; seg++) {
         int tile = -1, size = text_valid;
         if (seg < nseg) {
-            tile = qtile < 0 ? seg : tab[tab[STILE_TAB_KEY_TILES] + krow + seg];
+            tile = qtile < 0 ? seg : tab[krow + seg];
             size = tile_size(tile);
         }
         for (int k0 = 0; k0 < size; k0 += int(BN)) {
@@ -221,10 +220,10 @@ void main()
     const int orow = int(warp * 16 + row);
     const int otok = shQTok[orow];
     subgroupBarrier();
-    if (half_ == 0u) shRow[orow] = 1.0 / l;
+    if (half_ == 0u) shRow[orow] = l > 0.0 ? 1.0 / l : 0.0; // l = 0: a row of no keys, o = 0 and lse -inf
     if (half_ == 0u && otok >= 0 && pc.has_lse != 0u)
         lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + otok)] =
-            (m + log2(l)) * 0.69314718055994531;
+            l > 0.0 ? (m + log2(l)) * 0.69314718055994531 : uintBitsToFloat(0xff800000u);
     subgroupMemoryBarrierShared();
     subgroupBarrier();
     rescale_rows(oacc, ridx, warp);

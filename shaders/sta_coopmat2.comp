@@ -64,6 +64,7 @@ shared uvec4 shKV[2 * BN * KS]; // the Q block at first (BM <= 2 BN), then a chu
 shared int shQTok[BM];
 
 #include "tile_geometry.glsl"
+#include "key_rows.glsl"
 #include "f16_staging.glsl"
 
 // ---- the functions the matrix reductions and per-element operations apply ----
@@ -72,6 +73,7 @@ float smear_op(const in float a, const in float b) { return a; }
 float max_el(const in uint r, const in uint c, const in float a, const in float b) { return max(a, b); }
 float exp2_el(const in uint r, const in uint c, const in float x) { return exp2(x); }
 float log2_el(const in uint r, const in uint c, const in float x) { return log2(x); }
+float nonzero_el(const in uint r, const in uint c, const in float x) { return x > 0.0 ? x : 1.0; } // l = 0: no keys, o = 0
 
 // scores of the chunk's columns past its nk keys to -inf
 float mask_el(const in uint r, const in uint c, const in float s, const in uint nk)
@@ -107,7 +109,7 @@ chunk chunk_enter(chunk c) // c.seg's tile and size, from its first row
     c.tile = -1;
     c.size = tab[STILE_TAB_TEXT_VALID];
     if (c.seg < c.nseg) {
-        c.tile = c.qtile < 0 ? c.seg : tab[tab[STILE_TAB_KEY_TILES] + c.krow + c.seg];
+        c.tile = c.qtile < 0 ? c.seg : tab[c.krow + c.seg];
         c.size = tile_size(c.tile);
     }
     return c;
@@ -182,9 +184,7 @@ void main()
     cur.krow = 0;
     cur.nseg = tab[STILE_TAB_TILES];
     if (qtile >= 0) {
-        const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + qtile;
-        cur.krow = tab[rr];
-        cur.nseg = tab[rr + 1] - cur.krow;
+        key_row(b, h, qtile, cur.krow, cur.nseg);
     }
     cur.seg = 0;
     cur = chunk_enter(cur);
@@ -231,7 +231,9 @@ void main()
 
     // ---- O / l to the output rows; the LSE ----
     ACC_O l_o;
-    coopMatReduceNV(l_o, l, gl_CooperativeMatrixReduceRowNV, smear_op);
+    ACC_R l1;
+    coopMatPerElementNV(l1, l, nonzero_el);
+    coopMatReduceNV(l_o, l1, gl_CooperativeMatrixReduceRowNV, smear_op);
     oacc = oacc / l_o;
     const uint obase = pc.o_off + uint(b * tab[STILE_TAB_SO] + h * tab[STILE_TAB_SO + 2]);
     coopMatPerElementNV(oacc, oacc, store_el, obase, uint(tab[STILE_TAB_SO + 1]));

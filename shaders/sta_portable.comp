@@ -52,6 +52,7 @@ uint bf16_bits(float x)
 }
 
 #include "tile_geometry.glsl"
+#include "key_rows.glsl"
 
 // token index (in the tensors' order) of local row r of a tile
 void main()
@@ -76,15 +77,13 @@ void main()
     if (qtile < 0) {
         nseg = tab[STILE_TAB_TILES];
     } else {
-        const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + qtile; // this head's row of qtile
-        row = tab[rr];
-        nseg = tab[rr + 1] - row;
+        key_row(b, h, qtile, row, nseg);
     }
     const int text_valid = tab[STILE_TAB_TEXT_VALID];
     for (int seg = 0; seg <= nseg; seg++) {
         int tile = -1, size = text_valid;
         if (seg < nseg) {
-            tile = qtile < 0 ? seg : tab[tab[STILE_TAB_KEY_TILES] + row + seg];
+            tile = qtile < 0 ? seg : tab[row + seg];
             size = tile_size(tile);
         }
         for (int k0 = 0; k0 < size; k0 += int(KEYS)) {
@@ -115,7 +114,7 @@ void main()
         }
     }
     if (!live) return;
-    const float inv = 1.0 / l;
+    const float inv = l > 0.0 ? 1.0 / l : 0.0; // l = 0: a row of no keys (an empty list, no valid text): o = 0
     const uint obase = pc.o_off + uint(b * tab[STILE_TAB_SO] + qtok * tab[STILE_TAB_SO + 1] + h * tab[STILE_TAB_SO + 2]);
     if (DTYPE == 0) {
         [[unroll]] for (uint d = 0; d < D; d++) o[obase + d * uint(tab[STILE_TAB_SO + 3])] = floatBitsToUint(acc[d] * inv);
@@ -127,5 +126,5 @@ void main()
         }
     }
     if (pc.has_lse != 0u)
-        lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + qtok)] = (m + log2(l)) * 0.69314718055994531;
+        lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + qtok)] = l > 0.0 ? (m + log2(l)) * 0.69314718055994531 : uintBitsToFloat(0xff800000u);
 }

@@ -54,6 +54,7 @@ shared uint shK[KEYS * W]; // KEYS rows of W words
 shared uint shV[KEYS * W];
 
 #include "tile_geometry.glsl"
+#include "key_rows.glsl"
 
 // token index (in the tensors' order) of local row r of a tile
 // the elements of one word: f32 (x only), a pair of f16, a pair of bf16
@@ -102,15 +103,13 @@ void main()
     if (qtile < 0) {
         nseg = tab[STILE_TAB_TILES];
     } else {
-        const int rr = tab[STILE_TAB_ROW_START] + tab[tab[STILE_TAB_HEAD_ROW] + h] + qtile; // this head's row of qtile
-        row = tab[rr];
-        nseg = tab[rr + 1] - row;
+        key_row(b, h, qtile, row, nseg);
     }
     const int text_valid = tab[STILE_TAB_TEXT_VALID];
     for (int seg = 0; seg <= nseg; seg++) {
         int tile = -1, size = text_valid;
         if (seg < nseg) {
-            tile = qtile < 0 ? seg : tab[tab[STILE_TAB_KEY_TILES] + row + seg];
+            tile = qtile < 0 ? seg : tab[row + seg];
             size = tile_size(tile);
         }
         for (int k0 = 0; k0 < size; k0 += int(KEYS)) {
@@ -160,7 +159,7 @@ void main()
         }
     }
     if (!live) return;
-    const float inv = 1.0 / l;
+    const float inv = l > 0.0 ? 1.0 / l : 0.0; // l = 0: a row of no keys (an empty list, no valid text): o = 0
     const uint obase = pc.o_off + uint(b * tab[STILE_TAB_SO] + qtok * tab[STILE_TAB_SO + 1] + h * tab[STILE_TAB_SO + 2]);
     if (PAIRS == 0) {
         const uint so = uint(tab[STILE_TAB_SO + 3]);
@@ -173,5 +172,5 @@ void main()
         }
     }
     if (pc.has_lse != 0u && part == 0u)
-        lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + qtok)] = (m + log2(l)) * 0.69314718055994531;
+        lse[pc.lse_off + uint((b * tab[STILE_TAB_HEADS] + h) * tab[STILE_TAB_TOKENS] + qtok)] = l > 0.0 ? (m + log2(l)) * 0.69314718055994531 : uintBitsToFloat(0xff800000u);
 }

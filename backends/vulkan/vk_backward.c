@@ -20,6 +20,7 @@ typedef struct vk_bbound {
     vk_bpush pc;
     int nblocks;
     uint32_t heads, batch;
+    const vk_kt *kt;
 } vk_bbound;
 
 double vk_backward_flops(const stile_plan *plan)
@@ -33,6 +34,7 @@ static void record_backward(VkCommandBuffer cmd, void *ctx)
 {
     const vk_bbound *b = ctx;
     vk_device *d = b->d;
+    vk_key_tiles_record(d, cmd, b->kt); /* caller-chosen key tiles first, transposed too (nothing otherwise) */
     d->vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipe);
     d->vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->blayout, 0, 1, &b->set, 0, NULL);
     vk_bpush pc = b->pc;
@@ -95,5 +97,12 @@ stile_status vk_backward(void *device, const stile_plan *plan, void *impl, const
     b.heads = (uint32_t)r->p.heads;
     b.batch = (uint32_t)r->p.batch;
     snprintf(info->path, sizeof info->path, "portable backward");
-    return vk_submit(d, record_backward, &b, "running the STA backward shader");
+    vk_kt kt;
+    b.kt = &kt;
+    pthread_mutex_lock(&vp->kt_lock); /* caller-chosen key tiles: the table's region, one execution at a time */
+    st = vk_key_tiles_bind(d, plan, vp, &io->key_tiles, &io->key_tile_errors, 1, &kt);
+    if (st == STILE_OK) st = vk_submit(d, record_backward, &b, "running the STA backward shader");
+    if (st == STILE_OK) st = vk_key_tiles_verdict(d, &kt);
+    pthread_mutex_unlock(&vp->kt_lock);
+    return st;
 }

@@ -19,6 +19,9 @@ static const uint32_t spv_backward_d64[] =
 static const uint32_t spv_backward_d128[] =
 #include "sta_backward_d128.spv.h"
     ;
+static const uint32_t spv_key_tiles[] =
+#include "sta_key_tiles.spv.h"
+    ;
 static const uint32_t spv_portable_d64[] =
 #include "sta_portable_d64.spv.h"
     ;
@@ -352,6 +355,9 @@ stile_status vk_device_setup(vk_device *d)
         if ((r = d->vk.vkCreateShaderModule(d->dev, &smi, NULL, &d->backward[i])) != VK_SUCCESS)
             return vk_fail(d, r, "loading the backward shader");
     }
+    VkShaderModuleCreateInfo kti = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = sizeof spv_key_tiles,
+                                    .pCode = spv_key_tiles};
+    if ((r = d->vk.vkCreateShaderModule(d->dev, &kti, NULL, &d->key_tiles)) != VK_SUCCESS) return vk_fail(d, r, "loading the key-tiles shader");
     /* the forward's 6 bindings (q, k, v, o, lse, table) and 7 push constants; the backward's 10 (d_o,
      * d_q, d_k, d_v after them) and 11 */
     VkDescriptorSetLayoutBinding bind[VK_MAX_BINDINGS];
@@ -398,6 +404,7 @@ void vk_device_teardown(vk_device *d)
     if (d->bdsl) d->vk.vkDestroyDescriptorSetLayout(d->dev, d->bdsl, NULL);
     for (int i = 0; i < 2; i++) {
         if (d->backward[i]) d->vk.vkDestroyShaderModule(d->dev, d->backward[i], NULL);
+        if (i == 0 && d->key_tiles) d->vk.vkDestroyShaderModule(d->dev, d->key_tiles, NULL);
         if (d->portable[i]) d->vk.vkDestroyShaderModule(d->dev, d->portable[i], NULL);
         if (d->coop[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop[i], NULL);
         if (d->coop2[i]) d->vk.vkDestroyShaderModule(d->dev, d->coop2[i], NULL);

@@ -27,7 +27,7 @@ typedef struct vk_pipeline {
     struct vk_pipeline *next;
 } vk_pipeline;
 
-enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2, VK_PATH_COOPMAT2 = 3, VK_PATH_BACKWARD = 4 };
+enum { VK_PATH_PORTABLE = 0, VK_PATH_COOPMAT = 1, VK_PATH_SUBGROUP = 2, VK_PATH_COOPMAT2 = 3, VK_PATH_BACKWARD = 4, VK_PATH_KEY_TILES = 5 };
 
 typedef struct vk_device {
     vk_fns vk;              /* every Vulkan call on this device goes through it */
@@ -57,6 +57,7 @@ typedef struct vk_device {
     VkShaderModule portable[2], coop[2], coop2[2]; /* head dim 64, 128 */
     VkShaderModule subgroup[4];  /* f32 d 64, f32 d 128, 16-bit d 64, 16-bit d 128 */
     VkShaderModule backward[2];  /* the backward pass (sta_backward.comp), d 64, 128 */
+    VkShaderModule key_tiles;    /* caller-chosen key tiles made walkable (sta_key_tiles.comp) */
     VkDescriptorSetLayout dsl, bdsl;  /* the forward's 6 bindings, the backward's 10 */
     VkPipelineLayout layout, blayout;
     VkCommandPool pool;
@@ -92,8 +93,29 @@ typedef struct vk_plan {
     uint32_t head_dim, dtype; /* for the portable shader on the same query blocks, made when an execution
                                  needs it (tensors the path's shader cannot take): never on the first call */
     pthread_mutex_t lock;
+    pthread_mutex_t kt_lock; /* caller-chosen key tiles: executions take turns on the table's region */
     vk_dset *sets;
 } vk_plan;
+
+/* Caller-chosen key tiles (vk_key_tiles.c): the table's region (bytes; 0 for a window plan) and its
+ * header entries (region at byte `at` of table t); an execution's lists bound for
+ * shaders/sta_key_tiles.comp (nothing, active 0, for a window plan), recorded before the shaders that
+ * walk them, and the verdict read back after the submission (STILE_ERR_OUT_OF_RANGE for skipped
+ * entries). */
+typedef struct vk_kt {
+    int active, transpose, has_err, rows, bh;
+    VkPipeline pipe;
+    VkDescriptorSet set;
+    uint32_t kt_off, err_off;
+    vk_buffer *table;
+    size_t bad_at;
+} vk_kt;
+size_t vk_key_tiles_region(const stile_plan *plan);
+void vk_key_tiles_header(const stile_plan *plan, int32_t *t, size_t at);
+stile_status vk_key_tiles_bind(vk_device *d, const stile_plan *plan, vk_plan *vp, const stile_tensor *kt, const stile_tensor *err,
+                               int transpose, vk_kt *out);
+void vk_key_tiles_record(vk_device *d, VkCommandBuffer cmd, const vk_kt *k);
+stile_status vk_key_tiles_verdict(vk_device *d, const vk_kt *k);
 
 /* Query blocks per dispatch (one dispatch dimension), and the most heads or batch entries. */
 enum { VK_MAX_DISPATCH = 65535 };

@@ -53,8 +53,9 @@ static stile_status vk_supports(void *device, const stile_plan *plan)
     if (st != STILE_OK) return st;
     if (r->p.head_dim != 64 && r->p.head_dim != 128)
         return stile_fail(STILE_ERR_UNSUPPORTED, "head_dim=%lld: the Vulkan shaders are built for 64 and 128", (long long)r->p.head_dim);
-    if (r->p.key_tiles_k)
-        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: caller-chosen key tiles (key_tiles_k) are not in the Vulkan shaders yet");
+    if (r->p.key_tiles_k && plan->layout.tiles > 131072)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: caller-chosen key tiles over %lld tiles: at most 131072 (a row's set is a "
+                                                 "bitmap in 16 KiB of shared memory)", (long long)plan->layout.tiles);
     if (r->p.heads > VK_MAX_DISPATCH || r->p.batch > VK_MAX_DISPATCH)
         return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: heads and batch must be <= %d (one dispatch dimension each)", VK_MAX_DISPATCH);
     for (int i = 0; i < 4; i++) {
@@ -86,7 +87,9 @@ stile_status vk_get_pipeline(vk_device *d, uint32_t kind, uint32_t head_dim, uin
                                   ? (VkSpecializationInfo){.mapEntryCount = 1, .pMapEntries = &map[1], .dataSize = sizeof spec, .pData = spec}
                                   : (VkSpecializationInfo){.mapEntryCount = 2, .pMapEntries = map, .dataSize = sizeof spec, .pData = spec};
     const int hdi = head_dim == 64 ? 0 : 1;
-    VkShaderModule mod = kind == VK_PATH_BACKWARD   ? d->backward[hdi]
+    if (kind == VK_PATH_KEY_TILES) si.mapEntryCount = 0; /* a fixed workgroup, integers only */
+    VkShaderModule mod = kind == VK_PATH_KEY_TILES  ? d->key_tiles
+                         : kind == VK_PATH_BACKWARD ? d->backward[hdi]
                          : kind == VK_PATH_COOPMAT2 ? d->coop2[hdi]
                          : kind == VK_PATH_COOPMAT  ? d->coop[hdi]
                          : kind == VK_PATH_SUBGROUP ? d->subgroup[(dtype == STILE_DTYPE_F32 ? 0 : 2) + hdi]
@@ -130,6 +133,7 @@ static void vk_plan_destroy(void *impl)
     }
     if (vp->table) vk_free_buffer(vp->dev, vp->table);
     pthread_mutex_destroy(&vp->lock);
+    pthread_mutex_destroy(&vp->kt_lock);
     free(vp);
 }
 
@@ -141,6 +145,18 @@ static stile_status build_table(const stile_plan *plan, int64_t block_rows, int3
     void *host;
     stile_status st = stile_sched_table_pack(plan, block_rows, STILE_TAB_HEADER_INTS * sizeof(int32_t), sizeof(int32_t), &host, tab);
     if (st != STILE_OK) return st;
+    const size_t region = vk_key_tiles_region(plan); /* caller-chosen key tiles: filled at each execution */
+    if (region) {
+        void *grown = realloc(host, tab->bytes + region);
+        if (!grown) {
+            free(host);
+            return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory for the key tiles' table");
+        }
+        host = grown;
+        memset((char *)host + tab->bytes, 0, region);
+    }
+    const size_t region_at = tab->bytes;
+    tab->bytes += region;
     if (tab->bytes / sizeof(int32_t) > INT32_MAX / 4) {
         free(host);
         return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the schedule tables exceed 2^29 entries");
@@ -177,6 +193,7 @@ static stile_status build_table(const stile_plan *plan, int64_t block_rows, int3
     t[STILE_TAB_BLOCKS] = (int32_t)(tab->blocks / sizeof(int32_t));
     t[STILE_TAB_QUERY_START] = (int32_t)(tab->query_start / sizeof(int32_t));
     t[STILE_TAB_QUERY_TILES] = (int32_t)(tab->query_tiles / sizeof(int32_t));
+    vk_key_tiles_header(plan, t, region_at);
     *out = t;
     return STILE_OK;
 }
@@ -189,6 +206,7 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     if (!vp) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "out of memory planning for Vulkan");
     vp->dev = d;
     pthread_mutex_init(&vp->lock, NULL);
+    pthread_mutex_init(&vp->kt_lock, NULL);
     const uint32_t hd = (uint32_t)r->p.head_dim, dt = (uint32_t)r->p.dtype;
     const int tensor = (r->p.dtype == STILE_DTYPE_F16 || r->p.dtype == STILE_DTYPE_BF16) && coop_strides_ok(r);
     const int coop2 = d->nv2 && tensor, coop = !coop2 && d->coop_n && tensor;
@@ -399,6 +417,18 @@ static void record_execute(VkCommandBuffer cmd, void *ctx)
     vk_barrier_after_writes(b->d, cmd);
 }
 
+typedef struct vk_kt_execute {
+    const vk_kt *kt;
+    vk_bound *b;
+} vk_kt_execute;
+
+static void record_kt_execute(VkCommandBuffer cmd, void *ctx)
+{
+    const vk_kt_execute *x = ctx;
+    vk_key_tiles_record(x->b->d, cmd, x->kt);
+    record_execute(cmd, x->b);
+}
+
 static stile_status vk_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
 {
     vk_device *d = device;
@@ -407,10 +437,19 @@ static stile_status vk_execute(void *device, const stile_plan *plan, void *impl,
     vk_bound b;
     st = bind_io(d, plan, impl, io, &b);
     if (st != STILE_OK) return st;
-    const vk_plan *vp = impl;
+    vk_plan *vp = impl;
     if (b.pipe == vp->pipe) vk_plan_path(d, impl, info->path, sizeof info->path);
     else snprintf(info->path, sizeof info->path, "portable");
-    return vk_submit(d, record_execute, &b, "running the STA shader");
+    if (!plan->r.p.key_tiles_k) return vk_submit(d, record_execute, &b, "running the STA shader");
+    /* caller-chosen key tiles: read into the table's region, walked, and the verdict, one execution at a time */
+    vk_kt kt;
+    pthread_mutex_lock(&vp->kt_lock);
+    st = vk_key_tiles_bind(d, plan, vp, &io->key_tiles, &io->key_tile_errors, 0, &kt);
+    vk_kt_execute x = {&kt, &b};
+    if (st == STILE_OK) st = vk_submit(d, record_kt_execute, &x, "running the STA shader");
+    if (st == STILE_OK) st = vk_key_tiles_verdict(d, &kt);
+    pthread_mutex_unlock(&vp->kt_lock);
+    return st;
 }
 
 /* ---- the public bring-your-own-Vulkan entry points for buffers and recording ---- */
@@ -454,6 +493,9 @@ stile_status vk_api_record(const stile_plan *plan, const stile_io *io, VkCommand
     vk_device *d = vulkan_of(plan->device);
     if (!d) return stile_fail(STILE_ERR_INVALID_ARGUMENT, "stile_vulkan_record: the plan is for %s, not a Vulkan device", plan->info.device);
     if ((st = vk_check_lost(d)) != STILE_OK) return st;
+    if (plan->r.p.key_tiles_k) /* the lists are read into the plan's table: one execution at a time, under stile's submission */
+        return stile_fail(STILE_ERR_UNSUPPORTED, "stile_vulkan_record: a plan with caller-chosen key tiles runs through "
+                                                 "stile_plan_execute only");
     vk_bound b;
     st = bind_io(d, plan, plan->impl, io, &b);
     if (st == STILE_OK) record_dispatch(cmd, &b);

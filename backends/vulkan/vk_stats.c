@@ -11,7 +11,8 @@
 
 static const char *path_name(uint32_t kind)
 {
-    return kind == VK_PATH_BACKWARD  ? "backward"
+    return kind == VK_PATH_KEY_TILES ? "key-tiles"
+           : kind == VK_PATH_BACKWARD ? "backward"
            : kind == VK_PATH_COOPMAT2 ? "nv-coopmat2"
            : kind == VK_PATH_COOPMAT ? "khr-coopmat"
            : kind == VK_PATH_SUBGROUP ? "subgroup"
