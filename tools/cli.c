@@ -44,7 +44,7 @@ static const opt_def opts[] = {
     {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
     {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
     {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
-    {O_SPARSITY, "sparsity", "topk:K", CMD_BENCH, "instead of --window: K key tiles per query tile chosen at execution (seeded, distinct)"},
+    {O_SPARSITY, "sparsity", "topk:K", CMD_RUN | CMD_BENCH, "instead of --window: K key tiles per query tile chosen at execution (seeded, distinct)"},
     {O_HEADS, "heads", "N", PROB, "attention heads (default 1, or the number of windows given)"},
     {O_HEAD_DIM, "head-dim", "D", PROB, "head dimension (default 128)"},
     {O_BATCH, "batch", "B", PROB, "batch size (default 1)"},
@@ -312,13 +312,14 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     if (o->p.key_tiles_k) { /* --sparsity topk:K: no windows */
         if (o->nwindows) cli_usage_error(o, "--sparsity topk:K chooses the key tiles: not with --window");
         if (!o->have_heads) o->p.heads = 1;
-        return;
+    } else if (!o->nwindows) {
+        cli_usage_error(o, "--window is required (e.g. --window 3x3x3), or --sparsity topk:K");
+    } else if (!o->have_heads) {
+        o->p.heads = o->nwindows;
     }
-    if (!o->nwindows) cli_usage_error(o, "--window is required (e.g. --window 3x3x3)");
-    if (!o->have_heads) o->p.heads = o->nwindows;
     if (o->nwindows == 1) {
         memcpy(o->p.window, o->windows[0], sizeof o->p.window);
-    } else {
+    } else if (o->nwindows > 1) {
         if (o->nwindows != o->p.heads)
             cli_usage_error(o, "--window lists %d windows for %lld heads: give one, or one per head", o->nwindows,
                             (long long)o->p.heads);

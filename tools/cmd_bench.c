@@ -165,50 +165,6 @@ done:
     return st == STILE_OK ? 0 : cli_exit_status(st);
 }
 
-/* --sparsity topk:K: K distinct key tiles per (batch, head, query tile), seeded (a partial shuffle of
- * the tiles per row), in a new buffer on dev; *flops: what the plan computes with them, exactly (the
- * plan's own figure is a bound). */
-static stile_status topk_tiles(stile_device *dev, const stile_problem *p, uint64_t seed, stile_buffer **buf, size_t *bytes, double *flops)
-{
-    int64_t n[3], tiles = 1;
-    for (int a = 0; a < 3; a++) tiles *= n[a] = (p->canvas[a] + p->tile[a] - 1) / p->tile[a];
-    const int64_t B = p->batch ? p->batch : 1, k = p->key_tiles_k, rows = B * p->heads * tiles;
-    *bytes = (size_t)(rows * k) * sizeof(int32_t);
-    int32_t *list = malloc(*bytes), *perm = malloc((size_t)tiles * sizeof *perm);
-    int64_t *size = malloc((size_t)tiles * sizeof *size);
-    if (!list || !perm || !size) {
-        free(list); free(perm); free(size);
-        return STILE_ERR_OUT_OF_MEMORY;
-    }
-    for (int64_t t = 0; t < tiles; t++) {
-        const int64_t c[3] = {t / (n[1] * n[2]), t / n[2] % n[1], t % n[2]};
-        size[t] = 1;
-        for (int a = 0; a < 3; a++) size[t] *= (c[a] + 1) * p->tile[a] < p->canvas[a] ? p->tile[a] : p->canvas[a] - c[a] * p->tile[a];
-        perm[t] = (int32_t)t;
-    }
-    uint64_t s = seed * 0x9e3779b97f4a7c15u + 1;
-    double pairs = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t keys = 0;
-        for (int64_t i = 0; i < k; i++) { /* a partial Fisher-Yates shuffle: perm stays a permutation */
-            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-            const int64_t j = i + (int64_t)(s % (uint64_t)(tiles - i));
-            const int32_t x = perm[i];
-            perm[i] = perm[j];
-            perm[j] = x;
-            list[r * k + i] = perm[i];
-            keys += size[perm[i]];
-        }
-        pairs += (double)size[r % tiles] * (double)keys;
-    }
-    const int64_t video = p->canvas[0] * p->canvas[1] * p->canvas[2], valid = p->text - p->text_padding;
-    *flops = 4.0 * (double)p->head_dim * (pairs + (double)(B * p->heads) * (double)(video * valid + p->text * (video + valid)));
-    stile_status st = stile_buffer_create(dev, *bytes, buf);
-    if (st == STILE_OK) st = stile_buffer_upload(*buf, 0, list, *bytes);
-    free(list); free(perm); free(size);
-    return st;
-}
-
 /* The workload named by the len bytes at name ("all": NULL and *all set), or NULL. */
 static const workload *find_named(const char *name, size_t len, int *all)
 {
@@ -330,6 +286,7 @@ int cmd_bench(int argc, char **argv)
         stile_buffer *buf[4] = {0}, *kt = NULL; /* q, k, v, o where the device computes; --sparsity topk:K's key tiles */
         double kt_flops = 0;
         size_t kt_bytes = 0;
+        int32_t *kt_host = NULL;
         int64_t nrows = 0, *rows = NULL;
         rc = 1;
         stile_status pst = time_planning(dev, &p, o.plan_only ? 200 : 20, &tp);
@@ -363,13 +320,13 @@ int cmd_bench(int argc, char **argv)
                         .v = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p.dtype), .o = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p.dtype)};
         stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, p.dtype), .k = stile_tensor_at(k, bytes, p.dtype), .v = stile_tensor_at(v, bytes, p.dtype), .o = stile_tensor_at(out, bytes, p.dtype)};
         if (p.key_tiles_k) {
-            stile_status kst = topk_tiles(dev, &p, o.seed + 3, &kt, &kt_bytes, &kt_flops);
-            if (kst != STILE_OK) {
-                fprintf(stderr, "stile bench: [%s] key tiles: %s\n", name, stile_status_string(kst));
+            kt_host = cli_topk_tiles(&p, o.seed + 3, &kt_bytes, &kt_flops);
+            if (!kt_host || stile_buffer_create(dev, kt_bytes, &kt) != STILE_OK || stile_buffer_upload(kt, 0, kt_host, kt_bytes) != STILE_OK) {
+                fprintf(stderr, "stile bench: [%s] key tiles: %s\n", name, kt_host ? stile_last_error() : "out of memory");
                 goto next;
             }
             dio.key_tiles = stile_tensor_at(stile_buffer_data(kt), kt_bytes, STILE_DTYPE_I32);
-            if (o.check) fprintf(stderr, "stile bench: [%s] --check reads the key tiles from the device: not with --sparsity\n", name);
+            io.key_tiles = stile_tensor_at(kt_host, kt_bytes, STILE_DTYPE_I32); /* the oracle's (--check) */
         }
         if (!o.no_full) {
             stile_problem full = p;
@@ -401,7 +358,7 @@ int cmd_bench(int argc, char **argv)
             json_object_set_new(r, "ratio_to_reference", json_real(is.flops / ts.median * 1e-6 / ref_gflops));
         }
         rc = 0;
-        if (o.check && !p.key_tiles_k) {
+        if (o.check) {
             rows = stile_conf_sample_rows(S, o.check_rows, o.seed, &nrows);
             int64_t nr = rows ? nrows : S;
             double *ref = malloc((size_t)(B * nr * H * D) * sizeof *ref);
@@ -424,6 +381,7 @@ int cmd_bench(int argc, char **argv)
     next:
         for (int i = 0; i < 4; i++) stile_buffer_destroy(&buf[i]);
         stile_buffer_destroy(&kt);
+        free(kt_host);
         free(tp.ms); free(ts.ms); free(tf.ms); free(rows);
         free(q); free(k); free(v); free(out);
     }

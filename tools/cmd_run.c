@@ -19,7 +19,7 @@ stile_status cli_grad_buffers(stile_device *dev, const stile_problem *p, uint64_
     }
     free(host);
     *gio = (stile_grad_io){.struct_size = sizeof *gio, .q = fwd->q, .k = fwd->k, .v = fwd->v, .o = fwd->o, .lse = fwd->lse,
-                           .info = info};
+                           .info = info, .key_tiles = fwd->key_tiles};
     stile_tensor *t[4] = {&gio->d_o, &gio->d_q, &gio->d_k, &gio->d_v};
     for (int i = 0; i < 4 && st == STILE_OK; i++) *t[i] = stile_tensor_at(stile_buffer_data(g[i]), bytes, p->dtype);
     return st;
@@ -165,30 +165,39 @@ int cmd_run(int argc, char **argv)
 
     int rc = 1;
     stile_plan *plan = NULL;
-    stile_buffer *buf[5] = {0}; /* q, k, v, o, lse where the device computes */
-    void *host[5] = {q, k, v, out, lse};
-    const size_t size[5] = {bytes, bytes, bytes, bytes, lse_bytes};
+    stile_buffer *buf[6] = {0}; /* q, k, v, o, lse where the device computes; --sparsity topk:K's key tiles */
+    size_t kt_bytes = 0;
+    double kt_flops = 0;
+    int32_t *kt = p->key_tiles_k ? cli_topk_tiles(p, o.seed + 3, &kt_bytes, &kt_flops) : NULL;
+    if (p->key_tiles_k && !kt) {
+        fprintf(stderr, "stile run: out of memory for the key tiles\n");
+        exit(1);
+    }
+    void *host[6] = {q, k, v, out, lse, kt};
+    const size_t size[6] = {bytes, bytes, bytes, bytes, lse_bytes, kt_bytes};
     stile_status pst = stile_plan_create(dev, p, &plan);
     if (pst != STILE_OK) { /* e.g. a head dim the backend does not take: 2 */
         rc = cli_exit_status(pst);
         goto done;
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (host[i] && (stile_buffer_create(dev, size[i], &buf[i]) != STILE_OK ||
                         stile_buffer_upload(buf[i], 0, host[i], size[i]) != STILE_OK))
             goto done;
     stile_io dio = {.struct_size = sizeof dio, .q = stile_tensor_at(stile_buffer_data(buf[0]), bytes, p->dtype), .k = stile_tensor_at(stile_buffer_data(buf[1]), bytes, p->dtype),
                     .v = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p->dtype), .o = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p->dtype),
-                    .lse = stile_tensor_at(stile_buffer_data(buf[4]), lse ? lse_bytes : 0, STILE_DTYPE_F32)};
+                    .lse = stile_tensor_at(stile_buffer_data(buf[4]), lse ? lse_bytes : 0, STILE_DTYPE_F32),
+                    .key_tiles = stile_tensor_at(stile_buffer_data(buf[5]), kt_bytes, STILE_DTYPE_I32)};
     double t0 = cli_now();
     if (stile_plan_execute(plan, &dio) != STILE_OK) goto done;
     double ms = (cli_now() - t0) * 1e3;
     if (stile_buffer_download(buf[3], 0, out, bytes) != STILE_OK || (lse && stile_buffer_download(buf[4], 0, lse, lse_bytes) != STILE_OK))
         goto done;
     stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, p->dtype), .k = stile_tensor_at(k, bytes, p->dtype), .v = stile_tensor_at(v, bytes, p->dtype), .o = stile_tensor_at(out, bytes, p->dtype),
-                   .lse = stile_tensor_at(lse, lse ? lse_bytes : 0, STILE_DTYPE_F32)};
+                   .lse = stile_tensor_at(lse, lse ? lse_bytes : 0, STILE_DTYPE_F32), .key_tiles = stile_tensor_at(kt, kt_bytes, STILE_DTYPE_I32)};
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
+    if (kt) in.flops = kt_flops; /* the plan's figure is a bound; these are the tiles it ran */
     printf("ran on %s: %.3f ms, %.3f TFLOPS on %.4g computed FLOPs, sparsity %.2f%%\n", in.device, ms, in.flops / ms * 1e-9,
            in.flops, 100 * in.sparsity);
     char err[512];
@@ -232,10 +241,10 @@ int cmd_run(int argc, char **argv)
         rc = rc ? rc : brc;
     }
 done:
-    for (int i = 0; i < 5; i++) stile_buffer_destroy(&buf[i]);
+    for (int i = 0; i < 6; i++) stile_buffer_destroy(&buf[i]);
     stile_plan_destroy(&plan);
     stile_device_close(&dev);
-    free(q); free(k); free(v); free(out); free(lse);
+    free(q); free(k); free(v); free(out); free(lse); free(kt);
     free(o.windows);
     return rc;
 }

@@ -91,100 +91,105 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
         for (int i = 0; i < D / 8; i++) o_acc[mt][i][0] = o_acc[mt][i][1] = o_acc[mt][i][2] = o_acc[mt][i][3] = 0.f;
     float m_r[2][2] = {{neg_inf(), neg_inf()}, {neg_inf(), neg_inf()}}, l_r[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
     int stage = 0;
+    const bool busy = warp * 32 < qrows;
     for (;;) {
         const bool has_next = chunk_valid(p, nxt);
         if (has_next) issue(nxt, stage ^ 1);
         cp_commit();
         cp_wait<1>(); /* Q and the current chunk have landed */
         __syncthreads();
-        const raw16 *ks = Ks + stage * BN * D, *vs = Vs + stage * BN * D;
-        float s[2][BN / 8][4];
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-            for (int i = 0; i < BN / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            unsigned qa[2][4];
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-                ldsm_x4(qa[mt], smem_u32(&Qs[sw<D>(warp * 32 + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8)]));
-#pragma unroll
-            for (int np = 0; np < BN / 16; np++) {
-                unsigned bf[4];
-                ldsm_x4(bf, smem_u32(&ks[sw<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8)]));
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    mma16816<BF>(s[mt][2 * np], qa[mt], bf[0], bf[1]);
-                    mma16816<BF>(s[mt][2 * np + 1], qa[mt], bf[2], bf[3]);
-                }
-            }
-        }
-        const int n = chunk_rows(cur);
-        if (n < BN) /* only a partial chunk (edge tile, text) has keys to mask */
+        /* a warp whose 32 rows are all past the block's (tiles under 128 tokens: 4x4x4 has 64) skips the
+         * math and only helps load: its rows are never stored */
+        if (busy) {
+            const raw16 *ks = Ks + stage * BN * D, *vs = Vs + stage * BN * D;
+            float s[2][BN / 8][4];
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-                for (int nt = 0; nt < BN / 8; nt++)
+                for (int i = 0; i < BN / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
 #pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        if (nt * 8 + 2 * (lane & 3) + (e & 1) >= n) s[mt][nt][e] = neg_inf();
-        /* Row maxima stay in raw score units (m_r); exponents are scale*s - scale*max, one FFMA each. */
-        const float sc = p.scale_log2;
-        float alpha[2][2];
-        bool moved = false;
+            for (int kk = 0; kk < D / 16; kk++) {
+                unsigned qa[2][4];
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++)
+                for (int mt = 0; mt < 2; mt++)
+                    ldsm_x4(qa[mt], smem_u32(&Qs[sw<D>(warp * 32 + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8)]));
 #pragma unroll
-            for (int i = 0; i < 2; i++) { /* rows lane/4 and lane/4 + 8 of the m tile */
-                float mx = m_r[mt][i];
+                for (int np = 0; np < BN / 16; np++) {
+                    unsigned bf[4];
+                    ldsm_x4(bf, smem_u32(&ks[sw<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8)]));
 #pragma unroll
-                for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * i], s[mt][nt][2 * i + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                moved |= mx != m_r[mt][i];
-                const float ms = mx == neg_inf() ? 0.f : mx; /* a row with every key so far masked (no keys at all) */
-                alpha[mt][i] = fast_exp2((m_r[mt][i] - ms) * sc);
-                m_r[mt][i] = mx;
-                const float msc = ms * sc;
-                float sum = 0.f;
-#pragma unroll
-                for (int nt = 0; nt < BN / 8; nt++) {
-                    s[mt][nt][2 * i] = fast_exp2(fmaf(s[mt][nt][2 * i], sc, -msc));
-                    s[mt][nt][2 * i + 1] = fast_exp2(fmaf(s[mt][nt][2 * i + 1], sc, -msc));
-                    sum += s[mt][nt][2 * i] + s[mt][nt][2 * i + 1];
-                }
-                l_r[mt][i] = l_r[mt][i] * alpha[mt][i] + sum;
-            }
-        /* Once the running maxima settle, most chunks move none of the warp's rows: skip the rescale. */
-        if (__any_sync(0xffffffffu, moved))
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int i = 0; i < 2; i++)
-#pragma unroll
-                    for (int dt = 0; dt < D / 8; dt++) {
-                        o_acc[mt][dt][2 * i] *= alpha[mt][i];
-                        o_acc[mt][dt][2 * i + 1] *= alpha[mt][i];
+                    for (int mt = 0; mt < 2; mt++) {
+                        mma16816<BF>(s[mt][2 * np], qa[mt], bf[0], bf[1]);
+                        mma16816<BF>(s[mt][2 * np + 1], qa[mt], bf[2], bf[3]);
                     }
-#pragma unroll
-        for (int kq = 0; kq < BN / 16; kq++) {
-            unsigned a[2][4];
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++) {
-                a[mt][0] = pack2<BF>(s[mt][2 * kq][0], s[mt][2 * kq][1]);
-                a[mt][1] = pack2<BF>(s[mt][2 * kq][2], s[mt][2 * kq][3]);
-                a[mt][2] = pack2<BF>(s[mt][2 * kq + 1][0], s[mt][2 * kq + 1][1]);
-                a[mt][3] = pack2<BF>(s[mt][2 * kq + 1][2], s[mt][2 * kq + 1][3]);
+                }
             }
+            const int n = chunk_rows(cur);
+            if (n < BN) /* only a partial chunk (edge tile, text) has keys to mask */
 #pragma unroll
-            for (int dp = 0; dp < D / 16; dp++) {
-                unsigned bf[4];
-                ldsm_x4_t(bf, smem_u32(&vs[sw<D>(kq * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8)]));
+                for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; nt++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++)
+                            if (nt * 8 + 2 * (lane & 3) + (e & 1) >= n) s[mt][nt][e] = neg_inf();
+            /* Row maxima stay in raw score units (m_r); exponents are scale*s - scale*max, one FFMA each. */
+            const float sc = p.scale_log2;
+            float alpha[2][2];
+            bool moved = false;
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) { /* rows lane/4 and lane/4 + 8 of the m tile */
+                    float mx = m_r[mt][i];
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * i], s[mt][nt][2 * i + 1]));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                    moved |= mx != m_r[mt][i];
+                    const float ms = mx == neg_inf() ? 0.f : mx; /* a row with every key so far masked (no keys at all) */
+                    alpha[mt][i] = fast_exp2((m_r[mt][i] - ms) * sc);
+                    m_r[mt][i] = mx;
+                    const float msc = ms * sc;
+                    float sum = 0.f;
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; nt++) {
+                        s[mt][nt][2 * i] = fast_exp2(fmaf(s[mt][nt][2 * i], sc, -msc));
+                        s[mt][nt][2 * i + 1] = fast_exp2(fmaf(s[mt][nt][2 * i + 1], sc, -msc));
+                        sum += s[mt][nt][2 * i] + s[mt][nt][2 * i + 1];
+                    }
+                    l_r[mt][i] = l_r[mt][i] * alpha[mt][i] + sum;
+                }
+            /* Once the running maxima settle, most chunks move none of the warp's rows: skip the rescale. */
+            if (__any_sync(0xffffffffu, moved))
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                    for (int i = 0; i < 2; i++)
+#pragma unroll
+                        for (int dt = 0; dt < D / 8; dt++) {
+                            o_acc[mt][dt][2 * i] *= alpha[mt][i];
+                            o_acc[mt][dt][2 * i + 1] *= alpha[mt][i];
+                        }
+#pragma unroll
+            for (int kq = 0; kq < BN / 16; kq++) {
+                unsigned a[2][4];
 #pragma unroll
                 for (int mt = 0; mt < 2; mt++) {
-                    mma16816<BF>(o_acc[mt][2 * dp], a[mt], bf[0], bf[1]);
-                    mma16816<BF>(o_acc[mt][2 * dp + 1], a[mt], bf[2], bf[3]);
+                    a[mt][0] = pack2<BF>(s[mt][2 * kq][0], s[mt][2 * kq][1]);
+                    a[mt][1] = pack2<BF>(s[mt][2 * kq][2], s[mt][2 * kq][3]);
+                    a[mt][2] = pack2<BF>(s[mt][2 * kq + 1][0], s[mt][2 * kq + 1][1]);
+                    a[mt][3] = pack2<BF>(s[mt][2 * kq + 1][2], s[mt][2 * kq + 1][3]);
+                }
+#pragma unroll
+                for (int dp = 0; dp < D / 16; dp++) {
+                    unsigned bf[4];
+                    ldsm_x4_t(bf, smem_u32(&vs[sw<D>(kq * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8)]));
+#pragma unroll
+                    for (int mt = 0; mt < 2; mt++) {
+                        mma16816<BF>(o_acc[mt][2 * dp], a[mt], bf[0], bf[1]);
+                        mma16816<BF>(o_acc[mt][2 * dp + 1], a[mt], bf[2], bf[3]);
+                    }
                 }
             }
         }

@@ -584,6 +584,10 @@ int STA_KERNELS::sm90_eligible(const sta_params *p, int cc)
     if (p->so[3] != 1 || p->so[2] % 2 || p->so[1] % 2 || p->so[0] % 2 || (uintptr_t)p->o % 4) return 0;
     const int hw = p->tile[1] * p->tile[2];
     if (hw > KVR || p->tile[0] > 256) return 0; /* one frame of a tile must fit a 128-row key block */
+    /* A query box is one tile's frames: under 128 rows (tiles of fewer than 128 tokens, e.g. 4x4x4) it
+     * leaves two of the three consumer warpgroups idle, and mma.sync's 128-row blocks run faster (H200,
+     * Wan 480p at 4x4x4, 2026-12-03: 24.9 ms here against 9.66 ms on mma.sync, docs/backends.md). */
+    if (frames_per_box(p, MQ) * hw < 128) return 0;
     const long long nsq = (p->tile[0] + frames_per_box(p, MQ) - 1) / frames_per_box(p, MQ);
     const long long items = (long long)p->batch * p->heads * (p->tiles * nsq + (p->tokens - p->video + MQ - 1) / MQ);
     return items < (1ll << 31) && (long long)p->heads * p->head_dim < (1ll << 32);
