@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
 # Issue 16 on Vulkan on a GPU machine (the device tool; `source .device/setup.sh` first, carry .glslang
-# and .glslang-nv as bench/vulkan-khr-run.sh says): the key-tile conformance cases on every Vulkan path
+# and .glslang-nv as bench/vulkan-khr-run.sh says; under the 64 MiB carry limit GLSLANG=$PWD/.glslang-nv/glslangValidator
+# serves both): the key-tile conformance cases on every Vulkan path
 # (nv-coopmat2, khr-coopmat, subgroup, portable), then the rest of the table without sampling on the
 # default path for regressions.   STILE_COMMIT=<commit> bash bench/key-tiles-vulkan-run.sh   (results in $OUT)
 set -uo pipefail
-G=${GLSLANG:-$PWD/.glslang/glslangValidator}
-export LD_LIBRARY_PATH=$(dirname "$G")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-GN=${GLSLANG_NV:-$PWD/.glslang-nv/glslangValidator}
-nv=()
-[ -x "$GN" ] && nv=(-Dglslang_nv="$GN")
-source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dcuda=disabled -Dhip=disabled -Dtests=false -Dglslang="$G" "${nv[@]}"
+source "$(dirname "$0")/vulkan-common.sh"
 $S info | grep -i vulkan
 for p in nv-coopmat2 khr-coopmat subgroup portable; do
     echo "== conformance on vulkan:0, key tiles, $p [${SECONDS}s]"

@@ -21,12 +21,7 @@
 #          libgcc-s1 make one.
 #   STILE_COMMIT=<commit> PHASES="conf bench cold" bash bench/vulkan-khr-run.sh   (results in $OUT)
 set -uo pipefail
-G=${GLSLANG:-$PWD/.glslang/glslangValidator}
-export LD_LIBRARY_PATH=$(dirname "$G")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-GN=${GLSLANG_NV:-$PWD/.glslang-nv/glslangValidator}
-nv=()
-[ -x "$GN" ] && nv=(-Dglslang_nv="$GN")
-source "$(dirname "$0")/gpu-common.sh" -Dvulkan=enabled -Dcuda=disabled -Dhip=disabled -Dtests=false -Dglslang="$G" "${nv[@]}"
+source "$(dirname "$0")/vulkan-common.sh"
 $S info
 W=${WORKLOAD:-hunyuan-720p}
 rc=0
