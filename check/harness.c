@@ -192,6 +192,7 @@ static stile_conf_result run_case(stile_device *dev, const stile_problem *p_in, 
     }
     size_t most = 0;
     for (int i = 0; i < 5; i++) most = m[i].bytes > most ? m[i].bytes : most;
+    if (kt.bytes > most) most = kt.bytes; /* the key tiles come back through it too (ke's 4 bytes are less) */
     back = malloc(most + STILE_CONF_GUARD_BYTES);
     o1 = malloc(span[3]);
     l1 = malloc(lse_bytes);

@@ -94,6 +94,7 @@ typedef struct vk_plan {
                                  needs it (tensors the path's shader cannot take): never on the first call */
     pthread_mutex_t lock;
     pthread_mutex_t kt_lock; /* caller-chosen key tiles: executions take turns on the table's region */
+    size_t kt_bad_at;        /* ... whose count of entries out of range is at this byte of the table */
     vk_dset *sets;
 } vk_plan;
 

@@ -55,9 +55,7 @@ stile_status vk_key_tiles_bind(vk_device *d, const stile_plan *plan, vk_plan *vp
     out->bh = (int)bh;
     out->transpose = transpose;
     out->table = vp->table;
-    int32_t bad_at = 0;
-    if ((st = vk_copy(d, vp->table, STILE_TAB_KT_BAD * sizeof(int32_t), &bad_at, sizeof bad_at, 0)) != STILE_OK) return st;
-    out->bad_at = (size_t)bad_at * sizeof(int32_t);
+    out->bad_at = vp->kt_bad_at;
     out->active = 1;
     return STILE_OK;
 }

@@ -229,6 +229,7 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     vp->nblocks = tab.nblocks;
     st = vk_make_buffer(d, tab.bytes, &vp->table);
     if (st == STILE_OK) st = vk_copy(d, vp->table, 0, t, tab.bytes, 1);
+    vp->kt_bad_at = r->p.key_tiles_k ? (size_t)t[STILE_TAB_KT_BAD] * sizeof(int32_t) : 0;
     free(t);
     if (st == STILE_OK && d->validation_errors) st = stile_fail(STILE_ERR_BACKEND, "vulkan: validation messages while planning");
     if (st != STILE_OK) {
