@@ -46,7 +46,7 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
     import torch
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
     canvas = [int(x) for x in a.canvas.split("x")]
     tile = [int(x) for x in a.tile.split("x")]
@@ -54,23 +54,23 @@ def main():
     bs = tile[0] * tile[1] * tile[2]
     S = tiles * bs  # padded to whole tiles
     dev = "cuda"
-    # the lists as a [heads, tiles, tiles] table read by a mask_mod (tokens in tiled order: token // bs is its tile)
-    table = torch.zeros(a.heads, tiles, tiles, dtype=torch.bool)
-    idx = torch.tensor(rows, dtype=torch.int64).view(a.heads, tiles, a.topk)
-    table.scatter_(2, idx, True)
-    table = table.to(dev)
-
-    def mask_mod(b, h, q_idx, kv_idx):
-        return table[h, q_idx // bs, kv_idx // bs]
-
-    bm = create_block_mask(mask_mod, B=None, H=a.heads, Q_LEN=S, KV_LEN=S, device=dev, BLOCK_SIZE=bs, _compile=True)
+    # the lists as Flex's block tables: kv_indices is [B, H, query blocks, key blocks] (its last extent, times
+    # the block size, is the key length Flex infers), the first K entries of each row the listed tiles, sorted;
+    # every listed block is whole, so they go in as full blocks (no mask_mod inside them)
+    idx = torch.zeros(1, a.heads, tiles, tiles, dtype=torch.int32)
+    idx[..., :a.topk] = torch.sort(torch.tensor(rows, dtype=torch.int32).view(1, a.heads, tiles, a.topk), dim=-1).values
+    idx = idx.to(dev)
+    num = torch.full((1, a.heads, tiles), a.topk, dtype=torch.int32, device=dev)
     flex = torch.compile(flex_attention, dynamic=False)
     q, k, v = (torch.randn(1, a.heads, S, a.head_dim, device=dev, dtype=torch.bfloat16) for _ in range(3))
-
-    def run():
-        return flex(q, k, v, block_mask=bm)
-
-    ms = time_fn(torch, run, a.warmup, a.repeat)
+    ko = {"BLOCK_M": bs, "BLOCK_N": bs}  # Flex's tiles must divide the mask's blocks (its default on Hopper is 128)
+    try:
+        bm = BlockMask.from_kv_blocks(torch.zeros_like(num), idx, num, idx, BLOCK_SIZE=bs)
+        ms = time_fn(torch, lambda: flex(q, k, v, block_mask=bm, kernel_options=ko), a.warmup, a.repeat)
+    except Exception as e:  # noqa: BLE001 - report and try the lists as partial blocks
+        print(f"flex_topk: as full blocks: {type(e).__name__}: {str(e)[:300]}; as partial blocks instead")
+        bm = BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=bs)
+        ms = time_fn(torch, lambda: flex(q, k, v, block_mask=bm, kernel_options=ko), a.warmup, a.repeat)
     med = statistics.median(ms)
     flops = 4.0 * a.head_dim * a.heads * tiles * a.topk * bs * bs
     print(f"flex topk:{a.topk} {a.canvas} tile {a.tile} padded to {S} tokens: median {med:.3f} ms, {flops / med * 1e-9:.1f} TFLOPS "
