@@ -327,7 +327,7 @@ static void compute_item(void *ctx, int64_t item, int thread)
         const int32_t *list = x->kt.rows + row * r->p.key_tiles_k, n = x->kt.count[row];
         const int64_t *ts = plan->layout.tile_start;
         for (int32_t i = 0, j; i < n; i = j) {
-            for (j = i + 1; j < n && list[j] == list[j - 1] + 1;) j++;
+            j = stile_cpu_run_end(list, i, n);
             int64_t end = ts[list[j - 1] + 1];
 #ifdef STILE_FAULT_DROP_LAST_KEY
             if (j == n) end--; /* the same deliberate fault as below: the last key of the list */

@@ -130,7 +130,7 @@ static void dq_item(void *ctx, int64_t item, int thread)
         const int64_t row = (x->b * r->p.heads + x->h) * plan->layout.tiles + it->tile, *ts = plan->layout.tile_start;
         const int32_t *list = x->kt.rows + row * r->p.key_tiles_k, cnt = x->kt.count[row];
         for (int32_t i = 0, j; i < cnt; i = j) {
-            for (j = i + 1; j < cnt && list[j] == list[j - 1] + 1;) j++;
+            j = stile_cpu_run_end(list, i, cnt);
             dq_span(x, q0, m, ts[list[i]], ts[list[j - 1] + 1], s, dp, acc);
         }
         dq_span(x, q0, m, r->video, r->video + r->text_valid, s, dp, acc);
@@ -182,8 +182,7 @@ static void dkv_item(void *ctx, int64_t item, int thread)
         const int32_t *qs = sc ? sc->query_start : x->kt_qstart, *qt = sc ? sc->query_tiles : x->kt_qtiles;
         const int64_t *ts = plan->layout.tile_start;
         for (int32_t i = qs[it->tile]; i < qs[it->tile + 1];) {
-            int32_t j = i + 1;
-            while (j < qs[it->tile + 1] && qt[j] == qt[j - 1] + 1) j++;
+            const int32_t j = stile_cpu_run_end(qt, i, qs[it->tile + 1]);
             dkv_span(x, k0, n, ts[qt[i]], ts[qt[j - 1] + 1], s, dp, dk, dv);
             i = j;
         }

@@ -43,6 +43,15 @@ typedef struct cpu_key_tiles {
 stile_status stile_cpu_key_tiles_read(const stile_plan *plan, const stile_tensor *key_tiles, cpu_key_tiles *out);
 void stile_cpu_key_tiles_free(cpu_key_tiles *kt);
 
+/* Tiles list[i .. n) ascending: the end of the run of consecutive tiles that starts at i (one
+ * contiguous range of the packed, tiled-order rows, one GEMM operand). */
+static inline int32_t stile_cpu_run_end(const int32_t *list, int32_t i, int32_t n)
+{
+    int32_t j = i + 1;
+    while (j < n && list[j] == list[j - 1] + 1) j++;
+    return j;
+}
+
 /* Problem-order token index of each of `rows` rows of a tile (video) starting at local row `local`. */
 void stile_cpu_tile_positions(const stile_plan *plan, int64_t tile, int64_t local, int64_t rows, int64_t *pos);
 
