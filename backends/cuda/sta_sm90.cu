@@ -1,8 +1,10 @@
 /* STA forward for Hopper (sm_90a): TMA bulk tensor loads + mbarrier pipelines, wgmma, warp
  * specialisation, reading q, k and v straight from the natural [B, S, H, D] layout.
  *
- * A CTA is 4 warpgroups: warpgroup 0 produces (one thread issues every TMA load), warpgroups 1..3
- * consume (64 query rows each, 192 per CTA). The grid is persistent: CTA i takes work items
+ * Wide shape: a CTA is 4 warpgroups: warpgroup 0 produces (one thread issues every TMA load),
+ * warpgroups 1..3 consume (64 query rows each, 192 per CTA). Narrow shape (tiles of under 128 query
+ * rows): one consumer warpgroup, 64 query rows, 64-row key blocks, two CTAs per SM; otherwise the
+ * same code (`shape` below). The grid is persistent: CTA i takes work items
  * i, i + gridDim.x, ... - text query blocks first (each attends every key, the heaviest items), then
  * the video query blocks, head by head, tile by tile (neighbouring CTAs share K/V in L2).
  *
@@ -17,10 +19,11 @@
  *     come back zero-filled.
  *   text q: 3-dim (heads*D, text, B) at the first text token; text k/v: the same over the valid text
  *     tokens only, so padding keys are never even read (out-of-bounds rows are zeros).
- * Query blocks: kq = min(tile_t, 192 / (th*tw)) frames of one tile (6x8x8: 3 frames, 192 rows);
- * key blocks: kk = min(tile_t, 128 / (th*tw)) frames (6x8x8: 2 frames, 128 rows). S = Q K^T is
- * always 64 x 128 per warpgroup (rows past the box are masked by coordinate), P V uses P from
- * registers and V as an MN-major operand.
+ * Query blocks: kq = min(tile_t, MQ / (th*tw)) frames of one tile (MQ = 192 wide, 64 narrow; 6x8x8:
+ * 3 frames, 192 rows); key blocks: kk = min(tile_t, KVR / (th*tw)) frames (KVR = 128 wide, 64
+ * narrow; 6x8x8: 2 frames, 128 rows; 4x4x4 narrow: the whole tile). S = Q K^T is always 64 x KVR per
+ * warpgroup (rows past the box are masked by coordinate), P V uses P from registers and V as an
+ * MN-major operand.
  *
  * Pipeline: Q (one buffer) with full/empty mbarriers; K and V in S stages, each with its own full
  * barrier (V is awaited only before P V) and one empty barrier (one arrival per consumer warp). The
@@ -44,7 +47,17 @@
 
 namespace {
 
-enum { NWG = 3, MQ = 64 * NWG, KVR = 128, NTHREADS = 128 * (NWG + 1) };
+/* The kernel's two shapes. Wide: 3 consumer warpgroups share a 192-row query block and 128-row key
+ * blocks, one CTA per SM - for tiles whose query box holds >= 128 rows. Narrow: 1 consumer warpgroup,
+ * a 64-row query block, 64-row key blocks, two CTAs per SM - for small tiles (4x4x4 is 64 rows),
+ * where each query tile has keys of its own and the wide shape would leave two warpgroups idle and
+ * half of every key block masked. Registers: the producer warpgroup gives back what the consumers
+ * take (setmaxnreg), within 64K per SM. */
+template <int NW, int KR> struct shape {
+    static constexpr int NWG = NW, MQ = 64 * NW, KVR = KR, NTHREADS = 128 * (NW + 1), CTAS = NW == 1 ? 2 : 1;
+};
+typedef shape<3, 128> wide;
+typedef shape<1, 64> narrow;
 
 struct sm90_params {
     CUtensorMap tq, tk, tv; /* video: (heads*D, W, H, T, B), or (heads*D, video, B) in tiled order */
@@ -57,10 +70,10 @@ struct sm90_params {
 };
 
 /* ---- shared memory layout (from a 1024-byte aligned base) ---- */
-template <int D, int S> struct smem_layout {
+template <class C, int D, int S> struct smem_layout {
     static constexpr int NCH = D / 64;                   /* 64-wide chunks of the head dim */
-    static constexpr int QCH = MQ * 128, Q = NCH * QCH;  /* query rows x 128 B per chunk */
-    static constexpr int KCH = KVR * 128, KV = NCH * KCH; /* one K (or V) stage */
+    static constexpr int QCH = C::MQ * 128, Q = NCH * QCH;  /* query rows x 128 B per chunk */
+    static constexpr int KCH = C::KVR * 128, KV = NCH * KCH; /* one K (or V) stage */
     static constexpr int OFF_Q = 0, OFF_K = Q, OFF_V = OFF_K + S * KV, OFF_BAR = OFF_V + S * KV;
     /* barriers: q_full, q_empty, k_full[S], v_full[S], kv_empty[S] */
     static constexpr int OFF_INFO = OFF_BAR + 8 * (2 + 3 * S);
@@ -144,9 +157,10 @@ __device__ __forceinline__ geom tile_geom(const sta_params &p, int tile)
 }
 
 /* ---- producer: one thread walks this CTA's items and issues every load ---- */
-template <int D, int S> __device__ __forceinline__ void producer(const sm90_params &P, unsigned char *smem)
+template <class C, int D, int S> __device__ __forceinline__ void producer(const sm90_params &P, unsigned char *smem)
 {
-    typedef smem_layout<D, S> L;
+    typedef smem_layout<C, D, S> L;
+    constexpr int MQ = C::MQ, KVR = C::KVR;
     const sta_params &p = P.p;
     const int th = p.tile[1], tw = p.tile[2], hw = th * tw, kq = P.kq, kk = P.kk;
     const uint32_t sb = smem_u32(smem);
@@ -319,9 +333,10 @@ template <int D, int S> __device__ __forceinline__ void producer(const sm90_para
 }
 
 /* ---- consumers: a warpgroup owns 64 query rows of the block ---- */
-template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const sm90_params &P, unsigned char *smem, int wg)
+template <class C, int D, bool BF, int S> __device__ __forceinline__ void consumer(const sm90_params &P, unsigned char *smem, int wg)
 {
-    typedef smem_layout<D, S> L;
+    typedef smem_layout<C, D, S> L;
+    constexpr int KVR = C::KVR, NS = KVR / 2; /* S = Q K^T registers: 64 x KVR over 128 threads */
     constexpr int NO = D / 2; /* O accumulator registers: 64 x D over 128 threads */
     const sta_params &p = P.p;
     const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, quad = lane & 3;
@@ -354,13 +369,14 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             const int *si = sinfo + L::SINFO_INTS * stage;
             const int mode = lane0_read(si, lane), ma = lane0_read(si + 1, lane), mb = lane0_read(si + 2, lane),
                       mc = lane0_read(si + 3, lane), last = lane0_read(si + 4, lane);
-            float s[64];
+            float s[NS];
             const uint64_t kdesc = kdesc0 + (uint64_t)((stage * L::KV) >> 4);
             wgmma_fence();
 #pragma unroll
             for (int k = 0; k < D / 16; k++) {
                 const uint32_t qoff = (k >> 2) * L::QCH + (k & 3) * 32, koff = (k >> 2) * L::KCH + (k & 3) * 32;
-                wgmma_ss_n128<BF>(s, qdesc + (qoff >> 4), kdesc + (koff >> 4), k > 0);
+                if constexpr (KVR == 128) wgmma_ss_n128<BF>(s, qdesc + (qoff >> 4), kdesc + (koff >> 4), k > 0);
+                else wgmma_ss_n64<BF>(s, qdesc + (qoff >> 4), kdesc + (koff >> 4), k > 0);
             }
             wgmma_commit();
             wgmma_wait<0>();
@@ -369,13 +385,13 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             if (last && lane == 0) mbar_arrive(q_empty);
             if (mode == 2) {
 #pragma unroll
-                for (int j = 0; j < 16; j++)
+                for (int j = 0; j < NS / 4; j++)
 #pragma unroll
                     for (int e = 0; e < 2; e++)
                         if (8 * j + 2 * quad + e >= ma) s[4 * j + e] = s[4 * j + 2 + e] = neg_inf();
             } else if (mode == 1) {
 #pragma unroll
-                for (int j = 0; j < 16; j++)
+                for (int j = 0; j < NS / 4; j++)
 #pragma unroll
                     for (int e = 0; e < 2; e++) {
                         const int c = 8 * j + 2 * quad + e, lt = c / hw, r = c - lt * hw, lh = r / tw, lw = r - lh * tw;
@@ -389,7 +405,7 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
             for (int h = 0; h < 2; h++) {
                 float mx = m[h];
 #pragma unroll
-                for (int j = 0; j < 16; j++) mx = fmaxf(mx, fmaxf(s[4 * j + 2 * h], s[4 * j + 2 * h + 1]));
+                for (int j = 0; j < NS / 4; j++) mx = fmaxf(mx, fmaxf(s[4 * j + 2 * h], s[4 * j + 2 * h + 1]));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                 moved |= mx != m[h];
@@ -399,7 +415,7 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
                 const float msc = ms * sc;
                 float sum = 0.f;
 #pragma unroll
-                for (int j = 0; j < 16; j++)
+                for (int j = 0; j < NS / 4; j++)
 #pragma unroll
                     for (int e = 0; e < 2; e++) {
                         const float x = fast_exp2(fmaf(s[4 * j + 2 * h + e], sc, -msc));
@@ -416,9 +432,9 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
                     o[4 * j + 2] *= alpha[1];
                     o[4 * j + 3] *= alpha[1];
                 }
-            unsigned pr[32];
+            unsigned pr[NS / 2];
 #pragma unroll
-            for (int i = 0; i < 32; i++) pr[i] = pack2<BF>(s[2 * i], s[2 * i + 1]);
+            for (int i = 0; i < NS / 2; i++) pr[i] = pack2<BF>(s[2 * i], s[2 * i + 1]);
             mbar_wait(v_full + 8 * stage, phase);
             const uint64_t vdesc = vdesc0 + (uint64_t)((stage * L::KV) >> 4);
             wgmma_fence();
@@ -474,10 +490,15 @@ template <int D, bool BF, int S> __device__ __forceinline__ void consumer(const 
     }
 }
 
-template <int D, bool BF, int S> __global__ void __launch_bounds__(NTHREADS, 1) sta_fwd_sm90(const __grid_constant__ sm90_params P)
+template <class C, int D, bool BF, int S>
+__global__ void __launch_bounds__(C::NTHREADS, C::CTAS) sta_fwd_sm90(const __grid_constant__ sm90_params P)
 {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    typedef smem_layout<D, S> L;
+    typedef smem_layout<C, D, S> L;
+    constexpr int NTHREADS = C::NTHREADS, NWG = C::NWG;
+    /* producer / consumer registers per thread: wide 32 or 56 / 160 or 144 of 128 each at launch;
+     * narrow (two CTAs, 128 each at launch) 40 / 216 */
+    constexpr int PREG = NWG == 1 ? 40 : D == 128 ? 32 : 56, CREG = NWG == 1 ? 216 : D == 128 ? 160 : 144;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     /* Rows no box ever writes (blocks smaller than 128 keys or 192 queries) must hold zeros, not
@@ -498,11 +519,11 @@ template <int D, bool BF, int S> __global__ void __launch_bounds__(NTHREADS, 1) 
     __syncthreads();
     const int wg = threadIdx.x >> 7;
     if (wg == 0) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(D == 128 ? 32 : 56) : "memory");
-        if (threadIdx.x == 0) producer<D, S>(P, smem);
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PREG) : "memory");
+        if (threadIdx.x == 0) producer<C, D, S>(P, smem);
     } else {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(D == 128 ? 160 : 144) : "memory");
-        consumer<D, BF, S>(P, smem, wg - 1);
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CREG) : "memory");
+        consumer<C, D, BF, S>(P, smem, wg - 1);
     }
 #else
     (void)P;
@@ -562,39 +583,26 @@ CUresult encode(PFN_cuTensorMapEncodeTiled_v12000 fn, CUtensorMap *m, const sta_
               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
-template <int D, bool BF, int S> cudaError_t launch(const sm90_params &P, int grid, cudaStream_t stream)
+template <class C, int D, bool BF, int S> cudaError_t launch(const sm90_params &P, int sms, cudaStream_t stream)
 {
-    const int smem = smem_layout<D, S>::BYTES;
-    cudaError_t e = cudaFuncSetAttribute(sta_fwd_sm90<D, BF, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const int smem = smem_layout<C, D, S>::BYTES;
+    cudaError_t e = cudaFuncSetAttribute(sta_fwd_sm90<C, D, BF, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    int per_sm = 0; /* a persistent grid: as many CTAs as fit at once */
+    if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, sta_fwd_sm90<C, D, BF, S>, C::NTHREADS, smem);
     if (e != cudaSuccess) return e;
-    sta_fwd_sm90<D, BF, S><<<grid, NTHREADS, smem, stream>>>(P);
+    const long long fit = (long long)sms * (per_sm > 0 ? per_sm : 1);
+    const int grid = P.n_items < fit ? P.n_items : (int)fit;
+    if (grid <= 0) return cudaSuccess;
+    sta_fwd_sm90<C, D, BF, S><<<grid, C::NTHREADS, smem, stream>>>(P);
     return cudaGetLastError();
 }
 
-} /* namespace */
+/* The narrow shape for tiles whose query box in the wide shape holds under 128 rows. */
+bool narrow_tiles(const sta_params *p) { return frames_per_box(p, wide::MQ) * p->tile[1] * p->tile[2] < 128; }
 
-int STA_KERNELS::sm90_eligible(const sta_params *p, int cc)
+template <class C> int launch_shape(const sta_params *p, gpuStream_t stream, char *err, size_t err_size)
 {
-    if (cc != 90) return 0; /* sm_90a machine code runs on compute capability 9.0 only */
-    if ((p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128)) return 0;
-    const long long *st[3] = {p->sq, p->sk, p->sv};
-    const void *ptr[3] = {p->q, p->k, p->v};
-    for (int i = 0; i < 3; i++)
-        if (!strides_ok(st[i], ptr[i], p->head_dim)) return 0;
-    if (p->so[3] != 1 || p->so[2] % 2 || p->so[1] % 2 || p->so[0] % 2 || (uintptr_t)p->o % 4) return 0;
-    const int hw = p->tile[1] * p->tile[2];
-    if (hw > KVR || p->tile[0] > 256) return 0; /* one frame of a tile must fit a 128-row key block */
-    /* A query box is one tile's frames: under 128 rows (tiles of fewer than 128 tokens, e.g. 4x4x4) it
-     * leaves two of the three consumer warpgroups idle, and mma.sync's 128-row blocks run faster (H200,
-     * Wan 480p at 4x4x4, 2026-12-03: 24.9 ms here against 9.66 ms on mma.sync, docs/backends.md). */
-    if (frames_per_box(p, MQ) * hw < 128) return 0;
-    const long long nsq = (p->tile[0] + frames_per_box(p, MQ) - 1) / frames_per_box(p, MQ);
-    const long long items = (long long)p->batch * p->heads * (p->tiles * nsq + (p->tokens - p->video + MQ - 1) / MQ);
-    return items < (1ll << 31) && (long long)p->heads * p->head_dim < (1ll << 32);
-}
-
-int STA_KERNELS::sm90_launch(const sta_params *p, gpuStream_t stream, char *err, size_t err_size)
-{
+    constexpr int MQ = C::MQ, KVR = C::KVR;
     PFN_cuTensorMapEncodeTiled_v12000 fn = encode_fn();
     if (!fn) {
         snprintf(err, err_size, "cuTensorMapEncodeTiled is not available from the driver");
@@ -627,17 +635,40 @@ int STA_KERNELS::sm90_launch(const sta_params *p, gpuStream_t stream, char *err,
     int dev = 0, sms = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (e == cudaSuccess) {
-        const int grid = local.n_items < sms ? local.n_items : sms;
+    if (e == cudaSuccess && local.n_items > 0) {
         cudaStream_t s = stream;
         const bool bf = p->dtype == DT_BF16;
-        if (grid <= 0) return 0;
-        if (p->head_dim == 128) e = bf ? launch<128, true, 2>(local, grid, s) : launch<128, false, 2>(local, grid, s);
-        else e = bf ? launch<64, true, 4>(local, grid, s) : launch<64, false, 4>(local, grid, s);
+        if (p->head_dim == 128) e = bf ? launch<C, 128, true, 2>(local, sms, s) : launch<C, 128, false, 2>(local, sms, s);
+        else e = bf ? launch<C, 64, true, 4>(local, sms, s) : launch<C, 64, false, 4>(local, sms, s);
     }
     if (e != cudaSuccess) {
         snprintf(err, err_size, "%s", cudaGetErrorString(e));
         return (int)e;
     }
     return 0;
+}
+
+} /* namespace */
+
+int STA_KERNELS::sm90_eligible(const sta_params *p, int cc)
+{
+    if (cc != 90) return 0; /* sm_90a machine code runs on compute capability 9.0 only */
+    if ((p->dtype != DT_F16 && p->dtype != DT_BF16) || (p->head_dim != 64 && p->head_dim != 128)) return 0;
+    const long long *st[3] = {p->sq, p->sk, p->sv};
+    const void *ptr[3] = {p->q, p->k, p->v};
+    for (int i = 0; i < 3; i++)
+        if (!strides_ok(st[i], ptr[i], p->head_dim)) return 0;
+    if (p->so[3] != 1 || p->so[2] % 2 || p->so[1] % 2 || p->so[0] % 2 || (uintptr_t)p->o % 4) return 0;
+    const int hw = p->tile[1] * p->tile[2];
+    const bool nar = narrow_tiles(p);
+    const int MQ = nar ? narrow::MQ : wide::MQ, KVR = nar ? narrow::KVR : wide::KVR;
+    if (hw > KVR || p->tile[0] > 256) return 0; /* one frame of a tile must fit a key block */
+    const long long nsq = (p->tile[0] + frames_per_box(p, MQ) - 1) / frames_per_box(p, MQ);
+    const long long items = (long long)p->batch * p->heads * (p->tiles * nsq + (p->tokens - p->video + MQ - 1) / MQ);
+    return items < (1ll << 31) && (long long)p->heads * p->head_dim < (1ll << 32);
+}
+
+int STA_KERNELS::sm90_launch(const sta_params *p, gpuStream_t stream, char *err, size_t err_size)
+{
+    return narrow_tiles(p) ? launch_shape<narrow>(p, stream, err, err_size) : launch_shape<wide>(p, stream, err, err_size);
 }
