@@ -44,7 +44,7 @@ static const opt_def opts[] = {
     {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
     {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
     {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
-    {O_SPARSITY, "sparsity", "topk:K", CMD_RUN | CMD_BENCH, "instead of --window: K key tiles per query tile chosen at execution (seeded, distinct)"},
+    {O_SPARSITY, "sparsity", "topk:K|window:TxHxW", CMD_RUN | CMD_BENCH, "instead of --window: key tiles per query tile chosen at execution: K seeded distinct ones, or the window's own tiles in a seeded order"},
     {O_HEADS, "heads", "N", PROB, "attention heads (default 1, or the number of windows given)"},
     {O_HEAD_DIM, "head-dim", "D", PROB, "head dimension (default 128)"},
     {O_BATCH, "batch", "B", PROB, "batch size (default 1)"},
@@ -264,8 +264,17 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_NO_GEMM_REF: o->gemm_ref = 0; break;
         case O_BACKWARD: o->backward = 1; break;
         case O_SPARSITY:
-            if (strncmp(v, "topk:", 5) != 0) cli_usage_error(o, "--sparsity %s: must be topk:K (K key tiles per query tile)", v);
+            if (strncmp(v, "window:", 7) == 0) { /* the window's own tiles, as caller-chosen lists */
+                parse_triple(o, "sparsity window", v + 7, o->kt_window);
+                const int64_t k = o->kt_window[0] * o->kt_window[1] * o->kt_window[2];
+                if (k > INT32_MAX) cli_usage_error(o, "--sparsity %s: the window holds too many tiles", v);
+                o->p.key_tiles_k = k;
+                break;
+            }
+            if (strncmp(v, "topk:", 5) != 0)
+                cli_usage_error(o, "--sparsity %s: must be topk:K (K key tiles per query tile) or window:TxHxW", v);
             o->p.key_tiles_k = parse_int(o, "sparsity topk", v + 5, 1, INT32_MAX);
+            o->kt_window[0] = o->kt_window[1] = o->kt_window[2] = 0;
             break;
         case O_NO_FULL: o->no_full = 1; break;
         case O_NAME:
@@ -309,8 +318,14 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     if (!(o->cmd_bit & PROB) || o->workloads || o->list_workloads) return;
     if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
     if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");
-    if (o->p.key_tiles_k) { /* --sparsity topk:K: no windows */
-        if (o->nwindows) cli_usage_error(o, "--sparsity topk:K chooses the key tiles: not with --window");
+    if (o->p.key_tiles_k) { /* --sparsity topk:K or window:TxHxW: no windows */
+        if (o->nwindows) cli_usage_error(o, "--sparsity chooses the key tiles: not with --window");
+        for (int a = 0; a < 3 && o->kt_window[0]; a++) {
+            const int64_t n = o->p.tile[a] > 0 ? (o->p.canvas[a] + o->p.tile[a] - 1) / o->p.tile[a] : 0;
+            if (o->kt_window[a] < 1 || o->kt_window[a] > n)
+                cli_usage_error(o, "--sparsity window:%lldx%lldx%lld: each extent must be 1 to the tile grid's (%lld on axis %d)",
+                                (long long)o->kt_window[0], (long long)o->kt_window[1], (long long)o->kt_window[2], (long long)n, a);
+        }
         if (!o->have_heads) o->p.heads = 1;
     } else if (!o->nwindows) {
         cli_usage_error(o, "--window is required (e.g. --window 3x3x3), or --sparsity topk:K");

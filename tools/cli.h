@@ -17,6 +17,7 @@ typedef struct cli_opts {
     stile_problem p;   /* head_windows points at windows when several were given */
     int64_t (*windows)[3];
     int nwindows;
+    int64_t kt_window[3]; /* --sparsity window:TxHxW: the key-tile lists are this window's tiles */
     int have_canvas, have_tile, have_heads;
     const char *device;
     int threads;
@@ -73,10 +74,11 @@ void cli_log_init(const cli_opts *o);
  * each of bytes; g[0..3] = dO, dQ, dK, dV (free them with stile_buffer_destroy, also on failure) and
  * gio naming them with info. The status of the first call that failed (STILE_ERR_OUT_OF_MEMORY
  * without host memory for the staging). */
-/* --sparsity topk:K: p's key tiles (key_tiles_k distinct ones per row, seeded; tools/topk_tiles.c) as a
+/* --sparsity topk:K or window:TxHxW (window[0] > 0: the window's tiles, shuffled): p's key tiles
+ * (key_tiles_k distinct ones per row, seeded; tools/topk_tiles.c) as a
  * malloc'd host array of *bytes, and *flops the exact FLOPs the forward computes with them (the plan's
  * figure is a bound); NULL on out of memory. */
-int32_t *cli_topk_tiles(const stile_problem *p, uint64_t seed, size_t *bytes, double *flops);
+int32_t *cli_topk_tiles(const stile_problem *p, const int64_t window[3], uint64_t seed, size_t *bytes, double *flops);
 stile_status cli_grad_buffers(stile_device *dev, const stile_problem *p, uint64_t seed, size_t bytes, const stile_io *fwd,
                               stile_exec_info *info, stile_buffer *g[4], stile_grad_io *gio, void *host_do);
 

@@ -320,7 +320,7 @@ int cmd_bench(int argc, char **argv)
                         .v = stile_tensor_at(stile_buffer_data(buf[2]), bytes, p.dtype), .o = stile_tensor_at(stile_buffer_data(buf[3]), bytes, p.dtype)};
         stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(q, bytes, p.dtype), .k = stile_tensor_at(k, bytes, p.dtype), .v = stile_tensor_at(v, bytes, p.dtype), .o = stile_tensor_at(out, bytes, p.dtype)};
         if (p.key_tiles_k) {
-            kt_host = cli_topk_tiles(&p, o.seed + 3, &kt_bytes, &kt_flops);
+            kt_host = cli_topk_tiles(&p, o.kt_window, o.seed + 3, &kt_bytes, &kt_flops);
             if (!kt_host || stile_buffer_create(dev, kt_bytes, &kt) != STILE_OK || stile_buffer_upload(kt, 0, kt_host, kt_bytes) != STILE_OK) {
                 fprintf(stderr, "stile bench: [%s] key tiles: %s\n", name, kt_host ? stile_last_error() : "out of memory");
                 goto next;
@@ -342,7 +342,10 @@ int cmd_bench(int argc, char **argv)
         if (stile_buffer_upload(buf[3], 0, out, bytes) != STILE_OK) goto next; /* poisoned again */
         if (time_variant(&o, dev, &p, &dio, &ts, &is) != 0) goto next;
         if (stile_buffer_download(buf[3], 0, out, bytes) != STILE_OK) goto next;
-        if (p.key_tiles_k) is.flops = kt_flops; /* the plan's figure is a bound; these are the tiles it ran */
+        if (p.key_tiles_k) { /* the plan's figures are bounds; these are the tiles it ran */
+            is.flops = kt_flops;
+            if (is.full_flops > 0) is.sparsity = 1 - kt_flops / is.full_flops;
+        }
         printf("[%s] STA : median %10.3f ms  %7.3f TFLOPS  sparsity %.2f%%  path %s\n", name, ts.median, is.flops / ts.median * 1e-9,
                100 * is.sparsity, is.path);
         json_t *r = result_json(name, impl, "sta", &p, &o, &ts, &is);

@@ -168,7 +168,7 @@ int cmd_run(int argc, char **argv)
     stile_buffer *buf[6] = {0}; /* q, k, v, o, lse where the device computes; --sparsity topk:K's key tiles */
     size_t kt_bytes = 0;
     double kt_flops = 0;
-    int32_t *kt = p->key_tiles_k ? cli_topk_tiles(p, o.seed + 3, &kt_bytes, &kt_flops) : NULL;
+    int32_t *kt = p->key_tiles_k ? cli_topk_tiles(p, o.kt_window, o.seed + 3, &kt_bytes, &kt_flops) : NULL;
     if (p->key_tiles_k && !kt) {
         fprintf(stderr, "stile run: out of memory for the key tiles\n");
         exit(1);
@@ -197,7 +197,10 @@ int cmd_run(int argc, char **argv)
                    .lse = stile_tensor_at(lse, lse ? lse_bytes : 0, STILE_DTYPE_F32), .key_tiles = stile_tensor_at(kt, kt_bytes, STILE_DTYPE_I32)};
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
-    if (kt) in.flops = kt_flops; /* the plan's figure is a bound; these are the tiles it ran */
+    if (kt) { /* the plan's figures are bounds; these are the tiles it ran */
+        in.flops = kt_flops;
+        if (in.full_flops > 0) in.sparsity = 1 - kt_flops / in.full_flops;
+    }
     printf("ran on %s: %.3f ms, %.3f TFLOPS on %.4g computed FLOPs, sparsity %.2f%%\n", in.device, ms, in.flops / ms * 1e-9,
            in.flops, 100 * in.sparsity);
     char err[512];

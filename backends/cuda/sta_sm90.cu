@@ -389,14 +389,18 @@ template <class C, int D, bool BF, int S> __device__ __forceinline__ void consum
 #pragma unroll
                     for (int e = 0; e < 2; e++)
                         if (8 * j + 2 * quad + e >= ma) s[4 * j + e] = s[4 * j + 2 + e] = neg_inf();
-            } else if (mode == 1) {
+            } else if (mode == 1) { /* lane l decides columns l, l + 32, ...; ballots give every lane the block's mask */
+                unsigned valid[KVR / 32];
+#pragma unroll
+                for (int w = 0; w < KVR / 32; w++) {
+                    const int c = 32 * w + lane, lt = c / hw, r = c - lt * hw, lh = r / tw, lw = r - lh * tw;
+                    valid[w] = __ballot_sync(0xffffffffu, lt < ma && lh < mb && lw < mc);
+                }
 #pragma unroll
                 for (int j = 0; j < NS / 4; j++)
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        const int c = 8 * j + 2 * quad + e, lt = c / hw, r = c - lt * hw, lh = r / tw, lw = r - lh * tw;
-                        if (!(lt < ma && lh < mb && lw < mc)) s[4 * j + e] = s[4 * j + 2 + e] = neg_inf();
-                    }
+                    for (int e = 0; e < 2; e++)
+                        if (!(valid[j >> 2] >> ((8 * j & 31) + 2 * quad + e) & 1u)) s[4 * j + e] = s[4 * j + 2 + e] = neg_inf();
             }
             /* online softmax: rows lane/4 (h 0) and lane/4 + 8 (h 1) of the warp's 16 */
             float alpha[2];
@@ -497,8 +501,8 @@ __global__ void __launch_bounds__(C::NTHREADS, C::CTAS) sta_fwd_sm90(const __gri
     typedef smem_layout<C, D, S> L;
     constexpr int NTHREADS = C::NTHREADS, NWG = C::NWG;
     /* producer / consumer registers per thread: wide 32 or 56 / 160 or 144 of 128 each at launch;
-     * narrow (two CTAs, 128 each at launch) 40 / 216 */
-    constexpr int PREG = NWG == 1 ? 40 : D == 128 ? 32 : 56, CREG = NWG == 1 ? 216 : D == 128 ? 160 : 144;
+     * narrow (two CTAs, 128 each at launch) 56 / 200 */
+    constexpr int PREG = NWG == 3 ? (D == 128 ? 32 : 56) : 56, CREG = NWG == 3 ? (D == 128 ? 160 : 144) : 200;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     /* Rows no box ever writes (blocks smaller than 128 keys or 192 queries) must hold zeros, not
