@@ -64,15 +64,19 @@ def plan_cache_stats():
     return dict(_stats)
 
 
-def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, order="natural", out=None,
-              return_lse=False, device=None, layout="bshd"):
+def attention(q, k, v, *, canvas, tile, window=None, text=0, text_padding=0, scale=None, order="natural", out=None,
+              return_lse=False, device=None, layout="bshd", key_tiles=None):
     """Sliding tile attention of q, k, v.
 
     q, k, v: [B, S, H, D] (layout="bshd", the default) or [B, H, S, D] (layout="bhsd"), float32,
         float16 or bfloat16, S = T*H*W video tokens (canvas) followed by `text` text tokens. Any
         strides; the same kind, dtype and device for all three.
     canvas, tile: (T, H, W) video tokens and tile size in tokens. window: (t, h, w) in tiles for every
-        head, or one (t, h, w) per head. text_padding: how many of the last text tokens are padding
+        head, or one (t, h, w) per head. key_tiles (instead of window): the key tiles each query tile
+        attends, chosen by the caller (e.g. VSA's top-k): a contiguous int32 array [B, H, tiles, k] on
+        q's device, -1 for unused entries, repeats counted once, any order (docs/contract.md,
+        "Caller-chosen key tiles"); an index outside 0..tiles-1 raises StileError (on a GPU stream it
+        is skipped: see the contract). Eager only: not under torch.compile or autograd. text_padding: how many of the last text tokens are padding
         (never attended as keys). scale: softmax scale (default 1/sqrt(D)). order: "natural" (raster
         order, what models hold) or "tiled" (tile by tile).
     out: optional array to write (q's shape, dtype and device); else a new one of q's kind.
@@ -89,6 +93,12 @@ def attention(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=No
     """
     sig = None
     torch = _sys.modules.get("torch")
+    if key_tiles is not None:  # eager, without the fast path (the lists change from call to call)
+        if torch is not None and isinstance(q, torch.Tensor) and (torch.compiler.is_compiling() or _needs_grad(torch, q, k, v)):
+            raise ValueError("key_tiles: not under torch.compile or autograd yet (run under torch.no_grad())")
+        o, lse = _run(q, k, v, canvas=canvas, tile=tile, window=window, text=text, text_padding=text_padding, scale=scale,
+                      order=order, out=out, return_lse=return_lse, device=device, layout=layout, key_tiles=key_tiles)
+        return (o, lse) if return_lse else o
     if torch is not None:
         if isinstance(q, torch.Tensor) and (torch.compiler.is_compiling() or _needs_grad(torch, q, k, v)):
             from . import _torch_op

@@ -160,9 +160,10 @@ def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order,
     return prep(torch, q, k, v, out), sig
 
 
-def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout):
+def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout, key_tiles=None):
     """q, k, v as views with the problem's arguments checked: (qv, kv, vv, canvas, tile, windows, text,
-    text_padding, (B, S, H, D))."""
+    text_padding, (B, S, H, D), ktv). With key_tiles (the caller's key tiles, int32 [B, H, tiles, k]):
+    windows is None and ktv its view; else ktv is None."""
     check_order_layout(order, layout)
     canvas, tile = _triple(canvas, "canvas"), _triple(tile, "tile")
     qv, kv, vv = view(q, "q"), view(k, "k"), view(v, "v")
@@ -181,20 +182,42 @@ def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout):
     if S != video + text:
         raise ValueError(f"q: {S} tokens along the sequence axis, but canvas {canvas} has {video} video tokens and text={text}: "
                          f"{video + text} expected")
-    windows = normalize_windows(window, H)
-    return qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D)
+    if key_tiles is None:
+        if window is None:
+            raise TypeError("window: required (t, h, w) in tiles, or key_tiles= the caller's key tiles")
+        return qv, kv, vv, canvas, tile, normalize_windows(window, H), text, text_padding, (B, S, H, D), None
+    if window is not None:
+        raise ValueError("window: not with key_tiles (the caller's key tiles replace the windows)")
+    if any(t <= 0 for t in tile):
+        raise ValueError(f"tile: {tile}: every extent must be at least 1")
+    tiles = 1
+    for c, t in zip(canvas, tile):
+        tiles *= (c + t - 1) // t
+    ktv = view(key_tiles, "key_tiles", index=True)
+    if len(ktv.shape) != 4 or ktv.shape[:3] != (B, H, tiles) or ktv.shape[3] < 1:
+        raise ValueError(f"key_tiles: expected int32 [B, H, tiles, k] = [{B}, {H}, {tiles}, k >= 1], got shape {ktv.shape}")
+    n = ktv.shape[3]
+    if ktv.strides != (H * tiles * n, tiles * n, n, 1):
+        raise ValueError(f"key_tiles: must be contiguous (strides {ktv.strides})")
+    if ktv.device != qv.device:
+        raise ValueError(f"key_tiles: on {ktv.device[0]}:{ktv.device[1]}, q on {qv.device[0]}:{qv.device[1]}")
+    return qv, kv, vv, canvas, tile, None, text, text_padding, (B, S, H, D), ktv
 
 
-def _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout):
-    """The plan cache's key of a problem and a function that makes its stile_problem."""
+def _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout, ktv=None):
+    """The plan cache's key of a problem and a function that makes its stile_problem (windows None:
+    the caller's key tiles, ktv.shape[3] per row)."""
     st = tuple((s.batch, s.token, s.head, s.dim) for s in (_strides(x, layout) for x in (qv, kv, vv, ov)))
-    key = (qv.dtype, B, canvas, tile, windows, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
+    kt = ("key_tiles", ktv.shape[3]) if ktv is not None else windows
+    key = (qv.dtype, B, canvas, tile, kt, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
 
     def make_problem():
         p = C.Problem()
         p.struct_size = ctypes.sizeof(C.Problem)
         p.batch, p.canvas[:], p.tile[:] = B, canvas, tile
-        if isinstance(windows[0], int):
+        if ktv is not None:
+            p.key_tiles_k = ktv.shape[3]
+        elif isinstance(windows[0], int):
             p.window[:] = windows
         else:
             arr = ((ctypes.c_int64 * 3) * H)(*[(ctypes.c_int64 * 3)(*w) for w in windows])
@@ -211,10 +234,12 @@ def _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding,
 _UNSET = object()
 
 
-def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, order="natural", out=None,
-        return_lse=False, device=None, layout="bshd", lse_out=None, sig=_UNSET):
+def run(q, k, v, *, canvas, tile, window=None, text=0, text_padding=0, scale=None, order="natural", out=None,
+        return_lse=False, device=None, layout="bshd", lse_out=None, sig=_UNSET, key_tiles=None):
     """The eager implementation behind attention() (see its docstring); returns (out, lse or None).
     sig: the call's signature when the caller has tried the fast path already."""
+    if key_tiles is not None:
+        sig = None  # the fast path keeps an earlier call's io: not for tensors that change every call
     if sig is _UNSET:
         sig = None
         torch = sys.modules.get("torch")
@@ -222,8 +247,8 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
             done, sig = fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order, out, return_lse, layout)
             if done is not None:
                 return done
-    qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D) = _inputs(q, k, v, canvas, tile, window, text,
-                                                                                   text_padding, order, layout)
+    qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D), ktv = _inputs(q, k, v, canvas, tile, window, text,
+                                                                                        text_padding, order, layout, key_tiles)
     devname, staged = _device_name(qv, device)
 
     ov = None
@@ -247,15 +272,15 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
 
     if B == 0:  # an empty batch: nothing to compute (the library counts batch 0 as 1)
         return out, lse
-    key, make_problem = _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout)
+    key, make_problem = _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout, ktv)
     dev = R.device(devname)
     plan = R.plan(dev, key, make_problem)
     if staged:
-        _execute_staged(plan, dev, (qv, kv, vv, ov, lv))
+        _execute_staged(plan, dev, (qv, kv, vv, ov, lv, ktv))
     else:
         io = C.IO()
         io.struct_size = ctypes.sizeof(C.IO)
-        for f, x in (("q", qv), ("k", kv), ("v", vv), ("o", ov), ("lse", lv)):
+        for f, x in (("q", qv), ("k", kv), ("v", vv), ("o", ov), ("lse", lv), ("key_tiles", ktv)):
             if x is not None:
                 t = getattr(io, f)
                 t.data, t.bytes, t.dtype = x.ptr, x.nbytes, x.dtype
@@ -269,13 +294,14 @@ def run(q, k, v, *, canvas, tile, window, text=0, text_padding=0, scale=None, or
     return out, lse
 
 
-def backward(q, k, v, o, lse, d_o, d_q, d_k, d_v, *, canvas, tile, window, text=0, text_padding=0, scale=None,
-             order="natural", layout="bshd"):
+def backward(q, k, v, o, lse, d_o, d_q, d_k, d_v, *, canvas, tile, window=None, text=0, text_padding=0, scale=None,
+             order="natural", layout="bshd", key_tiles=None):
     """The backward pass (stile_plan_backward) of attention(q, k, v, ...) = o with its lse: writes
     d_q, d_k, d_v (arrays of q's kind and device with q's, k's and v's strides) from d_o (o's strides).
-    Runs where the arrays are, on the plan the forward used (the same problem, the same strides)."""
-    qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D) = _inputs(q, k, v, canvas, tile, window, text,
-                                                                                   text_padding, order, layout)
+    Runs where the arrays are, on the plan the forward used (the same problem, the same strides);
+    key_tiles: the forward's own (instead of window)."""
+    qv, kv, vv, canvas, tile, windows, text, text_padding, (B, S, H, D), ktv = _inputs(q, k, v, canvas, tile, window, text,
+                                                                                        text_padding, order, layout, key_tiles)
     devname, _ = _device_name(qv, None)
     ov, dov, lv = view(o, "o"), view(d_o, "d_o"), view(lse, "lse")
     _like_q("o", ov, qv)
@@ -293,12 +319,13 @@ def backward(q, k, v, o, lse, d_o, d_q, d_k, d_v, *, canvas, tile, window, text=
         gv.append(y)
     if B == 0:
         return d_q, d_k, d_v
-    key, make_problem = _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout)
+    key, make_problem = _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout, ktv)
     dev = R.device(devname)
     plan = R.plan(dev, key, make_problem)
     io = C.GradIO()
     io.struct_size = ctypes.sizeof(C.GradIO)
-    for f, x in zip(("q", "k", "v", "o", "lse", "d_o", "d_q", "d_k", "d_v"), (qv, kv, vv, ov, lv, dov, *gv)):
+    xs = (qv, kv, vv, ov, lv, dov, *gv) + ((ktv,) if ktv is not None else ())
+    for f, x in zip(("q", "k", "v", "o", "lse", "d_o", "d_q", "d_k", "d_v", "key_tiles"), xs):
         t = getattr(io, f)
         t.data, t.bytes, t.dtype = x.ptr, x.nbytes, x.dtype
     io.stream = _stream_of(qv)
@@ -317,13 +344,14 @@ def _execute_staged(plan, dev, views):
     try:
         io = C.IO()
         io.struct_size = ctypes.sizeof(C.IO)
-        for f, x in zip(("q", "k", "v", "o", "lse"), views):
+        for f, x in zip(("q", "k", "v", "o", "lse", "key_tiles"), views):
             if x is None:
+                bufs.append(None)
                 continue
             b = ctypes.c_void_p()
             _check(C.stile_buffer_create(dev.handle, max(x.nbytes, 1), ctypes.byref(b)), f"{f}: staging buffer on {dev.name}")
             bufs.append(b)
-            if f in ("q", "k", "v"):
+            if f in ("q", "k", "v", "key_tiles"):
                 _check(C.stile_buffer_upload(b, 0, x.ptr, x.nbytes), f"{f}: upload to {dev.name}")
             t = getattr(io, f)
             t.data, t.bytes, t.dtype = C.stile_buffer_data(b), x.nbytes, x.dtype
@@ -333,4 +361,5 @@ def _execute_staged(plan, dev, views):
             _check(C.stile_buffer_download(bufs[4], 0, views[4].ptr, views[4].nbytes), f"lse: download from {dev.name}")
     finally:
         for b in bufs:
-            C.stile_buffer_destroy(ctypes.byref(b))
+            if b is not None:
+                C.stile_buffer_destroy(ctypes.byref(b))

@@ -7,8 +7,8 @@ import sys
 
 from . import _capi as C
 
-_DTYPE_NAMES = {C.DTYPE_F32: "float32", C.DTYPE_F16: "float16", C.DTYPE_BF16: "bfloat16"}
-_ITEMSIZE = {C.DTYPE_F32: 4, C.DTYPE_F16: 2, C.DTYPE_BF16: 2}
+_DTYPE_NAMES = {C.DTYPE_F32: "float32", C.DTYPE_F16: "float16", C.DTYPE_BF16: "bfloat16", C.DTYPE_I32: "int32"}
+_ITEMSIZE = {C.DTYPE_F32: 4, C.DTYPE_F16: 2, C.DTYPE_BF16: 2, C.DTYPE_I32: 4}
 
 
 def dtype_name(dt):
@@ -37,7 +37,7 @@ def _unsupported_dtype(name, what):
 def _torch_view(t, name):
     import torch
 
-    dts = {torch.float32: C.DTYPE_F32, torch.float16: C.DTYPE_F16, torch.bfloat16: C.DTYPE_BF16}
+    dts = {torch.float32: C.DTYPE_F32, torch.float16: C.DTYPE_F16, torch.bfloat16: C.DTYPE_BF16, torch.int32: C.DTYPE_I32}
     if t.dtype not in dts:
         raise _unsupported_dtype(name, t.dtype)
     v = View()
@@ -71,6 +71,8 @@ def _numpy_view(a, name):
         dt = C.DTYPE_F16
     elif a.dtype.name == "bfloat16":  # ml_dtypes' bfloat16
         dt = C.DTYPE_BF16
+    elif a.dtype == np.int32:
+        dt = C.DTYPE_I32
     else:
         raise _unsupported_dtype(name, a.dtype)
     item = a.dtype.itemsize
@@ -165,7 +167,7 @@ def _dlpack_view(x, name):
     owner = _Owner(mt, x)
     t = mt.contents.dl_tensor
     code, bits, lanes = t.dtype.code, t.dtype.bits, t.dtype.lanes
-    dts = {(2, 32): C.DTYPE_F32, (2, 16): C.DTYPE_F16, (4, 16): C.DTYPE_BF16}
+    dts = {(2, 32): C.DTYPE_F32, (2, 16): C.DTYPE_F16, (4, 16): C.DTYPE_BF16, (0, 32): C.DTYPE_I32}
     if lanes != 1 or (code, bits) not in dts:
         raise _unsupported_dtype(name, f"(DLPack code {code}, {bits} bits, {lanes} lanes)")
     v = View()
@@ -189,8 +191,18 @@ def _dlpack_view(x, name):
     return v
 
 
-def view(x, name):
-    """The View of x (torch tensor, NumPy array or DLPack object), or TypeError/ValueError naming name."""
+def view(x, name, index=False):
+    """The View of x (torch tensor, NumPy array or DLPack object), or TypeError/ValueError naming name.
+    index: x holds int32 indices (key tiles); otherwise float32, float16 or bfloat16 values."""
+    v = _view(x, name)
+    if index and v.dtype != C.DTYPE_I32:
+        raise TypeError(f"{name}: dtype {_DTYPE_NAMES[v.dtype]}: expected int32 tile indices")
+    if not index and v.dtype == C.DTYPE_I32:
+        raise _unsupported_dtype(name, "int32")
+    return v
+
+
+def _view(x, name):
     mod = type(x).__module__.split(".")[0]
     if mod == "torch" and "torch" in sys.modules:
         import torch

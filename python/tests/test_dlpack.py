@@ -67,7 +67,7 @@ def test_dlpack_errors():
     z = np.zeros((1, 32, 2, 64), dtype=np.float32)
     with pytest.raises(ValueError, match="k: DLPack device type 12"):
         stile.attention(z, Bad(), z, canvas=CANVAS, tile=TILE, window=(1, 1, 1))
-    with pytest.raises(TypeError, match="v: dtype .*code 0"):  # int32
+    with pytest.raises(TypeError, match="v: dtype int32 is not one stile computes in"):
         stile.attention(z, z, OnlyDLPack(np.zeros((1, 32, 2, 64), dtype=np.int32)), canvas=CANVAS, tile=TILE, window=(1, 1, 1))
 
 
