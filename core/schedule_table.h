@@ -73,6 +73,9 @@
 #define STILE_TAB_KT_QSTART 45
 #define STILE_TAB_KT_QTILES 46
 #define STILE_TAB_KT_BAD 47
+/* the most tiles a plan with caller-chosen key tiles may have: sta_key_tiles.comp keeps a row's set as
+ * a bitmap of STILE_TAB_KT_MAX_TILES / 32 words (16 KiB) in shared memory */
+#define STILE_TAB_KT_MAX_TILES 131072
 #define STILE_TAB_HEADER_INTS 48
 
 #ifndef GL_core_profile /* C and C++ */

@@ -11,7 +11,7 @@
 #include "schedule_table.h"
 
 layout(local_size_x = 64) in;
-const int MAX_WORDS = 4096; // a row's bitmap: 16 KiB of shared memory, so at most 131072 tiles (vk_supports)
+const int MAX_WORDS = STILE_TAB_KT_MAX_TILES / 32; // a row's bitmap in shared memory (vk_supports checks the grid)
 
 layout(std430, binding = 0) readonly buffer KT { int kt[]; };  // the caller's [B, heads, tiles, k]
 layout(std430, binding = 1) buffer ER { int err[]; };          // the caller's error count (pc.has_err)

@@ -154,9 +154,9 @@ static stile_status gpu_supports(void *device, const stile_plan *plan)
     if (plan->r.tokens > INT32_MAX / 2 || plan->r.p.batch > 65535 || plan->r.p.heads > 65535)
         return stile_fail(STILE_ERR_UNSUPPORTED, "%s: more than 2^30 tokens, 65535 heads or 65535 batch entries",
                           STILE_GPU_NAME);
-    if (p->key_tiles_k && plan->r.tiles > 393216)
-        return stile_fail(STILE_ERR_UNSUPPORTED, "%s: caller-chosen key tiles over %lld tiles: at most 393,216 (a row's set is a "
-                                                 "bitmap in 48 KiB of shared memory)", STILE_GPU_NAME, (long long)plan->r.tiles);
+    if (p->key_tiles_k && plan->r.tiles > STA_KT_MAX_TILES)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "%s: caller-chosen key tiles over %lld tiles: at most %d (a row's set is a "
+                                                 "bitmap in 48 KiB of shared memory)", STILE_GPU_NAME, (long long)plan->r.tiles, STA_KT_MAX_TILES);
     return STILE_OK;
 }
 

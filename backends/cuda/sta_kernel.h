@@ -89,9 +89,11 @@ int stile_gpu_backward_path(const sta_bwd_params *p, int cc, size_t smem_optin);
 int stile_gpu_sta_backward(const sta_bwd_params *p, int path, void *stream, char *err, size_t err_size);
 
 /* Ints of device scratch stile_gpu_key_tiles_prepare needs for p's caller-chosen key tiles (with
- * transpose: the backward's rows too), or -1 where the grid is too large for it (over 393,216 tiles:
+ * transpose: the backward's rows too), or -1 where the grid is too large for it (over STA_KT_MAX_TILES:
  * a row's set of tiles is a bitmap in 48 KiB of shared memory). */
 long long stile_gpu_key_tiles_scratch(const sta_params *p, int transpose);
+/* The most tiles stile_gpu_key_tiles_prepare takes (its bitmap of a row: STA_KT_MAX_TILES / 32 words). */
+#define STA_KT_MAX_TILES 393216
 
 /* Enqueue on stream: the caller's key tiles `in` (i32 [B, heads, tiles, kt_k]) made walkable in
  * scratch (stile_gpu_key_tiles_scratch ints), setting p's kt_ pointers: each row's entries within

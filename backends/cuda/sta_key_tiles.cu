@@ -10,7 +10,7 @@
 
 namespace {
 
-enum { KT_THREADS = 128, KT_MAX_WORDS = 12288 }; /* a row's bitmap: at most 48 KiB of shared memory */
+enum { KT_THREADS = 128, KT_MAX_WORDS = STA_KT_MAX_TILES / 32 }; /* a row's bitmap: at most 48 KiB of shared memory */
 
 /* One block per row: the set as a bitmap, then thread 0 writes its tiles in ascending order. */
 __global__ void kt_rows(const int *in, int *rows, int *count, int *bad, int *caller_bad, int k, int tiles, int words)

@@ -53,9 +53,9 @@ static stile_status vk_supports(void *device, const stile_plan *plan)
     if (st != STILE_OK) return st;
     if (r->p.head_dim != 64 && r->p.head_dim != 128)
         return stile_fail(STILE_ERR_UNSUPPORTED, "head_dim=%lld: the Vulkan shaders are built for 64 and 128", (long long)r->p.head_dim);
-    if (r->p.key_tiles_k && plan->layout.tiles > 131072)
-        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: caller-chosen key tiles over %lld tiles: at most 131072 (a row's set is a "
-                                                 "bitmap in 16 KiB of shared memory)", (long long)plan->layout.tiles);
+    if (r->p.key_tiles_k && plan->layout.tiles > STILE_TAB_KT_MAX_TILES)
+        return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: caller-chosen key tiles over %lld tiles: at most %d (a row's set is a "
+                                                 "bitmap in 16 KiB of shared memory)", (long long)plan->layout.tiles, STILE_TAB_KT_MAX_TILES);
     if (r->p.heads > VK_MAX_DISPATCH || r->p.batch > VK_MAX_DISPATCH)
         return stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: heads and batch must be <= %d (one dispatch dimension each)", VK_MAX_DISPATCH);
     for (int i = 0; i < 4; i++) {
