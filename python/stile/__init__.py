@@ -76,7 +76,8 @@ def attention(q, k, v, *, canvas, tile, window=None, text=0, text_padding=0, sca
         attends, chosen by the caller (e.g. VSA's top-k): a contiguous int32 array [B, H, tiles, k] on
         q's device, -1 for unused entries, repeats counted once, any order (docs/contract.md,
         "Caller-chosen key tiles"); an index outside 0..tiles-1 raises StileError (on a GPU stream it
-        is skipped: see the contract). Eager only: not under torch.compile or autograd. text_padding: how many of the last text tokens are padding
+        is skipped: see the contract); under torch.compile and autograd too (the gradients take the
+        same tiles). text_padding: how many of the last text tokens are padding
         (never attended as keys). scale: softmax scale (default 1/sqrt(D)). order: "natural" (raster
         order, what models hold) or "tiled" (tile by tile).
     out: optional array to write (q's shape, dtype and device); else a new one of q's kind.
@@ -93,9 +94,9 @@ def attention(q, k, v, *, canvas, tile, window=None, text=0, text_padding=0, sca
     """
     sig = None
     torch = _sys.modules.get("torch")
-    if key_tiles is not None:  # eager, without the fast path (the lists change from call to call)
-        if torch is not None and isinstance(q, torch.Tensor) and (torch.compiler.is_compiling() or _needs_grad(torch, q, k, v)):
-            raise ValueError("key_tiles: not under torch.compile or autograd yet (run under torch.no_grad())")
+    if key_tiles is not None and not (torch is not None and isinstance(q, torch.Tensor) and
+                                      (torch.compiler.is_compiling() or _needs_grad(torch, q, k, v))):
+        # eager, without the fast path (the lists change from call to call)
         o, lse = _run(q, k, v, canvas=canvas, tile=tile, window=window, text=text, text_padding=text_padding, scale=scale,
                       order=order, out=out, return_lse=return_lse, device=device, layout=layout, key_tiles=key_tiles)
         return (o, lse) if return_lse else o
@@ -106,8 +107,11 @@ def attention(q, k, v, *, canvas, tile, window=None, text=0, text_padding=0, sca
             if device is not None:
                 raise ValueError(f"device={device!r}: under torch.compile or autograd stile runs where the tensors are "
                                  "(leave device unset)")
-            windows = normalize_windows(window)
-            o, lse = _torch_op.call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse)
+            if key_tiles is not None and window is not None:
+                raise ValueError("window: not with key_tiles (the caller's key tiles replace the windows)")
+            windows = normalize_windows(window) if key_tiles is None else None
+            o, lse = _torch_op.call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse,
+                                    key_tiles)
             if out is not None:
                 out.copy_(o)
                 o = out

@@ -20,11 +20,11 @@ from ._attention import _LAYOUTS, _ORDERS, backward, check_order_layout, needs_g
 
 _ORDER_NAMES = {code: name for name, code in _ORDERS.items()}  # the op's order: stile_token_order's value
 SCHEMA = ("attention(Tensor q, Tensor k, Tensor v, int[] canvas, int[] tile, int[] windows, int text, int text_padding, "
-          "float scale, int order, int layout, bool return_lse) -> (Tensor, Tensor)")
+          "float scale, int order, int layout, bool return_lse, Tensor? key_tiles=None) -> (Tensor, Tensor)")
 
 BACKWARD_SCHEMA = ("attention_backward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor grad_o, Tensor grad_lse, "
-                   "int[] canvas, int[] tile, int[] windows, int text, int text_padding, float scale, int order, int layout) "
-                   "-> (Tensor, Tensor, Tensor)")
+                   "int[] canvas, int[] tile, int[] windows, int text, int text_padding, float scale, int order, int layout, "
+                   "Tensor? key_tiles=None) -> (Tensor, Tensor, Tensor)")
 
 _lib = torch.library.Library("stile", "DEF")
 _lib.define(SCHEMA)
@@ -32,16 +32,19 @@ _lib.define(BACKWARD_SCHEMA)
 
 
 def _windows(windows):
-    """Three numbers: one window for every head; 3·H numbers: one per head."""
+    """Three numbers: one window for every head; 3·H numbers: one per head; none: the caller's key tiles."""
+    if not windows:
+        return None
     if len(windows) == 3:
         return tuple(windows)
     return tuple(tuple(windows[i:i + 3]) for i in range(0, len(windows), 3))
 
 
-def _kernel(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
+def _kernel(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse, key_tiles=None):
     q, k, v = q.detach(), k.detach(), v.detach()  # below autograd: the tensors may still say they require grad
     o, lse = run(q, k, v, canvas=canvas, tile=tile, window=_windows(windows), text=text, text_padding=text_padding,
-                 scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout], return_lse=return_lse)
+                 scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout], return_lse=return_lse,
+                 key_tiles=key_tiles)
     if lse is None:
         lse = q.new_empty((0,), dtype=torch.float32)
     return o, lse
@@ -52,7 +55,7 @@ for _key in ("CPU", "CUDA"):
 
 
 @torch.library.register_fake("stile::attention", lib=_lib)
-def _(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
+def _(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse, key_tiles=None):
     o = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     if not return_lse:
         return o, q.new_empty((0,), dtype=torch.float32)
@@ -66,7 +69,8 @@ def _like(t):
     return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
 
 
-def _backward_kernel(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout):
+def _backward_kernel(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout,
+                     key_tiles=None):
     if lse.dim() != 3:  # the forward's placeholder for return_lse=False (an empty batch's LSE is [0, H, S])
         raise RuntimeError(_NO_LSE)
     if grad_lse.numel() and bool(grad_lse.ne(0).any()):
@@ -78,7 +82,8 @@ def _backward_kernel(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, t
         d_o = _like(o).copy_(d_o)
     dq, dk, dv = _like(q), _like(k), _like(v)
     backward(q, k, v, o, lse, d_o, dq, dk, dv, canvas=canvas, tile=tile, window=_windows(windows), text=text,
-             text_padding=text_padding, scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout])
+             text_padding=text_padding, scale=scale or None, order=_ORDER_NAMES[order], layout=_LAYOUTS[layout],
+             key_tiles=key_tiles)
     return dq, dk, dv
 
 
@@ -87,7 +92,7 @@ for _key in ("CPU", "CUDA"):
 
 
 @torch.library.register_fake("stile::attention_backward", lib=_lib)
-def _(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout):
+def _(q, k, v, o, lse, grad_o, grad_lse, canvas, tile, windows, text, text_padding, scale, order, layout, key_tiles=None):
     return _like(q), _like(k), _like(v)
 
 
@@ -100,6 +105,7 @@ def _setup_context(ctx, inputs, output):
     if output[1].dim() != 3 and any(ctx.needs_input_grad[:3]):
         raise RuntimeError(_NO_LSE)
     ctx.args = inputs[3:11]  # canvas .. layout
+    ctx.key_tiles = inputs[12] if len(inputs) > 12 else None  # an int32 tensor: no gradient
     ctx.save_for_backward(q, k, v, *output)
 
 
@@ -107,8 +113,8 @@ def _backward(ctx, grad_o, grad_lse):
     # autograd passes zeros for an output that did not reach the loss (grads are materialized), so
     # grad_o and grad_lse are tensors here; the backward operator checks grad_lse's values
     q, k, v, o, lse = ctx.saved_tensors
-    dq, dk, dv = torch.ops.stile.attention_backward(q, k, v, o, lse, grad_o, grad_lse, *ctx.args)
-    return (dq, dk, dv) + (None,) * 9
+    dq, dk, dv = torch.ops.stile.attention_backward(q, k, v, o, lse, grad_o, grad_lse, *ctx.args, key_tiles=ctx.key_tiles)
+    return (dq, dk, dv) + (None,) * 10
 
 
 def _no_double_backward(ctx, *grads):
@@ -125,11 +131,16 @@ torch.library.register_autograd("stile::attention", _backward, setup_context=_se
 torch.library.register_autograd("stile::attention_backward", _no_double_backward, setup_context=_no_setup, lib=_lib)
 
 
-def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse):
-    """The op with stile.attention's arguments (windows: a triple or a tuple of triples)."""
+def call(q, k, v, canvas, tile, windows, text, text_padding, scale, order, layout, return_lse, key_tiles=None):
+    """The op with stile.attention's arguments (windows: a triple or a tuple of triples; None with
+    key_tiles, the caller's int32 tiles)."""
     check_order_layout(order, layout)
-    flat = list(windows) if isinstance(windows[0], int) else [x for w in windows for x in w]
+    if windows is None:
+        flat = []
+    else:
+        flat = list(windows) if isinstance(windows[0], int) else [x for w in windows for x in w]
     grad = needs_grad(torch, q, k, v)  # the backward needs the LSE
     o, lse = torch.ops.stile.attention(q, k, v, list(canvas), list(tile), flat, int(text), int(text_padding),
-                                       float(scale or 0.0), _ORDERS[order], _LAYOUTS.index(layout), bool(return_lse or grad))
+                                       float(scale or 0.0), _ORDERS[order], _LAYOUTS.index(layout), bool(return_lse or grad),
+                                       key_tiles=key_tiles)
     return o, (lse if return_lse else None)

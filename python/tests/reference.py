@@ -70,6 +70,27 @@ def attention(q, k, v, canvas, tile, windows, text=0, text_padding=0, scale=None
     return o, lse
 
 
+def key_tile_mask(canvas, tile, rows, text=0, text_padding=0):
+    """[S, S] bool (natural order) for one (batch, head)'s lists rows [tiles, k] (-1 unused)."""
+    T, H, W = canvas
+    video = T * H * W
+    S = video + text
+    grid = [-(-c // t) for c, t in zip(canvas, tile)]
+    idx = np.arange(video)
+    c = [idx // (H * W), (idx // W) % H, idx % W]
+    tile_of = ((c[0] // tile[0]) * grid[1] + c[1] // tile[1]) * grid[2] + c[2] // tile[2]
+    allowed = np.zeros((grid[0] * grid[1] * grid[2],) * 2, dtype=bool)  # [query tile, key tile]
+    for qt, row in enumerate(rows):
+        for kt in row:
+            if kt >= 0:
+                allowed[qt, kt] = True
+    m = np.zeros((S, S), dtype=bool)
+    m[:video, :video] = allowed[np.ix_(tile_of, tile_of)]
+    m[:, video:video + text - text_padding] = True
+    m[video:, :video] = True
+    return m
+
+
 def key_tile_attention(q, k, v, canvas, tile, key_tiles, text=0, text_padding=0, scale=None):
     """Caller-chosen key tiles (docs/contract.md): video query token attends the video keys of the
     tiles listed for its (batch, head, query tile) (-1 unused, repeats once) and the valid text keys;
@@ -78,26 +99,11 @@ def key_tile_attention(q, k, v, canvas, tile, key_tiles, text=0, text_padding=0,
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
     B, S, Hh, D = q.shape
     scale = 1.0 / np.sqrt(D) if scale is None else scale
-    T, H, W = canvas
-    video = T * H * W
-    grid = [-(-c // t) for c, t in zip(canvas, tile)]
-    idx = np.arange(video)
-    c = [idx // (H * W), (idx // W) % H, idx % W]
-    tile_of = ((c[0] // tile[0]) * grid[1] + c[1] // tile[1]) * grid[2] + c[2] // tile[2]
-    valid = text - text_padding
     o = np.zeros_like(q)
     lse = np.full((B, Hh, S), -np.inf)
     for b in range(B):
         for h in range(Hh):
-            allowed = np.zeros((grid[0] * grid[1] * grid[2],) * 2, dtype=bool)  # [query tile, key tile]
-            for qt, row in enumerate(key_tiles[b, h]):
-                for kt in row:
-                    if kt >= 0:
-                        allowed[qt, kt] = True
-            m = np.zeros((S, S), dtype=bool)
-            m[:video, :video] = allowed[np.ix_(tile_of, tile_of)]
-            m[:, video:video + valid] = True
-            m[video:, :video] = True
+            m = key_tile_mask(canvas, tile, key_tiles[b, h], text, text_padding)
             s = np.where(m, q[b, :, h] @ k[b, :, h].T * scale, -np.inf)
             rows = m.any(axis=1)
             mx = np.where(rows, s.max(axis=1), 0.0)

@@ -92,9 +92,41 @@ def test_torch_tensors(rng):
     o = stile.attention(q, k, v, canvas=canvas, tile=tile, key_tiles=kt)
     ro, _ = key_tile_attention(q.numpy(), k.numpy(), v.numpy(), canvas, tile, kt.numpy())
     assert nmse(o.numpy(), ro) <= 1e-10
-    q.requires_grad_(True)
-    with pytest.raises(ValueError, match="key_tiles: not under torch.compile or autograd"):
-        stile.attention(q, k, v, canvas=canvas, tile=tile, key_tiles=kt)
+
+
+def test_autograd_and_compile(rng):
+    """Gradients through the op with key tiles against a float64 torch reference; a compiled graph
+    gives the eager result."""
+    torch = pytest.importorskip("torch")
+    from reference import key_tile_mask
+
+    canvas, tile, B, H, D, text, pad = (2, 3, 4), (1, 2, 3), 2, 2, 16, 3, 1
+    tiles = 2 * 2 * 2
+    kt = rng.integers(-1, tiles, size=(B, H, tiles, 3)).astype(np.int32)
+    kt[..., 0] = rng.integers(0, tiles, size=(B, H, tiles))  # no empty rows (their softmax has no keys)
+    S = 24 + text
+    q, k, v = (torch.from_numpy(rng.standard_normal((B, S, H, D))).float().requires_grad_() for _ in range(3))
+    g = torch.from_numpy(rng.standard_normal((B, S, H, D))).float()
+    ktt = torch.from_numpy(kt)
+    o = stile.attention(q, k, v, canvas=canvas, tile=tile, key_tiles=ktt, text=text, text_padding=pad)
+    assert o.grad_fn is not None
+    (o * g).sum().backward()
+    q64, k64, v64 = (x.detach().double().requires_grad_() for x in (q, k, v))
+    outs = []
+    for b in range(B):
+        for h in range(H):
+            m = torch.from_numpy(key_tile_mask(canvas, tile, kt[b, h], text, pad))
+            s = (q64[b, :, h] @ k64[b, :, h].T / np.sqrt(D)).masked_fill(~m, float("-inf"))
+            outs.append(torch.softmax(s, dim=-1) @ v64[b, :, h])
+    ref = torch.stack(outs).reshape(B, H, S, D).transpose(1, 2)
+    (ref * g.double()).sum().backward()
+    for got, want in ((o, ref), (q.grad, q64.grad), (k.grad, k64.grad), (v.grad, v64.grad)):
+        err = ((got.detach().double() - want.detach()) ** 2).sum() / (want.detach() ** 2).sum()
+        assert err <= 1e-10, float(err)
+    with torch.no_grad():
+        f = torch.compile(lambda a, b, c, t: stile.attention(a, b, c, canvas=canvas, tile=tile, key_tiles=t, text=text,
+                                                             text_padding=pad), fullgraph=True, backend="eager")
+        assert torch.equal(f(q, k, v, ktt), o.detach())
 
 
 def test_staged_through_a_gpu_device(rng):
