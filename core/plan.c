@@ -431,10 +431,15 @@ static stile_status check_place(const stile_plan *plan, const stile_tensor *t, c
 
 stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, size_t need)
 {
-    const stile_dtype dt = plan->r.p.dtype;
+    return stile_tensor_check_as(plan, t, name, plan->r.p.dtype, need);
+}
+
+stile_status stile_tensor_check_as(const stile_plan *plan, const stile_tensor *t, const char *name, stile_dtype dt, size_t need)
+{
     if (t->dtype != dt && (t->data || t->handle))
-        return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: the plan is for %s", name,
-                          stile_dtype_name(t->dtype) ? stile_dtype_name(t->dtype) : "unknown", stile_dtype_name(dt));
+        return stile_fail(STILE_ERR_DTYPE_MISMATCH, "io->%s.dtype=%s: %s %s", name,
+                          stile_dtype_name(t->dtype) ? stile_dtype_name(t->dtype) : "unknown",
+                          dt == plan->r.p.dtype ? "the plan is for" : "it is", stile_dtype_name(dt));
     /* One rule for every backend: a kernel loads elements as their type (misaligned loads are
      * undefined in C, fault on some GPUs, and cannot be bound as typed storage buffers). */
     stile_status st = check_place(plan, t, name, stile_dtype_size(dt));

@@ -105,6 +105,7 @@ static inline int64_t stile_window_start(int64_t q, int64_t w, int64_t n)
 
 /* ---- the plan core shared by all backends ---- */
 typedef struct stile_backend stile_backend;
+struct stile_vsa_io; /* include/stile/stile_vsa.h */
 
 struct stile_device {
     const stile_backend *backend;
@@ -168,7 +169,12 @@ struct stile_backend {
     stile_status (*backward)(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
     /* With backward: the FLOPs it computes for plan (stile_plan_backward_flops). */
     double (*backward_flops)(const stile_plan *plan);
+    /* Optional: one VSA step (STILE_VSA_POOL .. COMBINE: stile_vsa.h's calls), io checked by core (NULL:
+     * the backend has none). */
+    stile_status (*vsa)(void *device, const stile_plan *plan, void *impl, int step, const struct stile_vsa_io *io);
 };
+
+enum { STILE_VSA_POOL = 1, STILE_VSA_COARSE, STILE_VSA_SELECT, STILE_VSA_COMBINE };
 
 /* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes
  * ownership of impl (closed through the backend's device_close). */
@@ -179,6 +185,8 @@ stile_status stile_io_check(const stile_plan *plan, const stile_io *in, stile_io
 /* One tensor of the plan's dtype checked (name: for messages, "io->NAME"): dtype, place (exactly one
  * of data and handle, aligned to its elements), and its bytes against need. */
 stile_status stile_tensor_check(const stile_plan *plan, const stile_tensor *t, const char *name, size_t need);
+/* The same for a tensor of dtype dt (f32 intermediates, i32 tile lists). */
+stile_status stile_tensor_check_as(const stile_plan *plan, const stile_tensor *t, const char *name, stile_dtype dt, size_t need);
 /* The key-tile tensors of an execution: unset for a window plan; for a plan with key_tiles_k, kt i32 of
  * [B, heads, tiles, key_tiles_k] and err (optional) one i32, placed, overlapping none of the nouts
  * outputs (outs, of out_bytes, named out_names) nor each other. */

@@ -445,6 +445,7 @@ const stile_backend stile_backend_cpu = {
     .plan_path = cpu_plan_path,
     .backward = stile_cpu_backward,
     .backward_flops = stile_cpu_backward_flops,
+    .vsa = stile_cpu_vsa,
 };
 
 const stile_module_info stile_module_cpu = {"cpu", &stile_backend_cpu, NULL};

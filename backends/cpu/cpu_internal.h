@@ -66,4 +66,7 @@ void stile_cpu_store_row(void *data, stile_dtype dt, const stile_strides *s, int
 stile_status stile_cpu_backward(void *device, const stile_plan *plan, void *impl, const stile_grad_io *io, stile_exec_info *info);
 double stile_cpu_backward_flops(const stile_plan *plan);
 
+/* The VSA steps (cpu_vsa.c): step is STILE_VSA_POOL .. COMBINE, io checked by core/vsa.c. */
+stile_status stile_cpu_vsa(void *device, const stile_plan *plan, void *impl, int step, const struct stile_vsa_io *io);
+
 #endif

@@ -51,6 +51,26 @@ STILE_CHECK_API stile_status stile_oracle(const stile_problem *p, const stile_io
 STILE_CHECK_API stile_status stile_oracle_backward(const stile_problem *p, const stile_io *io, const stile_tensor *d_o,
                                                    double *out_dq, double *out_dk, double *out_dv);
 
+/** VSA's steps (include/stile/stile_vsa.h; docs/contract.md, "VSA steps") in double precision, for a
+ * video-only problem p of caller-chosen key tiles. Arrays are [B, heads, tiles, head_dim] (pooled,
+ * coarse output) and [B, heads, tiles, tiles] (scores), tiles in raster order. Thread-safety:
+ * reentrant.
+ * stile_oracle_vsa_pool: the tile means of io->q, io->k, io->v (host memory, p's strides and dtype;
+ * each output NULL to skip). */
+STILE_CHECK_API stile_status stile_oracle_vsa_pool(const stile_problem *p, const stile_io *io, double *q_c, double *k_c, double *v_c);
+/** The coarse attention over given tile means: o_c, and scores (optional: the scaled logits). */
+STILE_CHECK_API stile_status stile_oracle_vsa_coarse(const stile_problem *p, const double *q_c, const double *k_c, const double *v_c,
+                                                     double *o_c, double *scores);
+/** Whether key_tiles (i32 [B, heads, tiles, k]) is a top-k of scores: k distinct tiles per row, none
+ * left out scoring more than tol above the lowest kept; with tol 0 exactly stile_vsa_select's answer
+ * (largest first, ties to the lower tile). STILE_OK, or STILE_ERR_INVALID_ARGUMENT naming the row. */
+STILE_CHECK_API stile_status stile_oracle_vsa_topk_check(const stile_problem *p, const double *scores, const int32_t *key_tiles,
+                                                         double tol);
+/** The gated sum o + gate * o_c[tile of the token] of host tensors o and gate (p's dtype, o strides)
+ * as doubles [B, video tokens, heads, head_dim] (tokens in p's order). */
+STILE_CHECK_API stile_status stile_oracle_vsa_combine(const stile_problem *p, const stile_tensor *o, const stile_tensor *gate,
+                                                      const double *o_c, double *out);
+
 /** Error figures of an output against the oracle. Thread-safety: plain data. */
 typedef struct stile_check {
     double nmse;          /**< sum (o - ref)^2 / sum ref^2 over the checked elements */
