@@ -14,7 +14,7 @@
 enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
-    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_BACKWARD, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
+    O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_BACKWARD, O_VSA, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
     O_SPARSITY, O_HELP
 };
 
@@ -78,6 +78,7 @@ static const opt_def opts[] = {
     {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
     {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
     {O_BACKWARD, "backward", NULL, CMD_BENCH, "also time the backward pass (stile_plan_backward) of the STA problem"},
+    {O_VSA, "vsa", NULL, CMD_BENCH, "with --sparsity topk:K: also time VSA's whole forward (stile_vsa_forward: tile means, coarse attention, top-K, fine attention, gated sum)"},
     {O_BACKWARD, "backward", NULL, CMD_RUN, "then the backward pass (stile_plan_backward, seeded dO); with --check, dQ, dK and dV against the oracle's (every row: small problems)"},
     {O_HELP, "help", NULL, CMD_INFO | PROB | CMD_CONFORMANCE | CMD_CHART | CMD_CALIBRATE, "show this help"},
 };
@@ -263,6 +264,7 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
         case O_PLAN_ONLY: o->plan_only = 1; break;
         case O_NO_GEMM_REF: o->gemm_ref = 0; break;
         case O_BACKWARD: o->backward = 1; break;
+        case O_VSA: o->vsa = 1; break;
         case O_SPARSITY:
             if (strncmp(v, "window:", 7) == 0) { /* the window's own tiles, as caller-chosen lists */
                 parse_triple(o, "sparsity window", v + 7, o->kt_window);
@@ -318,6 +320,8 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
     if (!(o->cmd_bit & PROB) || o->workloads || o->list_workloads) return;
     if (!o->have_canvas) cli_usage_error(o, "--canvas is required (e.g. --canvas 30x48x80)");
     if (!o->have_tile) cli_usage_error(o, "--tile is required (e.g. --tile 6x8x8)");
+    if (o->vsa && (!o->p.key_tiles_k || o->kt_window[0]))
+        cli_usage_error(o, "--vsa needs --sparsity topk:K (K: the tiles VSA keeps per query tile)");
     if (o->p.key_tiles_k) { /* --sparsity topk:K or window:TxHxW: no windows */
         if (o->nwindows) cli_usage_error(o, "--sparsity chooses the key tiles: not with --window");
         for (int a = 0; a < 3 && o->kt_window[0]; a++) {

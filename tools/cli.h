@@ -32,6 +32,7 @@ typedef struct cli_opts {
     int plan_only;
     int gemm_ref;
     int backward;
+    int vsa;               /* bench: also time stile_vsa_forward */
     int no_full;
     int list_workloads;
     const char *workloads;     /* bench: comma-separated names, or "all" */

@@ -8,6 +8,7 @@
 
 #include "bench_json.h"
 #include "cli.h"
+#include "stile/stile_vsa.h"
 #include "stile_config.h"
 #include "workloads.h"
 #if STILE_HAVE_CPU
@@ -161,6 +162,54 @@ done:
     stile_plan_destroy(&plan);
     stile_buffer_destroy(&lse);
     for (int i = 0; i < 4; i++) stile_buffer_destroy(&g[i]);
+    free(t.ms);
+    return st == STILE_OK ? 0 : cli_exit_status(st);
+}
+
+/* --vsa: VSA's whole forward (stile_vsa_forward) on the same q, k, v with a seeded gate, timed as the
+ * forward is; a result of kind "vsa-forward" whose FLOPs are the fine attention's bound (k whole tiles
+ * per query tile, the plan's figure) plus the coarse attention's (4 * head_dim * tiles^2 per head). */
+static int time_vsa(const cli_opts *o, stile_device *dev, const stile_problem *p, const stile_io *dio, size_t bytes, const char *name,
+                    const char *impl, double fine_ms, json_t *results)
+{
+    stile_buffer *gate = NULL;
+    stile_plan *plan = NULL;
+    timing t = {0};
+    void *host = malloc(bytes);
+    stile_status st = host ? STILE_OK : STILE_ERR_OUT_OF_MEMORY;
+    if (st == STILE_OK) {
+        stile_conf_fill_normal(host, p->dtype, (int64_t)(bytes / stile_dtype_size(p->dtype)), o->seed + 5);
+        if ((st = stile_buffer_create(dev, bytes, &gate)) == STILE_OK) st = stile_buffer_upload(gate, 0, host, bytes);
+    }
+    if (st == STILE_OK) st = stile_plan_create(dev, p, &plan);
+    const stile_vsa_io io = {.struct_size = sizeof io, .q = dio->q, .k = dio->k, .v = dio->v, .o = dio->o,
+                             .gate = stile_tensor_at(gate ? stile_buffer_data(gate) : NULL, bytes, p->dtype)};
+    for (int i = 0; i < o->warmup && st == STILE_OK; i++) st = stile_vsa_forward(plan, &io);
+    t.n = o->repeat;
+    if (st == STILE_OK && !(t.ms = calloc((size_t)t.n, sizeof *t.ms))) st = STILE_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < t.n && st == STILE_OK; i++) {
+        const double t0 = cli_now();
+        st = stile_vsa_forward(plan, &io);
+        t.ms[i] = (cli_now() - t0) * 1e3;
+    }
+    if (st == STILE_OK) {
+        timing_finish(&t);
+        stile_plan_info in;
+        stile_plan_get_info(plan, &in);
+        int64_t tiles = 1;
+        for (int a = 0; a < 3; a++) tiles *= (p->canvas[a] + p->tile[a] - 1) / p->tile[a];
+        in.flops += 4.0 * (double)p->head_dim * (double)tiles * (double)tiles * (double)(p->batch ? p->batch : 1) * (double)p->heads;
+        printf("[%s] VSA forward: median %10.3f ms  %.2fx the fine attention alone  %7.3f TFLOPS on bound FLOPs\n", name, t.median,
+               t.median / fine_ms, in.flops / t.median * 1e-9);
+        json_t *r = result_json(name, impl, "vsa-forward", p, o, &t, &in);
+        json_object_set_new(r, "ratio_to_fine", json_real(t.median / fine_ms));
+        json_array_append_new(results, r);
+    } else {
+        fprintf(stderr, "stile bench: [%s] VSA forward: %s (%s)\n", name, stile_status_string(st), stile_last_error());
+    }
+    stile_plan_destroy(&plan);
+    stile_buffer_destroy(&gate);
+    free(host);
     free(t.ms);
     return st == STILE_OK ? 0 : cli_exit_status(st);
 }
@@ -381,6 +430,7 @@ int cmd_bench(int argc, char **argv)
         }
         json_array_append_new(results, r);
         if (rc == 0 && o.backward) rc = time_backward(&o, dev, &p, &dio, bytes, name, impl, ts.median, ref_gflops, results);
+        if (rc == 0 && o.vsa) rc = time_vsa(&o, dev, &p, &dio, bytes, name, impl, ts.median, results);
     next:
         for (int i = 0; i < 4; i++) stile_buffer_destroy(&buf[i]);
         stile_buffer_destroy(&kt);
