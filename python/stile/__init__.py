@@ -20,9 +20,10 @@ from ._capi import StileError, StileValueError, set_log_level
 from ._runtime import Device, clear_plan_cache
 from ._runtime import stats as _stats
 from .strategy import Strategy, calibrate
+from ._vsa import vsa
 
 __version__ = "0.2.0"
-__all__ = ["attention", "devices", "Device", "StileError", "StileValueError", "Strategy", "calibrate", "library_version",
+__all__ = ["attention", "vsa", "devices", "Device", "StileError", "StileValueError", "Strategy", "calibrate", "library_version",
            "clear_plan_cache", "plan_cache_stats", "set_log_level", "fastvideo"]
 
 

@@ -204,19 +204,20 @@ def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout, ke
     return qv, kv, vv, canvas, tile, None, text, text_padding, (B, S, H, D), ktv
 
 
-def _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout, ktv=None):
+def _problem(qv, kv, vv, ov, B, H, D, canvas, tile, windows, text, text_padding, scale, order, layout, ktv=None, topk=None):
     """The plan cache's key of a problem and a function that makes its stile_problem (windows None:
-    the caller's key tiles, ktv.shape[3] per row)."""
+    the caller's key tiles, ktv.shape[3] per row, or topk)."""
     st = tuple((s.batch, s.token, s.head, s.dim) for s in (_strides(x, layout) for x in (qv, kv, vv, ov)))
-    kt = ("key_tiles", ktv.shape[3]) if ktv is not None else windows
+    n = ktv.shape[3] if ktv is not None else topk
+    kt = ("key_tiles", n) if n is not None else windows
     key = (qv.dtype, B, canvas, tile, kt, H, D, text, text_padding, _ORDERS[order], float(scale or 0.0), st)
 
     def make_problem():
         p = C.Problem()
         p.struct_size = ctypes.sizeof(C.Problem)
         p.batch, p.canvas[:], p.tile[:] = B, canvas, tile
-        if ktv is not None:
-            p.key_tiles_k = ktv.shape[3]
+        if n is not None:
+            p.key_tiles_k = n
         elif isinstance(windows[0], int):
             p.window[:] = windows
         else:

@@ -107,6 +107,12 @@ class GradIO(ctypes.Structure):
     _fields_ = IO._fields_[:6] + [(name, Tensor) for name in ("d_o", "d_q", "d_k", "d_v")] + IO._fields_[6:]
 
 
+class VsaIO(ctypes.Structure):
+    # stile_vsa_io (stile/stile_vsa.h)
+    _fields_ = [("struct_size", c_uint32)] + [(name, Tensor) for name in (
+        "q", "k", "v", "gate", "o", "q_c", "k_c", "v_c", "o_c", "scores", "key_tiles")] + [("stream", ctypes.c_void_p)]
+
+
 LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 
 
@@ -172,6 +178,7 @@ MIRRORS = {
     "stile_exec_info": ExecInfo,
     "stile_io": IO,
     "stile_grad_io": GradIO,
+    "stile_vsa_io": VsaIO,
     "stile_device_params": DeviceParams,
     "stile_device_info": DeviceInfo,
     "stile_backend_info": BackendInfo,
@@ -231,6 +238,7 @@ stile_plan_destroy = _proto("stile_plan_destroy", None, P(vp))
 stile_plan_get_info = _proto("stile_plan_get_info", st, vp, P(PlanInfo))
 stile_plan_execute = _proto("stile_plan_execute", st, vp, P(IO))
 stile_plan_backward = _proto("stile_plan_backward", st, vp, P(GradIO))
+stile_vsa_forward = _proto("stile_vsa_forward", st, vp, P(VsaIO))
 stile_plan_json = _proto("stile_plan_json", st, vp, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, P(ctypes.c_size_t))
 stile_buffer_create = _proto("stile_buffer_create", st, vp, ctypes.c_size_t, P(vp))
 stile_buffer_destroy = _proto("stile_buffer_destroy", None, P(vp))

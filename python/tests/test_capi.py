@@ -32,7 +32,8 @@ def test_mirrors_match_the_header(tmp_path):
     cc = shutil.which(os.environ.get("CC", "cc"))
     if not cc:
         pytest.skip("no C compiler to compare the mirrors with the header")
-    lines = ["#include <stdio.h>", "#include <stddef.h>", "#include <stile/stile.h>", "int main(void) {"]
+    lines = ["#include <stdio.h>", "#include <stddef.h>", "#include <stile/stile.h>", "#include <stile/stile_vsa.h>",
+             "int main(void) {"]
     expected = []
     for cname, mirror in C.MIRRORS.items():
         lines.append(f'printf("{cname} %zu\\n", sizeof({cname}));')
