@@ -111,9 +111,10 @@ static json_t *result_json(const char *workload, const char *impl, const char *k
 
 /* --backward: the forward once more, keeping its LSE, then stile_plan_backward timed as the forward
  * is, with a seeded dO; a result of kind "sta-backward" whose FLOPs are the ones the backend says it
- * computes (stile_plan_backward_flops: recomputed scores included), or 2.5x the forward's. */
+ * computes (stile_plan_backward_flops: recomputed scores included), or 2.5x the forward's; for caller-chosen
+ * key tiles that figure (the plan's bound) scaled by the forward's FLOPs on the tiles it ran, fwd_flops. */
 static int time_backward(const cli_opts *o, stile_device *dev, const stile_problem *p, const stile_io *dio, size_t bytes,
-                         const char *name, const char *impl, double fwd_ms, double ref_gflops, json_t *results)
+                         const char *name, const char *impl, double fwd_ms, double fwd_flops, double ref_gflops, json_t *results)
 {
     const int64_t B = p->batch ? p->batch : 1, S = p->canvas[0] * p->canvas[1] * p->canvas[2] + p->text;
     const size_t lse_bytes = (size_t)(B * p->heads * S) * sizeof(float);
@@ -145,7 +146,8 @@ static int time_backward(const cli_opts *o, stile_device *dev, const stile_probl
     timing_finish(&t);
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
-    const double computed = stile_plan_backward_flops(plan), fl = computed > 0 ? computed : 2.5 * in.flops;
+    const double ran = p->key_tiles_k && in.flops > 0 ? fwd_flops / in.flops : 1.0; /* the tiles run / the bound */
+    const double computed = stile_plan_backward_flops(plan) * ran, fl = computed > 0 ? computed : 2.5 * in.flops * ran;
     printf("[%s] backward: median %10.3f ms  %.2fx the forward  %7.3f TFLOPS on %s FLOPs  path %s\n", name, t.median,
            t.median / fwd_ms, fl / t.median * 1e-9, computed > 0 ? "computed" : "2.5x the forward's", info.path);
     in.flops = fl;
@@ -429,7 +431,7 @@ int cmd_bench(int argc, char **argv)
             free(ref);
         }
         json_array_append_new(results, r);
-        if (rc == 0 && o.backward) rc = time_backward(&o, dev, &p, &dio, bytes, name, impl, ts.median, ref_gflops, results);
+        if (rc == 0 && o.backward) rc = time_backward(&o, dev, &p, &dio, bytes, name, impl, ts.median, is.flops, ref_gflops, results);
         if (rc == 0 && o.vsa) rc = time_vsa(&o, dev, &p, &dio, bytes, name, impl, ts.median, results);
     next:
         for (int i = 0; i < 4; i++) stile_buffer_destroy(&buf[i]);

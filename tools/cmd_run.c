@@ -26,9 +26,10 @@ stile_status cli_grad_buffers(stile_device *dev, const stile_problem *p, uint64_
 }
 
 /* --backward: stile_plan_backward after the forward in dio (its LSE kept), with a seeded dO (seed + 3)
- * and poisoned gradients; with --check, every gradient against the oracle's. Returns the exit status. */
+ * and poisoned gradients; with --check, every gradient against the oracle's. fwd_flops: the forward's on
+ * the tiles it ran (for caller-chosen key tiles the plan's figures are bounds). Returns the exit status. */
 static int run_backward(const cli_opts *o, stile_device *dev, const stile_plan *plan, const stile_io *dio, const stile_io *host,
-                        size_t bytes, int64_t S, double fwd_ms)
+                        size_t bytes, int64_t S, double fwd_ms, double fwd_flops)
 {
     const stile_problem *p = &o->p;
     const size_t n = bytes / stile_dtype_size(p->dtype);
@@ -56,7 +57,9 @@ static int run_backward(const cli_opts *o, stile_device *dev, const stile_plan *
         rc = cli_exit_status(st);
         goto done;
     }
-    const double fl = stile_plan_backward_flops(plan);
+    stile_plan_info pin;
+    stile_plan_get_info(plan, &pin);
+    const double fl = stile_plan_backward_flops(plan) * (p->key_tiles_k && pin.flops > 0 ? fwd_flops / pin.flops : 1.0);
     printf("backward on %s: %.3f ms (%.2fx the forward), %.3f TFLOPS on %.4g computed FLOPs\n", xi.path[0] ? xi.path : "the device",
            ms, ms / fwd_ms, fl / ms * 1e-9, fl);
     for (int i = 0; i < 3; i++)
@@ -240,7 +243,7 @@ int cmd_run(int argc, char **argv)
         free(rows);
     }
     if (o.backward) {
-        const int brc = run_backward(&o, dev, plan, &dio, &io, bytes, S, ms);
+        const int brc = run_backward(&o, dev, plan, &dio, &io, bytes, S, ms, in.flops);
         rc = rc ? rc : brc;
     }
 done:
