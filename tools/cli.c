@@ -44,7 +44,7 @@ static const opt_def opts[] = {
     {O_CANVAS, "canvas", "TxHxW", PROB, "video tokens per axis (required), e.g. 30x48x80"},
     {O_TILE, "tile", "txhxw", PROB, "tile in tokens (required), e.g. 6x8x8"},
     {O_WINDOW, "window", "WxWxW[,...]", PROB, "window in tiles (required): one for all heads, or one per head"},
-    {O_SPARSITY, "sparsity", "topk:K|window:TxHxW", CMD_RUN | CMD_BENCH, "instead of --window: key tiles per query tile chosen at execution: K seeded distinct ones, or the window's own tiles in a seeded order"},
+    {O_SPARSITY, "sparsity", "topk:K|window:TxHxW", CMD_PLAN | CMD_RUN | CMD_BENCH, "instead of --window: key tiles per query tile chosen at execution: K seeded distinct ones, or the window's own tiles in a seeded order"},
     {O_HEADS, "heads", "N", PROB, "attention heads (default 1, or the number of windows given)"},
     {O_HEAD_DIM, "head-dim", "D", PROB, "head dimension (default 128)"},
     {O_BATCH, "batch", "B", PROB, "batch size (default 1)"},

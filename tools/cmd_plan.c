@@ -48,6 +48,14 @@ int cmd_plan(int argc, char **argv)
                (long long)in.tiles, (long long)in.video_tokens, (long long)p.text, (long long)in.text_valid);
         printf("batch %lld, heads %lld, head_dim %lld, dtype %s, order %s, device %s\n", (long long)p.batch, (long long)p.heads,
                (long long)p.head_dim, stile_dtype_name(p.dtype), p.order == STILE_ORDER_TILED ? "tiled" : "natural", in.device);
+        if (p.key_tiles_k) { /* the tiles come with each execution: the figures are bounds */
+            printf("caller-chosen key tiles: up to %lld per query tile, given at execution; the figures below are bounds "
+                   "(every row %lld distinct tiles, the largest)\n", (long long)p.key_tiles_k, (long long)p.key_tiles_k);
+            printf("sparsity >= %.2f%% (video x video pairs skipped)\n", 100 * in.sparsity);
+            printf("attended pairs <= %lld of %lld; FLOPs computed <= %.4g (full attention %.4g)\n", (long long)in.attended_pairs,
+                   (long long)in.full_pairs, in.flops, in.full_flops);
+            goto done;
+        }
         printf("sparsity %.2f%% (video x video pairs skipped), %lld distinct window(s)\n", 100 * in.sparsity,
                (long long)in.distinct_windows);
         printf("attended pairs %lld of %lld; FLOPs computed %.4g (full attention %.4g, %.2fx)\n", (long long)in.attended_pairs,
@@ -64,6 +72,7 @@ int cmd_plan(int argc, char **argv)
                    (long long)hi.min_query_tiles, (long long)hi.max_query_tiles);
         }
     }
+done:
     stile_plan_destroy(&plan);
     stile_device_close(&dev);
     free(o.windows);
