@@ -222,7 +222,12 @@ static stile_status vk_plan_create(void *device, const stile_plan *plan, void **
     int32_t *t = NULL;
     stile_sched_table tab;
     if (st == STILE_OK) st = build_table(plan, vp->block_rows, &t, &tab);
+    if (st == STILE_OK && tab.bytes > d->max_range) /* the shaders bind the whole table as one storage buffer */
+        st = stile_fail(STILE_ERR_UNSUPPORTED, "vulkan: the plan's schedule table (%zu bytes%s) exceeds the device's storage buffer "
+                                               "range (%llu bytes)", tab.bytes, r->p.key_tiles_k ? ", caller-chosen key tiles included" : "",
+                        (unsigned long long)d->max_range);
     if (st != STILE_OK) {
+        free(t);
         vk_plan_destroy(vp);
         return st;
     }
