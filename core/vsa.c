@@ -27,7 +27,7 @@ static size_t need_of(const stile_plan *plan, int i, stile_dtype *dt)
     switch (i) {
     case T_Q: case T_K: case T_V: case T_O: case T_GATE:
         *dt = r->p.dtype;
-        return (size_t)r->extent[i == T_GATE ? 3 : i == T_O ? 3 : i] * stile_dtype_size(r->p.dtype);
+        return (size_t)r->extent[i < T_GATE ? i : STILE_O] * stile_dtype_size(r->p.dtype); /* gate: o's strides */
     case T_SCORES:
         *dt = STILE_DTYPE_F32;
         return __builtin_mul_overflow(bht, (uint64_t)r->tiles * sizeof(float), &n) || n > SIZE_MAX ? 0 : (size_t)n;

@@ -54,28 +54,37 @@ static double gemm_reference(void)
 #endif
 }
 
+/* A call timed on a plan: stile_plan_execute, stile_plan_backward or stile_vsa_forward with its io. */
+typedef stile_status (*plan_call)(const stile_plan *plan, const void *io);
+static stile_status call_execute(const stile_plan *plan, const void *io) { return stile_plan_execute(plan, io); }
+static stile_status call_backward(const stile_plan *plan, const void *io) { return stile_plan_backward(plan, io); }
+static stile_status call_vsa(const stile_plan *plan, const void *io) { return stile_vsa_forward(plan, io); }
+
+/* o->warmup untimed calls, then o->repeat timed ones into t (t->ms: the caller frees it). */
+static stile_status time_calls(const cli_opts *o, plan_call call, const stile_plan *plan, const void *io, timing *t)
+{
+    stile_status st = STILE_OK;
+    for (int i = 0; i < o->warmup && st == STILE_OK; i++) st = call(plan, io);
+    t->n = o->repeat;
+    if (st == STILE_OK && !(t->ms = calloc((size_t)t->n, sizeof *t->ms))) st = STILE_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < t->n && st == STILE_OK; i++) {
+        const double t0 = cli_now();
+        st = call(plan, io);
+        t->ms[i] = (cli_now() - t0) * 1e3;
+    }
+    if (st == STILE_OK) timing_finish(t);
+    return st;
+}
+
 static int time_variant(const cli_opts *o, stile_device *dev, const stile_problem *p, const stile_io *io, timing *t,
                         stile_plan_info *info)
 {
     stile_plan *plan = NULL;
     if (stile_plan_create(dev, p, &plan) != STILE_OK) return -1;
     stile_plan_get_info(plan, info);
-    for (int i = 0; i < o->warmup; i++)
-        if (stile_plan_execute(plan, io) != STILE_OK) goto fail;
-    t->n = o->repeat;
-    t->ms = calloc((size_t)t->n, sizeof *t->ms);
-    if (!t->ms) goto fail;
-    for (int i = 0; i < t->n; i++) {
-        double t0 = cli_now();
-        if (stile_plan_execute(plan, io) != STILE_OK) goto fail;
-        t->ms[i] = (cli_now() - t0) * 1e3;
-    }
-    timing_finish(t);
+    const stile_status st = time_calls(o, call_execute, plan, io, t);
     stile_plan_destroy(&plan);
-    return 0;
-fail:
-    stile_plan_destroy(&plan);
-    return -1;
+    return st == STILE_OK ? 0 : -1;
 }
 
 static stile_status time_planning(stile_device *dev, const stile_problem *p, int runs, timing *t)
@@ -130,20 +139,7 @@ static int time_backward(const cli_opts *o, stile_device *dev, const stile_probl
     if ((st = stile_plan_execute(plan, &fio)) != STILE_OK ||
         (st = cli_grad_buffers(dev, p, o->seed, bytes, &fio, &info, g, &gio, NULL)) != STILE_OK)
         goto done;
-    for (int i = 0; i < o->warmup; i++)
-        if ((st = stile_plan_backward(plan, &gio)) != STILE_OK) goto done;
-    t.n = o->repeat;
-    t.ms = calloc((size_t)t.n, sizeof *t.ms);
-    if (!t.ms) {
-        st = STILE_ERR_OUT_OF_MEMORY;
-        goto done;
-    }
-    for (int i = 0; i < t.n; i++) {
-        double t0 = cli_now();
-        if ((st = stile_plan_backward(plan, &gio)) != STILE_OK) goto done;
-        t.ms[i] = (cli_now() - t0) * 1e3;
-    }
-    timing_finish(&t);
+    if ((st = time_calls(o, call_backward, plan, &gio, &t)) != STILE_OK) goto done;
     stile_plan_info in;
     stile_plan_get_info(plan, &in);
     const double ran = p->key_tiles_k && in.flops > 0 ? fwd_flops / in.flops : 1.0; /* the tiles run / the bound */
@@ -186,16 +182,8 @@ static int time_vsa(const cli_opts *o, stile_device *dev, const stile_problem *p
     if (st == STILE_OK) st = stile_plan_create(dev, p, &plan);
     const stile_vsa_io io = {.struct_size = sizeof io, .q = dio->q, .k = dio->k, .v = dio->v, .o = dio->o,
                              .gate = stile_tensor_at(gate ? stile_buffer_data(gate) : NULL, bytes, p->dtype)};
-    for (int i = 0; i < o->warmup && st == STILE_OK; i++) st = stile_vsa_forward(plan, &io);
-    t.n = o->repeat;
-    if (st == STILE_OK && !(t.ms = calloc((size_t)t.n, sizeof *t.ms))) st = STILE_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i < t.n && st == STILE_OK; i++) {
-        const double t0 = cli_now();
-        st = stile_vsa_forward(plan, &io);
-        t.ms[i] = (cli_now() - t0) * 1e3;
-    }
+    if (st == STILE_OK) st = time_calls(o, call_vsa, plan, &io, &t);
     if (st == STILE_OK) {
-        timing_finish(&t);
         stile_plan_info in;
         stile_plan_get_info(plan, &in);
         int64_t tiles = 1;
