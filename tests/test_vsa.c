@@ -1,7 +1,7 @@
 /* The VSA steps (include/stile/stile_vsa.h) on the CPU against the fp64 oracle's (stile_oracle_vsa_*):
  * each step on its own, the whole forward (its chosen tiles checked as a top-k of the oracle's scores,
  * its output against the oracle's fine attention on those tiles plus the gated coarse output), the
- * checks of bad calls, and a GPU backend's refusal where one opens. Fresh seeds, printed
+ * checks of bad calls, and the same on CUDA/HIP devices (Vulkan's refusal) where one opens. Fresh seeds, printed
  * (STILE_TEST_SEED repeats one). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +75,33 @@ static void bufs_make(const stile_problem *p, uint64_t seed, bufs *b)
     io->key_tiles = stile_tensor_at(b->kt, b->kbytes, STILE_DTYPE_I32);
 }
 
+/* call(plan, io) on dev with every array of host through a buffer of the device (uploaded, then
+ * downloaded back into host's arrays); fields host leaves unset stay unset. */
+typedef stile_status (*vsa_call)(const stile_plan *plan, const stile_vsa_io *io);
+static stile_status on_device(stile_device *dev, const stile_plan *plan, vsa_call call, const stile_vsa_io *host)
+{
+    stile_tensor *t[11];
+    stile_vsa_io io = *host;
+    stile_tensor *all[11] = {&io.q, &io.k, &io.v, &io.gate, &io.o, &io.q_c, &io.k_c, &io.v_c, &io.o_c, &io.scores, &io.key_tiles};
+    stile_buffer *buf[11] = {0};
+    for (int i = 0; i < 11; i++) {
+        t[i] = all[i];
+        if (!t[i]->data) continue;
+        void *src = t[i]->data;
+        assert_int_equal(stile_buffer_create(dev, t[i]->bytes, &buf[i]), STILE_OK);
+        assert_int_equal(stile_buffer_upload(buf[i], 0, src, t[i]->bytes), STILE_OK);
+        t[i]->data = stile_buffer_data(buf[i]);
+    }
+    const stile_status st = call(plan, &io);
+    const stile_tensor *h[11] = {&host->q, &host->k, &host->v, &host->gate, &host->o, &host->q_c, &host->k_c, &host->v_c, &host->o_c,
+                                 &host->scores, &host->key_tiles};
+    for (int i = 0; i < 11; i++) {
+        if (buf[i] && st == STILE_OK) assert_int_equal(stile_buffer_download(buf[i], 0, h[i]->data, h[i]->bytes), STILE_OK);
+        stile_buffer_destroy(&buf[i]);
+    }
+    return st;
+}
+
 static void bufs_free(bufs *b)
 {
     void *all[11] = {b->q, b->k, b->v, b->gate, b->o, b->qc, b->kc, b->vc, b->oc, b->scores, b->kt};
@@ -113,37 +140,37 @@ static double nmse_o(const stile_problem *p, const void *o, const double *ref, s
     return e;
 }
 
-static void each_step_against_the_oracle(const stile_problem *p, uint64_t seed)
+static void each_step_against_the_oracle(stile_device *dev, const stile_problem *p, uint64_t seed)
 {
     printf("  %s %s, seed %llu\n", stile_dtype_name(p->dtype), p->order == STILE_ORDER_TILED ? "tiled" : "natural",
            (unsigned long long)seed);
     stile_plan *plan = NULL;
-    assert_int_equal(stile_plan_create(conf_cpu, p, &plan), STILE_OK);
+    assert_int_equal(stile_plan_create(dev, p, &plan), STILE_OK);
     bufs b;
     bufs_make(p, seed, &b);
     const size_t nc = b.cbytes / sizeof(float), ns = b.sbytes / sizeof(float);
     /* pool */
-    assert_int_equal(stile_vsa_pool(plan, &b.io), STILE_OK);
+    assert_int_equal(on_device(dev, plan, stile_vsa_pool, &b.io), STILE_OK);
     double *rq = malloc(nc * sizeof *rq), *rk = malloc(nc * sizeof *rk), *rv = malloc(nc * sizeof *rv);
     stile_io oio = {.struct_size = sizeof oio, .q = b.io.q, .k = b.io.k, .v = b.io.v};
     assert_int_equal(stile_oracle_vsa_pool(p, &oio, rq, rk, rv), STILE_OK);
     assert_true(nmse_f(b.qc, rq, nc) <= 1e-10 && nmse_f(b.kc, rk, nc) <= 1e-10 && nmse_f(b.vc, rv, nc) <= 1e-10);
     /* coarse, on the library's own tile means */
-    assert_int_equal(stile_vsa_coarse(plan, &b.io), STILE_OK);
+    assert_int_equal(on_device(dev, plan, stile_vsa_coarse, &b.io), STILE_OK);
     double *qd = to_double(b.qc, b.cbytes), *kd = to_double(b.kc, b.cbytes), *vd = to_double(b.vc, b.cbytes);
     double *roc = malloc(nc * sizeof *roc), *rsc = malloc(ns * sizeof *rsc);
     assert_int_equal(stile_oracle_vsa_coarse(p, qd, kd, vd, roc, rsc), STILE_OK);
     assert_true(nmse_f(b.oc, roc, nc) <= 1e-10);
     assert_true(nmse_f(b.scores, rsc, ns) <= 1e-10);
     /* select, on the library's own scores: exactly the oracle's top-k */
-    assert_int_equal(stile_vsa_select(plan, &b.io), STILE_OK);
+    assert_int_equal(on_device(dev, plan, stile_vsa_select, &b.io), STILE_OK);
     double *sd = to_double(b.scores, b.sbytes);
     assert_int_equal(stile_oracle_vsa_topk_check(p, sd, b.kt, 0.0), STILE_OK);
     /* combine, in place on o */
     const size_t no = b.xbytes / stile_dtype_size(p->dtype);
     double *ocd = to_double(b.oc, b.cbytes), *rcomb = malloc(no * sizeof *rcomb);
     assert_int_equal(stile_oracle_vsa_combine(p, &b.io.o, &b.io.gate, ocd, rcomb), STILE_OK);
-    assert_int_equal(stile_vsa_combine(plan, &b.io), STILE_OK);
+    assert_int_equal(on_device(dev, plan, stile_vsa_combine, &b.io), STILE_OK);
     assert_true(nmse_o(p, b.o, rcomb, no) <= stile_nmse_threshold(p->dtype));
     double *all[11] = {rq, rk, rv, qd, kd, vd, roc, rsc, sd, ocd, rcomb};
     for (int i = 0; i < 11; i++) free(all[i]);
@@ -151,24 +178,30 @@ static void each_step_against_the_oracle(const stile_problem *p, uint64_t seed)
     stile_plan_destroy(&plan);
 }
 
-static void test_each_step(void **state)
+static void steps_on(stile_device *dev, int64_t head_dim)
 {
-    (void)state;
     const stile_dtype dts[3] = {STILE_DTYPE_F32, STILE_DTYPE_F16, STILE_DTYPE_BF16};
     for (int i = 0; i < 3; i++) {
         stile_problem p = problem(dts[i], STILE_ORDER_NATURAL, 4);
-        each_step_against_the_oracle(&p, base_seed + 10 * (uint64_t)i);
+        p.head_dim = head_dim;
+        each_step_against_the_oracle(dev, &p, base_seed + 10 * (uint64_t)i);
         p.order = STILE_ORDER_TILED;
-        each_step_against_the_oracle(&p, base_seed + 10 * (uint64_t)i + 5);
+        each_step_against_the_oracle(dev, &p, base_seed + 10 * (uint64_t)i + 5);
     }
 }
 
-static void forward_against_the_oracle(const stile_problem *p, uint64_t seed, int give_intermediates)
+static void test_each_step(void **state)
+{
+    (void)state;
+    steps_on(conf_cpu, 24);
+}
+
+static void forward_against_the_oracle(stile_device *dev, const stile_problem *p, uint64_t seed, int give_intermediates)
 {
     printf("  forward %s %s k %lld%s, seed %llu\n", stile_dtype_name(p->dtype), p->order == STILE_ORDER_TILED ? "tiled" : "natural",
            (long long)p->key_tiles_k, give_intermediates ? "" : " (intermediates held by the library)", (unsigned long long)seed);
     stile_plan *plan = NULL;
-    assert_int_equal(stile_plan_create(conf_cpu, p, &plan), STILE_OK);
+    assert_int_equal(stile_plan_create(dev, p, &plan), STILE_OK);
     bufs b;
     bufs_make(p, seed, &b);
     stile_vsa_io io = b.io;
@@ -176,11 +209,11 @@ static void forward_against_the_oracle(const stile_problem *p, uint64_t seed, in
         stile_tensor none = {0};
         io.q_c = io.k_c = io.v_c = io.o_c = io.scores = none;
     }
-    assert_int_equal(stile_vsa_forward(plan, &io), STILE_OK);
+    assert_int_equal(on_device(dev, plan, stile_vsa_forward, &io), STILE_OK);
     if (!give_intermediates) { /* the chosen tiles again, from the steps, to know what the forward attended */
-        assert_int_equal(stile_vsa_pool(plan, &b.io), STILE_OK);
-        assert_int_equal(stile_vsa_coarse(plan, &b.io), STILE_OK);
-        assert_int_equal(stile_vsa_select(plan, &b.io), STILE_OK);
+        assert_int_equal(on_device(dev, plan, stile_vsa_pool, &b.io), STILE_OK);
+        assert_int_equal(on_device(dev, plan, stile_vsa_coarse, &b.io), STILE_OK);
+        assert_int_equal(on_device(dev, plan, stile_vsa_select, &b.io), STILE_OK);
     }
     const size_t nc = b.cbytes / sizeof(float), ns = b.sbytes / sizeof(float), no = b.xbytes / stile_dtype_size(p->dtype);
     double *rq = malloc(nc * sizeof *rq), *rk = malloc(nc * sizeof *rk), *rv = malloc(nc * sizeof *rv);
@@ -212,17 +245,23 @@ static void forward_against_the_oracle(const stile_problem *p, uint64_t seed, in
     stile_plan_destroy(&plan);
 }
 
+static void forward_on(stile_device *dev, int64_t head_dim)
+{
+    stile_problem p = problem(STILE_DTYPE_F32, STILE_ORDER_NATURAL, 5);
+    p.head_dim = head_dim;
+    forward_against_the_oracle(dev, &p, base_seed + 100, 1);
+    p.dtype = STILE_DTYPE_BF16;
+    p.order = STILE_ORDER_TILED;
+    forward_against_the_oracle(dev, &p, base_seed + 110, 0);
+    p.dtype = STILE_DTYPE_F16;
+    p.key_tiles_k = TILES; /* every tile: the fine part is dense */
+    forward_against_the_oracle(dev, &p, base_seed + 120, 1);
+}
+
 static void test_forward(void **state)
 {
     (void)state;
-    stile_problem p = problem(STILE_DTYPE_F32, STILE_ORDER_NATURAL, 5);
-    forward_against_the_oracle(&p, base_seed + 100, 1);
-    p.dtype = STILE_DTYPE_BF16;
-    p.order = STILE_ORDER_TILED;
-    forward_against_the_oracle(&p, base_seed + 110, 0);
-    p.dtype = STILE_DTYPE_F16;
-    p.key_tiles_k = TILES; /* every tile: the fine part is dense */
-    forward_against_the_oracle(&p, base_seed + 120, 1);
+    forward_on(conf_cpu, 24);
 }
 
 static void test_ties_go_to_the_lower_tile(void **state)
@@ -307,7 +346,9 @@ static void test_bad_calls(void **state)
     bufs_free(&b);
 }
 
-static void test_gpu_backends_refuse_with_a_reason(void **state)
+/* Each GPU device that opens: CUDA and HIP run every step and the forward against the oracle (head
+ * dims 64 and 128); Vulkan answers STILE_ERR_UNSUPPORTED with its reason. */
+static void test_gpu_devices(void **state)
 {
     (void)state;
     const char *names[3] = {"vulkan:0", "cuda:0", "hip:0"};
@@ -316,15 +357,23 @@ static void test_gpu_backends_refuse_with_a_reason(void **state)
         stile_device *dev = NULL;
         if (stile_device_open(names[i], NULL, &dev) != STILE_OK) continue;
         opened++;
-        stile_problem p = problem(STILE_DTYPE_F32, STILE_ORDER_NATURAL, 4);
-        p.head_dim = 64; /* what every backend takes */
-        stile_plan *plan = NULL;
-        assert_int_equal(stile_plan_create(dev, &p, &plan), STILE_OK);
-        const stile_vsa_io io = {.struct_size = sizeof io}; /* refused before its tensors are read */
-        assert_int_equal(stile_vsa_coarse(plan, &io), STILE_ERR_UNSUPPORTED);
-        printf("  %s: %s\n", names[i], stile_last_error());
-        assert_non_null(strstr(stile_last_error(), "backend has no VSA steps"));
-        stile_plan_destroy(&plan);
+        printf("  %s\n", names[i]);
+        if (i == 0) {
+            stile_problem p = problem(STILE_DTYPE_F32, STILE_ORDER_NATURAL, 4);
+            p.head_dim = 64; /* what every backend takes */
+            stile_plan *plan = NULL;
+            assert_int_equal(stile_plan_create(dev, &p, &plan), STILE_OK);
+            const stile_vsa_io io = {.struct_size = sizeof io}; /* refused before its tensors are read */
+            assert_int_equal(stile_vsa_coarse(plan, &io), STILE_ERR_UNSUPPORTED);
+            printf("  %s: %s\n", names[i], stile_last_error());
+            assert_non_null(strstr(stile_last_error(), "backend has no VSA steps"));
+            stile_plan_destroy(&plan);
+        } else {
+            for (int64_t d = 64; d <= 128; d += 64) {
+                steps_on(dev, d);
+                forward_on(dev, d);
+            }
+        }
         stile_device_close(&dev);
     }
     if (!opened) printf("  no GPU device here\n");
@@ -340,7 +389,7 @@ int main(void)
         cmocka_unit_test(test_forward),
         cmocka_unit_test(test_ties_go_to_the_lower_tile),
         cmocka_unit_test(test_bad_calls),
-        cmocka_unit_test(test_gpu_backends_refuse_with_a_reason),
+        cmocka_unit_test(test_gpu_devices),
     };
     return cmocka_run_group_tests(tests, conf_group_open_cpu, conf_group_close_cpu);
 }

@@ -11,6 +11,7 @@
 #include <cuda.h> /* CUcontext: the caller's context, saved and restored */
 #endif
 #include "sta_kernel.h"
+#include "stile/stile_vsa.h"
 #include "module.h"
 
 #ifdef STILE_HIP
@@ -454,6 +455,36 @@ static void gpu_plan_path(void *device, void *impl, char *buf, size_t size)
     snprintf(buf, size, "%s", stile_gpu_path_name(stile_gpu_path_select(&gp->base, dev->cc)));
 }
 
+/* One VSA step (core/vsa.c checked io) on io's stream; with stream NULL the call waits for it. */
+_Static_assert((int)STA_VSA_POOL == (int)STILE_VSA_POOL && (int)STA_VSA_COARSE == (int)STILE_VSA_COARSE &&
+                   (int)STA_VSA_SELECT == (int)STILE_VSA_SELECT && (int)STA_VSA_COMBINE == (int)STILE_VSA_COMBINE,
+               "the VSA step numbers of core and kernels");
+static stile_status gpu_vsa(void *device, const stile_plan *plan, void *impl, int step, const stile_vsa_io *io)
+{
+    gpu_device *dev = device;
+    const gpu_plan *gp = impl;
+    sta_params p = gp->base;
+    p.q = io->q.data;
+    p.k = io->k.data;
+    p.v = io->v.data;
+    p.o = io->o.data;
+    const sta_vsa_args a = {.gate = io->gate.data, .q_c = io->q_c.data, .k_c = io->k_c.data, .v_c = io->v_c.data, .o_c = io->o_c.data,
+                            .scores = io->scores.data, .key_tiles = io->key_tiles.data, .k = (int)plan->r.p.key_tiles_k,
+                            .scale = (float)plan->r.p.scale};
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
+    stile_status st = e == gpuSuccess ? STILE_OK : gpu_fail(e, "selecting the device");
+    if (st == STILE_OK) {
+        char err[256] = "";
+        const int rc = stile_gpu_vsa_launch(&p, step, &a, io->stream, err, sizeof err);
+        if (rc < 0) st = stile_fail(STILE_ERR_UNSUPPORTED, "%s: VSA: %s", STILE_GPU_NAME, err);
+        else if (rc > 0) st = stile_fail(STILE_ERR_BACKEND, "%s: launching a VSA step: %s", STILE_GPU_NAME, err);
+        else if (!io->stream && (e = gpuStreamSynchronize(0)) != gpuSuccess) st = gpu_fail(e, "running a VSA step");
+    }
+    gpu_leave(&scope);
+    return st;
+}
+
 const stile_backend BACKEND_SYMBOL = {
     .name = STILE_GPU_NAME,
     .device_count = gpu_device_count,
@@ -469,6 +500,7 @@ const stile_backend BACKEND_SYMBOL = {
     .buffer_free = gpu_buffer_free,
     .buffer_copy = gpu_buffer_copy,
     .plan_path = gpu_plan_path,
+    .vsa = gpu_vsa,
 };
 
 const stile_module_info MODULE_SYMBOL = {STILE_GPU_NAME, &BACKEND_SYMBOL, NULL};

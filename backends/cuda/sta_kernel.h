@@ -57,6 +57,7 @@ typedef struct sta_bwd_params {
 #define stile_gpu_backward_path stile_hip_backward_path
 #define stile_gpu_key_tiles_prepare stile_hip_key_tiles_prepare
 #define stile_gpu_key_tiles_scratch stile_hip_key_tiles_scratch
+#define stile_gpu_vsa_launch stile_hip_vsa_launch
 #endif
 
 /* Which kernel a launch takes (one per kernel file; sta_launch.cu dispatches). */
@@ -102,6 +103,22 @@ long long stile_gpu_key_tiles_scratch(const sta_params *p, int transpose);
  * transpose, the transposed rows too (deterministic: each row sorted). 0 or the runtime's error. */
 int stile_gpu_key_tiles_prepare(sta_params *p, const int *in, int *scratch, int transpose, int *caller_bad, int **bad, void *stream,
                                 char *err, size_t err_size);
+
+/* VSA's steps (sta_vsa.cu; docs/contract.md, "VSA steps"): p's q, k, v, o (the problem's dtype and
+ * strides; gate with o's) and the f32 intermediates [B, heads, tiles, head_dim] (q_c .. o_c) and
+ * [B, heads, tiles, tiles] (scores, may be NULL for the coarse step), key_tiles i32 [B, heads, tiles, k]. */
+typedef struct sta_vsa_args {
+    const void *gate;
+    float *q_c, *k_c, *v_c, *o_c, *scores;
+    int *key_tiles;
+    int k;
+    float scale;
+} sta_vsa_args;
+enum { STA_VSA_POOL = 1, STA_VSA_COARSE, STA_VSA_SELECT, STA_VSA_COMBINE }; /* stile_internal.h's STILE_VSA_* */
+
+/* Enqueue one VSA step on stream: 0, the runtime's error code (err filled), or -1 for a grid whose
+ * rows do not fit the kernels' shared memory (err says the limit). */
+int stile_gpu_vsa_launch(const sta_params *p, int step, const sta_vsa_args *a, void *stream, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

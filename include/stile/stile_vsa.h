@@ -9,7 +9,7 @@
  *   q_c, k_c, v_c, o_c  [B, heads, tiles, head_dim]   (tiles in raster order over the grid)
  *   scores              [B, heads, tiles, tiles]       (query tile, key tile)
  *   key_tiles           i32 [B, heads, tiles, k]       (stile_io.key_tiles' layout)
- * Backends: the CPU; the others answer STILE_ERR_UNSUPPORTED with the reason logged. */
+ * Backends: the CPU, CUDA and HIP; Vulkan answers STILE_ERR_UNSUPPORTED with the reason logged. */
 #ifndef STILE_VSA_H
 #define STILE_VSA_H
 
@@ -43,7 +43,8 @@ STILE_API stile_status stile_vsa_pool(const stile_plan *plan, const stile_vsa_io
 STILE_API stile_status stile_vsa_coarse(const stile_plan *plan, const stile_vsa_io *io);
 
 /** Top-k: key_tiles from scores: per (batch, head, query tile) the k key tiles of largest score, ties
- * to the lower tile index, written in that order (largest first). */
+ * to the lower tile index, written in that order (largest first). A NaN score: the CPU refuses it
+ * (STILE_ERR_INVALID_ARGUMENT); GPUs rank it after every number. */
 STILE_API stile_status stile_vsa_select(const stile_plan *plan, const stile_vsa_io *io);
 
 /** Gated sum, in place: o = o + gate * o_c[tile of the token], element by element (o holds the fine
