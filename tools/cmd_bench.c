@@ -186,9 +186,7 @@ static int time_vsa(const cli_opts *o, stile_device *dev, const stile_problem *p
     if (st == STILE_OK) {
         stile_plan_info in;
         stile_plan_get_info(plan, &in);
-        int64_t tiles = 1;
-        for (int a = 0; a < 3; a++) tiles *= (p->canvas[a] + p->tile[a] - 1) / p->tile[a];
-        in.flops += 4.0 * (double)p->head_dim * (double)tiles * (double)tiles * (double)(p->batch ? p->batch : 1) * (double)p->heads;
+        in.flops += 4.0 * (double)p->head_dim * (double)in.tiles * (double)in.tiles * (double)(p->batch ? p->batch : 1) * (double)p->heads;
         printf("[%s] VSA forward: median %10.3f ms  %.2fx the fine attention alone  %7.3f TFLOPS on bound FLOPs\n", name, t.median,
                t.median / fine_ms, in.flops / t.median * 1e-9);
         json_t *r = result_json(name, impl, "vsa-forward", p, o, &t, &in);

@@ -160,6 +160,16 @@ def fast(torch, q, k, v, canvas, tile, window, text, text_padding, scale, order,
     return prep(torch, q, k, v, out), sig
 
 
+def tile_count(canvas, tile):
+    """Tiles of the grid (whole and partial), or ValueError naming tile= for an extent below 1."""
+    if any(t <= 0 for t in tile):
+        raise ValueError(f"tile: {tile}: every extent must be at least 1")
+    n = 1
+    for c, t in zip(canvas, tile):
+        n *= (c + t - 1) // t
+    return n
+
+
 def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout, key_tiles=None):
     """q, k, v as views with the problem's arguments checked: (qv, kv, vv, canvas, tile, windows, text,
     text_padding, (B, S, H, D), ktv). With key_tiles (the caller's key tiles, int32 [B, H, tiles, k]):
@@ -188,11 +198,7 @@ def _inputs(q, k, v, canvas, tile, window, text, text_padding, order, layout, ke
         return qv, kv, vv, canvas, tile, normalize_windows(window, H), text, text_padding, (B, S, H, D), None
     if window is not None:
         raise ValueError("window: not with key_tiles (the caller's key tiles replace the windows)")
-    if any(t <= 0 for t in tile):
-        raise ValueError(f"tile: {tile}: every extent must be at least 1")
-    tiles = 1
-    for c, t in zip(canvas, tile):
-        tiles *= (c + t - 1) // t
+    tiles = tile_count(canvas, tile)
     ktv = view(key_tiles, "key_tiles", index=True)
     if len(ktv.shape) != 4 or ktv.shape[:3] != (B, H, tiles) or ktv.shape[3] < 1:
         raise ValueError(f"key_tiles: expected int32 [B, H, tiles, k] = [{B}, {H}, {tiles}, k >= 1], got shape {ktv.shape}")

@@ -6,7 +6,7 @@ import ctypes
 
 from . import _capi as C
 from . import _runtime as R
-from ._attention import _alloc_like, _device_name, _inputs, _int, _like_q, _problem, _stream_of, view
+from ._attention import _alloc_like, _device_name, _inputs, _int, _like_q, _problem, _stream_of, tile_count, view
 
 
 def vsa(q, k, v, gate, *, canvas, tile, topk, scale=None, order="natural", out=None, layout="bshd", key_tiles_out=None):
@@ -31,9 +31,7 @@ def vsa(q, k, v, gate, *, canvas, tile, topk, scale=None, order="natural", out=N
         raise ValueError(f"gate: strides {gv.strides} differ from out's {ov.strides} (the gate takes the output's layout)")
     ktv = None
     if key_tiles_out is not None:
-        tiles = 1
-        for c, t in zip(canvas, tile):
-            tiles *= (c + t - 1) // t if t > 0 else 0
+        tiles = tile_count(canvas, tile)
         ktv = view(key_tiles_out, "key_tiles_out", index=True)
         if ktv.shape != (B, H, tiles, topk) or ktv.strides != (H * tiles * topk, tiles * topk, topk, 1):
             raise ValueError(f"key_tiles_out: expected a contiguous int32 [B, H, tiles, topk] = {(B, H, tiles, topk)} array, "
