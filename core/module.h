@@ -15,7 +15,7 @@
 #include "stile_internal.h"
 
 /* Bump on any change to stile_internal.h's shared structures, the backend vtable or the tables below. */
-#define STILE_MODULE_ABI 4u
+#define STILE_MODULE_ABI 5u
 
 /* The sizes of what core and module share; any difference refuses the module. */
 typedef struct stile_module_sizes {

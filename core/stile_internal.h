@@ -140,6 +140,65 @@ struct stile_plan {
 stile_status stile_sched_table_pack(const stile_plan *plan, int64_t block_rows, size_t header_bytes, size_t tile_start_size,
                                     void **host, stile_sched_table *t);
 
+/* ---- what distributed plans (core/dist_exec.c) ask of a backend ---- */
+/* A part of a window plan's queries, in natural order: the query tiles computed and the tokens q, o
+ * and lse hold (q and o contiguous [B, S, H, D] over those tokens; k and v hold the plan's whole canvas
+ * as usual). */
+typedef struct stile_region {
+    int64_t hold[2][3]; /* tiles [hold[0][a], hold[1][a]) per axis: q, o and lse hold their video tokens,
+                           natural order within that box, then the text tokens */
+    int64_t run[2][3];  /* the video query tiles computed, a box inside hold (any empty axis: none); each
+                           attends its window and the valid text keys, as in the whole plan */
+    int text_queries;   /* nonzero: the text queries too, attending hold's tiles alone and, with text_keys,
+                           the valid text keys (the partial result a distributed plan merges) */
+    int text_keys;
+} stile_region;
+
+/* Video tokens of a region's hold box (its q, o and lse hold these, then the text), per axis in ext. */
+static inline int64_t stile_region_extent(const stile_layout *l, const stile_region *region, int64_t ext[3])
+{
+    int64_t n = 1;
+    for (int a = 0; a < 3; a++) {
+        const int64_t end = region->hold[1][a] * l->tile[a];
+        ext[a] = (end < l->canvas[a] ? end : l->canvas[a]) - region->hold[0][a] * l->tile[a];
+        n *= ext[a];
+    }
+    return n;
+}
+
+/* A strided copy of rows (*c.bytes each) where the device computes: for every (n, t, h, w) below ext,
+ * bytes from src + n*src.s[0] + t*src.s[1] + h*src.s[2] + w*src.s[3] to the same offsets of dst
+ * (byte strides; the two ranges must not overlap). */
+typedef struct stile_copy_rows {
+    int64_t ext[4];
+    size_t bytes;
+    struct {
+        char *base;
+        int64_t s[4];
+    } dst;
+    struct {
+        const char *base;
+        int64_t s[4];
+    } src;
+} stile_copy_rows;
+
+/* The log-sum-exp merge of n partial attentions of the same rows (text queries split by key ranges):
+ * part i's output o_parts + i * part_elems ([batch, rows, heads, D] contiguous, dtype) and LSE
+ * lse_parts + i * batch*heads*rows ([batch, heads, rows] f32; -inf: no keys) give o (dtype, element
+ * strides o_batch, o_row, D per head, 1) and, when not NULL, lse (f32, lse_row elements between
+ * (batch, head) rows). */
+typedef struct stile_merge {
+    int n;
+    int64_t batch, rows, heads, dim;
+    stile_dtype dtype;
+    const void *o_parts;
+    const float *lse_parts;
+    void *o;
+    int64_t o_batch, o_row;
+    float *lse;
+    int64_t lse_row;
+} stile_merge;
+
 /* ---- the backend vtable ---- */
 struct stile_backend {
     const char *name;
@@ -172,9 +231,17 @@ struct stile_backend {
     /* Optional: one VSA step (STILE_VSA_POOL .. COMBINE: stile_vsa.h's calls), io checked by core (NULL:
      * the backend has none). */
     stile_status (*vsa)(void *device, const stile_plan *plan, void *impl, int step, const struct stile_vsa_io *io);
+    /* Optional, all three or none (distributed plans, core/dist.c): execute a region of the plan's queries
+     * (io's q, o, lse sized to it; not checked by core: the caller made them), a strided copy, and the
+     * merge of partial attentions; on stream where the backend has streams. */
+    stile_status (*execute_region)(void *device, const stile_plan *plan, void *impl, const stile_io *io, const stile_region *region,
+                                   stile_exec_info *info);
+    stile_status (*copy_rows)(void *device, const stile_copy_rows *c, void *stream);
+    stile_status (*merge)(void *device, const stile_merge *m, void *stream);
 };
 
 enum { STILE_VSA_POOL = 1, STILE_VSA_COARSE, STILE_VSA_SELECT, STILE_VSA_COMBINE };
+
 
 /* A device around a backend implementation opened elsewhere (stile_vulkan_device_wrap): core takes
  * ownership of impl (closed through the backend's device_close). */

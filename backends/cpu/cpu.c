@@ -170,6 +170,11 @@ typedef struct cpu_exec {
     int64_t *pos;      /* per thread: max_rows positions */
     float qscale;      /* softmax scale * log2(e): scores come out in log2 units */
     cpu_key_tiles kt;  /* plans with key_tiles_k: the caller's key tiles, read */
+    const stile_region *rg; /* a region of the queries (distributed plans), or NULL: all of them */
+    int64_t rg_video;       /* with rg: video tokens of its hold box (q, o and lse index them, then the text) */
+    int64_t *run;           /* with rg: the items it computes (nrun of them) */
+    int64_t nrun;
+    stile_strides qs, os;   /* q's and o's: the plan's, or with rg the batch entries of its tokens apart */
 } cpu_exec;
 
 stile_status stile_cpu_key_tiles_read(const stile_plan *plan, const stile_tensor *key_tiles, cpu_key_tiles *out)
@@ -251,13 +256,13 @@ static void load_row(const cpu_exec *x, int which, int64_t pos, float *dst, floa
 {
     const stile_resolved *r = &x->plan->r;
     const stile_tensor *t = which == STILE_Q ? &x->io->q : which == STILE_K ? &x->io->k : &x->io->v;
-    stile_cpu_load_row(t->data, r->p.dtype, &r->strides[which], x->b, x->h, pos, r->p.head_dim, dst, mul);
+    stile_cpu_load_row(t->data, r->p.dtype, which == STILE_Q ? &x->qs : &r->strides[which], x->b, x->h, pos, r->p.head_dim, dst, mul);
 }
 
 static void store_row(const cpu_exec *x, int64_t pos, const float *src, float mul)
 {
     const stile_resolved *r = &x->plan->r;
-    stile_cpu_store_row(x->io->o.data, r->p.dtype, &r->strides[STILE_O], x->b, x->h, pos, r->p.head_dim, src, mul);
+    stile_cpu_store_row(x->io->o.data, r->p.dtype, &x->os, x->b, x->h, pos, r->p.head_dim, src, mul);
 }
 
 /* Phase 1: item t < tiles packs key tile t; item == tiles packs the valid text keys. */
@@ -299,12 +304,53 @@ static void attend_span(const cpu_exec *x, int64_t m, int64_t start, int64_t end
     }
 }
 
+/* Whether tile t of the plan's grid lies in box [lo, hi). */
+static int tile_in_box(const stile_plan *plan, int64_t t, const int64_t lo[3], const int64_t hi[3])
+{
+    const int64_t *g = plan->layout.grid, c[3] = {t / (g[1] * g[2]), t / g[2] % g[1], t % g[2]};
+    for (int a = 0; a < 3; a++)
+        if (c[a] < lo[a] || c[a] >= hi[a]) return 0;
+    return 1;
+}
+
+/* With a region: where the rows' canvas positions pos[] sit in the region's q, o and lse (natural order
+ * within the hold box, whose first token is origin and extent ext). */
+static void region_positions(const cpu_exec *x, int64_t m, int64_t *pos)
+{
+    const stile_layout *l = &x->plan->layout;
+    int64_t org[3], ext[3];
+    stile_region_extent(l, x->rg, ext);
+    for (int a = 0; a < 3; a++) org[a] = x->rg->hold[0][a] * l->tile[a];
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t n = pos[i], t = n / (l->canvas[1] * l->canvas[2]), h = n / l->canvas[2] % l->canvas[1], w = n % l->canvas[2];
+        pos[i] = ((t - org[0]) * ext[1] + h - org[1]) * ext[2] + w - org[2];
+    }
+}
+
+/* A text query block of a region attends the key tiles of the hold box (runs of consecutive tiles). */
+static void attend_hold(const cpu_exec *x, int64_t m, float *q, float *s, float *acc, float *mx, float *l, float *alpha)
+{
+    const stile_plan *plan = x->plan;
+    const int64_t *ts = plan->layout.tile_start;
+    for (int64_t t = 0; t < plan->layout.tiles;) {
+        if (!tile_in_box(plan, t, x->rg->hold[0], x->rg->hold[1])) {
+            t++;
+            continue;
+        }
+        int64_t e = t + 1;
+        while (e < plan->layout.tiles && tile_in_box(plan, e, x->rg->hold[0], x->rg->hold[1])) e++;
+        attend_span(x, m, ts[t], ts[e], q, s, acc, mx, l, alpha);
+        t = e;
+    }
+}
+
 /* Phase 2: one row block of queries against every key it attends. */
-static void compute_item(void *ctx, int64_t item, int thread)
+static void compute_item(void *ctx, int64_t index, int thread)
 {
     cpu_exec *x = ctx;
     const stile_plan *plan = x->plan;
     const stile_resolved *r = &plan->r;
+    const int64_t item = x->rg ? x->run[index] : index;
     const cpu_item *it = &x->cp->items[item];
     const int64_t D = r->p.head_dim, m = it->rows;
     float *q = x->work + (size_t)thread * x->work_floats;
@@ -312,8 +358,13 @@ static void compute_item(void *ctx, int64_t item, int thread)
     float *l = mx + CPU_ROW_BLOCK, *alpha = l + CPU_ROW_BLOCK;
     int64_t *pos = x->pos + (size_t)thread * (size_t)x->cp->max_rows;
 
-    if (it->tile >= 0) stile_cpu_tile_positions(plan, it->tile, it->local, m, pos);
-    else for (int64_t i = 0; i < m; i++) pos[i] = it->first + i;
+    if (it->tile >= 0) {
+        stile_cpu_tile_positions(plan, it->tile, it->local, m, pos);
+        if (x->rg) region_positions(x, m, pos);
+    } else {
+        const int64_t first = x->rg ? x->rg_video + it->first - r->video : it->first;
+        for (int64_t i = 0; i < m; i++) pos[i] = first + i;
+    }
     for (int64_t i = 0; i < m; i++) {
         load_row(x, STILE_Q, pos[i], q + i * D, x->qscale);
         mx[i] = -INFINITY;
@@ -349,27 +400,44 @@ static void compute_item(void *ctx, int64_t item, int thread)
             attend_span(x, m, ts[sc->runs[k].first], end, q, s, acc, mx, l, alpha);
         }
         if (r->text_valid > 0) attend_span(x, m, r->video, x->keys, q, s, acc, mx, l, alpha);
+    } else if (x->rg) {
+        attend_hold(x, m, q, s, acc, mx, l, alpha);
+        if (x->rg->text_keys && r->text_valid > 0) attend_span(x, m, r->video, x->keys, q, s, acc, mx, l, alpha);
     } else {
         attend_span(x, m, 0, x->keys, q, s, acc, mx, l, alpha);
     }
 
     float *lse = x->io->lse.data;
+    const int64_t lse_row = x->rg ? x->rg_video + r->p.text : r->tokens;
     for (int64_t i = 0; i < m; i++) {
         /* a row of no keys (an empty set of tiles and no valid text) has l = 0: its output is 0, its LSE -inf */
         const int none = l[i] == 0.0f;
         store_row(x, pos[i], acc + i * D, none ? 0.0f : 1.0f / l[i]);
         if (lse)
-            lse[(x->b * r->p.heads + x->h) * r->tokens + pos[i]] = none ? -INFINITY : (float)((mx[i] + log2((double)l[i])) * M_LN2);
+            lse[(x->b * r->p.heads + x->h) * lse_row + pos[i]] = none ? -INFINITY : (float)((mx[i] + log2((double)l[i])) * M_LN2);
     }
 }
 
-static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
+static stile_status cpu_execute_region(void *device, const stile_plan *plan, void *impl, const stile_io *io, const stile_region *rg,
+                                       stile_exec_info *info)
 {
     snprintf(info->path, sizeof info->path, "cblas");
     cpu_device *dev = device;
     const stile_resolved *r = &plan->r;
     const int64_t D = r->p.head_dim;
-    cpu_exec x = {.plan = plan, .cp = impl, .io = io};
+    cpu_exec x = {.plan = plan, .cp = impl, .io = io, .rg = rg, .qs = r->strides[STILE_Q], .os = r->strides[STILE_O]};
+    if (rg) {
+        int64_t ext[3];
+        x.rg_video = stile_region_extent(&plan->layout, rg, ext);
+        x.qs.batch = (x.rg_video + r->p.text) * x.qs.token; /* regions' tensors are contiguous [B, S, H, D] */
+        x.os.batch = (x.rg_video + r->p.text) * x.os.token;
+        x.run = malloc((size_t)x.cp->nitems * sizeof *x.run);
+        if (!x.run) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "CPU execute: out of memory for a region's items");
+        for (int64_t i = 0; i < x.cp->nitems; i++) {
+            const int64_t t = x.cp->items[i].tile;
+            if (t >= 0 ? tile_in_box(plan, t, rg->run[0], rg->run[1]) : rg->text_queries) x.run[x.nrun++] = i;
+        }
+    }
     x.keys = r->video + r->text_valid;
     x.qscale = (float)(r->p.scale * M_LOG2E);
     x.work_floats = (size_t)(2 * CPU_ROW_BLOCK * D + CPU_ROW_BLOCK * CPU_KEY_CHUNK + 3 * CPU_ROW_BLOCK);
@@ -389,15 +457,21 @@ static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl
     for (x.b = 0; x.b < r->p.batch; x.b++)
         for (x.h = 0; x.h < r->p.heads; x.h++) {
             stile_cpu_parallel_for(threads, plan->layout.tiles + 1, pack_item, &x);
-            stile_cpu_parallel_for(threads, x.cp->nitems, compute_item, &x);
+            stile_cpu_parallel_for(threads, rg ? x.nrun : x.cp->nitems, compute_item, &x);
         }
 done:
+    free(x.run);
     free(x.kp);
     free(x.vp);
     free(x.work);
     free(x.pos);
     stile_cpu_key_tiles_free(&x.kt);
     return rc;
+}
+
+static stile_status cpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
+{
+    return cpu_execute_region(device, plan, impl, io, NULL, info);
 }
 
 /* ---- buffers: host memory ---- */
@@ -446,6 +520,9 @@ const stile_backend stile_backend_cpu = {
     .backward = stile_cpu_backward,
     .backward_flops = stile_cpu_backward_flops,
     .vsa = stile_cpu_vsa,
+    .execute_region = cpu_execute_region,
+    .copy_rows = stile_cpu_copy_rows,
+    .merge = stile_cpu_merge,
 };
 
 const stile_module_info stile_module_cpu = {"cpu", &stile_backend_cpu, NULL};

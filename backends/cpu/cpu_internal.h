@@ -69,4 +69,8 @@ double stile_cpu_backward_flops(const stile_plan *plan);
 /* The VSA steps (cpu_vsa.c): step is STILE_VSA_POOL .. COMBINE, io checked by core/vsa.c. */
 stile_status stile_cpu_vsa(void *device, const stile_plan *plan, void *impl, int step, const struct stile_vsa_io *io);
 
+/* Distributed plans' steps (cpu_dist.c): the strided copy and the merge of partial attentions. */
+stile_status stile_cpu_copy_rows(void *device, const stile_copy_rows *c, void *stream);
+stile_status stile_cpu_merge(void *device, const stile_merge *m, void *stream);
+
 #endif
