@@ -1,288 +1,39 @@
 /* Distributed plans on CPU ranks over MPI (run under mpiexec -n P; tests/meson.build runs P = 2, 3, 5):
- * every rank makes the same seeded problem, runs its slab through stile_dist_execute, and checks its
- * rows (video of its slab and the text) against the fp64 oracle of the whole problem and against the
- * single-device plan's output (bitwise where the arithmetic is the same: head mode, and halo mode's
- * video rows when the slabs cut the t axis, where the local canvas keeps every run of key tiles).
- * Outputs are poisoned (NaN) before each run and guard bands after them must stay intact. */
-#include <math.h>
+ * the cases of dist_cases.c on each rank's CPU device, through libstile_mpi. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#include "stile/stile_check.h"
+#include "dist_cases.h"
 #include "stile/stile_mpi.h"
-
-enum { GUARD = 64 };
-
-typedef struct dcase {
-    const char *name;
-    stile_dist_mode mode;
-    stile_dist_axis axis;
-    int64_t batch, canvas[3], tile[3], heads, head_dim, text, padding;
-    int64_t windows[4][3]; /* per head, repeated over the heads */
-    stile_dtype dtype;
-    int uneven;            /* split the axis as unevenly as allowed: one tile each, the rest to the last rank */
-    int heads_per_rank;    /* head mode: heads = this x ranks */
-} dcase;
-
-/* canvas 10 x 9 x 11, tile 2 x 3 x 2: a 5 x 3 x 6 grid whose last w tile is partial */
-static const dcase cases[] = {
-    {"halo t, text, per-head windows", STILE_DIST_HALO, STILE_DIST_AXIS_T, 1, {10, 9, 11}, {2, 3, 2}, 3, 16, 5, 2,
-     {{1, 3, 3}, {3, 1, 5}, {5, 3, 1}}, STILE_DTYPE_F32, 0, 0},
-    {"halo w, a window reaching two slabs away", STILE_DIST_HALO, STILE_DIST_AXIS_W, 1, {10, 9, 11}, {2, 3, 2}, 2, 8, 0, 0,
-     {{3, 3, 5}, {1, 1, 3}}, STILE_DTYPE_F32, 0, 0},
-    {"halo w, uneven split, text, bf16", STILE_DIST_HALO, STILE_DIST_AXIS_W, 1, {10, 9, 11}, {2, 3, 2}, 2, 32, 4, 1,
-     {{3, 3, 3}, {1, 3, 5}}, STILE_DTYPE_BF16, 1, 0},
-    {"halo auto axis, batch 2, f16", STILE_DIST_HALO, STILE_DIST_AXIS_AUTO, 2, {10, 9, 11}, {2, 3, 2}, 2, 16, 3, 1,
-     {{3, 3, 3}, {5, 1, 1}}, STILE_DTYPE_F16, 0, 0},
-    {"halo t, whole-grid window (every rank's halo is the rest)", STILE_DIST_HALO, STILE_DIST_AXIS_T, 1, {10, 9, 11}, {2, 3, 2}, 1,
-     8, 2, 0, {{9, 9, 9}}, STILE_DTYPE_F32, 0, 0},
-    {"halo h, text all padding", STILE_DIST_HALO, STILE_DIST_AXIS_H, 1, {10, 9, 11}, {2, 3, 2}, 2, 16, 3, 3,
-     {{3, 3, 3}, {1, 1, 1}}, STILE_DTYPE_F32, 0, 0},
-    {"heads, text", STILE_DIST_HEADS, STILE_DIST_AXIS_W, 1, {10, 9, 11}, {2, 3, 2}, 0, 16, 3, 1,
-     {{3, 3, 3}, {1, 3, 5}}, STILE_DTYPE_F32, 0, 2},
-    {"heads, uneven split, batch 2, bf16", STILE_DIST_HEADS, STILE_DIST_AXIS_T, 2, {10, 9, 11}, {2, 3, 2}, 0, 32, 4, 2,
-     {{3, 1, 3}, {5, 3, 1}}, STILE_DTYPE_BF16, 1, 1},
-};
-
-static int rank, ranks;
-
-static void fail(int *failures, const char *name, const char *fmt, const char *detail)
-{
-    fprintf(stderr, "rank %d: %s: ", rank, name);
-    fprintf(stderr, fmt, detail);
-    fprintf(stderr, "\n");
-    (*failures)++;
-}
-
-/* Token index in the whole canvas of token i of the slab box org/ext (natural order). */
-static int64_t whole_token(const stile_problem *p, const int64_t org[3], const int64_t ext[3], int64_t i)
-{
-    const int64_t t = i / (ext[1] * ext[2]), h = i / ext[2] % ext[1], w = i % ext[2];
-    return ((org[0] + t) * p->canvas[1] + org[1] + h) * p->canvas[2] + org[2] + w;
-}
-
-static int run_case(stile_device *dev, const stile_comm *comm, const dcase *c, uint64_t seed)
-{
-    int failures = 0;
-    const int64_t heads = c->heads_per_rank ? c->heads_per_rank * ranks : c->heads;
-    int64_t(*win)[3] = calloc((size_t)heads, sizeof *win);
-    int nwin = 0;
-    while (nwin < 4 && c->windows[nwin][0]) nwin++;
-    for (int64_t h = 0; h < heads; h++) memcpy(win[h], c->windows[h % nwin], sizeof win[h]);
-    stile_problem p = {.struct_size = sizeof p, .batch = c->batch, .canvas = {c->canvas[0], c->canvas[1], c->canvas[2]},
-                       .tile = {c->tile[0], c->tile[1], c->tile[2]}, .head_windows = (const int64_t(*)[3])win, .heads = heads,
-                       .head_dim = c->head_dim, .text = c->text, .text_padding = c->padding, .dtype = c->dtype};
-    const int64_t grid[3] = {(p.canvas[0] + p.tile[0] - 1) / p.tile[0], (p.canvas[1] + p.tile[1] - 1) / p.tile[1],
-                             (p.canvas[2] + p.tile[2] - 1) / p.tile[2]};
-    int64_t split[8];
-    stile_dist_params dp = {.struct_size = sizeof dp, .mode = c->mode, .axis = c->axis};
-    if (c->uneven) {
-        const int64_t n = grid[c->axis - 1];
-        for (int i = 0; i < ranks; i++) split[i] = i == ranks - 1 ? n - (ranks - 1) : 1;
-        dp.split = split;
-    }
-    const int64_t video = p.canvas[0] * p.canvas[1] * p.canvas[2], tokens = video + p.text, B = p.batch, H = heads, D = p.head_dim;
-    const size_t es = stile_dtype_size(p.dtype), row = (size_t)(H * D) * es, whole = (size_t)(B * tokens) * row;
-    char *q = malloc(whole), *k = malloc(whole), *v = malloc(whole), *o1 = malloc(whole), *ow = malloc(whole);
-    float *lse1 = malloc((size_t)(B * H * tokens) * sizeof(float)), *lsew = malloc((size_t)(B * H * tokens) * sizeof(float));
-    stile_conf_fill_normal(q, p.dtype, B * tokens * H * D, seed);
-    stile_conf_fill_normal(k, p.dtype, B * tokens * H * D, seed + 1);
-    stile_conf_fill_normal(v, p.dtype, B * tokens * H * D, seed + 2);
-
-    /* the single-device plan over the whole problem */
-    stile_plan *plan = NULL;
-    stile_status st = stile_plan_create(dev, &p, &plan);
-    stile_io io1 = {.struct_size = sizeof io1, .q = stile_tensor_at(q, whole, p.dtype), .k = stile_tensor_at(k, whole, p.dtype),
-                    .v = stile_tensor_at(v, whole, p.dtype), .o = stile_tensor_at(o1, whole, p.dtype),
-                    .lse = stile_tensor_at(lse1, (size_t)(B * H * tokens) * sizeof(float), STILE_DTYPE_F32)};
-    if (st == STILE_OK) st = stile_plan_execute(plan, &io1);
-    stile_plan_destroy(&plan);
-    if (st != STILE_OK) fail(&failures, c->name, "single-device plan: %s", stile_last_error());
-
-    stile_dist_plan *dplan = NULL;
-    stile_dist_info info;
-    if (!failures && (st = stile_dist_plan_create(dev, &p, comm, &dp, &dplan)) != STILE_OK)
-        fail(&failures, c->name, "stile_dist_plan_create: %s", stile_last_error());
-    if (failures) goto done;
-    stile_dist_plan_get_info(dplan, &info);
-    int64_t org[3] = {0, 0, 0}, ext[3] = {p.canvas[0], p.canvas[1], p.canvas[2]};
-    const int a = info.axis;
-    org[a] = info.slab_tiles[0] * p.tile[a];
-    ext[a] = info.slab_canvas[a];
-    const int64_t sv = ext[0] * ext[1] * ext[2], S = info.slab_tokens;
-    const size_t sb = (size_t)(B * S) * row, lb = (size_t)(B * H * S) * sizeof(float);
-    char *sq = malloc(sb), *sk = malloc(sb), *svv = malloc(sb), *so = malloc(sb + GUARD);
-    float *sl = malloc(lb + GUARD);
-    int64_t *rows = malloc((size_t)S * sizeof *rows);
-    for (int64_t i = 0; i < S; i++) rows[i] = i < sv ? whole_token(&p, org, ext, i) : video + i - sv;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < S; i++) {
-            const size_t from = (size_t)(b * tokens + rows[i]) * row, to = (size_t)(b * S + i) * row;
-            memcpy(sq + to, q + from, row);
-            memcpy(sk + to, k + from, row);
-            memcpy(svv + to, v + from, row);
-        }
-    memset(so, 0xff, sb); /* NaN in every dtype */
-    memset(sl, 0xff, lb);
-    memset(so + sb, 0xA5, GUARD);
-    memset((char *)sl + lb, 0xA5, GUARD);
-    stile_io io = {.struct_size = sizeof io, .q = stile_tensor_at(sq, sb, p.dtype), .k = stile_tensor_at(sk, sb, p.dtype),
-                   .v = stile_tensor_at(svv, sb, p.dtype), .o = stile_tensor_at(so, sb, p.dtype),
-                   .lse = stile_tensor_at(sl, lb, STILE_DTYPE_F32)};
-    if ((st = stile_dist_execute(dplan, &io)) != STILE_OK) fail(&failures, c->name, "stile_dist_execute: %s", stile_last_error());
-    for (int g = 0; g < GUARD; g++)
-        if ((unsigned char)so[sb + g] != 0xA5 || ((unsigned char *)sl)[lb + g] != 0xA5) {
-            fail(&failures, c->name, "%s", "a guard band after o or lse was written");
-            break;
-        }
-    /* the slab's rows back into whole-problem tensors (NaN elsewhere), against the oracle on those rows */
-    memset(ow, 0xff, whole);
-    for (int64_t i = 0; i < (int64_t)(B * H * tokens); i++) lsew[i] = NAN;
-    int64_t differ = 0, compared = 0;
-    const int bitwise = c->mode == STILE_DIST_HEADS || (a == 0 && c->mode == STILE_DIST_HALO);
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < S; i++) {
-            const size_t at = (size_t)(b * tokens + rows[i]) * row;
-            memcpy(ow + at, so + (size_t)(b * S + i) * row, row);
-            for (int64_t h = 0; h < H; h++) lsew[(b * H + h) * tokens + rows[i]] = sl[(b * H + h) * S + i];
-            if (bitwise && (c->mode == STILE_DIST_HEADS || i < sv)) {
-                compared++;
-                differ += memcmp(ow + at, o1 + at, row) != 0;
-                for (int64_t h = 0; h < H; h++)
-                    differ += memcmp(&lsew[(b * H + h) * tokens + rows[i]], &lse1[(b * H + h) * tokens + rows[i]], sizeof(float)) != 0;
-            }
-        }
-    double *ref_o = malloc((size_t)(B * S * H * D) * sizeof(double)), *ref_lse = malloc((size_t)(B * H * S) * sizeof(double));
-    stile_check chk = {0};
-    stile_io iow = io1;
-    iow.o = stile_tensor_at(ow, whole, p.dtype);
-    iow.lse = stile_tensor_at(lsew, (size_t)(B * H * tokens) * sizeof(float), STILE_DTYPE_F32);
-    if (!failures) {
-        if ((st = stile_oracle(&p, &io1, rows, S, ref_o, ref_lse)) != STILE_OK ||
-            (st = stile_check_output(&p, &iow, rows, S, ref_o, ref_lse, &chk)) != STILE_OK)
-            fail(&failures, c->name, "oracle: %s", stile_last_error());
-        else if (!chk.passed) {
-            char d[160];
-            snprintf(d, sizeof d, "NMSE %.3g (bound %.0e), lse error %.3g, %lld non-finite", chk.nmse, chk.threshold, chk.lse_max_abs_error,
-                     (long long)chk.nonfinite);
-            fail(&failures, c->name, "against the oracle: %s", d);
-        }
-        if (differ) {
-            char d[96];
-            snprintf(d, sizeof d, "%lld of %lld rows (o rows and lse values)", (long long)differ, (long long)compared);
-            fail(&failures, c->name, "not bitwise the single-device output: %s", d);
-        }
-    }
-    printf("rank %d/%d %-58s %s axis %c slab [%lld, %lld) halo %lld+%lld interior [%lld, %lld) sent %lld B, NMSE %.2e%s: %s\n", rank, ranks,
-           c->name, c->mode == STILE_DIST_HALO ? "halo" : "heads", "thw"[a], (long long)info.slab_tiles[0], (long long)info.slab_tiles[1],
-           (long long)info.halo_tiles[0], (long long)info.halo_tiles[1], (long long)info.interior_tiles[0],
-           (long long)info.interior_tiles[1], (long long)info.bytes_sent, chk.nmse, bitwise ? ", bitwise" : "", failures ? "FAIL" : "ok");
-    free(ref_o);
-    free(ref_lse);
-    free(sq);
-    free(sk);
-    free(svv);
-    free(so);
-    free(sl);
-    free(rows);
-done:
-    stile_dist_plan_destroy(&dplan);
-    free(win);
-    free(q);
-    free(k);
-    free(v);
-    free(o1);
-    free(ow);
-    free(lse1);
-    free(lsew);
-    return failures;
-}
-
-/* Bad calls answer with a status on every rank, before any message. */
-static int bad_calls(stile_device *dev, const stile_comm *comm)
-{
-    int failures = 0;
-    stile_problem p = {.struct_size = sizeof p, .canvas = {12, 4, 4}, .tile = {2, 2, 2}, .window = {1, 1, 1}, .heads = 3, .head_dim = 8};
-    stile_dist_plan *d = NULL;
-    stile_dist_params dp = {.struct_size = sizeof dp, .axis = STILE_DIST_AXIS_T};
-    struct {
-        const char *what;
-        stile_status want;
-        stile_problem p;
-        stile_dist_params dp;
-    } bad[] = {
-        {"more ranks than tiles along t", STILE_ERR_INVALID_SIZE, p, dp},
-        {"a split not summing to the grid", STILE_ERR_INVALID_SIZE, p, dp},
-        {"tiled order", STILE_ERR_UNSUPPORTED, p, dp},
-        {"strides set", STILE_ERR_UNSUPPORTED, p, dp},
-        {"heads not a multiple of the ranks", STILE_ERR_UNSUPPORTED, p, dp},
-        {"an unknown mode", STILE_ERR_INVALID_ARGUMENT, p, dp},
-    };
-    const int64_t zeros[8] = {0};
-    bad[0].p.canvas[0] = 2; /* one tile along t */
-    bad[0].p.canvas[1] = bad[0].p.canvas[2] = 2;
-    bad[1].dp.split = zeros;
-    bad[2].p.order = STILE_ORDER_TILED;
-    bad[3].p.q.token = 3 * 8;
-    bad[4].dp.mode = STILE_DIST_HEADS;
-    bad[4].p.heads = ranks + 1;
-    bad[5].dp.mode = (stile_dist_mode)7;
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        if (i == 0 && ranks < 2) continue;
-        const stile_status st = stile_dist_plan_create(dev, &bad[i].p, comm, &bad[i].dp, &d);
-        if (st != bad[i].want || d) {
-            char m[200];
-            snprintf(m, sizeof m, "%s: status %d (%s), wanted %d", bad[i].what, (int)st, stile_last_error(), (int)bad[i].want);
-            fail(&failures, "bad calls", "%s", m);
-        }
-        stile_dist_plan_destroy(&d);
-    }
-    stile_comm wrong = *comm;
-    wrong.rank = ranks;
-    if (stile_dist_plan_create(dev, &p, &wrong, &dp, &d) != STILE_ERR_INVALID_ARGUMENT) fail(&failures, "bad calls", "%s", "rank out of range");
-    return failures;
-}
 
 int main(int argc, char **argv)
 {
+    int rank, ranks;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     const char *env = getenv("STILE_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 0) : 0;
+    unsigned long long seed = env ? strtoull(env, NULL, 0) : 0;
     if (!env) { /* fresh inputs every run, the same on every rank */
-        unsigned long long s = 0;
-        if (rank == 0) s = (unsigned long long)time(NULL) * 2654435761ull;
-        MPI_Bcast(&s, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
-        seed = s;
+        if (rank == 0) seed = (unsigned long long)time(NULL) * 2654435761ull;
+        MPI_Bcast(&seed, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
     }
-    if (rank == 0) printf("test_dist_mpi: %d ranks, seed %llu (STILE_TEST_SEED=%llu repeats it)\n", ranks, (unsigned long long)seed,
-                          (unsigned long long)seed);
+    if (rank == 0) printf("test_dist_mpi: %d ranks, seed %llu (STILE_TEST_SEED=%llu repeats it)\n", ranks, seed, seed);
     stile_device *dev = NULL;
     stile_device_params dparams = {.struct_size = sizeof dparams, .threads = 1};
     stile_comm comm;
-    int failures = 0;
     if (stile_device_open("cpu:0", &dparams, &dev) != STILE_OK || stile_comm_mpi(MPI_COMM_WORLD, &comm) != STILE_OK) {
         fprintf(stderr, "rank %d: setup failed: %s\n", rank, stile_last_error());
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const dcase *c = &cases[i];
-        if (c->axis != STILE_DIST_AXIS_AUTO) {
-            const int64_t n = (c->canvas[c->axis - 1] + c->tile[c->axis - 1] - 1) / c->tile[c->axis - 1];
-            if (n < ranks) {
-                if (rank == 0) printf("%-58s skipped: %lld tiles along the axis, %d ranks\n", c->name, (long long)n, ranks);
-                continue;
-            }
-        }
-        failures += run_case(dev, &comm, c, seed + 16 * i);
-        fflush(stdout);
+    int failures = 0;
+    for (int i = 0; i < dist_ncases_cpu; i++) {
+        failures += dist_run_case(dev, &comm, &dist_cases_cpu[i], seed + 16 * (uint64_t)i);
         MPI_Barrier(MPI_COMM_WORLD);
     }
-    failures += bad_calls(dev, &comm);
+    failures += dist_bad_calls(dev, &comm);
     int total = 0;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     stile_comm_free(&comm);

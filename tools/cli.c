@@ -15,7 +15,7 @@ enum {
     O_DEVICE, O_CANVAS, O_TILE, O_WINDOW, O_HEADS, O_HEAD_DIM, O_BATCH, O_TEXT, O_TEXT_PADDING, O_DTYPE, O_ORDER,
     O_SCALE, O_THREADS, O_SEED, O_JSON, O_COMPACT, O_CHECK, O_CHECK_ROWS, O_Q, O_K, O_V, O_OUT, O_LSE, O_REPEAT,
     O_WARMUP, O_PLAN_ONLY, O_NO_GEMM_REF, O_BACKWARD, O_VSA, O_NO_FULL, O_NAME, O_WORKLOAD, O_LIST_WORKLOADS, O_COMPARE, O_MARKDOWN, O_CASE, O_SKIP, O_SHARD, O_TITLE, O_CANDIDATES, O_SKIP_STEPS, O_MAX_REL_L2,
-    O_SPARSITY, O_HELP
+    O_SPARSITY, O_RANKS, O_DIST, O_AXIS, O_HELP
 };
 
 typedef struct opt_def {
@@ -74,6 +74,9 @@ static const opt_def opts[] = {
     {O_OUT, "out", "FILE", CMD_RUN, "write the output as .npy [B,S,H,D]"},
     {O_LSE, "lse", "FILE", CMD_RUN, "write the log-sum-exp as .npy [B,H,S] f32"},
     {O_REPEAT, "repeat", "N", CMD_BENCH, "timed runs per variant (default 3)"},
+    {O_RANKS, "ranks", "N", CMD_BENCH, "the problem over N ranks (distributed plans, docs/distributed.md): one process per CUDA device cuda:0..N-1 over NCCL, forked here; times the halo and head modes beside one device in the same run"},
+    {O_DIST, "dist", "halo|heads|both", CMD_BENCH, "with --ranks: the modes to time (default both)"},
+    {O_AXIS, "axis", "t|h|w|auto", CMD_BENCH, "with --ranks: the grid axis of the slabs (default auto)"},
     {O_WARMUP, "warmup", "N", CMD_BENCH, "untimed runs first (default 1)"},
     {O_PLAN_ONLY, "plan-only", NULL, CMD_BENCH, "time planning only (median of 200 plans)"},
     {O_NO_GEMM_REF, "no-gemm-ref", NULL, CMD_BENCH, "skip the CBLAS sgemm 2048^3 reference (CPU devices)"},
@@ -279,6 +282,15 @@ void cli_parse(cli_opts *o, int argc, char **argv, const char *summary)
             o->kt_window[0] = o->kt_window[1] = o->kt_window[2] = 0;
             break;
         case O_NO_FULL: o->no_full = 1; break;
+        case O_RANKS: o->ranks = (int)parse_int(o, "ranks", v, 1, 64); break;
+        case O_DIST:
+            if (strcmp(v, "halo") && strcmp(v, "heads") && strcmp(v, "both")) cli_usage_error(o, "--dist %s: must be halo, heads or both", v);
+            o->dist_modes = v[0] == 'b' ? 3 : v[1] == 'a' ? 1 : 2;
+            break;
+        case O_AXIS:
+            if (strcmp(v, "t") && strcmp(v, "h") && strcmp(v, "w") && strcmp(v, "auto")) cli_usage_error(o, "--axis %s: must be t, h, w or auto", v);
+            o->dist_axis = v[0] == 't' ? 1 : v[0] == 'h' ? 2 : v[0] == 'w' ? 3 : 0;
+            break;
         case O_NAME:
             if (!*v || strlen(v) > 64) cli_usage_error(o, "--name %s: must be 1 to 64 characters", *v ? "(too long)" : "''");
             o->name = v;

@@ -34,6 +34,9 @@ typedef struct cli_opts {
     int backward;
     int vsa;               /* bench: also time stile_vsa_forward */
     int no_full;
+    int ranks;             /* bench: over this many ranks (0: one device) */
+    int dist_modes;        /* bench --ranks: 1 halo, 2 heads, 3 (or 0) both */
+    int dist_axis;         /* bench --ranks: stile_dist_axis */
     int list_workloads;
     const char *workloads;     /* bench: comma-separated names, or "all" */
     const char *name;          /* bench: the name recorded for a problem given by options (NULL: "custom") */
@@ -116,5 +119,9 @@ int cli_commit(const cli_opts *o, stile_out_set **set);
 /* Today's UTC date-time (ISO 8601) and the command line as one string. */
 void cli_date(char *buf, size_t n);
 void cli_command(const cli_opts *o, char *buf, size_t n);
+
+/* `stile bench --ranks N` (cmd_bench_ranks.c): problem p (recorded as name) over o->ranks CUDA devices,
+ * forked from this process, which must not have touched a GPU; the exit status. */
+int cmd_bench_ranks(const cli_opts *o, const stile_problem *p, const char *name);
 
 #endif

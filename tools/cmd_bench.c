@@ -296,6 +296,15 @@ int cmd_bench(int argc, char **argv)
     int nprob = nsel ? nsel : 1;
     if (!nsel) cli_check_problem(&o);
 
+    if (o.ranks) { /* one problem over several devices: before this process opens any */
+        if (nsel > 1) cli_usage_error(&o, "--ranks: one problem at a time (%d workloads named)", nsel);
+        stile_problem p = nsel ? workload_problem(sel[0]) : o.p;
+        if (nsel && o.p.dtype != STILE_DTYPE_F32) p.dtype = o.p.dtype;
+        const int rc = cmd_bench_ranks(&o, &p, nsel ? sel[0]->name : o.name ? o.name : "custom");
+        free(o.windows);
+        free(sel);
+        return rc;
+    }
     double ref_gflops = 0;
     int want_ref = o.gemm_ref && STILE_HAVE_CPU && !o.plan_only && (strncmp(o.device, "cpu", 3) == 0 || strcmp(o.device, "auto") == 0);
     if (want_ref) ref_gflops = gemm_reference(); /* before the device opens: OpenBLAS keeps its own threads */

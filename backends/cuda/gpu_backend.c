@@ -226,6 +226,7 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     bp->tiled_order = r->p.order == STILE_ORDER_TILED;
     bp->kt_k = (int)r->p.key_tiles_k; /* the rows themselves come with each execution */
     bp->scale_log2 = (float)(r->p.scale * 1.4426950408889634);
+    stile_gpu_region_whole(bp);
     const stile_strides *st[4] = {&r->strides[STILE_Q], &r->strides[STILE_K], &r->strides[STILE_V], &r->strides[STILE_O]};
     long long *dst[4] = {bp->sq, bp->sk, bp->sv, bp->so};
     for (int i = 0; i < 4; i++) {
@@ -238,7 +239,7 @@ static stile_status gpu_plan_create(void *device, const stile_plan *plan, void *
     return STILE_OK;
 }
 
-static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, stile_exec_info *info);
+static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, const stile_region *rg, stile_exec_info *info);
 static stile_status launch_forward(gpu_device *dev, sta_params *pp, const stile_io *io, stile_exec_info *info);
 
 /* Scratch in stream order (the stream's memory pool), or plain memory on a device without pools
@@ -303,20 +304,86 @@ static stile_status key_tiles_verdict(const int *bad_dev)
     return STILE_OK;
 }
 
-static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
+/* p's region fields for rg (regions' q and o are contiguous [B, S, H, D] over the region's tokens). */
+static void region_params(sta_params *p, const stile_region *rg)
+{
+    int64_t ext[3];
+    const stile_layout l = {.canvas = {p->canvas[0], p->canvas[1], p->canvas[2]}, .tile = {p->tile[0], p->tile[1], p->tile[2]}};
+    p->q_video = (int)stile_region_extent(&l, rg, ext);
+    p->q_tokens = p->q_video + (p->tokens - p->video);
+    for (int a = 0; a < 3; a++) {
+        p->run_lo[a] = (int)rg->run[0][a];
+        p->run_hi[a] = (int)rg->run[1][a];
+        p->hold_lo[a] = (int)rg->hold[0][a];
+        p->hold_hi[a] = (int)rg->hold[1][a];
+        p->q_org[a] = (int)rg->hold[0][a] * p->tile[a];
+        p->q_ext[a] = (int)ext[a];
+    }
+    p->text_queries = rg->text_queries != 0;
+    p->text_keys = rg->text_keys != 0;
+    p->sq[0] = (long long)p->q_tokens * p->sq[1];
+    p->so[0] = (long long)p->q_tokens * p->so[1];
+}
+
+static stile_status gpu_execute_region(void *device, const stile_plan *plan, void *impl, const stile_io *io, const stile_region *rg,
+                                       stile_exec_info *info)
 {
     (void)plan;
     gpu_device *dev = device;
     gpu_scope scope;
     gpuError_t e = gpu_enter(dev->index, &scope);
-    stile_status st = e == gpuSuccess ? gpu_execute_on(dev, impl, io, info) : gpu_fail(e, "selecting the device");
+    stile_status st = e == gpuSuccess ? gpu_execute_on(dev, impl, io, rg, info) : gpu_fail(e, "selecting the device");
     gpu_leave(&scope);
     return st;
 }
 
-static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, stile_exec_info *info)
+static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl, const stile_io *io, stile_exec_info *info)
+{
+    return gpu_execute_region(device, plan, impl, io, NULL, info);
+}
+
+/* Distributed plans' copies and merges, on stream (the default stream, waited for, without one). */
+static stile_status dist_step(gpu_device *dev, int rc, void *stream, const char *what)
+{
+    (void)dev;
+    gpuError_t e = (gpuError_t)rc;
+    if (e == gpuSuccess && !stream) e = gpuStreamSynchronize(0);
+    return e == gpuSuccess ? STILE_OK : gpu_fail(e, what);
+}
+
+static stile_status gpu_copy_rows(void *device, const stile_copy_rows *c, void *stream)
+{
+    gpu_device *dev = device;
+    sta_copy_args a = {.bytes = (long long)c->bytes, .dst = c->dst.base, .src = c->src.base};
+    for (int i = 0; i < 4; i++) {
+        a.ext[i] = c->ext[i];
+        a.ds[i] = c->dst.s[i];
+        a.ss[i] = c->src.s[i];
+    }
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
+    stile_status st = e == gpuSuccess ? dist_step(dev, stile_gpu_copy_rows(&a, stream), stream, "copying rows") : gpu_fail(e, "selecting the device");
+    gpu_leave(&scope);
+    return st;
+}
+
+static stile_status gpu_merge(void *device, const stile_merge *m, void *stream)
+{
+    gpu_device *dev = device;
+    const sta_merge_args a = {.n = m->n, .dtype = (int)m->dtype, .batch = m->batch, .rows = m->rows, .heads = m->heads, .dim = m->dim,
+                              .o_parts = m->o_parts, .lse_parts = m->lse_parts, .o = m->o, .o_batch = m->o_batch, .o_row = m->o_row,
+                              .lse = m->lse, .lse_row = m->lse_row};
+    gpu_scope scope;
+    gpuError_t e = gpu_enter(dev->index, &scope);
+    stile_status st = e == gpuSuccess ? dist_step(dev, stile_gpu_merge(&a, stream), stream, "merging partial attentions") : gpu_fail(e, "selecting the device");
+    gpu_leave(&scope);
+    return st;
+}
+
+static stile_status gpu_execute_on(gpu_device *dev, gpu_plan *gp, const stile_io *io, const stile_region *rg, stile_exec_info *info)
 {
     sta_params p = gp->base;
+    if (rg) region_params(&p, rg);
     p.q = io->q.data;
     p.k = io->k.data;
     p.v = io->v.data;
@@ -501,6 +568,9 @@ const stile_backend BACKEND_SYMBOL = {
     .buffer_copy = gpu_buffer_copy,
     .plan_path = gpu_plan_path,
     .vsa = gpu_vsa,
+    .execute_region = gpu_execute_region,
+    .copy_rows = gpu_copy_rows,
+    .merge = gpu_merge,
 };
 
 const stile_module_info MODULE_SYMBOL = {STILE_GPU_NAME, &BACKEND_SYMBOL, NULL};

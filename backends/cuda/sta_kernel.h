@@ -34,7 +34,29 @@ typedef struct sta_params {
      * kt_qtiles[kt_qstart[s] .. kt_qstart[s + 1]) with s = (b * heads + h) * (tiles + 1) + t */
     const int *kt_rows, *kt_count, *kt_qstart, *kt_qtiles;
     int kt_k;
+    /* a region of the forward's queries (distributed plans: core's stile_region; natural order): video
+     * query tiles outside the box [run_lo, run_hi) are skipped; q, o and lse hold the tokens of the box
+     * of tokens q_org + [0, q_ext) (natural order within it), q_video of them, then the text, q_tokens in
+     * all; text query blocks run only with text_queries, attending the tiles of the box [hold_lo,
+     * hold_hi) and the valid text keys only with text_keys. The plan's own (stile_gpu_region_whole): the
+     * boxes the grid, q_* the canvas, text_queries and text_keys 1. */
+    int run_lo[3], run_hi[3], hold_lo[3], hold_hi[3];
+    int q_org[3], q_ext[3], q_video, q_tokens;
+    int text_queries, text_keys;
 } sta_params;
+
+/* Set p's region fields to the whole plan (every query; q, o and lse over the plan's tokens). */
+static inline void stile_gpu_region_whole(sta_params *p)
+{
+    for (int a = 0; a < 3; a++) {
+        p->run_lo[a] = p->hold_lo[a] = p->q_org[a] = 0;
+        p->run_hi[a] = p->hold_hi[a] = p->grid[a];
+        p->q_ext[a] = p->canvas[a];
+    }
+    p->q_video = p->video;
+    p->q_tokens = p->tokens;
+    p->text_queries = p->text_keys = 1;
+}
 
 /* The backward's: the forward's problem, tensors and table (o and lse are its inputs here), dO with
  * o's strides, dQ, dK and dV with q's, k's and v's, and delta: scratch of batch x heads x tokens
@@ -58,6 +80,8 @@ typedef struct sta_bwd_params {
 #define stile_gpu_key_tiles_prepare stile_hip_key_tiles_prepare
 #define stile_gpu_key_tiles_scratch stile_hip_key_tiles_scratch
 #define stile_gpu_vsa_launch stile_hip_vsa_launch
+#define stile_gpu_copy_rows stile_hip_copy_rows
+#define stile_gpu_merge stile_hip_merge
 #endif
 
 /* Which kernel a launch takes (one per kernel file; sta_launch.cu dispatches). */
@@ -119,6 +143,29 @@ enum { STA_VSA_POOL = 1, STA_VSA_COARSE, STA_VSA_SELECT, STA_VSA_COMBINE }; /* s
 /* Enqueue one VSA step on stream: 0, the runtime's error code (err filled), or -1 for a grid whose
  * rows do not fit the kernels' shared memory (err says the limit). */
 int stile_gpu_vsa_launch(const sta_params *p, int step, const sta_vsa_args *a, void *stream, char *err, size_t err_size);
+
+/* Distributed plans' steps (sta_dist.cu; core's stile_copy_rows and stile_merge as plain data). */
+typedef struct sta_copy_args {
+    long long ext[4]; /* rows (n, t, h, w) */
+    long long bytes;  /* per row */
+    char *dst;
+    const char *src;
+    long long ds[4], ss[4]; /* byte strides per level */
+} sta_copy_args;
+typedef struct sta_merge_args {
+    int n, dtype;
+    long long batch, rows, heads, dim;
+    const void *o_parts;
+    const float *lse_parts;
+    void *o;
+    long long o_batch, o_row;
+    float *lse;
+    long long lse_row;
+} sta_merge_args;
+/* Enqueue on stream: the copy of every row of a (a warp per row, 16-byte words where everything is
+ * aligned to them); the merge of m's n partial attentions. 0 or the runtime's error code. */
+int stile_gpu_copy_rows(const sta_copy_args *a, void *stream);
+int stile_gpu_merge(const sta_merge_args *m, void *stream);
 
 #ifdef __cplusplus
 }

@@ -10,10 +10,11 @@ __global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
     __shared__ float ks[SC_KEYS][SC_MAXD];
     __shared__ float vs[SC_KEYS][SC_MAXD];
     const int *blk = query_block(p);
+    if (!query_block_runs(p, blk)) return;
     const int h = blockIdx.y, b = blockIdx.z, D = p.head_dim, r = threadIdx.x;
     const bool active = r < blk[STILE_BLOCK_NROWS];
     const geom qg = query_geom(p, blk);
-    long long qtok = active ? query_token(p, blk, qg, r) : 0;
+    long long qtok = active ? query_row_token(p, blk, qg, r) : 0;
     float q[SC_MAXD], acc[SC_MAXD];
     for (int d = 0; d < D; d++) {
         q[d] = active ? load_elem(p.q, p.dtype, b * p.sq[0] + qtok * p.sq[1] + h * p.sq[2] + d * p.sq[3]) * p.scale_log2 : 0.f;
@@ -49,7 +50,7 @@ __global__ void __launch_bounds__(BM) sta_fwd_scalar(const sta_params p)
     /* a row of no keys (caller-chosen tiles: an empty set, no valid text): o = 0, lse = -inf */
     const float inv = l > 0.f ? 1.f / l : 0.f;
     for (int d = 0; d < D; d++) store_elem(p.o, p.dtype, b * p.so[0] + qtok * p.so[1] + h * p.so[2] + d * p.so[3], acc[d] * inv);
-    if (p.lse) p.lse[((long long)b * p.heads + h) * p.tokens + qtok] = l > 0.f ? (m + log2f(l)) * 0.69314718055994531f : neg_inf();
+    if (p.lse) p.lse[((long long)b * p.heads + h) * p.q_tokens + qtok] = l > 0.f ? (m + log2f(l)) * 0.69314718055994531f : neg_inf();
 }
 
 } /* namespace */

@@ -8,6 +8,7 @@
 #define STILE_STA_SCHEDULE_CUH
 
 #include "sta_paths.cuh"
+#include "sta_region.cuh"
 
 namespace {
 
@@ -54,7 +55,7 @@ __device__ __forceinline__ void seg_enter(const sta_params &p, chunk_iter &it)
 {
     it.off = 0;
     if (it.seg < it.nseg) {
-        it.tile = it.all_tiles ? it.seg : it.list[it.row + it.seg];
+        it.tile = it.all_tiles ? hold_tile(p, it.seg) : it.list[it.row + it.seg];
         it.g = tile_geom(p, it.tile);
         it.size = it.g.ext[0] * it.g.ext[1] * it.g.ext[2];
     } else {
@@ -70,7 +71,7 @@ __device__ __forceinline__ chunk_iter chunk_list(const sta_params &p, const int 
     it.all_tiles = all_tiles;
     it.list = list;
     it.text = text;
-    it.nseg = all_tiles ? p.tiles : n;
+    it.nseg = all_tiles ? hold_count(p) : n;
     it.row = all_tiles ? 0 : row;
     it.seg = 0;
     seg_enter(p, it);
@@ -92,7 +93,7 @@ __device__ __forceinline__ chunk_iter chunk_begin(const sta_params &p, int qtile
         const int r = (b * p.heads + head) * p.tiles + qtile; /* < 2^31: stile_resolve */
         return chunk_list(p, p.kt_rows, r * p.kt_k, p.kt_count[r], false, p.text_valid);
     }
-    return chunk_walk(p, p.row_start, p.key_tiles, qtile, head, p.text_valid);
+    return chunk_walk(p, p.row_start, p.key_tiles, qtile, head, qtile >= 0 || p.text_keys ? p.text_valid : 0);
 }
 
 /* The queries key tile ktile (-1: a text key block) of batch entry b, head `head` gets gradients
@@ -146,6 +147,21 @@ __device__ __forceinline__ long long query_token(const sta_params &p, const int 
 {
     return blk[STILE_BLOCK_TILE] >= 0 ? tile_token(p, blk[STILE_BLOCK_TILE], g, blk[STILE_BLOCK_ROW] + r)
                                       : (long long)blk[STILE_BLOCK_TOKEN] + r;
+}
+
+/* The forward's: whether this query block runs in the region, and where its row r sits in q, o and
+ * lse (the region's tokens; the plan's without one). */
+__device__ __forceinline__ bool query_block_runs(const sta_params &p, const int *blk)
+{
+    return blk[STILE_BLOCK_TILE] >= 0 ? tile_in(p, blk[STILE_BLOCK_TILE], p.run_lo, p.run_hi) : p.text_queries != 0;
+}
+__device__ __forceinline__ long long query_row_token(const sta_params &p, const int *blk, const geom &g, int r)
+{
+    if (blk[STILE_BLOCK_TILE] < 0) return (long long)p.q_video + blk[STILE_BLOCK_TOKEN] - p.video + r;
+    if (p.tiled_order) return p.tile_start[blk[STILE_BLOCK_TILE]] + blk[STILE_BLOCK_ROW] + r;
+    const int e12 = g.ext[1] * g.ext[2], lr = blk[STILE_BLOCK_ROW] + r;
+    const int lt = lr / e12, rem = lr - lt * e12, lh = rem / g.ext[2], lw = rem - lh * g.ext[2];
+    return ((long long)(g.org[0] + lt - p.q_org[0]) * p.q_ext[1] + g.org[1] + lh - p.q_org[1]) * p.q_ext[2] + g.org[2] + lw - p.q_org[2];
 }
 
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }

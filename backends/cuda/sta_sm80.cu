@@ -27,6 +27,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
     raw16 *Ks = Qs + BM * D; /* two stages */
     raw16 *Vs = Ks + 2 * BN * D;
     const int *blk = query_block(p);
+    if (!query_block_runs(p, blk)) return;
     const int h = blockIdx.y, b = blockIdx.z;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int qrows = blk[STILE_BLOCK_NROWS];
@@ -40,7 +41,7 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
 
     for (int r = r0; r < BM; r += RPP) {
         const bool ok = r < qrows;
-        const long long tok = ok ? query_token(p, blk, qg, r) : 0;
+        const long long tok = ok ? query_row_token(p, blk, qg, r) : 0;
         cp_async16(&Qs[sw<D>(r, cc * 8)], qb + tok * p.sq[1] + cc * 8, ok);
     }
     cp_commit();
@@ -215,13 +216,13 @@ __global__ void __launch_bounds__(128, 2) sta_fwd_mma(const sta_params p)
                 *reinterpret_cast<unsigned *>(&Qs[sw<D>(row, dt * 8 + 2 * (lane & 3))]) =
                     pack2<BF>(o_acc[mt][dt][2 * i] * inv, o_acc[mt][dt][2 * i + 1] * inv);
             if (p.lse && (lane & 3) == 0 && row < qrows)
-                p.lse[((long long)b * p.heads + h) * p.tokens + query_token(p, blk, qg, row)] =
+                p.lse[((long long)b * p.heads + h) * p.q_tokens + query_row_token(p, blk, qg, row)] =
                     (m_r[mt][i] * p.scale_log2 + log2f(l)) * 0.69314718055994531f;
         }
     __syncthreads();
     raw16 *ob = (raw16 *)p.o + b * p.so[0] + h * p.so[2];
     for (int r = r0; r < qrows; r += RPP)
-        *reinterpret_cast<uint4 *>(ob + query_token(p, blk, qg, r) * p.so[1] + cc * 8) =
+        *reinterpret_cast<uint4 *>(ob + query_row_token(p, blk, qg, r) * p.so[1] + cc * 8) =
             *reinterpret_cast<const uint4 *>(&Qs[sw<D>(r, cc * 8)]);
 }
 

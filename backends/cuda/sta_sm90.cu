@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "sta_paths.cuh"
+#include "sta_region.cuh"
 #include "sta_softmax.cuh"
 #include "sta_wgmma.cuh"
 
@@ -259,9 +260,12 @@ template <class C, int D, int S> __device__ __forceinline__ void producer(const 
             const int r = v % per;
             qtile = r / P.nsq;
             slab = r % P.nsq;
+            if (!tile_in(p, qtile, p.run_lo, p.run_hi)) continue; /* outside a region's queries */
             qg = tile_geom(p, qtile);
             if (slab * kq >= qg.ext[0]) continue; /* past a partial tile's last frame */
         }
+        if (qtile < 0 && !p.text_queries) continue;
+        const int ntb_item = qtile < 0 && !p.text_keys ? 0 : ntb; /* a region's text queries may leave the text keys out */
         mbar_wait(q_empty, (qn & 1) ^ 1);
         int *info = infos + L::INFO_INTS * (qn & 1);
         /* the item's record: kind (1 video block in natural order, 2 a block of rows: text, or video
@@ -271,7 +275,7 @@ template <class C, int D, int S> __device__ __forceinline__ void producer(const 
         if (qtile < 0) {
             const int text = p.tokens - p.video;
             info[0] = 2;
-            info[2] = p.video + toff;
+            info[2] = p.q_video + toff;
             info[3] = text - toff < MQ ? text - toff : MQ;
             mbar_arrive_tx(q_full, q_text_bytes);
 #pragma unroll
@@ -286,16 +290,17 @@ template <class C, int D, int S> __device__ __forceinline__ void producer(const 
             for (int ch = 0; ch < L::NCH; ch++) tma_load3(sb + L::OFF_Q + ch * L::QCH, &P.tq, q_full, hd * D + 64 * ch, r0, b);
         } else {
             const int t0 = qg.org[0] + slab * kq, lt = qg.ext[0] - slab * kq;
+            /* q, o and lse over the region's box of tokens (the canvas without one) */
+            const int qt = t0 - p.q_org[0], qh = qg.org[1] - p.q_org[1], qw = qg.org[2] - p.q_org[2];
             info[0] = 1;
-            info[2] = (t0 * p.canvas[1] + qg.org[1]) * p.canvas[2] + qg.org[2];
+            info[2] = (qt * p.q_ext[1] + qh) * p.q_ext[2] + qw;
             info[3] = (lt < kq ? lt : kq) | qg.ext[1] << 10 | qg.ext[2] << 20;
             mbar_arrive_tx(q_full, q_video_bytes);
 #pragma unroll
-            for (int ch = 0; ch < L::NCH; ch++)
-                tma_load5(sb + L::OFF_Q + ch * L::QCH, &P.tq, q_full, hd * D + 64 * ch, qg.org[2], qg.org[1], t0, b);
+            for (int ch = 0; ch < L::NCH; ch++) tma_load5(sb + L::OFF_Q + ch * L::QCH, &P.tq, q_full, hd * D + 64 * ch, qw, qh, qt, b);
         }
         qn++;
-        int row = 0, nseg = p.tiles;
+        int row = 0, nseg = hold_count(p); /* a text block: the hold box's tiles (the grid without a region) */
         const int *list = p.key_tiles;
         if (qtile >= 0 && p.kt_rows) { /* the caller's tiles (sta_key_tiles.cu) */
             const int r = (b * p.heads + hd) * p.tiles + qtile;
@@ -309,22 +314,22 @@ template <class C, int D, int S> __device__ __forceinline__ void producer(const 
         }
         /* a block of no keys at all (an empty set, no valid text) still gets one block, fully masked
          * (mode 2, 0 rows valid: the first rows of the video map), so its consumers finish it: o = 0, lse -inf */
-        if (nseg == 0 && ntb == 0) put(false, 0, 0, 0, b, hd, 2, 0, 0, 0, 1);
+        if (nseg == 0 && ntb_item == 0) put(false, 0, 0, 0, b, hd, 2, 0, 0, 0, 1);
         for (int sg = 0; sg < nseg; sg++) {
-            const int kt = qtile < 0 ? sg : list[row + sg];
+            const int kt = qtile < 0 ? hold_tile(p, sg) : list[row + sg];
             const geom g = tile_geom(p, kt);
             const int ns = (g.ext[0] + kk - 1) / kk;
             for (int s = 0; s < ns; s++) {
                 const int lt = g.ext[0] - s * kk < kk ? g.ext[0] - s * kk : kk, e12 = g.ext[1] * g.ext[2];
                 const bool dense = kv_rows_full && lt == kk && g.ext[1] == th && g.ext[2] == tw;
-                const int last = sg == nseg - 1 && s == ns - 1 && ntb == 0;
+                const int last = sg == nseg - 1 && s == ns - 1 && ntb_item == 0;
                 if (tiled) put(false, g.first + s * kk * e12, 0, 0, b, hd, dense ? 0 : 2, lt * e12, 0, 0, last);
                 else put(false, g.org[2], g.org[1], g.org[0] + s * kk, b, hd, dense ? 0 : 1, lt, g.ext[1], g.ext[2], last);
             }
         }
-        for (int t = 0; t < ntb; t++) {
+        for (int t = 0; t < ntb_item; t++) {
             const int lim = p.text_valid - t * KVR;
-            put(true, t * KVR, 0, 0, b, hd, lim >= KVR ? 0 : 2, lim, 0, 0, t == ntb - 1);
+            put(true, t * KVR, 0, 0, b, hd, lim >= KVR ? 0 : 2, lim, 0, 0, t == ntb_item - 1);
         }
     }
     mbar_wait(q_empty, (qn & 1) ^ 1);
@@ -480,7 +485,7 @@ template <class C, int D, bool BF, int S> __device__ __forceinline__ void consum
             } else {
                 const int lt = R / hw, r = R - lt * hw, lh = r / tw, lw = r - lh * tw;
                 ok = lt < (lim & 1023) && lh < (lim >> 10 & 1023) && lw < lim >> 20;
-                tok = tok0 + ((long long)lt * p.canvas[1] + lh) * p.canvas[2] + lw;
+                tok = tok0 + ((long long)lt * p.q_ext[1] + lh) * p.q_ext[2] + lw;
             }
             if (!ok) continue;
             const int b = bh / p.heads, hd = bh - b * p.heads;
@@ -489,7 +494,7 @@ template <class C, int D, bool BF, int S> __device__ __forceinline__ void consum
             for (int j = 0; j < D / 8; j++)
                 *reinterpret_cast<unsigned *>(orow + 8 * j) = pack2<BF>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
             if (p.lse && quad == 0)
-                p.lse[(long long)bh * p.tokens + tok] = (m[h] * sc + log2f(lsum)) * 0.69314718055994531f;
+                p.lse[(long long)bh * p.q_tokens + tok] = (m[h] * sc + log2f(lsum)) * 0.69314718055994531f;
         }
     }
 }
@@ -564,10 +569,10 @@ int frames_per_box(const sta_params *p, int rows)
 }
 
 /* A map over base with strides st: with rows > 0 the 3-dim (heads*D, rows tokens from token first, B)
- * with boxes of box rows; else the natural-order video map (heads*D, W, H, T, B) with boxes of box
- * frames of one tile. */
+ * with boxes of box rows; else the natural-order video map (heads*D, W, H, T, B) of the video tokens
+ * canvas (T, H, W) with boxes of box frames of one tile. */
 CUresult encode(PFN_cuTensorMapEncodeTiled_v12000 fn, CUtensorMap *m, const sta_params *p, const void *base, const long long *st,
-                long long first, long long rows, int box_rows_or_frames)
+                long long first, long long rows, int box_rows_or_frames, const int *canvas)
 {
     const CUtensorMapDataType dt = p->dtype == DT_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
     const cuuint32_t es[5] = {1, 1, 1, 1, 1};
@@ -579,7 +584,7 @@ CUresult encode(PFN_cuTensorMapEncodeTiled_v12000 fn, CUtensorMap *m, const sta_
         return fn(m, dt, 3, addr, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                   CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     }
-    const cuuint64_t W = p->canvas[2], H = p->canvas[1], T = p->canvas[0], row = (cuuint64_t)st[1] * 2;
+    const cuuint64_t W = canvas[2], H = canvas[1], T = canvas[0], row = (cuuint64_t)st[1] * 2;
     const cuuint64_t dims[5] = {(cuuint64_t)p->heads * p->head_dim, W, H, T, (cuuint64_t)p->batch};
     const cuuint64_t strides[4] = {row, row * W, row * W * H, (cuuint64_t)st[0] * 2};
     const cuuint32_t box[5] = {64, (cuuint32_t)p->tile[2], (cuuint32_t)p->tile[1], (cuuint32_t)box_rows_or_frames, 1};
@@ -626,12 +631,13 @@ template <class C> int launch_shape(const sta_params *p, gpuStream_t stream, cha
      * hold in a whole tile) over the video tokens alone */
     const int hw = p->tile[1] * p->tile[2], vrows = p->tiled_order ? p->video : 0;
     const int qbox = p->tiled_order ? local.kq * hw : local.kq, kbox = p->tiled_order ? local.kk * hw : local.kk;
-    CUresult r = encode(fn, &local.tq, p, p->q, p->sq, 0, vrows, qbox);
-    if (r == CUDA_SUCCESS) r = encode(fn, &local.tk, p, p->k, p->sk, 0, vrows, kbox);
-    if (r == CUDA_SUCCESS) r = encode(fn, &local.tv, p, p->v, p->sv, 0, vrows, kbox);
-    if (r == CUDA_SUCCESS && text > 0) r = encode(fn, &local.xq, p, p->q, p->sq, p->video, text, MQ);
-    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xk, p, p->k, p->sk, p->video, p->text_valid, KVR);
-    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xv, p, p->v, p->sv, p->video, p->text_valid, KVR);
+    /* q over the region's tokens (the canvas without one), k and v over the plan's */
+    CUresult r = encode(fn, &local.tq, p, p->q, p->sq, 0, vrows, qbox, p->q_ext);
+    if (r == CUDA_SUCCESS) r = encode(fn, &local.tk, p, p->k, p->sk, 0, vrows, kbox, p->canvas);
+    if (r == CUDA_SUCCESS) r = encode(fn, &local.tv, p, p->v, p->sv, 0, vrows, kbox, p->canvas);
+    if (r == CUDA_SUCCESS && text > 0) r = encode(fn, &local.xq, p, p->q, p->sq, p->q_video, text, MQ, NULL);
+    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xk, p, p->k, p->sk, p->video, p->text_valid, KVR, NULL);
+    if (r == CUDA_SUCCESS && p->text_valid > 0) r = encode(fn, &local.xv, p, p->v, p->sv, p->video, p->text_valid, KVR, NULL);
     if (r != CUDA_SUCCESS) {
         snprintf(err, err_size, "cuTensorMapEncodeTiled refused a tensor map (CUresult %d)", (int)r);
         return -1;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue 17 on a host with two or more GPUs (the device tool's nvidia-h200-x2; `source .device/setup.sh`
+# first): the distributed cases on CUDA over NCCL on every kernel path (tests/test_dist_nccl.c), the
+# CUDA conformance table on cuda:0 (the region changes touch every forward kernel), then HunyuanVideo
+# 720p window 3x3x3 over the ranks in halo and head modes beside one device in the same run.
+#   STILE_COMMIT=<commit> bash bench/dist-run.sh [RANKS]   (results in $OUT)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-out}
+ranks=${1:-2}
+mkdir -p "$out"
+exec > >(tee -a "$out/run.log") 2>&1
+# NVLink multicast stays off on these machines (the device tool's KINDS.md)
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+# NCCL: the toolkit's, else the PyPI wheel's that torch loads
+nr=/usr/local/cuda
+if [ ! -f $nr/include/nccl.h ]; then
+    w=$(python3 -c "import nvidia.nccl as m; print(list(m.__path__)[0])")
+    mkdir -p /tmp/nccl/lib
+    ln -sfn "$w/include" /tmp/nccl/include
+    ln -sf "$w/lib/libnccl.so.2" /tmp/nccl/lib/libnccl.so
+    ln -sf "$w/lib/libnccl.so.2" /tmp/nccl/lib/libnccl.so.2
+    nr=/tmp/nccl
+fi
+echo "NCCL from $nr"
+export LD_LIBRARY_PATH=$nr/lib:$nr/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+[ -f build-dist/build.ninja ] || meson setup build-dist -Dvulkan=disabled -Dhip=disabled -Dmpi=disabled -Dnvcc_archs=90 \
+    -Dnccl_root=$nr -Dcommit="${STILE_COMMIT:-}" >/dev/null
+ninja -C build-dist tools/stile tests/test_dist_nccl | grep -E "warning|error|FAILED"
+S=build-dist/tools/stile
+export STILE_BACKEND_PATH=$PWD/build-dist
+for p in hopper mma portable; do
+    echo "== test_dist_nccl $ranks ranks, STILE_CUDA_PATH=$p [${SECONDS}s]"
+    STILE_CUDA_PATH=$p timeout 300 build-dist/tests/test_dist_nccl "$ranks" | grep -v ": ok$"
+done
+echo "== conformance on cuda:0 without sampling [${SECONDS}s]"
+timeout 300 $S conformance --device cuda:0 --skip sampled --json "$out/conformance-cuda.json" | grep -vE "^  pass"
+echo "== HunyuanVideo 720p over $ranks ranks [${SECONDS}s]"
+timeout 300 $S bench --ranks "$ranks" --device cuda --workload hunyuan-720p --repeat 10 --warmup 3 --json "$out/dist-hunyuan-720p.json"
+echo "== the same with 256 text tokens [${SECONDS}s]"
+timeout 300 $S bench --ranks "$ranks" --device cuda --canvas 30x48x80 --tile 6x8x8 --window 3x3x3 --heads 24 --head-dim 128 \
+    --dtype bf16 --text 256 --name hunyuan-720p-text256 --repeat 10 --warmup 3 --json "$out/dist-hunyuan-720p-text256.json"
+echo "== done [${SECONDS}s]"
