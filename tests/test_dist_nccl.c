@@ -31,7 +31,7 @@ static int child(int rank, int ranks, int fd_in, int fd_out, unsigned long long 
         return 1;
     }
     stile_comm comm;
-    if (stile_comm_nccl_init(ranks, &id, rank, &comm) != STILE_OK) {
+    if (stile_comm_nccl_init(ranks, &id, rank, rank, &comm) != STILE_OK) {
         fprintf(stderr, "rank %d: %s\n", rank, stile_last_error());
         return 1;
     }

@@ -118,7 +118,7 @@ static int rank_main(const cli_opts *o, const stile_problem *p, const char *name
     } else if (read(fd_in, &id, sizeof id) != (ssize_t)sizeof id) {
         return 1;
     }
-    if (stile_comm_nccl_init(o->ranks, &id, rank, &c.comm) != STILE_OK || stile_buffer_create(c.dev, sizeof(float), &c.one) != STILE_OK)
+    if (stile_comm_nccl_init(o->ranks, &id, rank, rank, &c.comm) != STILE_OK || stile_buffer_create(c.dev, sizeof(float), &c.one) != STILE_OK)
         return fprintf(stderr, "stile bench: rank %d: %s\n", rank, stile_last_error()), 1;
     const int64_t B = p->batch ? p->batch : 1, H = p->heads, D = p->head_dim;
     const size_t es = stile_dtype_size(p->dtype);

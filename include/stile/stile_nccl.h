@@ -12,16 +12,16 @@
 extern "C" {
 #endif
 
-/** Fill *out with a transport over the caller's communicator (e.g. from torch.distributed), whose
- * rank's device is current on this thread: the adapter makes its stream there. The communicator stays
- * the caller's (stile_comm_free leaves it). Exchanges are ncclSend/ncclRecv in one group; messages
+/** Fill *out with a transport over the caller's communicator (e.g. from torch.distributed): its stream
+ * and every call on the communicator's CUDA device (ncclCommCuDevice). The communicator stays the
+ * caller's (stile_comm_free leaves it). Exchanges are ncclSend/ncclRecv in one group; messages
  * between two ranks match in the order posted. Thread-safety: as NCCL. */
 STILE_API stile_status stile_comm_nccl(ncclComm_t comm, stile_comm *out);
 
-/** The same over a communicator stile makes (ncclCommInitRank: every rank calls this with the same id,
- * from ncclGetUniqueId on one rank, and its own rank, with its device current) and destroys in
+/** The same over a communicator stile makes on CUDA device cuda_device (ncclCommInitRank: every rank
+ * calls this with the same id, from ncclGetUniqueId on one rank, and its own rank) and destroys in
  * stile_comm_free. */
-STILE_API stile_status stile_comm_nccl_init(int nranks, const ncclUniqueId *id, int rank, stile_comm *out);
+STILE_API stile_status stile_comm_nccl_init(int nranks, const ncclUniqueId *id, int rank, int cuda_device, stile_comm *out);
 
 #ifdef __cplusplus
 }

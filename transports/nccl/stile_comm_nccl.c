@@ -7,6 +7,7 @@
 
 typedef struct nccl_ctx {
     ncclComm_t comm;
+    int device;          /* the communicator's CUDA device, made current for every call */
     int owned;           /* made by stile_comm_nccl_init: destroyed on release */
     cudaStream_t stream; /* the exchanges' own stream (non-blocking: no implicit order with stream 0) */
 } nccl_ctx;
@@ -26,7 +27,8 @@ static stile_status nccl_exchange_start(void *ctx, const stile_comm_msg *sends, 
 {
     nccl_ctx *c = ctx;
     cudaEvent_t ready = NULL, done = NULL;
-    cudaError_t e = cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+    cudaError_t e = cudaSetDevice(c->device);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
     if (e == cudaSuccess) e = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
     /* the exchange reads what the caller's stream wrote before it */
     if (e == cudaSuccess) e = cudaEventRecord(ready, (cudaStream_t)stream);
@@ -56,10 +58,11 @@ static stile_status nccl_exchange_start(void *ctx, const stile_comm_msg *sends, 
 
 static stile_status nccl_exchange_wait(void *ctx, void *pending, void *stream)
 {
-    (void)ctx;
+    const nccl_ctx *c = ctx;
     cudaEvent_t done = pending;
     if (!done) return STILE_OK;
-    const cudaError_t e = stream ? cudaStreamWaitEvent((cudaStream_t)stream, done, 0) : cudaEventSynchronize(done);
+    cudaError_t e = cudaSetDevice(c->device);
+    if (e == cudaSuccess) e = stream ? cudaStreamWaitEvent((cudaStream_t)stream, done, 0) : cudaEventSynchronize(done);
     cudaEventDestroy(done); /* released once the work it marks completes */
     return e == cudaSuccess ? STILE_OK : cuda_fail(e, "waiting for an exchange");
 }
@@ -67,6 +70,8 @@ static stile_status nccl_exchange_wait(void *ctx, void *pending, void *stream)
 static stile_status nccl_allreduce(void *ctx, float *data, size_t count, stile_comm_op op, void *stream)
 {
     const nccl_ctx *c = ctx;
+    const cudaError_t se = cudaSetDevice(c->device);
+    if (se != cudaSuccess) return cuda_fail(se, "selecting the device");
     const ncclResult_t r = ncclAllReduce(data, data, count, ncclFloat, op == STILE_COMM_MAX ? ncclMax : ncclSum, c->comm, (cudaStream_t)stream);
     if (r != ncclSuccess) return nccl_fail(r, "ncclAllReduce");
     if (!stream) {
@@ -96,11 +101,13 @@ static stile_status make(ncclComm_t comm, int owned, stile_comm *out)
     c->owned = owned;
     ncclResult_t r = ncclCommUserRank(comm, &out->rank);
     if (r == ncclSuccess) r = ncclCommCount(comm, &out->size);
+    if (r == ncclSuccess) r = ncclCommCuDevice(comm, &c->device);
     if (r != ncclSuccess) {
         nccl_release(c);
-        return nccl_fail(r, "reading the communicator's rank");
+        return nccl_fail(r, "reading the communicator's rank and device");
     }
-    const cudaError_t e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    cudaError_t e = cudaSetDevice(c->device);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
         c->stream = NULL;
         nccl_release(c);
@@ -122,13 +129,15 @@ stile_status stile_comm_nccl(ncclComm_t comm, stile_comm *out)
     return make(comm, 0, out);
 }
 
-stile_status stile_comm_nccl_init(int nranks, const ncclUniqueId *id, int rank, stile_comm *out)
+stile_status stile_comm_nccl_init(int nranks, const ncclUniqueId *id, int rank, int cuda_device, stile_comm *out)
 {
     if (!out) return stile_report_error(STILE_ERR_NULL_ARGUMENT, "stile_comm_nccl_init: out is NULL");
     *out = (stile_comm){.struct_size = sizeof *out};
     if (!id) return stile_report_error(STILE_ERR_NULL_ARGUMENT, "stile_comm_nccl_init: id is NULL");
     if (nranks < 1 || rank < 0 || rank >= nranks)
         return stile_report_error(STILE_ERR_INVALID_ARGUMENT, "stile_comm_nccl_init: rank %d of %d", rank, nranks);
+    const cudaError_t e = cudaSetDevice(cuda_device);
+    if (e != cudaSuccess) return cuda_fail(e, "selecting the communicator's device");
     ncclComm_t comm = NULL;
     const ncclResult_t r = ncclCommInitRank(&comm, nranks, *id, rank);
     if (r != ncclSuccess) return nccl_fail(r, "ncclCommInitRank");
