@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 17 on a host with two or more GPUs (the device tool's nvidia-h200-x2; `source .device/setup.sh`
-# first): the distributed cases on CUDA over NCCL on every kernel path (tests/test_dist_nccl.c), the
-# CUDA conformance table on cuda:0 (the region changes touch every forward kernel), then HunyuanVideo
-# 720p window 3x3x3 over the ranks in halo and head modes beside one device in the same run.
+# Issue 17 on a GPU host (the device tool; `source .device/setup.sh` first): the distributed cases with
+# 2 and 3 ranks as threads on cuda:0 on every kernel path (tests/test_dist_threads.c), the CUDA
+# conformance table on cuda:0 (the region changes touch every forward kernel); then, with two or more
+# GPUs (nvidia-h200-x2), the cases over NCCL (tests/test_dist_nccl.c) and HunyuanVideo 720p window
+# 3x3x3 over the ranks in halo and head modes beside one device in the same run.
 #   STILE_COMMIT=<commit> bash bench/dist-run.sh [RANKS]   (results in $OUT)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,15 +28,24 @@ echo "NCCL from $nr"
 export LD_LIBRARY_PATH=$nr/lib:$nr/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 [ -f build-dist/build.ninja ] || meson setup build-dist -Dvulkan=disabled -Dhip=disabled -Dmpi=disabled -Dnvcc_archs=90 \
     -Dnccl_root=$nr -Dcommit="${STILE_COMMIT:-}" >/dev/null
-ninja -C build-dist tools/stile tests/test_dist_nccl | grep -E "warning|error|FAILED"
+ninja -C build-dist tools/stile tests/test_dist_nccl tests/test_dist_threads | grep -E "warning|error|FAILED"
 S=build-dist/tools/stile
 export STILE_BACKEND_PATH=$PWD/build-dist
+for p in hopper mma portable; do
+    for n in 2 3; do
+        echo "== test_dist_threads cuda:0 $n ranks, STILE_CUDA_PATH=$p [${SECONDS}s]"
+        STILE_CUDA_PATH=$p timeout 300 build-dist/tests/test_dist_threads cuda:0 $n | grep -v ": ok$"
+    done
+done
+echo "== conformance on cuda:0 without sampling [${SECONDS}s]"
+timeout 300 $S conformance --device cuda:0 --skip sampled --json "$out/conformance-cuda.json" | grep -vE "^  pass"
+echo "== HunyuanVideo 720p on cuda:0 (against the 23.0 ms before regions) [${SECONDS}s]"
+$S bench --device cuda:0 --workload hunyuan-720p --no-full --repeat 10 --warmup 3 --json "$out/hunyuan-720p-cuda.json" | grep -E "STA|device"
+[ "$(nvidia-smi -L | wc -l)" -ge "$ranks" ] || { echo "== $(nvidia-smi -L | wc -l) GPU(s): the NCCL part needs $ranks [${SECONDS}s]"; exit 0; }
 for p in hopper mma portable; do
     echo "== test_dist_nccl $ranks ranks, STILE_CUDA_PATH=$p [${SECONDS}s]"
     STILE_CUDA_PATH=$p timeout 300 build-dist/tests/test_dist_nccl "$ranks" | grep -v ": ok$"
 done
-echo "== conformance on cuda:0 without sampling [${SECONDS}s]"
-timeout 300 $S conformance --device cuda:0 --skip sampled --json "$out/conformance-cuda.json" | grep -vE "^  pass"
 echo "== HunyuanVideo 720p over $ranks ranks [${SECONDS}s]"
 timeout 300 $S bench --ranks "$ranks" --device cuda --workload hunyuan-720p --repeat 10 --warmup 3 --json "$out/dist-hunyuan-720p.json"
 echo "== the same with 256 text tokens [${SECONDS}s]"
