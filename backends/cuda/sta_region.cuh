@@ -26,6 +26,18 @@ __device__ __forceinline__ int hold_tile(const sta_params &p, int i)
     return ((p.hold_lo[0] + i / (e1 * e2)) * p.grid[1] + p.hold_lo[1] + (i / e2) % e1) * p.grid[2] + p.hold_lo[2] + i % e2;
 }
 
+/* The video query tiles a region computes (the run box: the whole grid but in a region), and the i-th of
+ * them in raster order: a persistent kernel walks these alone, so its CTAs share only real work. */
+__device__ __host__ __forceinline__ int run_count(const sta_params &p)
+{
+    return (p.run_hi[0] - p.run_lo[0]) * (p.run_hi[1] - p.run_lo[1]) * (p.run_hi[2] - p.run_lo[2]);
+}
+__device__ __forceinline__ int run_tile(const sta_params &p, int i)
+{
+    const int e1 = p.run_hi[1] - p.run_lo[1], e2 = p.run_hi[2] - p.run_lo[2];
+    return ((p.run_lo[0] + i / (e1 * e2)) * p.grid[1] + p.run_lo[1] + (i / e2) % e1) * p.grid[2] + p.run_lo[2] + i % e2;
+}
+
 } /* namespace */
 
 #endif

@@ -226,7 +226,7 @@ template <class C, int D, int S> __device__ __forceinline__ void producer(const 
     if (balanced && narrow > 0) {
         const int nsk = (p.tile[0] + kk - 1) / kk, r0 = p.head_row[0];
         const int row0 = p.kt_rows ? p.kt_k : p.row_start[r0 + 1] - p.row_start[r0]; /* key tiles per video item (caller's: at most) */
-        const int vc = row0 * nsk + ntb, tc = p.tiles * nsk + ntb;
+        const int vc = row0 * nsk + ntb, tc = hold_count(p) * nsk + ntb;
         K = (tc + vc / 2) / vc;
         if ((long long)K * narrow > nv) K = nv / narrow;
     }
@@ -254,17 +254,15 @@ template <class C, int D, int S> __device__ __forceinline__ void producer(const 
             hd = (item / per) % p.heads;
             toff = (item % per) * MQ;
         } else {
-            const int v = item - P.n_text_items, per = p.tiles * P.nsq;
+            const int v = item - P.n_text_items, per = run_count(p) * P.nsq; /* the run box's tiles (the grid without a region) */
             b = v / (p.heads * per);
             hd = (v / per) % p.heads;
             const int r = v % per;
-            qtile = r / P.nsq;
+            qtile = run_tile(p, r / P.nsq);
             slab = r % P.nsq;
-            if (!tile_in(p, qtile, p.run_lo, p.run_hi)) continue; /* outside a region's queries */
             qg = tile_geom(p, qtile);
             if (slab * kq >= qg.ext[0]) continue; /* past a partial tile's last frame */
         }
-        if (qtile < 0 && !p.text_queries) continue;
         const int ntb_item = qtile < 0 && !p.text_keys ? 0 : ntb; /* a region's text queries may leave the text keys out */
         mbar_wait(q_empty, (qn & 1) ^ 1);
         int *info = infos + L::INFO_INTS * (qn & 1);
@@ -625,8 +623,8 @@ template <class C> int launch_shape(const sta_params *p, gpuStream_t stream, cha
     local.nsq = (p->tile[0] + local.kq - 1) / local.kq;
     const int text = p->tokens - p->video;
     local.text_per_head = (text + MQ - 1) / MQ;
-    local.n_text_items = p->batch * p->heads * local.text_per_head;
-    local.n_items = local.n_text_items + p->batch * p->heads * p->tiles * local.nsq;
+    local.n_text_items = p->text_queries ? p->batch * p->heads * local.text_per_head : 0;
+    local.n_items = local.n_text_items + p->batch * p->heads * run_count(*p) * local.nsq; /* a region's query tiles alone */
     /* video: natural order in boxes of frames; tiled order in boxes of rows (as many as those frames
      * hold in a whole tile) over the video tokens alone */
     const int hw = p->tile[1] * p->tile[2], vrows = p->tiled_order ? p->video : 0;
