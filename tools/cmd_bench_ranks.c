@@ -1,9 +1,11 @@
 /* `stile bench --ranks N`: one problem over N CUDA devices of this host (distributed plans,
- * docs/distributed.md), one process per device forked here, NCCL between them (libstile_nccl). In one
+ * docs/distributed.md), one process per device forked here, NCCL between them (libstile_nccl, loaded
+ * at run time: the CLI itself needs neither NCCL nor the CUDA runtime to start). In one
  * run: the whole problem on cuda:0 alone, then each mode asked for (halo, heads) over the N ranks; the
  * median of the slowest rank's time per execution, the speed-up over one device, and the bytes each
  * mode moves per rank. Rank 0 prints and writes the record (schema stile-bench/2, kinds dist-*). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,43 @@ int cmd_bench_ranks(const cli_opts *o, const stile_problem *p, const char *name)
     return 2;
 }
 #else
+
+/* libstile_nccl's and NCCL's calls, from the library found at run time. */
+typedef struct nccl_fns {
+    ncclResult_t (*get_unique_id)(ncclUniqueId *id);
+    stile_status (*comm_init)(int nranks, const ncclUniqueId *id, int rank, int cuda_device, stile_comm *out);
+} nccl_fns;
+
+/* libstile_nccl of this version: where the loader finds it (installed), else beside this program's
+ * build tree (build/tools/stile, build/transports/). 0, or 1 with the reason printed. */
+static int load_nccl(nccl_fns *f)
+{
+    const char *name = "libstile_nccl.so." STILE_VERSION_STRING;
+    void *h = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+    char path[4096], tried[4200] = "";
+    if (!h) {
+        snprintf(tried, sizeof tried, "%s", dlerror());
+        const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 64);
+        if (n > 0) {
+            path[n] = 0;
+            char *slash = strrchr(path, '/');
+            if (slash) {
+                snprintf(slash, sizeof path - (size_t)(slash - path), "/../transports/%s", name);
+                h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+                if (!h) snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "; %s", dlerror());
+            }
+        }
+    }
+    if (h) {
+        *(void **)&f->get_unique_id = dlsym(h, "ncclGetUniqueId");
+        *(void **)&f->comm_init = dlsym(h, "stile_comm_nccl_init");
+    }
+    if (!h || !f->get_unique_id || !f->comm_init) {
+        fprintf(stderr, "stile bench: --ranks: the NCCL transport (%s) did not load: %s\n", name, h ? "a symbol is missing" : tried);
+        return 1;
+    }
+    return 0;
+}
 
 typedef struct rank_ctx {
     const cli_opts *o;
@@ -104,22 +143,22 @@ static json_t *record(const char *name, const char *kind, const stile_problem *p
     return r;
 }
 
-static int rank_main(const cli_opts *o, const stile_problem *p, const char *name, int rank, int fd_in, int fd_out)
+static int rank_main(const cli_opts *o, const nccl_fns *nf, const stile_problem *p, const char *name, int rank, int fd_in, int fd_out)
 {
     rank_ctx c = {.o = o};
     char dev_name[32];
     snprintf(dev_name, sizeof dev_name, "cuda:%d", rank);
-    if (stile_device_open(dev_name, NULL, &c.dev) != STILE_OK) return fprintf(stderr, "stile bench: %s: %s\n", dev_name, stile_last_error()), 1;
+    if (stile_device_open(dev_name, NULL, &c.dev) != STILE_OK) return 1; /* the log said why */
     ncclUniqueId id;
     if (rank == 0) {
-        if (ncclGetUniqueId(&id) != ncclSuccess) return 1;
+        if (nf->get_unique_id(&id) != ncclSuccess) return 1;
         for (int i = 1; i < o->ranks; i++)
             if (write(fd_out, &id, sizeof id) != (ssize_t)sizeof id) return 1;
     } else if (read(fd_in, &id, sizeof id) != (ssize_t)sizeof id) {
         return 1;
     }
-    if (stile_comm_nccl_init(o->ranks, &id, rank, rank, &c.comm) != STILE_OK || stile_buffer_create(c.dev, sizeof(float), &c.one) != STILE_OK)
-        return fprintf(stderr, "stile bench: rank %d: %s\n", rank, stile_last_error()), 1;
+    if (nf->comm_init(o->ranks, &id, rank, rank, &c.comm) != STILE_OK || stile_buffer_create(c.dev, sizeof(float), &c.one) != STILE_OK)
+        return 1;
     const int64_t B = p->batch ? p->batch : 1, H = p->heads, D = p->head_dim;
     const size_t es = stile_dtype_size(p->dtype);
     json_t *results = json_array();
@@ -209,13 +248,15 @@ int cmd_bench_ranks(const cli_opts *o, const stile_problem *p, const char *name)
                 o->device);
         return 2;
     }
+    nccl_fns nf = {0};
+    if (load_nccl(&nf) != 0) return 1;
     fflush(stdout);
     int fds[2];
     if (pipe(fds) != 0) return 1;
     pid_t pids[64];
     for (int r = 0; r < o->ranks; r++) {
         pids[r] = fork(); /* before this process touches a GPU */
-        if (pids[r] == 0) _exit(rank_main(o, p, name, r, fds[0], fds[1]));
+        if (pids[r] == 0) _exit(rank_main(o, &nf, p, name, r, fds[0], fds[1]));
     }
     int rc = 0;
     for (int r = 0; r < o->ranks; r++) {
