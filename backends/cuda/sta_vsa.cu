@@ -11,32 +11,8 @@ namespace {
 
 enum { VSA_THREADS = 256 };
 
-/* Tile t's extent: its origin and size on each axis; *n its tokens. */
-struct tile_box {
-    int org[3], ext[3], n;
-};
-
-__device__ tile_box box_of(const sta_params &p, int t)
-{
-    tile_box b;
-    const int c[3] = {t / (p.grid[1] * p.grid[2]), (t / p.grid[2]) % p.grid[1], t % p.grid[2]};
-    b.n = 1;
-    for (int a = 0; a < 3; a++) {
-        b.org[a] = c[a] * p.tile[a];
-        const int e = p.canvas[a] - b.org[a];
-        b.ext[a] = e < p.tile[a] ? e : p.tile[a];
-        b.n *= b.ext[a];
-    }
-    return b;
-}
-
-/* The token (p's order) of local row i of tile t. */
-__device__ long long token_of(const sta_params &p, const tile_box &b, int t, int i)
-{
-    if (p.tiled_order) return p.tile_start[t] + i;
-    const int lt = i / (b.ext[1] * b.ext[2]), lh = (i / b.ext[2]) % b.ext[1], lw = i % b.ext[2];
-    return ((long long)(b.org[0] + lt) * p.canvas[1] + b.org[1] + lh) * p.canvas[2] + b.org[2] + lw;
-}
+/* Tokens of a tile (geom: sta_schedule.cuh's, through sta_elem.cuh). */
+__device__ int tile_tokens(const geom &g) { return g.ext[0] * g.ext[1] * g.ext[2]; }
 
 /* grid (tiles, B*heads, 3: q k v), block: threads over the head dim */
 __global__ void vsa_pool(sta_params p, float *q_c, float *k_c, float *v_c)
@@ -45,11 +21,12 @@ __global__ void vsa_pool(sta_params p, float *q_c, float *k_c, float *v_c)
     const void *src = x == 0 ? p.q : x == 1 ? p.k : p.v;
     const long long *s = x == 0 ? p.sq : x == 1 ? p.sk : p.sv;
     float *dst = (x == 0 ? q_c : x == 1 ? k_c : v_c) + ((long long)bh * p.tiles + t) * p.head_dim;
-    const tile_box bx = box_of(p, t);
+    const geom g = tile_geom(p, t);
+    const int n = tile_tokens(g);
     for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
         float sum = 0.f;
-        for (int i = 0; i < bx.n; i++) sum += load_elem(src, p.dtype, b * s[0] + token_of(p, bx, t, i) * s[1] + h * s[2] + d * s[3]);
-        dst[d] = sum / (float)bx.n;
+        for (int i = 0; i < n; i++) sum += load_elem(src, p.dtype, b * s[0] + tile_token(p, t, g, i) * s[1] + h * s[2] + d * s[3]);
+        dst[d] = sum / (float)n;
     }
 }
 
@@ -149,10 +126,10 @@ __global__ void vsa_combine(sta_params p, const void *gate, const float *o_c)
 {
     const int t = blockIdx.x, bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
     const float *c = o_c + ((long long)bh * p.tiles + t) * p.head_dim;
-    const tile_box bx = box_of(p, t);
+    const geom g = tile_geom(p, t);
     for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x)
-        for (int i = 0; i < bx.n; i++) {
-            const long long e = b * p.so[0] + token_of(p, bx, t, i) * p.so[1] + h * p.so[2] + d * p.so[3];
+        for (int i = 0, n = tile_tokens(g); i < n; i++) {
+            const long long e = b * p.so[0] + tile_token(p, t, g, i) * p.so[1] + h * p.so[2] + d * p.so[3];
             store_elem(p.o, p.dtype, e, load_elem(p.o, p.dtype, e) + load_elem(gate, p.dtype, e) * c[d]);
         }
 }
