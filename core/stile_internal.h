@@ -231,7 +231,7 @@ struct stile_backend {
     /* Optional: one VSA step (STILE_VSA_POOL .. COMBINE: stile_vsa.h's calls), io checked by core (NULL:
      * the backend has none). */
     stile_status (*vsa)(void *device, const stile_plan *plan, void *impl, int step, const struct stile_vsa_io *io);
-    /* Optional, all three or none (distributed plans, core/dist.c): execute a region of the plan's queries
+    /* Optional, all three or none (distributed plans, core/dist_exec.c): execute a region of the plan's queries
      * (io's q, o, lse sized to it; not checked by core: the caller made them), a strided copy, and the
      * merge of partial attentions; on stream where the backend has streams. */
     stile_status (*execute_region)(void *device, const stile_plan *plan, void *impl, const stile_io *io, const stile_region *region,
