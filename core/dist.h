@@ -7,14 +7,6 @@
 #include "stile/stile_dist.h"
 #include "stile_internal.h"
 
-/* Tokens on one side of a copy: a box of the canvas (org, ext: video tokens per axis), base at its
- * first token of batch entry 0, token_bytes between tokens, batch_bytes between batch entries. */
-typedef struct dist_view {
-    char *base;
-    int64_t org[3], ext[3];
-    int64_t token_bytes, batch_bytes;
-} dist_view;
-
 /* A message of a halo exchange: the tiles [tiles[0], tiles[1]) along the axis, all of the other
  * two axes, k then v, [B, box tokens, H, D] each, at offset bytes of the send or receive buffer. */
 typedef struct dist_msg {
@@ -52,9 +44,5 @@ struct stile_dist_plan {
 
 /* The slab of rank `rank` along the axis as a box of the canvas, in tokens. */
 void stile_dist_slab_box(const stile_dist_plan *d, int64_t t0, int64_t t1, int64_t org[3], int64_t ext[3]);
-
-/* The halo and head modes' executions (dist_exec.c); io checked against the slab. */
-stile_status stile_dist_run_halo(stile_dist_plan *d, const stile_io *io);
-stile_status stile_dist_run_heads(stile_dist_plan *d, const stile_io *io);
 
 #endif

@@ -6,6 +6,14 @@
 
 #include "dist.h"
 
+/* Tokens on one side of a copy: a box of the canvas (org, ext: video tokens per axis), base at its
+ * first token of batch entry 0, token_bytes between tokens, batch_bytes between batch entries. */
+typedef struct dist_view {
+    char *base;
+    int64_t org[3], ext[3];
+    int64_t token_bytes, batch_bytes;
+} dist_view;
+
 typedef struct exec_ctx {
     stile_dist_plan *d;
     const stile_io *io;
@@ -63,6 +71,14 @@ static stile_status copy_text(const exec_ctx *x, int64_t nb, const dist_view *ds
     c.src.s[3] = src->token_bytes;
     const stile_device *dev = x->d->device;
     return dev->backend->copy_rows(dev->impl, &c, x->stream);
+}
+
+/* The video box org/ext and then the text rows (t of them), as copy_box and copy_text. */
+static stile_status copy_tokens(const exec_ctx *x, int64_t nb, const dist_view *dst, size_t dcol, const dist_view *src, size_t scol,
+                                const int64_t org[3], const int64_t ext[3], int64_t t, size_t row)
+{
+    const stile_status st = copy_box(x, nb, dst, dcol, src, scol, org, ext, row);
+    return st != STILE_OK ? st : copy_text(x, nb, dst, dcol, src, scol, t, row);
 }
 
 static stile_status exchange(const exec_ctx *x, const stile_comm_msg *s, int ns, const stile_comm_msg *r, int nr)
@@ -138,7 +154,7 @@ static void msg_views(const stile_dist_plan *d, const dist_msg *m, char *base, d
     *v = view(base + m->offset + m->bytes / 2, m->box_org, m->box_ext, 0, d->token_bytes);
 }
 
-stile_status stile_dist_run_halo(stile_dist_plan *d, const stile_io *io)
+static stile_status run_halo(stile_dist_plan *d, const stile_io *io)
 {
     const exec_ctx x = {d, io, io->stream};
     const int a = d->axis;
@@ -148,8 +164,8 @@ stile_status stile_dist_run_halo(stile_dist_plan *d, const stile_io *io)
     const dist_view kx = view(buf(d->kx), d->ext_org, d->ext_ext, T, tb), vx = view(buf(d->vx), d->ext_org, d->ext_ext, T, tb);
     stile_status st;
     /* this slab's keys and values into the local canvas, and into the messages for the neighbours */
-    if ((st = copy_box(&x, B, &kx, 0, &uk, 0, d->slab_org, d->slab_ext, tb)) || (st = copy_box(&x, B, &vx, 0, &uv, 0, d->slab_org, d->slab_ext, tb)) ||
-        (st = copy_text(&x, B, &kx, 0, &uk, 0, T, tb)) || (st = copy_text(&x, B, &vx, 0, &uv, 0, T, tb)))
+    if ((st = copy_tokens(&x, B, &kx, 0, &uk, 0, d->slab_org, d->slab_ext, T, tb)) ||
+        (st = copy_tokens(&x, B, &vx, 0, &uv, 0, d->slab_org, d->slab_ext, T, tb)))
         return st;
     stile_comm_msg *m = malloc((size_t)(d->nsend + d->nrecv + 1) * sizeof *m);
     if (!m) return stile_fail(STILE_ERR_OUT_OF_MEMORY, "stile_dist_execute: out of memory");
@@ -212,7 +228,7 @@ stile_status stile_dist_run_halo(stile_dist_plan *d, const stile_io *io)
 
 /* ---- head mode ---- */
 
-stile_status stile_dist_run_heads(stile_dist_plan *d, const stile_io *io)
+static stile_status run_heads(stile_dist_plan *d, const stile_io *io)
 {
     const exec_ctx x = {d, io, io->stream};
     const int64_t B = d->r.p.batch, T = d->r.p.text, hl = d->hl, S = d->slab_video + T, N = d->r.tokens;
@@ -256,7 +272,7 @@ stile_status stile_dist_run_heads(stile_dist_plan *d, const stile_io *io)
     /* this slab and the text, this rank's heads, straight into the whole canvas */
     for (int i = 0; i < 3 && !st; i++) {
         const dist_view u = view(ut[i]->data, d->slab_org, d->slab_ext, T, tb), f = view(buf(full[i]), zero, canvas, T, row);
-        if (!(st = copy_box(&x, B, &f, 0, &u, col, d->slab_org, d->slab_ext, row))) st = copy_text(&x, B, &f, 0, &u, col, T, row);
+        st = copy_tokens(&x, B, &f, 0, &u, col, d->slab_org, d->slab_ext, T, row);
     }
     stile_status wst = d->comm.exchange_wait(d->comm.ctx, pending, x.stream);
     if (!st) st = wst;
@@ -294,14 +310,14 @@ stile_status stile_dist_run_heads(stile_dist_plan *d, const stile_io *io)
         const int64_t sv = ext[0] * ext[1] * ext[2];
         if (p == d->me) continue;
         const dist_view s = view(buf(d->send_buf) + off, org, ext, T, row);
-        if (!(st = copy_box(&x, B, &s, 0, &of, 0, org, ext, row))) st = copy_text(&x, B, &s, 0, &of, 0, T, row);
+        st = copy_tokens(&x, B, &s, 0, &of, 0, org, ext, T, row);
         size_t bytes = (size_t)(B * (sv + T)) * row;
         if (want_lse && !st) {
             /* [B, hl] rows of sv + T floats: per batch entry, the box then the text of lsef's rows */
             for (int64_t b = 0; b < B && !st; b++) {
                 const dist_view lf = view(buf(d->lsef) + (size_t)(b * hl * N) * sizeof(float), zero, canvas, T, sizeof(float));
                 const dist_view ls = view(buf(d->send_buf) + off + bytes + (size_t)(b * hl * (sv + T)) * sizeof(float), org, ext, T, sizeof(float));
-                if (!(st = copy_box(&x, hl, &ls, 0, &lf, 0, org, ext, sizeof(float)))) st = copy_text(&x, hl, &ls, 0, &lf, 0, T, sizeof(float));
+                st = copy_tokens(&x, hl, &ls, 0, &lf, 0, org, ext, T, sizeof(float));
             }
             bytes += (size_t)(B * hl * (sv + T)) * sizeof(float);
         }
@@ -317,13 +333,13 @@ stile_status stile_dist_run_heads(stile_dist_plan *d, const stile_io *io)
     free(m);
     if (st) return st;
     /* this rank's own heads of its slab while the rest travels */
-    if (!(st = copy_box(&x, B, &uo, col, &of, 0, d->slab_org, d->slab_ext, row))) st = copy_text(&x, B, &uo, col, &of, 0, T, row);
+    st = copy_tokens(&x, B, &uo, col, &of, 0, d->slab_org, d->slab_ext, T, row);
     wst = d->comm.exchange_wait(d->comm.ctx, pending, x.stream);
     if (!st) st = wst;
     for (int p = 0, i = 0; p < d->P && !st; p++) {
         if (p == d->me) continue;
         const dist_view r = view(buf(d->recv_buf) + (size_t)i++ * in_bytes, d->slab_org, d->slab_ext, T, row);
-        if (!(st = copy_box(&x, B, &uo, (size_t)p * row, &r, 0, d->slab_org, d->slab_ext, row))) st = copy_text(&x, B, &uo, (size_t)p * row, &r, 0, T, row);
+        st = copy_tokens(&x, B, &uo, (size_t)p * row, &r, 0, d->slab_org, d->slab_ext, T, row);
     }
     if (st || !want_lse) return st;
     /* the LSE rows: [B, H, S] of the caller from [B, hl, S] per rank (this rank's from lsef) */
@@ -333,13 +349,11 @@ stile_status stile_dist_run_heads(stile_dist_plan *d, const stile_io *io)
             dist_view dst = view((float *)io->lse.data + (b * H + p * hl) * S, d->slab_org, d->slab_ext, T, sizeof(float));
             if (p == d->me) {
                 dist_view lf = view(buf(d->lsef) + (size_t)(b * hl * N) * sizeof(float), zero, canvas, T, sizeof(float));
-                if (!(st = copy_box(&x, hl, &dst, 0, &lf, 0, d->slab_org, d->slab_ext, sizeof(float))))
-                    st = copy_text(&x, hl, &dst, 0, &lf, 0, T, sizeof(float));
+                st = copy_tokens(&x, hl, &dst, 0, &lf, 0, d->slab_org, d->slab_ext, T, sizeof(float));
             } else {
                 dist_view r = view(buf(d->recv_buf) + (size_t)i * in_bytes + (size_t)(B * S) * row + (size_t)(b * hl * S) * sizeof(float),
                                    d->slab_org, d->slab_ext, T, sizeof(float));
-                if (!(st = copy_box(&x, hl, &dst, 0, &r, 0, d->slab_org, d->slab_ext, sizeof(float))))
-                    st = copy_text(&x, hl, &dst, 0, &r, 0, T, sizeof(float));
+                st = copy_tokens(&x, hl, &dst, 0, &r, 0, d->slab_org, d->slab_ext, T, sizeof(float));
             }
         }
         if (p != d->me) i++;
@@ -379,7 +393,7 @@ stile_status stile_dist_execute(stile_dist_plan *plan, const stile_io *io)
     stile_io cur;
     stile_status st = stile_io_import(io, &cur, "stile_dist_execute");
     if (st == STILE_OK) st = check_io(plan, &cur);
-    if (st == STILE_OK) st = plan->mode == STILE_DIST_HALO ? stile_dist_run_halo(plan, &cur) : stile_dist_run_heads(plan, &cur);
+    if (st == STILE_OK) st = plan->mode == STILE_DIST_HALO ? run_halo(plan, &cur) : run_heads(plan, &cur);
     stile_log_leave(previous);
     return st;
 }

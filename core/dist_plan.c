@@ -32,7 +32,14 @@ void stile_dist_slab_box(const stile_dist_plan *d, int64_t t0, int64_t t1, int64
     tile_range_tokens(&d->r, d->axis, t0, t1, &org[d->axis], &ext[d->axis]);
 }
 
-/* Tiles per rank along axis a: the caller's split, or as even as possible (the first ranks one more). */
+/* Rank i's tiles [*t0, *t1) of n split as evenly as possible over P ranks (the first n % P one more). */
+static void even_split(int64_t n, int P, int i, int64_t *t0, int64_t *t1)
+{
+    *t0 = i * (n / P) + (i < n % P ? i : n % P);
+    *t1 = *t0 + n / P + (i < n % P);
+}
+
+/* Tiles per rank along axis a: the caller's split, or as even as possible (even_split). */
 static stile_status make_split(const stile_resolved *r, int a, int P, const int64_t *split, int64_t *lo, int64_t *hi)
 {
     const int64_t n = r->grid[a];
@@ -41,7 +48,9 @@ static stile_status make_split(const stile_resolved *r, int a, int P, const int6
                           P, (long long)n, axis_name[a]);
     int64_t at = 0;
     for (int i = 0; i < P; i++) {
-        const int64_t len = split ? split[i] : n / P + (i < n % P);
+        int64_t e0, e1;
+        even_split(n, P, i, &e0, &e1);
+        const int64_t len = split ? split[i] : e1 - e0;
         if (len < 1)
             return stile_fail(STILE_ERR_INVALID_SIZE, "stile_dist_params.split[%d]=%lld: each rank needs at least one tile", i,
                               (long long)len);
@@ -108,17 +117,17 @@ static int pick_axis(const stile_resolved *r, int P)
     int64_t best_max = 0, best_halo = 0;
     for (int a = 0; a < 3; a++) {
         if (r->grid[a] < P) continue;
+        const int64_t cross = r->video / r->p.canvas[a]; /* tokens of one token-thick cross-section */
         int64_t max = 0, halo = 0;
         for (int i = 0; i < P; i++) {
-            const int64_t n = r->grid[a], t0 = i * (n / P) + (i < n % P ? i : n % P), t1 = t0 + n / P + (i < n % P);
-            int64_t org, ext, e0, e1, i0, i1, ho, he;
+            int64_t t0, t1, org, ext, e0, e1, i0, i1, below, above;
+            even_split(r->grid[a], P, i, &t0, &t1);
             tile_range_tokens(r, a, t0, t1, &org, &ext);
-            if (ext * (r->video / r->p.canvas[a]) > max) max = ext * (r->video / r->p.canvas[a]);
+            if (ext * cross > max) max = ext * cross;
             slab_reach(r, a, t0, t1, &e0, &e1, &i0, &i1);
-            tile_range_tokens(r, a, e0, t0, &ho, &he);
-            halo += he * (r->video / r->p.canvas[a]);
-            tile_range_tokens(r, a, t1, e1, &ho, &he);
-            halo += he * (r->video / r->p.canvas[a]);
+            tile_range_tokens(r, a, e0, t0, &org, &below);
+            tile_range_tokens(r, a, t1, e1, &org, &above);
+            halo += (below + above) * cross;
         }
         if (best < 0 || max < best_max || (max == best_max && halo < best_halo)) {
             best = a;
@@ -133,7 +142,6 @@ static int pick_axis(const stile_resolved *r, int P)
  * of tiles [lo, hi) along axis (video queries: window and valid text keys). */
 static double slab_pairs(const stile_resolved *r, int axis, int64_t lo, int64_t hi, int64_t h)
 {
-    double pairs = 0;
     const int64_t *g = r->grid;
     int64_t ext_tok[3][2]; /* per axis: tokens of a whole tile, of the last (partial) one */
     for (int a = 0; a < 3; a++) {
@@ -161,8 +169,7 @@ static double slab_pairs(const stile_resolved *r, int axis, int64_t lo, int64_t 
         tile_range_tokens(r, a, q0[a], q1[a], &o, &e);
         qtok *= e;
     }
-    pairs = per_axis[0] * per_axis[1] * per_axis[2] + (double)qtok * (double)r->text_valid;
-    return pairs;
+    return per_axis[0] * per_axis[1] * per_axis[2] + (double)qtok * (double)r->text_valid;
 }
 
 static stile_status alloc(stile_dist_plan *d, size_t bytes, stile_buffer **out)

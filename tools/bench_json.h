@@ -16,4 +16,9 @@ json_t *bench_load(const char *path, char *err, size_t err_size);
 /* Print, for every result of this run, its time ratio to each result in base of the same workload. */
 void bench_compare(const json_t *results, const json_t *base);
 
+/* `stile bench`'s record (cmd_bench.c; who from di, when, commit, command, results and, when not NULL,
+ * reference, which it takes) written to o->json_path; 0, or 1 after a failed write. */
+struct cli_opts;
+int bench_write_record(const struct cli_opts *o, const stile_device_info *di, json_t *results, json_t *reference);
+
 #endif

@@ -32,6 +32,25 @@ static void timing_finish(timing *t)
     free(sorted);
 }
 
+int bench_write_record(const cli_opts *o, const stile_device_info *di, json_t *results, json_t *reference)
+{
+    char date[32], command[2048];
+    cli_date(date, sizeof date);
+    cli_command(o, command, sizeof command);
+    json_t *who = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "implementation", "stile", "version", stile_version_string(), "backend",
+                            di->backend, "device", di->name, "card", di->card, "driver", di->driver, "description", di->description);
+    json_t *rec = json_pack("{s:s,s:o,s:s,s:s,s:s,s:O}", "schema", "stile-bench/2", "who", who, "when", date, "commit",
+                            stile_build_commit(), "command", command, "results", results);
+    if (reference) json_object_set_new(rec, "reference", reference);
+    char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(rec);
+    int rc = 0;
+    if (!text || cli_write_file(o, "--json", o->json_path, text) != 0) rc = 1;
+    else printf("wrote %s\n", o->json_path);
+    free(text);
+    return rc;
+}
+
 /* GFLOPS of cblas_sgemm on 2048^3 with the BLAS's own threading: the CPU's attainable f32 GEMM rate. */
 static double gemm_reference(void)
 {
@@ -438,22 +457,8 @@ int cmd_bench(int argc, char **argv)
 
     if (rc == 0 && base) bench_compare(results, base);
     if (rc == 0 && o.json_path) {
-        char date[32], command[2048];
-        cli_date(date, sizeof date);
-        cli_command(&o, command, sizeof command);
-        json_t *who = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "implementation", "stile", "version", stile_version_string(),
-                                "backend", di.backend, "device", di.name, "card", di.card, "driver", di.driver, "description",
-                                di.description);
-        json_t *rec = json_pack("{s:s,s:o,s:s,s:s,s:s,s:O}", "schema", "stile-bench/2", "who", who, "when", date, "commit",
-                                stile_build_commit(), "command", command, "results", results);
-        if (ref_gflops > 0)
-            json_object_set_new(rec, "reference",
-                                json_pack("{s:s,s:f}", "name", "cblas_sgemm f32 2048^3, BLAS threading", "gflops", ref_gflops));
-        char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(rec);
-        if (!text || cli_write_file(&o, "--json", o.json_path, text) != 0) rc = 1;
-        else printf("wrote %s\n", o.json_path);
-        free(text);
+        json_t *ref = ref_gflops > 0 ? json_pack("{s:s,s:f}", "name", "cblas_sgemm f32 2048^3, BLAS threading", "gflops", ref_gflops) : NULL;
+        rc = bench_write_record(&o, &di, results, ref);
     }
     json_decref(results);
     json_decref(base);

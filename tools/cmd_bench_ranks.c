@@ -218,20 +218,9 @@ static int rank_main(const cli_opts *o, const nccl_fns *nf, const stile_problem 
         stile_dist_plan_destroy(&dplan);
     }
     if (rank == 0 && !rc && o->json_path) {
-        char date[32], command[2048];
-        cli_date(date, sizeof date);
-        cli_command(o, command, sizeof command);
         stile_device_info di;
         stile_device_get_info(c.dev, &di);
-        json_t *who = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "implementation", "stile", "version", stile_version_string(), "backend",
-                                di.backend, "card", di.card, "driver", di.driver, "description", di.description);
-        json_t *rec = json_pack("{s:s,s:o,s:s,s:s,s:s,s:O}", "schema", "stile-bench/2", "who", who, "when", date, "commit",
-                                stile_build_commit(), "command", command, "results", results);
-        char *text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(rec);
-        if (!text || cli_write_file(o, "--json", o->json_path, text) != 0) rc = 1;
-        else printf("wrote %s\n", o->json_path);
-        free(text);
+        rc = bench_write_record(o, &di, results, NULL);
     }
     json_decref(results);
     stile_buffer_destroy(&c.one);

@@ -1,4 +1,4 @@
-/* The CPU's steps of distributed plans (core/dist.c): strided copies of token rows between slabs,
+/* The CPU's steps of distributed plans (core/dist_exec.c): strided copies of token rows between slabs,
  * halos and exchange buffers, and the log-sum-exp merge of the text queries' partial outputs. */
 #include <math.h>
 #include <string.h>
@@ -34,7 +34,6 @@ stile_status stile_cpu_merge(void *device, const stile_merge *m, void *stream)
                 const int64_t li = (b * m->heads + h) * m->rows + r;
                 double mx = -INFINITY;
                 for (int i = 0; i < m->n; i++) mx = fmax(mx, m->lse_parts[i * lse_part + li]);
-                const int64_t out = b * m->o_batch + r * m->o_row + h * D;
                 float acc[CPU_MAX_HEAD_DIM] = {0};
                 double sum = 0;
                 if (mx > -INFINITY)
@@ -44,9 +43,8 @@ stile_status stile_cpu_merge(void *device, const stile_merge *m, void *stream)
                         const int64_t in = i * part + ((b * m->rows + r) * m->heads + h) * D;
                         for (int64_t d = 0; d < D; d++) acc[d] += (float)(w * stile_load_f32(m->o_parts, m->dtype, in + d));
                     }
-                const stile_strides s = {0, 1, 0, 1}; /* one row at o + out */
-                char *o = (char *)m->o + out * (int64_t)stile_dtype_size(m->dtype);
-                stile_cpu_store_row(o, m->dtype, &s, 0, 0, 0, D, acc, sum > 0 ? (float)(1.0 / sum) : 0.0f);
+                const stile_strides s = {m->o_batch, m->o_row, D, 1};
+                stile_cpu_store_row(m->o, m->dtype, &s, b, h, r, D, acc, sum > 0 ? (float)(1.0 / sum) : 0.0f);
                 if (m->lse) m->lse[(b * m->heads + h) * m->lse_row + r] = sum > 0 ? (float)(mx + log(sum)) : -INFINITY;
             }
     return STILE_OK;
