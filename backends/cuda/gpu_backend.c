@@ -343,9 +343,8 @@ static stile_status gpu_execute(void *device, const stile_plan *plan, void *impl
 }
 
 /* Distributed plans' copies and merges, on stream (the default stream, waited for, without one). */
-static stile_status dist_step(gpu_device *dev, int rc, void *stream, const char *what)
+static stile_status dist_step(int rc, void *stream, const char *what)
 {
-    (void)dev;
     gpuError_t e = (gpuError_t)rc;
     if (e == gpuSuccess && !stream) e = gpuStreamSynchronize(0);
     return e == gpuSuccess ? STILE_OK : gpu_fail(e, what);
@@ -362,7 +361,7 @@ static stile_status gpu_copy_rows(void *device, const stile_copy_rows *c, void *
     }
     gpu_scope scope;
     gpuError_t e = gpu_enter(dev->index, &scope);
-    stile_status st = e == gpuSuccess ? dist_step(dev, stile_gpu_copy_rows(&a, stream), stream, "copying rows") : gpu_fail(e, "selecting the device");
+    stile_status st = e == gpuSuccess ? dist_step(stile_gpu_copy_rows(&a, stream), stream, "copying rows") : gpu_fail(e, "selecting the device");
     gpu_leave(&scope);
     return st;
 }
@@ -375,7 +374,7 @@ static stile_status gpu_merge(void *device, const stile_merge *m, void *stream)
                               .lse = m->lse, .lse_row = m->lse_row};
     gpu_scope scope;
     gpuError_t e = gpu_enter(dev->index, &scope);
-    stile_status st = e == gpuSuccess ? dist_step(dev, stile_gpu_merge(&a, stream), stream, "merging partial attentions") : gpu_fail(e, "selecting the device");
+    stile_status st = e == gpuSuccess ? dist_step(stile_gpu_merge(&a, stream), stream, "merging partial attentions") : gpu_fail(e, "selecting the device");
     gpu_leave(&scope);
     return st;
 }
